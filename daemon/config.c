@@ -1,0 +1,1358 @@
+/* The configuration file of SPEC §1 (tr_config.h): read with libyaml's event
+ * API into a small tree of nodes that remember their line and column, then
+ * walked with tables of known keys, one table per mapping, so that adding a
+ * key is one line. Every problem (YAML syntax, unknown key, wrong type, bad
+ * value) is appended to the caller's error list with file, line, column and
+ * key path ("limits.rule_time_ms", "sources[2].encoding"), and the walk goes
+ * on so that one run of `triaged --check` lists them all. Relative paths are
+ * made absolute against the config file's folder, so a development checkout
+ * can keep everything beside its demo config. Not the rules (engine.c) and not
+ * the meaning of calendars at run time (they are only validated here). */
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <yaml.h>
+#include "tr_config.h"
+#include "tr_error.h"
+#include "tr_log.h"
+#include "tr_time.h"
+
+#define CONFIG_MAX_BYTES (1 << 20)  /* a config file is small; this is a typo guard */
+#define TREE_MAX_DEPTH 32           /* our schema nests 4 deep; bounds the recursion */
+
+/* ---- the node tree ------------------------------------------------------ */
+
+enum node_kind { NODE_SCALAR, NODE_SEQ, NODE_MAP };
+
+/* One YAML node. A mapping keeps its pairs flat: kids[0] key, kids[1] value,
+ * kids[2] key, ... Every node and string is owned by its parent. */
+struct node {
+	enum node_kind kind;
+	int line, column;     /* 1-based, where the node starts */
+	char *text;           /* NODE_SCALAR: the value, UTF-8 */
+	bool quoted;          /* quoted or block scalar: a string, never null */
+	struct node **kids;
+	size_t nkids, cap;
+};
+
+/* What one load carries around. */
+struct ctx {
+	const char *file;     /* the file as the user named it, for messages */
+	char *dir;            /* its folder, absolute: relative paths start here */
+	struct tr_errors *errs;
+	int nerrors;          /* counted here: tr_errors_add is best effort */
+	bool oom;
+};
+
+__attribute__((format(printf, 5, 6)))
+static void problem_at(struct ctx *c, int line, int column, const char *key, const char *fmt, ...)
+{
+	char msg[320];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	tr_errors_add(c->errs, c->file, line, column, key, "%s", msg);
+	c->nerrors++;
+}
+
+#define problem(c, n, key, ...) problem_at((c), (n)->line, (n)->column, (key), __VA_ARGS__)
+
+/* strdup that remembers failure in c; NULL only then. */
+static char *dup_str(struct ctx *c, const char *s)
+{
+	char *d = strdup(s);
+	if (!d)
+		c->oom = true;
+	return d;
+}
+
+/* Replaces the heap string *dst with a copy of s (kept as it was on OOM). */
+static void set_str(struct ctx *c, char **dst, const char *s)
+{
+	char *d = dup_str(c, s);
+	if (d) {
+		free(*dst);
+		*dst = d;
+	}
+}
+
+static void node_free(struct node *n)
+{
+	if (!n)
+		return;
+	for (size_t i = 0; i < n->nkids; i++)
+		node_free(n->kids[i]);
+	free(n->kids);
+	free(n->text);
+	free(n);
+}
+
+static struct node *node_new(struct ctx *c, enum node_kind kind, const yaml_mark_t *m)
+{
+	struct node *n = calloc(1, sizeof(*n));
+	if (!n) {
+		c->oom = true;
+		return NULL;
+	}
+	n->kind = kind;
+	n->line = (int)m->line + 1;
+	n->column = (int)m->column + 1;
+	return n;
+}
+
+static bool node_append(struct ctx *c, struct node *parent, struct node *kid)
+{
+	if (parent->nkids == parent->cap) {
+		size_t cap = parent->cap ? parent->cap * 2 : 8;
+		struct node **kids = realloc(parent->kids, cap * sizeof(*kids));
+		if (!kids) {
+			c->oom = true;
+			return false;
+		}
+		parent->kids = kids;
+		parent->cap = cap;
+	}
+	parent->kids[parent->nkids++] = kid;
+	return true;
+}
+
+/* Reports libyaml's error with the most useful position it has. */
+static void syntax_error(struct ctx *c, const yaml_parser_t *p, const unsigned char *buf, size_t len)
+{
+	if (p->error == YAML_MEMORY_ERROR) {
+		c->oom = true;
+		return;
+	}
+	const char *what = p->problem ? p->problem : "unknown problem";
+	if (p->error == YAML_READER_ERROR) {
+		/* Reader errors (bad UTF-8, control characters) carry a byte offset. */
+		int line = 1, column = 1;
+		for (size_t i = 0; i < p->problem_offset && i < len; i++) {
+			if (buf[i] == '\n') {
+				line++;
+				column = 1;
+			} else {
+				column++;
+			}
+		}
+		problem_at(c, line, column, "", "not a valid YAML text: %s", what);
+		return;
+	}
+	int line = (int)p->problem_mark.line + 1, column = (int)p->problem_mark.column + 1;
+	if (p->context && p->context_mark.line != p->problem_mark.line)
+		problem_at(c, line, column, "", "YAML syntax error: %s (%s that started at line %d, column %d)",
+			   what, p->context, (int)p->context_mark.line + 1, (int)p->context_mark.column + 1);
+	else if (p->context)
+		problem_at(c, line, column, "", "YAML syntax error: %s (%s)", what, p->context);
+	else
+		problem_at(c, line, column, "", "YAML syntax error: %s", what);
+}
+
+/* Parses buf into a tree. Returns the root, or NULL for an empty stream or
+ * after a problem that stops the parse (reported in c; the partial tree is
+ * freed). The caller frees the root with node_free. */
+static struct node *parse_tree(struct ctx *c, const unsigned char *buf, size_t len)
+{
+	yaml_parser_t parser;
+	if (!yaml_parser_initialize(&parser)) {
+		c->oom = true;
+		return NULL;
+	}
+	yaml_parser_set_input_string(&parser, buf, len);
+
+	struct node *root = NULL, *stack[TREE_MAX_DEPTH];
+	int depth = 0, docs = 0;
+	bool done = false, failed = false;
+	while (!done && !failed && !c->oom) {
+		yaml_event_t ev;
+		if (!yaml_parser_parse(&parser, &ev)) {
+			syntax_error(c, &parser, buf, len);
+			failed = true;
+			break;
+		}
+		const yaml_mark_t *m = &ev.start_mark;
+		struct node *n = NULL;
+		switch (ev.type) {
+		case YAML_STREAM_END_EVENT:
+			done = true;
+			break;
+		case YAML_DOCUMENT_START_EVENT:
+			if (++docs > 1) {
+				problem_at(c, (int)m->line + 1, (int)m->column + 1, "",
+					   "only one YAML document is allowed");
+				failed = true;
+			}
+			break;
+		case YAML_ALIAS_EVENT:
+			problem_at(c, (int)m->line + 1, (int)m->column + 1, "",
+				   "YAML aliases (*%s) are not supported: write the value out",
+				   (const char *)ev.data.alias.anchor);
+			failed = true;
+			break;
+		case YAML_SCALAR_EVENT:
+			n = node_new(c, NODE_SCALAR, m);
+			if (!n)
+				break;
+			n->text = strndup((const char *)ev.data.scalar.value, ev.data.scalar.length);
+			if (!n->text) {
+				c->oom = true;
+				free(n);
+				n = NULL;
+				break;
+			}
+			n->quoted = ev.data.scalar.style != YAML_PLAIN_SCALAR_STYLE;
+			if (strlen(n->text) != ev.data.scalar.length)
+				problem(c, n, "", "a value contains a NUL character");
+			break;
+		case YAML_SEQUENCE_START_EVENT:
+			n = node_new(c, NODE_SEQ, m);
+			break;
+		case YAML_MAPPING_START_EVENT:
+			n = node_new(c, NODE_MAP, m);
+			break;
+		case YAML_SEQUENCE_END_EVENT:
+		case YAML_MAPPING_END_EVENT:
+			depth--;
+			break;
+		default:
+			break;
+		}
+		yaml_event_delete(&ev);
+		if (!n)
+			continue;
+		if (depth == 0 && !root) {
+			root = n;
+		} else if (depth == 0 || !node_append(c, stack[depth - 1], n)) {
+			node_free(n);  /* a second root cannot happen in one document */
+			failed = true;
+			break;
+		}
+		if (n->kind != NODE_SCALAR) {
+			if (depth == TREE_MAX_DEPTH) {
+				problem(c, n, "", "nested more than %d levels deep", TREE_MAX_DEPTH);
+				failed = true;
+				break;
+			}
+			stack[depth++] = n;
+		}
+	}
+	yaml_parser_delete(&parser);
+	if (failed || c->oom) {
+		node_free(root);
+		return NULL;
+	}
+	return root;
+}
+
+/* ---- typed access to nodes --------------------------------------------- */
+
+static bool is_null(const struct node *n)
+{
+	if (n->kind != NODE_SCALAR || n->quoted)
+		return false;
+	const char *t = n->text;
+	return !t[0] || strcmp(t, "~") == 0 || strcmp(t, "null") == 0 ||
+	       strcmp(t, "Null") == 0 || strcmp(t, "NULL") == 0;
+}
+
+static const char *kind_name(const struct node *n)
+{
+	if (is_null(n))
+		return "nothing";
+	switch (n->kind) {
+	case NODE_SEQ: return "a list";
+	case NODE_MAP: return "a mapping";
+	default: return "a string";
+	}
+}
+
+/* The text of a non-empty scalar, or NULL after reporting why there is none. */
+static const char *want_string(struct ctx *c, const struct node *v, const char *key)
+{
+	if (v->kind != NODE_SCALAR) {
+		problem(c, v, key, "expected a string, got %s", kind_name(v));
+		return NULL;
+	}
+	if (is_null(v) || !v->text[0]) {
+		problem(c, v, key, "needs a value");
+		return NULL;
+	}
+	return v->text;
+}
+
+/* The value node of key in mapping n, or NULL. */
+static const struct node *map_get(const struct node *n, const char *key)
+{
+	if (n->kind != NODE_MAP)
+		return NULL;
+	for (size_t i = 0; i + 1 < n->nkids; i += 2)
+		if (n->kids[i]->kind == NODE_SCALAR && strcmp(n->kids[i]->text, key) == 0)
+			return n->kids[i + 1];
+	return NULL;
+}
+
+/* The earlier key node equal to the key at kids[i] of mapping n, or NULL. */
+static const struct node *earlier_key(const struct node *n, size_t i)
+{
+	const struct node *k = n->kids[i];
+	for (size_t j = 0; j < i; j += 2)
+		if (n->kids[j]->kind == NODE_SCALAR && strcmp(n->kids[j]->text, k->text) == 0)
+			return n->kids[j];
+	return NULL;
+}
+
+/* Checks the key at kids[i] of mapping n (whose key path is prefix): a
+ * non-empty scalar seen once. Returns its text, or NULL after reporting. */
+static const char *pair_key(struct ctx *c, const struct node *n, size_t i, const char *prefix)
+{
+	const struct node *k = n->kids[i], *first;
+	if (k->kind != NODE_SCALAR || !k->text[0]) {
+		problem(c, k, prefix, "keys must be non-empty strings");
+		return NULL;
+	}
+	if ((first = earlier_key(n, i))) {
+		char key[160];
+		snprintf(key, sizeof(key), "%s%s%s", prefix, prefix[0] ? "." : "", k->text);
+		problem(c, k, key, "duplicate key (first at line %d)", first->line);
+		return NULL;
+	}
+	return k->text;
+}
+
+/* ---- paths -------------------------------------------------------------- */
+
+/* Removes "//" and "/." components and trailing slashes, in place. ".."
+ * stays: resolving it lexically would be wrong across symlinks. */
+static void clean_path(char *p)
+{
+	bool absolute = p[0] == '/';
+	char *r = p, *w = p;
+	while (*r) {
+		if (r[0] == '/' && r[1] == '/')
+			r++;
+		else if (r[0] == '/' && r[1] == '.' && (r[2] == '/' || r[2] == '\0'))
+			r += 2;
+		else
+			*w++ = *r++;
+	}
+	while (w > p + 1 && w[-1] == '/')
+		w--;
+	if (w == p && absolute)
+		*w++ = '/';
+	*w = '\0';
+}
+
+/* dir + "/" + name, cleaned; heap, caller frees; NULL on OOM. */
+static char *path_join(const char *dir, const char *name)
+{
+	size_t n = strlen(dir) + strlen(name) + 2;
+	char *p = malloc(n);
+	if (!p)
+		return NULL;
+	snprintf(p, n, "%s/%s", dir, name);
+	clean_path(p);
+	return p;
+}
+
+/* A path from the file, made absolute against the config's folder. */
+static char *resolve_path(struct ctx *c, const char *s)
+{
+	char *p = s[0] == '/' ? strdup(s) : path_join(c->dir, s);
+	if (!p)
+		c->oom = true;
+	else
+		clean_path(p);
+	return p;
+}
+
+/* ---- key tables ---------------------------------------------------------- */
+
+struct key_def;
+/* Applies the value v of one key to dst (the walked struct + def->offset).
+ * key is the full key path for messages. Reports every problem in c. */
+typedef void (*apply_fn)(struct ctx *c, const struct node *v, void *dst, const char *key,
+			 const struct key_def *def);
+
+struct key_def {
+	const char *name;
+	apply_fn apply;
+	size_t offset;              /* where the value goes in the walked struct */
+	int64_t max;                /* apply_count: the largest accepted value */
+	const struct key_def *sub;  /* apply_section: the nested mapping's keys */
+};
+
+/* Walks mapping n with the keys in defs (NULL-terminated), applying each to
+ * base. A null value (an empty "spool:") is an empty mapping. */
+static void walk_map(struct ctx *c, const struct node *n, const struct key_def *defs, void *base,
+		     const char *prefix)
+{
+	if (is_null(n))
+		return;
+	if (n->kind != NODE_MAP) {
+		if (prefix[0])
+			problem(c, n, prefix, "expected a mapping, got %s", kind_name(n));
+		else
+			problem(c, n, prefix, "the file must be a mapping of keys, got %s", kind_name(n));
+		return;
+	}
+	for (size_t i = 0; i + 1 < n->nkids; i += 2) {
+		const char *name = pair_key(c, n, i, prefix);
+		if (!name)
+			continue;
+		char key[160];
+		snprintf(key, sizeof(key), "%s%s%s", prefix, prefix[0] ? "." : "", name);
+		const struct key_def *d = defs;
+		while (d->name && strcmp(d->name, name) != 0)
+			d++;
+		if (!d->name) {
+			char known[256] = "";
+			size_t len = 0;
+			for (d = defs; d->name && len < sizeof(known); d++)
+				len += snprintf(known + len, sizeof(known) - len, "%s%s", d == defs ? "" : ", ", d->name);
+			problem(c, n->kids[i], key, "unknown key (known keys here: %s)", known);
+			continue;
+		}
+		d->apply(c, n->kids[i + 1], (char *)base + d->offset, key, d);
+	}
+}
+
+static void apply_section(struct ctx *c, const struct node *v, void *dst, const char *key,
+			  const struct key_def *def)
+{
+	walk_map(c, v, def->sub, dst, key);
+}
+
+static void apply_path(struct ctx *c, const struct node *v, void *dst, const char *key,
+		       const struct key_def *def)
+{
+	(void)def;
+	const char *s = want_string(c, v, key);
+	char *p = s ? resolve_path(c, s) : NULL;
+	if (p) {
+		free(*(char **)dst);
+		*(char **)dst = p;
+	}
+}
+
+/* A positive integer up to def->max, written plainly (not quoted). */
+static void apply_count(struct ctx *c, const struct node *v, void *dst, const char *key,
+			const struct key_def *def)
+{
+	if (v->kind != NODE_SCALAR || v->quoted || is_null(v)) {
+		problem(c, v, key, "expected a positive integer, got %s",
+			v->quoted ? "a quoted string" : kind_name(v));
+		return;
+	}
+	int64_t n = 0;
+	const char *p = v->text;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (n > (INT64_MAX - (*p - '0')) / 10) {
+			n = INT64_MAX;
+			while (p[1] >= '0' && p[1] <= '9')
+				p++;
+			continue;
+		}
+		n = n * 10 + (*p - '0');
+	}
+	if (*p != '\0' || p == v->text) {
+		problem(c, v, key, "expected a positive integer, got \"%s\"", v->text);
+		return;
+	}
+	if (n == 0) {
+		problem(c, v, key, "must be positive");
+		return;
+	}
+	if (n > def->max) {
+		problem(c, v, key, "must be at most %lld", (long long)def->max);
+		return;
+	}
+	*(int64_t *)dst = n;
+}
+
+static void apply_durability(struct ctx *c, const struct node *v, void *dst, const char *key,
+			     const struct key_def *def)
+{
+	(void)def;
+	const char *s = want_string(c, v, key);
+	if (!s)
+		return;
+	if (strcmp(s, "full") == 0)
+		*(enum tr_durability *)dst = TR_DURABILITY_FULL;
+	else if (strcmp(s, "normal") == 0)
+		*(enum tr_durability *)dst = TR_DURABILITY_NORMAL;
+	else
+		problem(c, v, key, "\"%s\" is not a durability: use full or normal", s);
+}
+
+static void apply_log_level(struct ctx *c, const struct node *v, void *dst, const char *key,
+			    const struct key_def *def)
+{
+	(void)def;
+	const char *s = want_string(c, v, key);
+	if (!s)
+		return;
+	int level = tr_log_level_parse(s);
+	if (level < 0)
+		problem(c, v, key, "\"%s\" is not a log level: use error, warn, info or debug", s);
+	else
+		*(int *)dst = level;
+}
+
+static void apply_zone(struct ctx *c, const struct node *v, void *dst, const char *key,
+		       const struct key_def *def)
+{
+	(void)def;
+	const char *s = want_string(c, v, key);
+	if (!s)
+		return;
+	if (!tr_zone_valid(s))
+		problem(c, v, key, "unknown time zone \"%s\": use an IANA name such as Asia/Shanghai", s);
+	else
+		set_str(c, dst, s);
+}
+
+/* A list of strings (a single string counts as a list of one) into a heap
+ * array with one extra NULL slot. Items that are not strings are reported.
+ * nonempty: an empty list is an error. */
+static void apply_list(struct ctx *c, const struct node *v, const char *key, bool nonempty,
+		       char ***out, size_t *nout)
+{
+	if (v->kind == NODE_MAP || is_null(v)) {
+		problem(c, v, key, "expected a list of strings, got %s", kind_name(v));
+		return;
+	}
+	size_t n = v->kind == NODE_SEQ ? v->nkids : 1;
+	if (n == 0 && nonempty) {
+		problem(c, v, key, "must not be empty");
+		return;
+	}
+	char **items = calloc(n + 1, sizeof(*items));
+	if (!items) {
+		c->oom = true;
+		return;
+	}
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct node *it = v->kind == NODE_SEQ ? v->kids[i] : v;
+		if (it->kind != NODE_SCALAR || is_null(it)) {
+			problem(c, it, key, "item %zu: expected a string, got %s", i + 1, kind_name(it));
+			continue;
+		}
+		if ((items[k] = dup_str(c, it->text)))
+			k++;
+	}
+	for (size_t i = 0; i < *nout; i++)
+		free((*out)[i]);
+	free(*out);
+	*out = items;
+	*nout = k;
+}
+
+/* ---- sources -------------------------------------------------------------- */
+
+/* ^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$ : SPEC §2 event type names. */
+static bool valid_type(const char *s)
+{
+	const char *p = s;
+	for (;;) {
+		if (*p < 'a' || *p > 'z')
+			return false;
+		p++;
+		while ((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_')
+			p++;
+		if (*p == '\0')
+			return true;
+		if (*p++ != '.')
+			return false;
+	}
+}
+
+static void apply_match(struct ctx *c, const struct node *v, void *dst, const char *key,
+			const struct key_def *def)
+{
+	(void)def;
+	const char *s = want_string(c, v, key);
+	if (!s)
+		return;
+	if (strchr(s, '/'))
+		problem(c, v, key, "\"%s\" is matched against the file's base name: it cannot contain '/'", s);
+	else
+		set_str(c, dst, s);
+}
+
+static void apply_type(struct ctx *c, const struct node *v, void *dst, const char *key,
+		       const struct key_def *def)
+{
+	(void)def;
+	const char *s = want_string(c, v, key);
+	if (!s)
+		return;
+	if (!valid_type(s))
+		problem(c, v, key, "\"%s\" is not an event type: dotted lowercase like feedback.new", s);
+	else
+		set_str(c, dst, s);
+}
+
+struct alias {
+	const char *name, *canonical;
+};
+
+/* Looks s up in a NULL-terminated alias table and stores the canonical name. */
+static void apply_alias(struct ctx *c, const struct node *v, void *dst, const char *key,
+			const struct alias *table, bool nocase, const char *what)
+{
+	const char *s = want_string(c, v, key);
+	if (!s)
+		return;
+	for (const struct alias *a = table; a->name; a++) {
+		if (nocase ? strcasecmp(s, a->name) == 0 : strcmp(s, a->name) == 0) {
+			set_str(c, dst, a->canonical);
+			return;
+		}
+	}
+	char known[160] = "";
+	size_t len = 0;
+	for (const struct alias *a = table; a->name && len < sizeof(known); a++)
+		len += snprintf(known + len, sizeof(known) - len, "%s%s", a == table ? "" : ", ", a->name);
+	problem(c, v, key, "\"%s\" is not %s: use one of %s", s, what, known);
+}
+
+static void apply_encoding(struct ctx *c, const struct node *v, void *dst, const char *key,
+			   const struct key_def *def)
+{
+	(void)def;
+	/* SPEC §4: what exporters write is what users mean; the decoder reads
+	 * gbk as GB18030 and shift_jis as CP932. */
+	static const struct alias encodings[] = {
+		{"utf-8", "utf-8"}, {"utf8", "utf-8"}, {"gbk", "gbk"}, {"gb18030", "gb18030"},
+		{"shift_jis", "shift_jis"}, {"sjis", "shift_jis"}, {"cp932", "shift_jis"}, {NULL, NULL},
+	};
+	apply_alias(c, v, dst, key, encodings, true, "a supported encoding");
+}
+
+static void apply_format(struct ctx *c, const struct node *v, void *dst, const char *key,
+			 const struct key_def *def)
+{
+	(void)def;
+	static const struct alias formats[] = {
+		{"ndjson", "ndjson"}, {"jsonl", "ndjson"}, {"json", "json"}, {"csv", "csv"},
+		{"tsv", "tsv"}, {"yaml", "yaml"}, {"yml", "yaml"}, {NULL, NULL},
+	};
+	apply_alias(c, v, dst, key, formats, false, "a file format");
+}
+
+static void apply_time_format(struct ctx *c, const struct node *v, void *dst, const char *key,
+			      const struct key_def *def)
+{
+	(void)def;
+	const char *s = want_string(c, v, key);
+	if (!s)
+		return;
+	if (!strchr(s, '%'))
+		problem(c, v, key, "\"%s\" is not a strptime(3) format such as \"%%d.%%m.%%Y %%H:%%M\"", s);
+	else
+		set_str(c, dst, s);
+}
+
+static void apply_columns(struct ctx *c, const struct node *v, void *dst, const char *key,
+			  const struct key_def *def)
+{
+	(void)def;
+	struct tr_source *src = dst;
+	if (v->kind != NODE_MAP) {
+		problem(c, v, key, "expected a mapping of header: field, got %s", kind_name(v));
+		return;
+	}
+	size_t n = v->nkids / 2;
+	if (n == 0)
+		return;
+	struct tr_column *cols = calloc(n, sizeof(*cols));
+	if (!cols) {
+		c->oom = true;
+		return;
+	}
+	size_t k = 0;
+	for (size_t i = 0; i + 1 < v->nkids; i += 2) {
+		const char *header = pair_key(c, v, i, key);
+		const struct node *f = v->kids[i + 1];
+		if (!header)
+			continue;
+		if (f->kind != NODE_SCALAR || is_null(f) || !f->text[0]) {
+			problem(c, f, key, "column \"%s\": expected a field name, got %s", header, kind_name(f));
+			continue;
+		}
+		cols[k].header = dup_str(c, header);
+		cols[k].field = dup_str(c, f->text);
+		k++;
+	}
+	src->columns = cols;
+	src->ncolumns = k;
+}
+
+static void apply_id(struct ctx *c, const struct node *v, void *dst, const char *key,
+		     const struct key_def *def)
+{
+	(void)def;
+	struct tr_source *src = dst;
+	apply_list(c, v, key, false, &src->id_fields, &src->nid_fields);
+}
+
+static const struct key_def source_keys[] = {
+	{"match", apply_match, offsetof(struct tr_source, match), 0, NULL},
+	{"type", apply_type, offsetof(struct tr_source, type), 0, NULL},
+	{"encoding", apply_encoding, offsetof(struct tr_source, encoding), 0, NULL},
+	{"timezone", apply_zone, offsetof(struct tr_source, timezone), 0, NULL},
+	{"time_format", apply_time_format, offsetof(struct tr_source, time_format), 0, NULL},
+	{"format", apply_format, offsetof(struct tr_source, format), 0, NULL},
+	{"columns", apply_columns, 0, 0, NULL},
+	{"id", apply_id, 0, 0, NULL},
+	{NULL, NULL, 0, 0, NULL},
+};
+
+static void apply_sources(struct ctx *c, const struct node *v, void *dst, const char *key,
+			  const struct key_def *def)
+{
+	(void)def;
+	struct tr_config *cfg = dst;
+	if (is_null(v))
+		return;
+	if (v->kind != NODE_SEQ) {
+		problem(c, v, key, "expected a list of sources (- match: ...), got %s", kind_name(v));
+		return;
+	}
+	if (v->nkids == 0)
+		return;
+	cfg->sources = calloc(v->nkids, sizeof(*cfg->sources));
+	if (!cfg->sources) {
+		c->oom = true;
+		return;
+	}
+	for (size_t i = 0; i < v->nkids; i++) {
+		const struct node *it = v->kids[i];
+		struct tr_source *src = &cfg->sources[cfg->nsources++];
+		src->line = it->line;
+		src->encoding = dup_str(c, "utf-8");
+		src->timezone = dup_str(c, "UTC");
+		char where[64];
+		snprintf(where, sizeof(where), "%s[%zu]", key, i);
+		if (it->kind != NODE_MAP) {
+			problem(c, it, where, "expected a mapping (match, type, encoding, ...), got %s",
+				kind_name(it));
+			continue;
+		}
+		walk_map(c, it, source_keys, src, where);
+		if (!map_get(it, "match"))
+			problem(c, it, where, "match is required (a file name pattern such as \"feedback_*.csv\")");
+	}
+}
+
+/* ---- calendars ------------------------------------------------------------ */
+
+/* True if s is a valid date written YYYY-MM-DD. */
+static bool valid_date(const char *s)
+{
+	for (int i = 0; i < 10; i++) {
+		bool dash = i == 4 || i == 7;
+		if (dash ? s[i] != '-' : (s[i] < '0' || s[i] > '9'))
+			return false;
+	}
+	if (s[10] != '\0')
+		return false;
+	int y = atoi(s), m = atoi(s + 5), d = atoi(s + 8);
+	static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	if (m < 1 || m > 12 || d < 1 || d > mdays[m - 1])
+		return false;
+	bool leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+	return !(m == 2 && d == 29 && !leap);
+}
+
+static const char *const day_names[] = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"};
+
+/* Reads a day name at *p; returns 0 (Mon) .. 6 (Sun) or -1. */
+static int read_day(const char **p)
+{
+	for (int d = 0; d < 7; d++) {
+		if (strncmp(*p, day_names[d], 3) == 0) {
+			*p += 3;
+			return d;
+		}
+	}
+	return -1;
+}
+
+/* Reads HH:MM (00:00-23:59, or 24:00 as an end) at *p into minutes. */
+static bool read_hhmm(const char **p, int *minutes)
+{
+	const char *s = *p;
+	for (int i = 0; i < 5; i++)
+		if (i == 2 ? s[i] != ':' : (s[i] < '0' || s[i] > '9'))
+			return false;
+	int h = (s[0] - '0') * 10 + (s[1] - '0'), m = (s[3] - '0') * 10 + (s[4] - '0');
+	if (m > 59 || h > 24 || (h == 24 && m != 0))
+		return false;
+	*minutes = h * 60 + m;
+	*p += 5;
+	return true;
+}
+
+/* Checks weekly hours. The grammar, which the calendar code reads too:
+ *   hours  = group *( *SP ";" *SP group )
+ *   group  = days 1*SP ranges
+ *   days   = day [ "-" day ] *( "," day [ "-" day ] )   ; Mon..Sun, ranges forward
+ *   ranges = HH:MM "-" HH:MM *( "," HH:MM "-" HH:MM )   ; ascending, not overlapping
+ * An end of 24:00 means midnight; a range across midnight is written as two.
+ * A day belongs to one group only. Returns true, or false with why filled. */
+static bool check_hours(const char *s, char *why, size_t len)
+{
+	const char *p = s;
+	unsigned seen = 0;
+	for (;;) {
+		while (*p == ' ')
+			p++;
+		unsigned days = 0;
+		for (;;) {
+			int a = read_day(&p), b;
+			if (a < 0) {
+				snprintf(why, len, "expected a day (Mon, Tue, Wed, Thu, Fri, Sat, Sun) at \"%s\"", p);
+				return false;
+			}
+			b = a;
+			if (*p == '-') {
+				p++;
+				if ((b = read_day(&p)) < 0) {
+					snprintf(why, len, "expected a day after '-' at \"%s\"", p);
+					return false;
+				}
+				if (b < a) {
+					snprintf(why, len, "day range %s-%s runs backwards (weeks run Mon to Sun)",
+						 day_names[a], day_names[b]);
+					return false;
+				}
+			}
+			for (int d = a; d <= b; d++) {
+				if ((days | seen) & (1u << d)) {
+					snprintf(why, len, "%s is listed twice", day_names[d]);
+					return false;
+				}
+				days |= 1u << d;
+			}
+			if (*p != ',')
+				break;
+			p++;
+		}
+		if (*p != ' ') {
+			snprintf(why, len, "expected a space and hours like 09:00-18:00 after the days, at \"%s\"", p);
+			return false;
+		}
+		while (*p == ' ')
+			p++;
+		int last_end = -1;
+		for (;;) {
+			int start, end;
+			if (!read_hhmm(&p, &start) || *p != '-') {
+				snprintf(why, len, "expected hours like 09:00-18:00 at \"%s\"", p);
+				return false;
+			}
+			p++;
+			if (!read_hhmm(&p, &end)) {
+				snprintf(why, len, "expected an end time like 18:00 at \"%s\"", p);
+				return false;
+			}
+			if (start >= 24 * 60 || end <= start) {
+				snprintf(why, len, "%02d:%02d-%02d:%02d does not end after it starts "
+					 "(write a range across midnight as two)",
+					 start / 60, start % 60, end / 60, end % 60);
+				return false;
+			}
+			if (start < last_end) {
+				snprintf(why, len, "%02d:%02d-%02d:%02d overlaps or precedes the range before it",
+					 start / 60, start % 60, end / 60, end % 60);
+				return false;
+			}
+			last_end = end;
+			if (*p != ',')
+				break;
+			p++;
+		}
+		seen |= days;
+		while (*p == ' ')
+			p++;
+		if (*p == '\0')
+			return true;
+		if (*p != ';') {
+			snprintf(why, len, "unexpected \"%s\" (separate day groups with ';')", p);
+			return false;
+		}
+		p++;
+	}
+}
+
+static void apply_hours(struct ctx *c, const struct node *v, void *dst, const char *key,
+			const struct key_def *def)
+{
+	(void)def;
+	const char *s = want_string(c, v, key);
+	if (!s)
+		return;
+	char why[200];
+	if (!check_hours(s, why, sizeof(why)))
+		problem(c, v, key, "\"%s\": %s", s, why);
+	else
+		set_str(c, dst, s);
+}
+
+/* A list of YYYY-MM-DD dates; each bad one is reported at its own line. */
+static void apply_dates(struct ctx *c, const struct node *v, const char *key, char ***out, size_t *nout)
+{
+	int before = c->nerrors;
+	if (v->kind != NODE_SEQ) {
+		problem(c, v, key, "expected a list of dates like [2026-10-01], got %s", kind_name(v));
+		return;
+	}
+	for (size_t i = 0; i < v->nkids; i++) {
+		const struct node *it = v->kids[i];
+		if (it->kind != NODE_SCALAR || !valid_date(it->text))
+			problem(c, it, key, "\"%s\" is not a date written YYYY-MM-DD",
+				it->kind == NODE_SCALAR ? it->text : kind_name(it));
+	}
+	if (c->nerrors == before)
+		apply_list(c, v, key, false, out, nout);
+}
+
+static void apply_holidays(struct ctx *c, const struct node *v, void *dst, const char *key,
+			   const struct key_def *def)
+{
+	(void)def;
+	struct tr_calendar *cal = dst;
+	apply_dates(c, v, key, &cal->holidays, &cal->nholidays);
+}
+
+static void apply_workdays(struct ctx *c, const struct node *v, void *dst, const char *key,
+			   const struct key_def *def)
+{
+	(void)def;
+	struct tr_calendar *cal = dst;
+	apply_dates(c, v, key, &cal->workdays, &cal->nworkdays);
+}
+
+static const struct key_def calendar_keys[] = {
+	{"timezone", apply_zone, offsetof(struct tr_calendar, timezone), 0, NULL},
+	{"hours", apply_hours, offsetof(struct tr_calendar, hours), 0, NULL},
+	{"holidays", apply_holidays, 0, 0, NULL},
+	{"workdays", apply_workdays, 0, 0, NULL},
+	{NULL, NULL, 0, 0, NULL},
+};
+
+static void apply_calendars(struct ctx *c, const struct node *v, void *dst, const char *key,
+			    const struct key_def *def)
+{
+	(void)def;
+	struct tr_config *cfg = dst;
+	if (is_null(v))
+		return;
+	if (v->kind != NODE_MAP) {
+		problem(c, v, key, "expected a mapping of calendar names, got %s", kind_name(v));
+		return;
+	}
+	if (v->nkids == 0)
+		return;
+	cfg->calendars = calloc(v->nkids / 2, sizeof(*cfg->calendars));
+	if (!cfg->calendars) {
+		c->oom = true;
+		return;
+	}
+	for (size_t i = 0; i + 1 < v->nkids; i += 2) {
+		const char *name = pair_key(c, v, i, key);
+		const struct node *body = v->kids[i + 1];
+		if (!name)
+			continue;
+		char where[96];
+		snprintf(where, sizeof(where), "%s.%s", key, name);
+		if (strcmp(name, "24x7") == 0) {
+			problem(c, v->kids[i], where, "24x7 is built in and cannot be redefined");
+			continue;
+		}
+		struct tr_calendar *cal = &cfg->calendars[cfg->ncalendars++];
+		cal->name = dup_str(c, name);
+		cal->timezone = dup_str(c, "UTC");
+		cal->line = v->kids[i]->line;
+		if (body->kind != NODE_MAP) {
+			problem(c, body, where, "expected a mapping (timezone, hours, holidays, workdays), got %s",
+				kind_name(body));
+			continue;
+		}
+		walk_map(c, body, calendar_keys, cal, where);
+		if (!map_get(body, "hours"))
+			problem(c, body, where, "hours is required (e.g. \"Mon-Fri 09:00-18:00\")");
+		for (size_t h = 0; h < cal->nholidays; h++)
+			for (size_t w = 0; w < cal->nworkdays; w++)
+				if (strcmp(cal->holidays[h], cal->workdays[w]) == 0)
+					problem(c, map_get(body, "workdays"), where,
+						"%s is both a holiday and a workday", cal->workdays[w]);
+	}
+}
+
+/* ---- outputs -------------------------------------------------------------- */
+
+static void apply_exec(struct ctx *c, const struct node *v, void *dst, const char *key,
+		       const struct key_def *def)
+{
+	(void)def;
+	struct tr_output *out = dst;
+	if (v->kind != NODE_SEQ) {
+		problem(c, v, key, "expected a list: the program and its arguments (no shell), got %s",
+			kind_name(v));
+		return;
+	}
+	apply_list(c, v, key, true, &out->exec_argv, &out->nexec_argv);
+	if (out->nexec_argv > 0 && !out->exec_argv[0][0])
+		problem(c, v->kids[0], key, "the program name is empty");
+}
+
+static void apply_timeout(struct ctx *c, const struct node *v, void *dst, const char *key,
+			  const struct key_def *def)
+{
+	(void)def;
+	const char *s = want_string(c, v, key);
+	int64_t secs;
+	if (!s)
+		return;
+	if (tr_duration_parse(s, &secs) != 0)
+		problem(c, v, key, "\"%s\" is not a duration like 10s, 5m or 1h30m", s);
+	else if (secs <= 0 || secs > INT_MAX / 1000)
+		problem(c, v, key, "must be between 1s and %ds", INT_MAX / 1000);
+	else
+		*(int *)dst = (int)(secs * 1000);
+}
+
+static const struct key_def output_keys[] = {
+	{"exec", apply_exec, 0, 0, NULL},
+	{"dir", apply_path, offsetof(struct tr_output, dir), 0, NULL},
+	{"timeout", apply_timeout, offsetof(struct tr_output, timeout_ms), 0, NULL},
+	{NULL, NULL, 0, 0, NULL},
+};
+
+static void apply_outputs(struct ctx *c, const struct node *v, void *dst, const char *key,
+			  const struct key_def *def)
+{
+	(void)def;
+	struct tr_config *cfg = dst;
+	if (is_null(v))
+		return;
+	if (v->kind != NODE_MAP) {
+		problem(c, v, key, "expected a mapping of output names, got %s", kind_name(v));
+		return;
+	}
+	if (v->nkids == 0)
+		return;
+	cfg->outputs = calloc(v->nkids / 2, sizeof(*cfg->outputs));
+	if (!cfg->outputs) {
+		c->oom = true;
+		return;
+	}
+	for (size_t i = 0; i + 1 < v->nkids; i += 2) {
+		const char *name = pair_key(c, v, i, key);
+		const struct node *body = v->kids[i + 1];
+		if (!name)
+			continue;
+		char where[96];
+		snprintf(where, sizeof(where), "%s.%s", key, name);
+		struct tr_output *out = &cfg->outputs[cfg->noutputs++];
+		out->name = dup_str(c, name);
+		out->timeout_ms = 10000;
+		out->line = v->kids[i]->line;
+		if (body->kind != NODE_MAP) {
+			problem(c, body, where, "expected a mapping with exec or dir, got %s", kind_name(body));
+			continue;
+		}
+		walk_map(c, body, output_keys, out, where);
+		bool exec = map_get(body, "exec"), dir = map_get(body, "dir");
+		if (exec && dir)
+			problem(c, body, where, "has both exec and dir: an output is one or the other");
+		else if (!exec && !dir)
+			problem(c, body, where, "needs exec (a command as a list) or dir (a folder)");
+		else if (dir && map_get(body, "timeout"))
+			problem(c, map_get(body, "timeout"), where, "timeout applies to exec outputs only");
+	}
+}
+
+/* ---- the top level -------------------------------------------------------- */
+
+static const struct key_def spool_keys[] = {
+	{"dir", apply_path, offsetof(struct tr_config, spool_dir), 0, NULL},
+	{"settle_ms", apply_count, offsetof(struct tr_config, settle_ms), INT32_MAX, NULL},
+	{"rescan_ms", apply_count, offsetof(struct tr_config, rescan_ms), INT32_MAX, NULL},
+	{NULL, NULL, 0, 0, NULL},
+};
+
+/* Maxima keep downstream arithmetic (bytes = mb << 20, ms timers, Lua's int
+ * hook count) from overflowing. */
+static const struct key_def limits_keys[] = {
+	{"rule_instructions", apply_count, offsetof(struct tr_config, limits.rule_instructions), INT32_MAX, NULL},
+	{"rule_memory_mb", apply_count, offsetof(struct tr_config, limits.rule_memory_mb), 1 << 20, NULL},
+	{"rule_time_ms", apply_count, offsetof(struct tr_config, limits.rule_time_ms), INT32_MAX, NULL},
+	{"event_bytes", apply_count, offsetof(struct tr_config, limits.event_bytes), INT32_MAX, NULL},
+	{"request_bytes", apply_count, offsetof(struct tr_config, limits.request_bytes), INT32_MAX, NULL},
+	{"max_clients", apply_count, offsetof(struct tr_config, limits.max_clients), INT32_MAX, NULL},
+	{"max_pending_events", apply_count, offsetof(struct tr_config, limits.max_pending_events), INT32_MAX, NULL},
+	{NULL, NULL, 0, 0, NULL},
+};
+
+static const struct key_def log_keys[] = {
+	{"level", apply_log_level, offsetof(struct tr_config, log_level), 0, NULL},
+	{NULL, NULL, 0, 0, NULL},
+};
+
+static const struct key_def top_keys[] = {
+	{"state_dir", apply_path, offsetof(struct tr_config, state_dir), 0, NULL},
+	{"socket", apply_path, offsetof(struct tr_config, socket_path), 0, NULL},
+	{"rules_dir", apply_path, offsetof(struct tr_config, rules_dir), 0, NULL},
+	{"durability", apply_durability, offsetof(struct tr_config, durability), 0, NULL},
+	{"spool", apply_section, 0, 0, spool_keys},
+	{"sources", apply_sources, 0, 0, NULL},
+	{"calendars", apply_calendars, 0, 0, NULL},
+	{"outputs", apply_outputs, 0, 0, NULL},
+	{"limits", apply_section, 0, 0, limits_keys},
+	{"log", apply_section, 0, 0, log_keys},
+	{NULL, NULL, 0, 0, NULL},
+};
+
+/* The first entry of a colon-separated directory list in env var name (as
+ * systemd passes StateDirectory=a b), + leaf; else fallback + leaf. Heap. */
+static char *env_dir(const char *name, const char *fallback, const char *leaf)
+{
+	const char *v = getenv(name);
+	size_t n = v && v[0] ? strcspn(v, ":") : 0;
+	if (n == 0) {
+		v = fallback;
+		n = strlen(v);
+	}
+	size_t size = n + strlen(leaf) + 2;
+	char *p = malloc(size);
+	if (!p)
+		return NULL;
+	snprintf(p, size, "%.*s/%s", (int)n, v, leaf);
+	clean_path(p);
+	return p;
+}
+
+/* Fills db_path, and spool_dir when the file did not set it: both follow
+ * state_dir wherever it came from. Returns 0 or -ENOMEM. */
+static int derive_paths(struct tr_config *cfg)
+{
+	free(cfg->db_path);
+	cfg->db_path = path_join(cfg->state_dir, "triaged.db");
+	if (!cfg->spool_dir)
+		cfg->spool_dir = path_join(cfg->state_dir, "spool");
+	return cfg->db_path && cfg->spool_dir ? 0 : -ENOMEM;
+}
+
+int tr_config_defaults(struct tr_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->state_dir = env_dir("STATE_DIRECTORY", "/var/lib/triaged", "");
+	cfg->socket_path = env_dir("RUNTIME_DIRECTORY", "/run/triaged", "triaged.sock");
+	cfg->rules_dir = strdup("/etc/triaged/rules.d");
+	cfg->durability = TR_DURABILITY_FULL;
+	cfg->settle_ms = 1000;
+	cfg->rescan_ms = 5000;
+	cfg->limits = (struct tr_limits){
+		.rule_instructions = 1000000,
+		.rule_memory_mb = 64,
+		.rule_time_ms = 200,
+		.event_bytes = 1048576,
+		.request_bytes = 16777216,
+		.max_clients = 256,
+		.max_pending_events = 20000,
+	};
+	cfg->log_level = TR_LOG_INFO;
+	if (!cfg->state_dir || !cfg->socket_path || !cfg->rules_dir)
+		return -ENOMEM;
+	return derive_paths(cfg);
+}
+
+/* Reads the whole file into a heap buffer (caller frees). Returns 0 or a
+ * negative errno. */
+static int read_file(const char *path, unsigned char **out, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	struct stat st;
+	if (fstat(fd, &st) != 0) {
+		int rc = -errno;
+		close(fd);
+		return rc;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+	}
+	size_t cap = (size_t)st.st_size + 1, n = 0;
+	if (st.st_size > CONFIG_MAX_BYTES) {
+		close(fd);
+		return -EFBIG;
+	}
+	unsigned char *buf = malloc(cap);
+	if (!buf) {
+		close(fd);
+		return -ENOMEM;
+	}
+	for (;;) {
+		if (n == cap) {  /* the file grew while we read it */
+			close(fd);
+			free(buf);
+			return -EFBIG;
+		}
+		ssize_t r = read(fd, buf + n, cap - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			int rc = -errno;
+			close(fd);
+			free(buf);
+			return rc;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	close(fd);
+	*out = buf;
+	*len = n;
+	return 0;
+}
+
+/* The absolute, symlink-free folder of path (the file itself may be a
+ * symlink: its folder as named counts). Heap; NULL with errno. */
+static char *config_dir(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+	if (!dir)
+		return NULL;
+	char *abs = realpath(dir, NULL);
+	free(dir);
+	return abs;
+}
+
+int tr_config_load(const char *path, struct tr_config *cfg, struct tr_errors *errs)
+{
+	int rc = tr_config_defaults(cfg);
+	if (rc != 0) {
+		tr_errors_add(errs, path, 0, 0, "", "out of memory");
+		return rc;
+	}
+	if (!path)
+		return 0;
+
+	unsigned char *buf = NULL;
+	size_t len = 0;
+	struct ctx c = {.file = path, .errs = errs};
+	if ((rc = read_file(path, &buf, &len)) != 0) {
+		if (rc == -EFBIG)
+			tr_errors_add(errs, path, 0, 0, "", "larger than %d bytes: not a config file",
+				      CONFIG_MAX_BYTES);
+		else
+			tr_errors_add(errs, path, 0, 0, "", "cannot read: %s", strerror(-rc));
+		return rc;
+	}
+	if (!(c.dir = config_dir(path))) {
+		rc = -errno;
+		tr_errors_add(errs, path, 0, 0, "", "cannot resolve its folder: %s", strerror(-rc));
+		free(buf);
+		return rc;
+	}
+	const char *base = strrchr(path, '/');
+	cfg->path = path_join(c.dir, base ? base + 1 : path);
+
+	/* spool_dir follows state_dir unless the file names it: forget the
+	 * default so derive_paths can tell. */
+	free(cfg->spool_dir);
+	cfg->spool_dir = NULL;
+
+	struct node *root = parse_tree(&c, buf, len);
+	if (root)
+		walk_map(&c, root, top_keys, cfg, "");
+	node_free(root);
+	free(buf);
+	free(c.dir);
+
+	if (derive_paths(cfg) != 0 || !cfg->path || c.oom) {
+		tr_errors_add(errs, path, 0, 0, "", "out of memory");
+		return -ENOMEM;
+	}
+	return c.nerrors ? TR_EPARSE : 0;
+}
+
+static void free_strv(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+void tr_config_free(struct tr_config *cfg)
+{
+	if (!cfg)
+		return;
+	free(cfg->path);
+	free(cfg->state_dir);
+	free(cfg->db_path);
+	free(cfg->socket_path);
+	free(cfg->rules_dir);
+	free(cfg->spool_dir);
+	for (size_t i = 0; i < cfg->nsources; i++) {
+		struct tr_source *s = &cfg->sources[i];
+		free(s->match);
+		free(s->type);
+		free(s->encoding);
+		free(s->timezone);
+		free(s->time_format);
+		free(s->format);
+		for (size_t k = 0; k < s->ncolumns; k++) {
+			free(s->columns[k].header);
+			free(s->columns[k].field);
+		}
+		free(s->columns);
+		free_strv(s->id_fields, s->nid_fields);
+	}
+	free(cfg->sources);
+	for (size_t i = 0; i < cfg->ncalendars; i++) {
+		struct tr_calendar *cal = &cfg->calendars[i];
+		free(cal->name);
+		free(cal->timezone);
+		free(cal->hours);
+		free_strv(cal->holidays, cal->nholidays);
+		free_strv(cal->workdays, cal->nworkdays);
+	}
+	free(cfg->calendars);
+	for (size_t i = 0; i < cfg->noutputs; i++) {
+		free(cfg->outputs[i].name);
+		free_strv(cfg->outputs[i].exec_argv, cfg->outputs[i].nexec_argv);
+		free(cfg->outputs[i].dir);
+	}
+	free(cfg->outputs);
+	memset(cfg, 0, sizeof(*cfg));
+}
+
+const struct tr_source *tr_config_source_for(const struct tr_config *cfg, const char *basename)
+{
+	for (size_t i = 0; i < cfg->nsources; i++) {
+		const struct tr_source *s = &cfg->sources[i];
+		if (s->match && fnmatch(s->match, basename, 0) == 0)
+			return s;  /* SPEC §4: sources are tried in order, the first match wins */
+	}
+	return NULL;
+}

@@ -1,0 +1,76 @@
+/* Setting up and tearing down the daemon's parts, and swapping in a new rule
+ * set whole (reload). Shared by main.c and the protocol's `reload`. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include "tr_daemon.h"
+#include "tr_log.h"
+#include "tr_time.h"
+
+/* mkdir -p for the state folder. */
+static int make_dirs(const char *path, mode_t mode)
+{
+	char buf[4096];
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		if (mkdir(buf, mode) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, mode) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+int tr_daemon_open(struct tr_daemon *d, uv_loop_t *loop, struct tr_errors *errs)
+{
+	d->loop = loop;
+	d->started_at = tr_time_now();
+	int rc = make_dirs(d->cfg.state_dir, 0750);
+	if (rc) {
+		tr_errors_add(errs, d->cfg.state_dir, 0, 0, "state_dir", "cannot create: %s", strerror(-rc));
+		return rc;
+	}
+	char err[512];
+	rc = tr_store_open(d->cfg.db_path, d->cfg.durability, &d->store, err, sizeof(err));
+	if (rc) {
+		tr_errors_add(errs, d->cfg.db_path, 0, 0, NULL, "%s", err);
+		return rc;
+	}
+	rc = tr_engine_load(d->cfg.rules_dir, &d->cfg, &d->engine, errs);
+	if (rc)
+		return rc;
+	rc = tr_ingest_open(&d->ingest, d->cfg.state_dir, d->store, d->engine);
+	if (rc)
+		tr_errors_add(errs, d->cfg.state_dir, 0, 0, NULL, "cannot set up the in-flight marker: %s",
+			      tr_strerror(rc));
+	return rc;
+}
+
+void tr_daemon_close(struct tr_daemon *d)
+{
+	tr_ingest_close(&d->ingest);
+	tr_engine_free(d->engine);
+	d->engine = NULL;
+	tr_store_close(d->store);
+	d->store = NULL;
+}
+
+int tr_daemon_reload(struct tr_daemon *d, struct tr_errors *errs)
+{
+	struct tr_engine *fresh;
+	int rc = tr_engine_load(d->cfg.rules_dir, &d->cfg, &fresh, errs);
+	if (rc) {
+		log_warnx("reload: the rules in %s do not compile; the old rules keep running", d->cfg.rules_dir);
+		return rc;
+	}
+	/* Reload happens between requests, never inside a transaction. */
+	tr_engine_free(d->engine);
+	d->engine = d->ingest.engine = fresh;
+	log_info("reload: %d rules from %s", tr_engine_rule_count(fresh), d->cfg.rules_dir);
+	return 0;
+}

@@ -1,0 +1,499 @@
+/* The rule engine: loads rules.d/NAME.lua files in name order into a fresh sandbox,
+ * registers each rule{} (name, on, when, action, priority), and dispatches
+ * events to matching rules with a savepoint per action so a failing rule is
+ * undone alone. tr_engine_dispatch is the one entry point for live ingest,
+ * timers, replay and tests. Not the socket or the store's SQL. */
+#include <dirent.h>
+#include <errno.h>
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <lauxlib.h>
+#include "tr_engine.h"
+#include "tr_log.h"
+#include "tr_lua.h"
+#include "tr_time.h"
+
+#define MAX_RULES 1024
+#define MAX_RULE_FILE (4 << 20)
+#define LOAD_SCALE 10 /* a file's top level gets ten rule runs' worth of budget */
+
+struct tr_rule {
+	char *name;
+	char *file;     /* as shown in locations: the file's base name */
+	int line;
+	char **on;      /* types or globs */
+	size_t non;
+	int priority;
+	int order;      /* load order */
+	int when_ref;   /* LUA_NOREF when absent */
+	int action_ref;
+	uint64_t runs, errors;
+	char last_error[256];
+};
+
+struct tr_engine {
+	struct tr_run run;     /* the sandbox's owner pointer: the run in progress */
+	struct tr_sandbox *sb;
+	struct tr_rule *rules;
+	size_t nrules;
+	const char *loading;   /* base name of the file being loaded */
+};
+
+static void rule_free(struct tr_rule *r)
+{
+	free(r->name);
+	free(r->file);
+	for (size_t i = 0; i < r->non; i++)
+		free(r->on[i]);
+	free(r->on);
+}
+
+void tr_engine_free(struct tr_engine *e)
+{
+	if (!e)
+		return;
+	for (size_t i = 0; i < e->nrules; i++)
+		rule_free(&e->rules[i]);
+	free(e->rules);
+	tr_sandbox_free(e->sb);
+	free(e);
+}
+
+static int valid_on(const char *s)
+{
+	if (!*s || strlen(s) > TR_EVENT_TYPE_MAX)
+		return 0;
+	for (const char *p = s; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || strchr("._*?[]!-", *p)))
+			return 0;
+	return 1;
+}
+
+/* Copies `on` (a string or a list of strings) into r. Raises on bad input;
+ * r keeps what it got so rule_free can release it. */
+static void read_on(lua_State *L, struct tr_rule *r)
+{
+	int type = lua_getfield(L, 1, "on");
+	size_t n = type == LUA_TSTRING ? 1 : type == LUA_TTABLE ? lua_rawlen(L, -1) : 0;
+	if (n == 0 || n > 64)
+		luaL_error(L, "rule: 'on' must be an event type, a glob like \"case.*\" or a list of them");
+	r->on = calloc(n, sizeof(*r->on));
+	if (!r->on)
+		luaL_error(L, "not enough memory");
+	for (size_t i = 0; i < n; i++) {
+		if (type == LUA_TTABLE)
+			lua_rawgeti(L, -1, (lua_Integer)i + 1);
+		else
+			lua_pushvalue(L, -1);
+		const char *s = lua_tostring(L, -1);
+		if (lua_type(L, -1) != LUA_TSTRING || !valid_on(s))
+			luaL_error(L, "rule: 'on' entry %d is not an event type or glob", (int)i + 1);
+		if (!(r->on[r->non] = strdup(s)))
+			luaL_error(L, "not enough memory");
+		r->non++;
+		lua_pop(L, 1);
+	}
+	lua_pop(L, 1);
+}
+
+/* rule{name=, on=, when=, action=, priority=, description=} */
+static int l_rule(lua_State *L)
+{
+	static const char *const allowed[] = {"name", "on", "when", "action", "priority", "description", NULL};
+	struct tr_engine *e = (struct tr_engine *)tr_lua_run(L);
+	if (e->run.phase != TR_PHASE_LOAD)
+		return luaL_error(L, "rule: rules can only be declared when a file loads");
+	tr_lua_check_options(L, 1, "rule", allowed);
+	if (e->nrules >= MAX_RULES)
+		return luaL_error(L, "rule: more than %d rules", MAX_RULES);
+
+	lua_getfield(L, 1, "name");
+	if (lua_type(L, -1) != LUA_TSTRING || lua_rawlen(L, -1) == 0)
+		return luaL_error(L, "rule: 'name' is required and must be a string");
+	const char *name = lua_tostring(L, -1);
+	for (size_t i = 0; i < e->nrules; i++)
+		if (strcmp(e->rules[i].name, name) == 0)
+			return luaL_error(L, "rule: a rule named '%s' already exists (%s:%d)", name,
+					  e->rules[i].file, e->rules[i].line);
+	if (lua_getfield(L, 1, "action") != LUA_TFUNCTION)
+		return luaL_error(L, "rule '%s': 'action' must be a function", name);
+	int when_type = lua_getfield(L, 1, "when");
+	if (when_type != LUA_TNIL && when_type != LUA_TFUNCTION)
+		return luaL_error(L, "rule '%s': 'when' must be a function", name);
+	lua_getfield(L, 1, "priority");
+	int isnum = 0;
+	lua_Integer priority = lua_isnil(L, -1) ? 0 : lua_tointegerx(L, -1, &isnum);
+	if (!lua_isnil(L, -1) && !isnum)
+		return luaL_error(L, "rule '%s': 'priority' must be an integer", name);
+	lua_pop(L, 1);
+
+	struct tr_rule *r = &e->rules[e->nrules];
+	memset(r, 0, sizeof(*r));
+	r->when_ref = r->action_ref = LUA_NOREF;
+	r->name = strdup(name);
+	r->file = strdup(e->loading ? e->loading : "?");
+	if (!r->name || !r->file) {
+		rule_free(r);
+		return luaL_error(L, "not enough memory");
+	}
+	e->nrules++; /* owned by the engine from here, even if `on` raises */
+	lua_Debug ar;
+	if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "l", &ar))
+		r->line = ar.currentline;
+	r->priority = (int)priority;
+	r->order = (int)e->nrules;
+	lua_settop(L, 1);
+	read_on(L, r);
+	lua_getfield(L, 1, "action");
+	r->action_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	lua_getfield(L, 1, "when");
+	r->when_ref = lua_isnil(L, -1) ? (lua_pop(L, 1), LUA_NOREF) : luaL_ref(L, LUA_REGISTRYINDEX);
+	return 0;
+}
+
+static int by_priority(const void *a, const void *b)
+{
+	const struct tr_rule *x = a, *y = b;
+	if (x->priority != y->priority)
+		return y->priority - x->priority;
+	return x->order - y->order;
+}
+
+static int new_engine(const struct tr_config *cfg, const char *lib_dir, struct tr_engine **out)
+{
+	struct tr_engine *e = calloc(1, sizeof(*e));
+	if (!e || !(e->rules = calloc(MAX_RULES, sizeof(*e->rules)))) {
+		free(e);
+		return -ENOMEM;
+	}
+	struct tr_budget b = {
+		.instructions = cfg->limits.rule_instructions,
+		.memory = (size_t)cfg->limits.rule_memory_mb << 20,
+		.time_ms = cfg->limits.rule_time_ms,
+	};
+	struct stat st;
+	int rc = tr_sandbox_new(&b, lib_dir && stat(lib_dir, &st) == 0 ? lib_dir : NULL, &e->run, &e->sb);
+	if (rc) {
+		free(e->rules);
+		free(e);
+		return rc;
+	}
+	tr_lua_open_ticket(e->sb);
+	tr_lua_open_state(e->sb);
+	tr_lua_open_log(e->sb);
+	tr_lua_open_time(e->sb);
+	lua_pushcfunction(tr_sandbox_lua(e->sb), l_rule);
+	tr_sandbox_add_global(e->sb, "rule");
+	*out = e;
+	return 0;
+}
+
+/* "name.lua:12: message" -> line 12, for syntax errors. */
+static int line_of(const char *msg, const char *base)
+{
+	size_t n = strlen(base);
+	if (strncmp(msg, base, n) == 0 && msg[n] == ':')
+		return atoi(msg + n + 1);
+	return 0;
+}
+
+static void load_one(struct tr_engine *e, const char *path, const char *base, struct tr_errors *errs)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		tr_errors_add(errs, path, 0, 0, NULL, "cannot read: %s", strerror(errno));
+		return;
+	}
+	char *buf = malloc(MAX_RULE_FILE + 1);
+	size_t len = buf ? fread(buf, 1, MAX_RULE_FILE + 1, f) : 0;
+	fclose(f);
+	if (!buf || len > MAX_RULE_FILE) {
+		tr_errors_add(errs, path, 0, 0, NULL, buf ? "larger than 4 MiB" : "out of memory");
+		free(buf);
+		return;
+	}
+	lua_State *L = tr_sandbox_lua(e->sb);
+	char chunk[300];
+	snprintf(chunk, sizeof(chunk), "@%s", base);
+	e->loading = base;
+	tr_sandbox_push_env(e->sb);
+	int rc = tr_sandbox_load(e->sb, buf, len, chunk);
+	free(buf);
+	if (rc != LUA_OK) {
+		const char *msg = lua_tostring(L, -1);
+		int line = line_of(msg, base);
+		tr_errors_add(errs, path, line, 0, NULL, "%s", msg);
+		lua_pop(L, 1);
+		return;
+	}
+	struct tr_call call;
+	e->run.phase = TR_PHASE_LOAD;
+	tr_lua_pcall(e->sb, 0, 0, LOAD_SCALE, &call);
+	e->run.phase = TR_PHASE_NONE;
+	e->loading = NULL;
+	if (call.status) {
+		int line = line_of(call.location, base);
+		tr_errors_add(errs, path, line, 0, NULL, "%s", call.message);
+	}
+}
+
+static int finish_load(struct tr_engine *e, struct tr_engine **out, struct tr_errors *errs, size_t nerr0)
+{
+	if (errs->n > nerr0) {
+		tr_engine_free(e);
+		*out = NULL;
+		return TR_EPARSE;
+	}
+	qsort(e->rules, e->nrules, sizeof(*e->rules), by_priority);
+	*out = e;
+	return 0;
+}
+
+static int is_rule_file(const struct dirent *d)
+{
+	size_t n = strlen(d->d_name);
+	return d->d_name[0] != '.' && n > 4 && strcmp(d->d_name + n - 4, ".lua") == 0 &&
+	       !(n > 9 && strcmp(d->d_name + n - 9, ".test.lua") == 0);
+}
+
+int tr_engine_load(const char *rules_dir, const struct tr_config *cfg, struct tr_engine **out,
+		   struct tr_errors *errs)
+{
+	size_t nerr0 = errs->n;
+	*out = NULL;
+	char lib[4096];
+	snprintf(lib, sizeof(lib), "%s/lib", rules_dir);
+	struct dirent **names;
+	int n = scandir(rules_dir, &names, is_rule_file, alphasort);
+	if (n < 0) {
+		tr_errors_add(errs, rules_dir, 0, 0, NULL, "cannot read the rules folder: %s", strerror(errno));
+		return TR_EPARSE;
+	}
+	struct tr_engine *e;
+	int rc = new_engine(cfg, lib, &e);
+	for (int i = 0; i < n; i++) {
+		if (rc == 0) {
+			char path[4096];
+			snprintf(path, sizeof(path), "%s/%s", rules_dir, names[i]->d_name);
+			load_one(e, path, names[i]->d_name, errs);
+		}
+		free(names[i]);
+	}
+	free(names);
+	if (rc) {
+		tr_errors_add(errs, rules_dir, 0, 0, NULL, "cannot create the Lua state: %s", tr_strerror(rc));
+		return rc;
+	}
+	return finish_load(e, out, errs, nerr0);
+}
+
+int tr_engine_load_file(const char *path, const struct tr_config *cfg, struct tr_engine **out,
+			struct tr_errors *errs)
+{
+	size_t nerr0 = errs->n;
+	*out = NULL;
+	char dir[4096];
+	snprintf(dir, sizeof(dir), "%s", path);
+	char *slash = strrchr(dir, '/');
+	const char *base = slash ? slash + 1 : path;
+	if (slash)
+		snprintf(slash, sizeof(dir) - (size_t)(slash - dir), "/lib");
+	else
+		snprintf(dir, sizeof(dir), "lib");
+	struct tr_engine *e;
+	int rc = new_engine(cfg, dir, &e);
+	if (rc) {
+		tr_errors_add(errs, path, 0, 0, NULL, "cannot create the Lua state: %s", tr_strerror(rc));
+		return rc;
+	}
+	load_one(e, path, base, errs);
+	return finish_load(e, out, errs, nerr0);
+}
+
+static int rule_matches(const struct tr_rule *r, const char *type)
+{
+	for (size_t i = 0; i < r->non; i++)
+		if (strcmp(r->on[i], type) == 0 || fnmatch(r->on[i], type, 0) == 0)
+			return 1;
+	return 0;
+}
+
+static int record(struct tr_store *s, struct tr_rule *r, const struct tr_event *ev, const char *status,
+		  const char *effects, const struct tr_call *call, int64_t now)
+{
+	if (call && call->status) {
+		r->errors++;
+		snprintf(r->last_error, sizeof(r->last_error), "%s%s%s", call->location,
+			 call->location[0] ? ": " : "", call->message);
+		log_warnx("rule %s failed on %s %s: %s", r->name, ev->type, ev->id, r->last_error);
+	}
+	return tr_store_outcome_insert(s, ev->seq, r->name, status, effects,
+				       call && call->status ? call->message : NULL,
+				       call && call->status && call->location[0] ? call->location : NULL,
+				       call ? call->duration_us : 0, now);
+}
+
+/* Pushes the event and ctx tables. 0, or -1 when the event cannot become a
+ * Lua table (nesting beyond the cap), nothing pushed. */
+static int push_event(lua_State *L, const struct tr_event *ev, int64_t now)
+{
+	if (tr_lua_push_json(L, ev->payload))
+		return -1;
+	lua_createtable(L, 0, 6);
+	lua_pushinteger(L, ev->seq);
+	lua_setfield(L, -2, "seq");
+	lua_pushstring(L, ev->source);
+	lua_setfield(L, -2, "source");
+	lua_pushinteger(L, ev->occurred_at);
+	lua_setfield(L, -2, "time");
+	lua_pushinteger(L, ev->received_at);
+	lua_setfield(L, -2, "received_at");
+	lua_pushinteger(L, now);
+	lua_setfield(L, -2, "now");
+	return 0;
+}
+
+static void begin_run(struct tr_engine *e, struct tr_store *s, const struct tr_event *ev,
+		      const struct tr_rule *r, int64_t now, enum tr_phase phase)
+{
+	e->run.phase = phase;
+	e->run.store = s;
+	e->run.event = ev;
+	e->run.rule = r->name;
+	e->run.now = now;
+	snprintf(e->run.actor, sizeof(e->run.actor), "rule:%s", r->name);
+}
+
+/* Runs r's `when`. 1 matched, 0 not, -1 it failed (call says why). */
+static int run_when(struct tr_engine *e, struct tr_rule *r, struct tr_call *call)
+{
+	if (r->when_ref == LUA_NOREF)
+		return 1;
+	lua_State *L = tr_sandbox_lua(e->sb);
+	lua_rawgeti(L, LUA_REGISTRYINDEX, r->when_ref);
+	lua_pushvalue(L, -3);
+	lua_pushvalue(L, -3);
+	tr_lua_pcall(e->sb, 2, 1, 1, call);
+	if (call->status)
+		return -1;
+	int yes = lua_toboolean(L, -1);
+	lua_pop(L, 1);
+	return yes;
+}
+
+int tr_engine_dispatch(struct tr_engine *e, struct tr_store *s, const struct tr_event *ev,
+		       int64_t now, struct tr_dispatch *out)
+{
+	memset(out, 0, sizeof(*out));
+	char reason[256];
+	int rc = tr_store_quarantined(s, ev->type, ev->id, reason, sizeof(reason));
+	if (rc < 0)
+		return rc;
+	if (rc > 0) {
+		/* SPEC §3: a poison pill is recorded, never run again. */
+		out->quarantined = 1;
+		return tr_store_outcome_insert(s, ev->seq, "(engine)", "quarantined", NULL, reason, NULL, 0, now);
+	}
+
+	lua_State *L = tr_sandbox_lua(e->sb);
+	int top = lua_gettop(L), pushed = 0;
+	rc = 0;
+	for (size_t i = 0; i < e->nrules && rc == 0; i++) {
+		struct tr_rule *r = &e->rules[i];
+		if (!rule_matches(r, ev->type))
+			continue;
+		if (!pushed) {
+			if (push_event(L, ev, now)) {
+				struct tr_call call = {.status = TR_ELUA};
+				snprintf(call.message, sizeof(call.message),
+					 "event nested deeper than %d levels", TR_LUA_MAX_DEPTH);
+				rc = record(s, r, ev, "error", NULL, &call, now);
+				out->errors++;
+				break;
+			}
+			pushed = 1;
+		}
+		lua_pushstring(L, r->name);
+		lua_setfield(L, -2, "rule");
+
+		struct tr_call call;
+		begin_run(e, s, ev, r, now, TR_PHASE_WHEN);
+		int m = run_when(e, r, &call);
+		if (m <= 0) {
+			if (m < 0) {
+				out->errors++;
+				rc = record(s, r, ev, "error", NULL, &call, now);
+			}
+			e->run.phase = TR_PHASE_NONE;
+			continue;
+		}
+		out->matched++;
+		r->runs++;
+		cJSON *effects = cJSON_CreateArray();
+		if (!effects || (rc = tr_store_savepoint(s))) {
+			cJSON_Delete(effects);
+			rc = rc ? rc : -ENOMEM;
+			break;
+		}
+		e->run.phase = TR_PHASE_ACTION;
+		e->run.effects = effects;
+		lua_rawgeti(L, LUA_REGISTRYINDEX, r->action_ref);
+		lua_pushvalue(L, -3);
+		lua_pushvalue(L, -3);
+		tr_lua_pcall(e->sb, 2, 0, 1, &call);
+		e->run.phase = TR_PHASE_NONE;
+		e->run.effects = NULL;
+		if (call.status == 0) {
+			char *text = cJSON_PrintUnformatted(effects);
+			rc = tr_store_release(s);
+			if (rc == 0)
+				rc = record(s, r, ev, "ok", text, &call, now);
+			free(text);
+		} else {
+			/* SPEC §3 isolation: undo this rule alone, keep the others. */
+			out->errors++;
+			rc = tr_store_rollback_to(s);
+			if (rc == 0)
+				rc = tr_store_release(s);
+			if (rc == 0)
+				rc = record(s, r, ev, "error", NULL, &call, now);
+		}
+		cJSON_Delete(effects);
+	}
+	lua_settop(L, top);
+	e->run.event = NULL;
+	e->run.store = NULL;
+	return rc;
+}
+
+cJSON *tr_engine_rules_json(const struct tr_engine *e)
+{
+	cJSON *list = cJSON_CreateArray();
+	for (size_t i = 0; list && i < e->nrules; i++) {
+		const struct tr_rule *r = &e->rules[i];
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "name", r->name);
+		cJSON_AddStringToObject(o, "file", r->file);
+		cJSON_AddNumberToObject(o, "line", r->line);
+		cJSON *on = cJSON_AddArrayToObject(o, "on");
+		for (size_t k = 0; k < r->non; k++)
+			cJSON_AddItemToArray(on, cJSON_CreateString(r->on[k]));
+		cJSON_AddNumberToObject(o, "priority", r->priority);
+		cJSON_AddNumberToObject(o, "runs", (double)r->runs);
+		cJSON_AddNumberToObject(o, "errors", (double)r->errors);
+		if (r->last_error[0])
+			cJSON_AddStringToObject(o, "last_error", r->last_error);
+		else
+			cJSON_AddNullToObject(o, "last_error");
+		cJSON_AddItemToArray(list, o);
+	}
+	return list;
+}
+
+int tr_engine_rule_count(const struct tr_engine *e)
+{
+	return (int)e->nrules;
+}

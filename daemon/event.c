@@ -1,0 +1,194 @@
+/* Event validation and normalisation (SPEC §2): type name, id (derived from
+ * content when absent, so the same row dropped twice is the same event),
+ * occurred_at in the source's zone, well-known field checks. Not storage. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "tr_error.h"
+#include "tr_event.h"
+#include "tr_time.h"
+
+int tr_event_type_valid(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > TR_EVENT_TYPE_MAX)
+		return 0;
+	int start = 1; /* at the start of a dotted segment */
+	for (const char *p = s; *p; p++) {
+		if (start) {
+			if (*p < 'a' || *p > 'z')
+				return 0;
+			start = 0;
+		} else if (*p == '.') {
+			start = 1;
+		} else if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_')) {
+			return 0;
+		}
+	}
+	return !start;
+}
+
+/* 128-bit FNV-1a over the content, as two 64-bit lanes with different
+ * offsets: stable across runs and machines, which is all dedup needs. */
+static void content_id(const char *text, char *out, size_t len)
+{
+	uint64_t a = 0xcbf29ce484222325ULL, b = 0x84222325cbf29ce4ULL;
+	for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+		a = (a ^ *p) * 0x100000001b3ULL;
+		b = (b ^ *p) * 0x100000001b3ULL;
+		b ^= b >> 29;
+	}
+	snprintf(out, len, "h:%016" PRIx64 "%016" PRIx64, a, b);
+}
+
+static int fail(char *err, size_t len, const char *fmt, const char *arg)
+{
+	snprintf(err, len, fmt, arg);
+	return TR_EPARSE;
+}
+
+/* A string member or NULL; -1 when present with another type. */
+static int optional_string(cJSON *obj, const char *name, char **out)
+{
+	cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
+	*out = NULL;
+	if (!v || cJSON_IsNull(v))
+		return 0;
+	if (!cJSON_IsString(v))
+		return -1;
+	*out = v->valuestring;
+	return 0;
+}
+
+/* Well-known types carry fields the shipped rules compute with: check them
+ * here so bad rows are rejected with a reason instead of failing in a rule. */
+static int check_known_fields(cJSON *obj, const char *type, char *err, size_t len)
+{
+	if (strcmp(type, "feedback.new") == 0) {
+		cJSON *r = cJSON_GetObjectItemCaseSensitive(obj, "rating");
+		if (!r)
+			return fail(err, len, "field \"rating\": required for %s", type);
+		double v;
+		if (cJSON_IsNumber(r)) {
+			v = r->valuedouble;
+		} else if (cJSON_IsString(r)) {
+			char *end;
+			errno = 0;
+			v = strtod(r->valuestring, &end);
+			if (end == r->valuestring || *end || errno)
+				return fail(err, len, "field \"rating\": \"%.40s\" is not a number", r->valuestring);
+		} else {
+			return fail(err, len, "field \"rating\": must be a number from 1 to 5%s", "");
+		}
+		if (v != (int)v || v < 1 || v > 5)
+			return fail(err, len, "field \"rating\": must be a whole number from 1 to 5%s", "");
+		cJSON_ReplaceItemInObjectCaseSensitive(obj, "rating", cJSON_CreateNumber(v));
+	}
+	return 0;
+}
+
+static int normalise(struct tr_event *ev, const char *zone, int64_t now, char *err, size_t len)
+{
+	cJSON *obj = ev->payload;
+	if (!cJSON_IsObject(obj))
+		return fail(err, len, "an event must be a JSON object%s", "");
+
+	cJSON *type = cJSON_GetObjectItemCaseSensitive(obj, "type");
+	if (!type)
+		return fail(err, len, "field \"type\": required%s", "");
+	if (!cJSON_IsString(type) || !tr_event_type_valid(type->valuestring))
+		return fail(err, len, "field \"type\": %s is not a dotted lowercase name like feedback.new",
+			    cJSON_IsString(type) ? "the value" : "a non-string");
+	ev->type = type->valuestring;
+
+	if (optional_string(obj, "account", &ev->account) < 0)
+		return fail(err, len, "field \"account\": must be a string%s", "");
+	if (optional_string(obj, "marketplace", &ev->marketplace) < 0)
+		return fail(err, len, "field \"marketplace\": must be a string%s", "");
+
+	ev->received_at = now;
+	cJSON *at = cJSON_GetObjectItemCaseSensitive(obj, "occurred_at");
+	if (at && !cJSON_IsNull(at)) {
+		if (!cJSON_IsString(at))
+			return fail(err, len, "field \"occurred_at\": must be an RFC 3339 string%s", "");
+		int rc = tr_time_parse(at->valuestring, zone, &ev->occurred_at);
+		if (rc == -EINVAL)
+			return fail(err, len, "unknown time zone \"%s\"", zone);
+		if (rc < 0)
+			return fail(err, len, "field \"occurred_at\": \"%.64s\" is not a time (RFC 3339 or YYYY-MM-DD HH:MM:SS)",
+				    at->valuestring);
+	} else {
+		ev->occurred_at = now;
+	}
+	char when[40];
+	tr_time_format(ev->occurred_at, NULL, when, sizeof(when));
+	cJSON *norm = cJSON_CreateString(when);
+	if (!norm)
+		return -ENOMEM;
+	if (at)
+		cJSON_ReplaceItemInObjectCaseSensitive(obj, "occurred_at", norm);
+	else
+		cJSON_AddItemToObject(obj, "occurred_at", norm);
+
+	int rc = check_known_fields(obj, ev->type, err, len);
+	if (rc)
+		return rc;
+
+	cJSON *id = cJSON_GetObjectItemCaseSensitive(obj, "id");
+	char buf[64];
+	if (id && cJSON_IsNumber(id)) {
+		if (id->valuedouble != (double)(int64_t)id->valuedouble)
+			return fail(err, len, "field \"id\": a numeric id must be a whole number%s", "");
+		snprintf(buf, sizeof(buf), "%" PRId64, (int64_t)id->valuedouble);
+		cJSON_ReplaceItemInObjectCaseSensitive(obj, "id", cJSON_CreateString(buf));
+	} else if (id && !cJSON_IsString(id)) {
+		return fail(err, len, "field \"id\": must be a string or a number%s", "");
+	} else if (id && (id->valuestring[0] == 0 || strlen(id->valuestring) > TR_EVENT_ID_MAX)) {
+		return fail(err, len, "field \"id\": must be 1 to 256 bytes%s", "");
+	} else if (!id) {
+		char *text = cJSON_PrintUnformatted(obj);
+		if (!text)
+			return -ENOMEM;
+		content_id(text, buf, sizeof(buf));
+		free(text);
+		cJSON_AddStringToObject(obj, "id", buf);
+	}
+	ev->id = cJSON_GetObjectItemCaseSensitive(obj, "id")->valuestring;
+	/* Re-fetch: replacing items above may have freed what we pointed at. */
+	ev->type = cJSON_GetObjectItemCaseSensitive(obj, "type")->valuestring;
+	optional_string(obj, "account", &ev->account);
+	optional_string(obj, "marketplace", &ev->marketplace);
+
+	ev->payload_text = cJSON_PrintUnformatted(obj);
+	if (!ev->payload_text)
+		return -ENOMEM;
+	return 0;
+}
+
+int tr_event_init(struct tr_event *ev, cJSON *obj, const char *zone, const char *source,
+		  int64_t now, char *err, size_t errlen)
+{
+	memset(ev, 0, sizeof(*ev));
+	ev->payload = obj;
+	int rc = normalise(ev, zone, now, err, errlen);
+	if (rc == 0) {
+		ev->source = strdup(source ? source : "socket");
+		if (!ev->source)
+			rc = -ENOMEM;
+	}
+	if (rc == -ENOMEM)
+		snprintf(err, errlen, "out of memory");
+	if (rc)
+		tr_event_free(ev);
+	return rc;
+}
+
+void tr_event_free(struct tr_event *ev)
+{
+	cJSON_Delete(ev->payload);
+	free(ev->payload_text);
+	free(ev->source);
+	memset(ev, 0, sizeof(*ev));
+}

@@ -1,0 +1,208 @@
+/* Shared helpers of the Lua-visible tables: the run in progress, effect
+ * journaling, strict option tables, time arguments, and JSON <-> Lua
+ * conversion with a nesting cap and lua_checkstack (Redis CVE-2021-32626). */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <lauxlib.h>
+#include "tr_error.h"
+#include "tr_lua.h"
+#include "tr_time.h"
+
+struct tr_run *tr_lua_run(lua_State *L)
+{
+	return tr_sandbox_owner(L);
+}
+
+struct tr_run *tr_lua_run_mutating(lua_State *L, const char *what)
+{
+	struct tr_run *run = tr_lua_run(L);
+	if (run->phase != TR_PHASE_ACTION)
+		luaL_error(L, "%s: only allowed inside a rule's action", what);
+	return run;
+}
+
+void tr_lua_effect(lua_State *L, cJSON *effect)
+{
+	struct tr_run *run = tr_lua_run(L);
+	if (!effect)
+		luaL_error(L, "not enough memory");
+	if (run->effects)
+		cJSON_AddItemToArray(run->effects, effect);
+	else
+		cJSON_Delete(effect);
+}
+
+void tr_lua_check_options(lua_State *L, int idx, const char *fn, const char *const allowed[])
+{
+	idx = lua_absindex(L, idx);
+	luaL_checktype(L, idx, LUA_TTABLE);
+	lua_pushnil(L);
+	while (lua_next(L, idx)) {
+		lua_pop(L, 1);
+		if (lua_type(L, -1) != LUA_TSTRING)
+			luaL_error(L, "%s: option names must be strings", fn);
+		const char *key = lua_tostring(L, -1);
+		int ok = 0;
+		for (int i = 0; allowed[i] && !ok; i++)
+			ok = strcmp(key, allowed[i]) == 0;
+		if (!ok)
+			luaL_error(L, "%s: unknown option '%s'", fn, key);
+	}
+}
+
+int64_t tr_lua_check_time(lua_State *L, int idx, int64_t base, const char *fn)
+{
+	if (lua_type(L, idx) == LUA_TNUMBER) {
+		lua_Integer v;
+		if (!lua_isinteger(L, idx))
+			return (int64_t)floor(lua_tonumber(L, idx));
+		v = lua_tointeger(L, idx);
+		return v;
+	}
+	if (lua_type(L, idx) != LUA_TSTRING)
+		luaL_error(L, "%s: expected a time (seconds, RFC 3339) or a duration like \"2h\", got %s",
+			   fn, luaL_typename(L, idx));
+	const char *s = lua_tostring(L, idx);
+	int64_t v;
+	if (tr_duration_parse(s, &v) == 0)
+		return base + v;
+	if (tr_time_parse(s, NULL, &v) == 0)
+		return v;
+	luaL_error(L, "%s: \"%s\" is neither a duration (90s, 15m, 4h, 3d, 1h30m) nor an RFC 3339 time",
+		   fn, s);
+	return 0;
+}
+
+static int push_json(lua_State *L, const cJSON *v, int depth)
+{
+	if (depth > TR_LUA_MAX_DEPTH)
+		return -1;
+	if (!lua_checkstack(L, 4))
+		return -1;
+	if (cJSON_IsString(v)) {
+		lua_pushstring(L, v->valuestring);
+	} else if (cJSON_IsNumber(v)) {
+		double d = v->valuedouble;
+		if (d == floor(d) && fabs(d) < 9007199254740992.0)
+			lua_pushinteger(L, (lua_Integer)d);
+		else
+			lua_pushnumber(L, d);
+	} else if (cJSON_IsBool(v)) {
+		lua_pushboolean(L, cJSON_IsTrue(v));
+	} else if (cJSON_IsArray(v)) {
+		lua_createtable(L, cJSON_GetArraySize(v), 0);
+		lua_Integer i = 1;
+		for (const cJSON *c = v->child; c; c = c->next) {
+			if (push_json(L, c, depth + 1)) {
+				lua_pop(L, 1);
+				return -1;
+			}
+			lua_rawseti(L, -2, i++);
+		}
+	} else if (cJSON_IsObject(v)) {
+		lua_createtable(L, 0, 8);
+		for (const cJSON *c = v->child; c; c = c->next) {
+			if (push_json(L, c, depth + 1)) {
+				lua_pop(L, 1);
+				return -1;
+			}
+			lua_setfield(L, -2, c->string);
+		}
+	} else {
+		lua_pushnil(L); /* JSON null: absent, as Lua sees it */
+	}
+	return 0;
+}
+
+int tr_lua_push_json(lua_State *L, const cJSON *v)
+{
+	return push_json(L, v, 0);
+}
+
+/* A table is an array when its keys are exactly 1..n (n > 0). */
+static size_t array_length(lua_State *L, int idx)
+{
+	size_t n = lua_rawlen(L, idx), count = 0;
+	lua_pushnil(L);
+	while (lua_next(L, idx)) {
+		lua_pop(L, 1);
+		count++;
+		if (!lua_isinteger(L, -1)) {
+			lua_pop(L, 1);
+			return 0;
+		}
+	}
+	return count == n ? n : 0;
+}
+
+static cJSON *to_json(lua_State *L, int idx, int depth, char *err, size_t errlen)
+{
+	idx = lua_absindex(L, idx);
+	switch (lua_type(L, idx)) {
+	case LUA_TNIL:
+		return cJSON_CreateNull();
+	case LUA_TBOOLEAN:
+		return cJSON_CreateBool(lua_toboolean(L, idx));
+	case LUA_TNUMBER:
+		if (lua_isinteger(L, idx))
+			return cJSON_CreateNumber((double)lua_tointeger(L, idx));
+		if (!isfinite(lua_tonumber(L, idx))) {
+			snprintf(err, errlen, "cannot store a non-finite number");
+			return NULL;
+		}
+		return cJSON_CreateNumber(lua_tonumber(L, idx));
+	case LUA_TSTRING:
+		return cJSON_CreateString(lua_tostring(L, idx));
+	case LUA_TTABLE:
+		break;
+	default:
+		snprintf(err, errlen, "cannot store a %s value", luaL_typename(L, idx));
+		return NULL;
+	}
+	if (depth > TR_LUA_MAX_DEPTH || !lua_checkstack(L, 4)) {
+		snprintf(err, errlen, "table nested deeper than %d levels", TR_LUA_MAX_DEPTH);
+		return NULL;
+	}
+	size_t n = array_length(L, idx);
+	cJSON *out = n ? cJSON_CreateArray() : cJSON_CreateObject();
+	if (!out)
+		return NULL;
+	if (n) {
+		for (size_t i = 1; i <= n; i++) {
+			lua_rawgeti(L, idx, (lua_Integer)i);
+			cJSON *c = to_json(L, -1, depth + 1, err, errlen);
+			lua_pop(L, 1);
+			if (!c) {
+				cJSON_Delete(out);
+				return NULL;
+			}
+			cJSON_AddItemToArray(out, c);
+		}
+		return out;
+	}
+	lua_pushnil(L);
+	while (lua_next(L, idx)) {
+		if (lua_type(L, -2) != LUA_TSTRING) {
+			lua_pop(L, 2);
+			cJSON_Delete(out);
+			snprintf(err, errlen, "table keys must be strings (or 1..n for a list)");
+			return NULL;
+		}
+		cJSON *c = to_json(L, -1, depth + 1, err, errlen);
+		lua_pop(L, 1);
+		if (!c) {
+			lua_pop(L, 1);
+			cJSON_Delete(out);
+			return NULL;
+		}
+		cJSON_AddItemToObject(out, lua_tostring(L, -1), c);
+	}
+	return out;
+}
+
+cJSON *tr_lua_to_json(lua_State *L, int idx, char *err, size_t errlen)
+{
+	return to_json(L, idx, 0, err, errlen);
+}

@@ -1,0 +1,402 @@
+/* The `ticket` table and ticket objects rules use: open (one open ticket
+ * per key), find, get, and comment/tag/assign/set/close/reopen/due. Every
+ * change is written through the store inside the event's transaction,
+ * added to the ticket's history and journaled as an effect of the rule. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <lauxlib.h>
+#include "tr_error.h"
+#include "tr_lua.h"
+#include "tr_ticket.h"
+
+#define TICKET_MT "tr.ticket"
+
+static void push_ticket(lua_State *L, int64_t id)
+{
+	int64_t *u = lua_newuserdatauv(L, sizeof(*u), 0);
+	*u = id;
+	luaL_setmetatable(L, TICKET_MT);
+}
+
+static int64_t check_ticket(lua_State *L, int idx)
+{
+	return *(int64_t *)luaL_checkudata(L, idx, TICKET_MT);
+}
+
+static cJSON *effect(const char *op, int64_t id)
+{
+	cJSON *e = cJSON_CreateObject();
+	if (e) {
+		cJSON_AddStringToObject(e, "op", op);
+		cJSON_AddNumberToObject(e, "ticket", (double)id);
+	}
+	return e;
+}
+
+/* Raises for a store failure; the savepoint of the rule is rolled back. */
+static int store_failed(lua_State *L, struct tr_run *run, int rc)
+{
+	if (rc == -ENOENT)
+		return luaL_error(L, "ticket not found");
+	return luaL_error(L, "database error: %s", rc == -ENOMEM ? "out of memory" : tr_store_errmsg(run->store));
+}
+
+static const char *opt_string(lua_State *L, int t, const char *name, const char *def, const char *fn)
+{
+	int type = lua_getfield(L, t, name);
+	const char *v = def;
+	if (type == LUA_TSTRING)
+		v = lua_tostring(L, -1);
+	else if (type != LUA_TNIL)
+		luaL_error(L, "%s: option '%s' must be a string", fn, name);
+	lua_pop(L, 1); /* the string stays alive: it is referenced by the table */
+	return v;
+}
+
+/* ticket.open{key=, title=, queue=, priority=, account=, assignee=, due=,
+ * tags=, fields=} -> ticket, created */
+static int l_ticket_open(lua_State *L)
+{
+	static const char *const allowed[] = {"key", "title", "queue", "priority", "account",
+					      "assignee", "due", "tags", "fields", NULL};
+	struct tr_run *run = tr_lua_run_mutating(L, "ticket.open");
+	tr_lua_check_options(L, 1, "ticket.open", allowed);
+	const char *key = opt_string(L, 1, "key", NULL, "ticket.open");
+	const char *title = opt_string(L, 1, "title", NULL, "ticket.open");
+	if (!key || !*key)
+		return luaL_error(L, "ticket.open: option 'key' is required");
+	if (!title)
+		return luaL_error(L, "ticket.open: option 'title' is required");
+	const char *priority = opt_string(L, 1, "priority", "normal", "ticket.open");
+	if (!tr_ticket_priority_valid(priority))
+		return luaL_error(L, "ticket.open: priority must be low, normal, high or urgent, not '%s'", priority);
+	const char *queue = opt_string(L, 1, "queue", "default", "ticket.open");
+	const char *account = opt_string(L, 1, "account", run->event ? run->event->account : NULL, "ticket.open");
+	const char *assignee = opt_string(L, 1, "assignee", NULL, "ticket.open");
+	int64_t base = run->event ? run->event->occurred_at : run->now;
+	int64_t due_at = 0;
+	if (lua_getfield(L, 1, "due") != LUA_TNIL)
+		due_at = tr_lua_check_time(L, -1, base, "ticket.open: due");
+	lua_pop(L, 1);
+
+	int64_t id = tr_store_ticket_find_open(run->store, key);
+	if (id < 0)
+		return store_failed(L, run, (int)id);
+	if (id > 0) {
+		int rc = tr_store_history_add(run->store, id, run->now, run->event ? run->event->seq : 0,
+					      run->actor, "matched", NULL);
+		if (rc)
+			return store_failed(L, run, rc);
+		tr_lua_effect(L, effect("ticket.match", id));
+		push_ticket(L, id);
+		lua_pushboolean(L, 0);
+		return 2;
+	}
+
+	/* Convert the Lua-side options before any C allocation that a raise
+	 * would leak: tags and fields become JSON text on the Lua stack. */
+	char err[128] = "";
+	const char *json_opts[2] = {"tags", "fields"};
+	const char *json_text[2] = {"[]", "{}"};
+	for (int i = 0; i < 2; i++) {
+		if (lua_getfield(L, 1, json_opts[i]) == LUA_TNIL) {
+			lua_pop(L, 1);
+			continue;
+		}
+		if (!lua_istable(L, -1))
+			return luaL_error(L, "ticket.open: option '%s' must be a table", json_opts[i]);
+		cJSON *j = tr_lua_to_json(L, -1, err, sizeof(err));
+		if (!j)
+			return luaL_error(L, "ticket.open: %s: %s", json_opts[i], err[0] ? err : "out of memory");
+		if (i == 0 && !cJSON_IsArray(j) && cJSON_GetArraySize(j) == 0) {
+			cJSON_Delete(j);
+			j = cJSON_CreateArray();
+		}
+		char *text = cJSON_PrintUnformatted(j);
+		cJSON_Delete(j);
+		if (!text)
+			return luaL_error(L, "not enough memory");
+		lua_pushstring(L, text);
+		free(text);
+		json_text[i] = lua_tostring(L, -1); /* anchored on the stack */
+	}
+
+	struct tr_ticket t = {
+		.key = (char *)key, .title = (char *)title, .queue = (char *)queue,
+		.priority = (char *)priority, .state = "open", .account = (char *)account,
+		.assignee = (char *)assignee, .due_at = due_at,
+		.tags = (char *)json_text[0], .fields = (char *)json_text[1],
+	};
+	int rc = tr_store_ticket_insert(run->store, &t, run->now);
+	if (rc == 0)
+		rc = tr_store_history_add(run->store, t.id, run->now, run->event ? run->event->seq : 0,
+					  run->actor, "opened", title);
+	if (rc)
+		return store_failed(L, run, rc);
+	cJSON *e = effect("ticket.open", t.id);
+	if (e)
+		cJSON_AddStringToObject(e, "key", key);
+	tr_lua_effect(L, e);
+	push_ticket(L, t.id);
+	lua_pushboolean(L, 1);
+	return 2;
+}
+
+static int l_ticket_find(lua_State *L)
+{
+	struct tr_run *run = tr_lua_run(L);
+	const char *key = luaL_checkstring(L, 1);
+	int64_t id = tr_store_ticket_find_open(run->store, key);
+	if (id < 0)
+		return store_failed(L, run, (int)id);
+	if (id == 0)
+		lua_pushnil(L);
+	else
+		push_ticket(L, id);
+	return 1;
+}
+
+static int l_ticket_get(lua_State *L)
+{
+	struct tr_run *run = tr_lua_run(L);
+	int64_t id = (int64_t)luaL_checkinteger(L, 1);
+	struct tr_ticket t;
+	int rc = tr_store_ticket_get(run->store, id, &t);
+	if (rc == -ENOENT) {
+		lua_pushnil(L);
+		return 1;
+	}
+	if (rc)
+		return store_failed(L, run, rc);
+	tr_ticket_free(&t);
+	push_ticket(L, id);
+	return 1;
+}
+
+/* Applies c through tr_ticket_apply; raises with its reason on failure.
+ * Every string in c is anchored on the Lua stack by the caller. */
+static int apply(lua_State *L, int64_t id, const struct tr_ticket_change *c)
+{
+	struct tr_run *run = tr_lua_run(L);
+	char err[256];
+	int rc = tr_ticket_apply(run->store, id, c, run->actor, run->event ? run->event->seq : 0,
+				 run->now, err, sizeof(err));
+	if (rc)
+		return luaL_error(L, "%s", err);
+	char op[64];
+	snprintf(op, sizeof(op), "ticket.%s", c->action);
+	cJSON *e = effect(op, id);
+	if (e && c->detail)
+		cJSON_AddStringToObject(e, "detail", c->detail);
+	tr_lua_effect(L, e);
+	lua_settop(L, 1);
+	return 1; /* the ticket, for chaining */
+}
+
+static int l_t_comment(lua_State *L)
+{
+	int64_t id = check_ticket(L, 1);
+	tr_lua_run_mutating(L, "comment");
+	struct tr_ticket_change c = {.action = "comment", .detail = luaL_checkstring(L, 2)};
+	return apply(L, id, &c);
+}
+
+static int l_t_tag(lua_State *L)
+{
+	int64_t id = check_ticket(L, 1);
+	tr_lua_run_mutating(L, "tag");
+	struct tr_ticket_change c = {.action = "tag", .tag = luaL_checkstring(L, 2)};
+	c.detail = c.tag;
+	return apply(L, id, &c);
+}
+
+static int l_t_assign(lua_State *L)
+{
+	int64_t id = check_ticket(L, 1);
+	tr_lua_run_mutating(L, "assign");
+	struct tr_ticket_change c = {.action = "assign", .assignee = luaL_checkstring(L, 2)};
+	c.detail = c.assignee;
+	return apply(L, id, &c);
+}
+
+static int l_t_close(lua_State *L)
+{
+	int64_t id = check_ticket(L, 1);
+	tr_lua_run_mutating(L, "close");
+	struct tr_ticket_change c = {.action = "close", .close = 1,
+			   .reason = luaL_optstring(L, 2, "closed by rule")};
+	c.detail = c.reason;
+	return apply(L, id, &c);
+}
+
+static int l_t_reopen(lua_State *L)
+{
+	int64_t id = check_ticket(L, 1);
+	tr_lua_run_mutating(L, "reopen");
+	struct tr_ticket_change c = {.action = "reopen", .reopen = 1,
+			   .detail = luaL_optstring(L, 2, NULL)};
+	return apply(L, id, &c);
+}
+
+static int l_t_due(lua_State *L)
+{
+	int64_t id = check_ticket(L, 1);
+	struct tr_run *run = tr_lua_run_mutating(L, "due");
+	int64_t base = run->event ? run->event->occurred_at : run->now;
+	struct tr_ticket_change c = {.action = "due", .due_at = tr_lua_check_time(L, 2, base, "due")};
+	lua_pushstring(L, luaL_tolstring(L, 2, NULL));
+	c.detail = lua_tostring(L, -1);
+	return apply(L, id, &c);
+}
+
+/* t:set{priority=, title=, queue=, <any other key> = value into fields} */
+static int l_t_set(lua_State *L)
+{
+	int64_t id = check_ticket(L, 1);
+	tr_lua_run_mutating(L, "set");
+	luaL_checktype(L, 2, LUA_TTABLE);
+	struct tr_ticket_change c = {.action = "set"};
+	c.priority = opt_string(L, 2, "priority", NULL, "set");
+	if (c.priority && !tr_ticket_priority_valid(c.priority))
+		return luaL_error(L, "set: priority must be low, normal, high or urgent, not '%s'", c.priority);
+	c.title = opt_string(L, 2, "title", NULL, "set");
+	c.queue = opt_string(L, 2, "queue", NULL, "set");
+	/* The other keys go to fields: copy the table without the columns. */
+	lua_newtable(L);
+	int others = 0;
+	lua_pushnil(L);
+	while (lua_next(L, 2)) {
+		if (lua_type(L, -2) != LUA_TSTRING)
+			return luaL_error(L, "set: keys must be strings");
+		const char *k = lua_tostring(L, -2);
+		if (strcmp(k, "priority") && strcmp(k, "title") && strcmp(k, "queue")) {
+			lua_pushvalue(L, -2);
+			lua_insert(L, -2);
+			lua_settable(L, -4);
+			others = 1;
+		} else {
+			lua_pop(L, 1);
+		}
+	}
+	if (others) {
+		char err[128] = "";
+		/* converted before apply() allocates, so a raise leaks nothing */
+		cJSON *j = tr_lua_to_json(L, -1, err, sizeof(err));
+		if (!j)
+			return luaL_error(L, "set: %s", err[0] ? err : "not enough memory");
+		char *text = cJSON_PrintUnformatted(j);
+		cJSON_Delete(j);
+		if (!text)
+			return luaL_error(L, "not enough memory");
+		lua_pushstring(L, text);
+		free(text);
+		c.fields_json = lua_tostring(L, -1);
+	}
+	char err[128] = "";
+	cJSON *all = tr_lua_to_json(L, 2, err, sizeof(err));
+	char *text = all ? cJSON_PrintUnformatted(all) : NULL;
+	cJSON_Delete(all);
+	if (!text)
+		return luaL_error(L, "set: %s", err[0] ? err : "not enough memory");
+	lua_pushstring(L, text);
+	free(text);
+	c.detail = lua_tostring(L, -1);
+	return apply(L, id, &c);
+}
+
+static int l_t_index(lua_State *L)
+{
+	int64_t id = check_ticket(L, 1);
+	const char *k = luaL_checkstring(L, 2);
+	if (strcmp(k, "id") == 0) {
+		lua_pushinteger(L, id);
+		return 1;
+	}
+	/* Methods first. */
+	luaL_getmetatable(L, TICKET_MT);
+	lua_getfield(L, -1, "methods");
+	if (lua_getfield(L, -1, k) != LUA_TNIL)
+		return 1;
+	lua_pop(L, 3);
+
+	struct tr_run *run = tr_lua_run(L);
+	struct tr_ticket t;
+	int rc = tr_store_ticket_get(run->store, id, &t);
+	if (rc)
+		return store_failed(L, run, rc);
+	const struct { const char *name; const char *v; } strs[] = {
+		{"key", t.key}, {"title", t.title}, {"queue", t.queue}, {"priority", t.priority},
+		{"state", t.state}, {"account", t.account}, {"assignee", t.assignee},
+		{"close_reason", t.close_reason}};
+	const struct { const char *name; int64_t v; } ints[] = {
+		{"level", t.level}, {"due_at", t.due_at}, {"created_at", t.created_at},
+		{"updated_at", t.updated_at}, {"closed_at", t.closed_at}, {"acked_at", t.acked_at}};
+	int pushed = 0;
+	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]) && !pushed; i++)
+		if (strcmp(k, strs[i].name) == 0) {
+			if (strs[i].v)
+				lua_pushstring(L, strs[i].v);
+			else
+				lua_pushnil(L);
+			pushed = 1;
+		}
+	for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]) && !pushed; i++)
+		if (strcmp(k, ints[i].name) == 0) {
+			if (ints[i].v || strcmp(k, "level") == 0)
+				lua_pushinteger(L, ints[i].v);
+			else
+				lua_pushnil(L);
+			pushed = 1;
+		}
+	cJSON *j = NULL;
+	if (!pushed && (strcmp(k, "tags") == 0 || strcmp(k, "fields") == 0))
+		j = cJSON_Parse(k[0] == 't' ? t.tags : t.fields);
+	tr_ticket_free(&t);
+	if (j) {
+		int bad = tr_lua_push_json(L, j);
+		cJSON_Delete(j);
+		if (bad)
+			lua_pushnil(L);
+		pushed = 1;
+	}
+	if (!pushed)
+		lua_pushnil(L);
+	return 1;
+}
+
+static int l_t_tostring(lua_State *L)
+{
+	lua_pushfstring(L, "ticket#%I", (lua_Integer)check_ticket(L, 1));
+	return 1;
+}
+
+static int l_t_eq(lua_State *L)
+{
+	lua_pushboolean(L, check_ticket(L, 1) == check_ticket(L, 2));
+	return 1;
+}
+
+void tr_lua_open_ticket(struct tr_sandbox *sb)
+{
+	lua_State *L = tr_sandbox_lua(sb);
+	static const luaL_Reg methods[] = {
+		{"comment", l_t_comment}, {"tag", l_t_tag}, {"assign", l_t_assign},
+		{"set", l_t_set}, {"close", l_t_close}, {"reopen", l_t_reopen},
+		{"due", l_t_due}, {NULL, NULL}};
+	static const luaL_Reg meta[] = {
+		{"__index", l_t_index}, {"__tostring", l_t_tostring}, {"__eq", l_t_eq}, {NULL, NULL}};
+	static const luaL_Reg funcs[] = {
+		{"open", l_ticket_open}, {"find", l_ticket_find}, {"get", l_ticket_get}, {NULL, NULL}};
+
+	luaL_newmetatable(L, TICKET_MT);
+	luaL_setfuncs(L, meta, 0);
+	luaL_newlib(L, methods);
+	lua_setfield(L, -2, "methods");
+	lua_pushboolean(L, 0);
+	lua_setfield(L, -2, "__metatable");
+	lua_pop(L, 1);
+
+	luaL_newlib(L, funcs);
+	tr_sandbox_add_global(sb, "ticket");
+}

@@ -1,0 +1,202 @@
+/* triaged: arguments, signals, systemd notification and the event loop.
+ * Everything it runs lives in the core library. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <uv.h>
+#ifdef TR_HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+#include "tr_config.h"
+#include "tr_daemon.h"
+#include "tr_log.h"
+#include "tr_server.h"
+
+static void notify(const char *state)
+{
+#ifdef TR_HAVE_SYSTEMD
+	sd_notify(0, state);
+#else
+	(void)state;
+#endif
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: triaged [-c FILE] [--check] [--version]\n"
+		   "  -c, --config FILE  configuration (default %s)\n"
+		   "      --check        validate the configuration and compile the rules, then exit\n"
+		   "      --version      print the version and exit\n", TR_DEFAULT_CONFIG);
+}
+
+static void print_errors(const struct tr_errors *errs)
+{
+	for (size_t i = 0; i < errs->n; i++) {
+		char line[1024];
+		tr_error_format(&errs->items[i], line, sizeof(line));
+		fprintf(stderr, "%s\n", line);
+	}
+}
+
+/* Reads the config: an explicit -c must exist; the default may be absent. */
+static int load_config(const char *path, int explicit, struct tr_config *cfg, struct tr_errors *errs)
+{
+	if (!explicit && access(path, F_OK) != 0)
+		return tr_config_defaults(cfg);
+	return tr_config_load(path, cfg, errs);
+}
+
+static struct tr_daemon daemon_state;
+static uv_signal_t sigs[4];
+static uv_timer_t watchdog, drain_deadline;
+
+#define DRAIN_MS 5000 /* how long clients get to read their last answers */
+
+static void close_handle(uv_handle_t *h, void *arg)
+{
+	(void)arg;
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+static void on_drain_deadline(uv_timer_t *t)
+{
+	log_warnx("clients still connected after %d ms; closing them", DRAIN_MS);
+	uv_walk(t->loop, close_handle, NULL);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+	struct tr_daemon *d = h->data;
+	if (signum == SIGHUP) {
+		notify("RELOADING=1");
+		struct tr_errors errs = {0};
+		if (tr_daemon_reload(d, &errs))
+			print_errors(&errs);
+		tr_errors_free(&errs);
+		notify("READY=1");
+		return;
+	}
+	if (d->stopping)
+		return;
+	d->stopping = 1;
+	log_info("stopping on signal %d: draining", signum);
+	notify("STOPPING=1");
+	/* SPEC §8: answer what was read, commit, then leave once every client
+	 * has its answers (or the deadline passes). */
+	tr_server_close(d->server);
+	for (int i = 0; i < 4; i++)
+		uv_close((uv_handle_t *)&sigs[i], NULL);
+	uv_close((uv_handle_t *)&watchdog, NULL);
+	uv_timer_start(&drain_deadline, on_drain_deadline, DRAIN_MS, 0);
+	uv_unref((uv_handle_t *)&drain_deadline);
+}
+
+static void on_watchdog(uv_timer_t *t)
+{
+	(void)t;
+	notify("WATCHDOG=1");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"config", required_argument, NULL, 'c'}, {"check", no_argument, NULL, 'k'},
+		{"version", no_argument, NULL, 'V'}, {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
+	const char *config_path = TR_DEFAULT_CONFIG;
+	int explicit = 0, check = 0, opt;
+	while ((opt = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'c': config_path = optarg; explicit = 1; break;
+		case 'k': check = 1; break;
+		case 'V': printf("triaged %s\n", TR_VERSION); return 0;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+
+	struct tr_daemon *d = &daemon_state;
+	struct tr_errors errs = {0};
+	int rc = load_config(config_path, explicit, &d->cfg, &errs);
+	tr_log_level = d->cfg.log_level;
+	if (check) {
+		if (rc == 0) {
+			struct tr_engine *e;
+			if (tr_engine_load(d->cfg.rules_dir, &d->cfg, &e, &errs) == 0) {
+				printf("%s: configuration ok, %d rules in %s\n", explicit ? config_path : "defaults",
+				       tr_engine_rule_count(e), d->cfg.rules_dir);
+				tr_engine_free(e);
+			}
+		}
+		print_errors(&errs);
+		int bad = errs.n > 0;
+		tr_errors_free(&errs);
+		tr_config_free(&d->cfg);
+		return bad ? 1 : 0;
+	}
+	if (rc) {
+		print_errors(&errs);
+		tr_errors_free(&errs);
+		tr_config_free(&d->cfg);
+		return 1;
+	}
+
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	rc = tr_daemon_open(d, &loop, &errs);
+	if (rc == 0)
+		rc = tr_server_start(d, &d->server);
+	if (rc) {
+		print_errors(&errs);
+		tr_errors_free(&errs);
+		tr_daemon_close(d);
+		tr_config_free(&d->cfg);
+		uv_walk(&loop, close_handle, NULL);
+		uv_run(&loop, UV_RUN_DEFAULT);
+		uv_loop_close(&loop);
+		return 1;
+	}
+	tr_errors_free(&errs);
+
+	const int signums[4] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT};
+	for (int i = 0; i < 4; i++) {
+		uv_signal_init(&loop, &sigs[i]);
+		sigs[i].data = d;
+		uv_signal_start(&sigs[i], on_signal, signums[i]);
+	}
+	uv_timer_init(&loop, &watchdog);
+	uv_timer_init(&loop, &drain_deadline);
+#ifdef TR_HAVE_SYSTEMD
+	uint64_t usec = 0;
+	if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0)
+		uv_timer_start(&watchdog, on_watchdog, usec / 2000, usec / 2000);
+#else
+	(void)on_watchdog;
+#endif
+	log_info("triaged %s ready: %d rules, socket %s, database %s (durability %s)", TR_VERSION,
+		 tr_engine_rule_count(d->engine), d->cfg.socket_path, d->cfg.db_path,
+		 d->cfg.durability == TR_DURABILITY_FULL ? "full" : "normal");
+	notify("READY=1\nSTATUS=running");
+
+	uv_run(&loop, UV_RUN_DEFAULT);
+
+	/* Drained. Close what is left (the deadline timer) and finish. */
+	uv_walk(&loop, close_handle, NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	tr_server_free(d->server);
+	tr_daemon_close(d);
+	tr_config_free(&d->cfg);
+	rc = uv_loop_close(&loop);
+	if (rc)
+		log_warnx("event loop closed with handles open: %s", uv_strerror(rc));
+	log_info("stopped");
+	return 0;
+}

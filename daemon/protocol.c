@@ -1,0 +1,365 @@
+/* Socket operations of SPEC §6: parse a request line, run the operation,
+ * build the response. Ingest runs inside the server's group-commit
+ * transaction; everything else runs on committed state. Not the transport
+ * (server.c) nor SQL (store.c). */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "tr_error.h"
+#include "tr_log.h"
+#include "tr_protocol.h"
+#include "tr_ticket.h"
+#include "tr_time.h"
+
+cJSON *tr_protocol_error(const char *code, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	cJSON *r = cJSON_CreateObject();
+	if (!r)
+		return NULL;
+	cJSON_AddFalseToObject(r, "ok");
+	cJSON *e = cJSON_AddObjectToObject(r, "error");
+	cJSON_AddStringToObject(e, "code", code);
+	cJSON_AddStringToObject(e, "message", msg);
+	return r;
+}
+
+static cJSON *ok(void)
+{
+	cJSON *r = cJSON_CreateObject();
+	if (r)
+		cJSON_AddTrueToObject(r, "ok");
+	return r;
+}
+
+cJSON *tr_protocol_parse(const char *line, size_t len, cJSON **error)
+{
+	*error = NULL;
+	const char *end = NULL;
+	cJSON *req = cJSON_ParseWithLengthOpts(line, len, &end, 0);
+	if (!req) {
+		size_t at = end && end >= line ? (size_t)(end - line) : 0;
+		*error = tr_protocol_error(TR_ERR_BAD_REQUEST, "invalid JSON near byte %zu", at + 1);
+		return NULL;
+	}
+	if (!cJSON_IsObject(req)) {
+		cJSON_Delete(req);
+		*error = tr_protocol_error(TR_ERR_BAD_REQUEST, "a request must be a JSON object");
+		return NULL;
+	}
+	cJSON *op = cJSON_GetObjectItemCaseSensitive(req, "op");
+	if (!cJSON_IsString(op)) {
+		*error = tr_protocol_error(TR_ERR_BAD_REQUEST, "field \"op\": required string");
+		cJSON *id = cJSON_GetObjectItemCaseSensitive(req, "id");
+		if (*error && id)
+			cJSON_AddItemToObject(*error, "id", cJSON_Duplicate(id, 1));
+		cJSON_Delete(req);
+		return NULL;
+	}
+	return req;
+}
+
+int tr_protocol_is_ingest(const cJSON *req, size_t *nevents)
+{
+	const cJSON *op = cJSON_GetObjectItemCaseSensitive(req, "op");
+	if (!cJSON_IsString(op) || strcmp(op->valuestring, "ingest") != 0)
+		return 0;
+	const cJSON *events = cJSON_GetObjectItemCaseSensitive(req, "events");
+	*nevents = cJSON_IsArray(events) ? (size_t)cJSON_GetArraySize(events) : 0;
+	return 1;
+}
+
+static const char *opt_str(const cJSON *req, const char *name)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(req, name);
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* An integer member: 1 found, 0 absent, -1 present but not an integer. */
+static int opt_int(const cJSON *req, const char *name, int64_t *out)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(req, name);
+	if (!v)
+		return 0;
+	if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int64_t)v->valuedouble)
+		return -1;
+	*out = (int64_t)v->valuedouble;
+	return 1;
+}
+
+static cJSON *op_ping(struct tr_daemon *d, const cJSON *req, const struct tr_peer *peer)
+{
+	(void)req;
+	(void)peer;
+	cJSON *r = ok();
+	cJSON_AddStringToObject(r, "version", TR_VERSION);
+	cJSON_AddNumberToObject(r, "uptime_s", (double)(tr_time_now() - d->started_at));
+	return r;
+}
+
+/* SPEC §6 ingest: each event validated; good ones stored and run in the open
+ * transaction; the answer goes out after the commit (server.c). */
+static cJSON *op_ingest(struct tr_daemon *d, const cJSON *req, const struct tr_peer *peer)
+{
+	(void)peer;
+	const cJSON *events = cJSON_GetObjectItemCaseSensitive(req, "events");
+	if (!cJSON_IsArray(events))
+		return tr_protocol_error(TR_ERR_BAD_REQUEST, "field \"events\": required array of event objects");
+	cJSON *rejected = cJSON_CreateArray();
+	if (!rejected)
+		return NULL;
+	int64_t now = tr_time_now();
+	int accepted = 0, duplicates = 0, index = 0;
+	for (const cJSON *item = events->child; item; item = item->next, index++) {
+		char err[256] = "";
+		size_t size = 0;
+		if (d->request_bytes > (size_t)d->cfg.limits.event_bytes) {
+			/* only a request larger than one event can hold one too large */
+			char *text = cJSON_PrintUnformatted(item);
+			size = text ? strlen(text) : 0;
+			free(text);
+		}
+		int rc;
+		struct tr_event ev;
+		if (size > (size_t)d->cfg.limits.event_bytes) {
+			snprintf(err, sizeof(err), "event is %zu bytes, more than limits.event_bytes (%lld)",
+				 size, (long long)d->cfg.limits.event_bytes);
+			rc = TR_EPARSE;
+		} else {
+			rc = tr_event_init(&ev, cJSON_Duplicate(item, 1), NULL, "socket", now, err, sizeof(err));
+		}
+		if (rc == 0) {
+			rc = tr_ingest_event(&d->ingest, &ev, now);
+			tr_event_free(&ev);
+			if (rc == 0) {
+				accepted++;
+				continue;
+			}
+			if (rc == TR_EDUP) {
+				duplicates++;
+				continue;
+			}
+			/* A store failure dooms the whole transaction. */
+			cJSON_Delete(rejected);
+			return tr_protocol_error(TR_ERR_INTERNAL, "database error: %s", tr_store_errmsg(d->store));
+		}
+		d->rejected_events++;
+		cJSON *rej = cJSON_CreateObject();
+		cJSON_AddNumberToObject(rej, "index", index);
+		cJSON_AddStringToObject(rej, "error", err[0] ? err : tr_strerror(rc));
+		cJSON_AddItemToArray(rejected, rej);
+	}
+	cJSON *r = ok();
+	cJSON_AddNumberToObject(r, "accepted", accepted);
+	cJSON_AddNumberToObject(r, "duplicates", duplicates);
+	cJSON_AddItemToObject(r, "rejected", rejected);
+	return r;
+}
+
+static cJSON *op_tickets(struct tr_daemon *d, const cJSON *req, const struct tr_peer *peer)
+{
+	(void)peer;
+	struct tr_ticket_filter f = {
+		.state = opt_str(req, "state"), .queue = opt_str(req, "queue"),
+		.account = opt_str(req, "account"), .priority = opt_str(req, "priority"),
+		.text = opt_str(req, "text"), .now = tr_time_now(), .limit = 100,
+	};
+	if (f.state && strcmp(f.state, "open") && strcmp(f.state, "closed") && strcmp(f.state, "all"))
+		return tr_protocol_error(TR_ERR_BAD_REQUEST, "field \"state\": open, closed or all");
+	if (f.priority && !tr_ticket_priority_valid(f.priority))
+		return tr_protocol_error(TR_ERR_BAD_REQUEST, "field \"priority\": low, normal, high or urgent");
+	f.breached = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(req, "breached"));
+	int64_t limit;
+	int has = opt_int(req, "limit", &limit);
+	if (has < 0 || (has && (limit < 1 || limit > 10000)))
+		return tr_protocol_error(TR_ERR_BAD_REQUEST, "field \"limit\": a whole number from 1 to 10000");
+	if (has)
+		f.limit = (int)limit;
+	cJSON *list = tr_store_tickets_query(d->store, &f);
+	if (!list)
+		return tr_protocol_error(TR_ERR_INTERNAL, "database error: %s", tr_store_errmsg(d->store));
+	cJSON *r = ok();
+	cJSON_AddItemToObject(r, "tickets", list);
+	return r;
+}
+
+static int ticket_id(const cJSON *req, int64_t *id, cJSON **error)
+{
+	if (opt_int(req, "id", id) != 1 || *id < 1) {
+		*error = tr_protocol_error(TR_ERR_BAD_REQUEST, "field \"id\": the ticket's number");
+		return -1;
+	}
+	return 0;
+}
+
+static cJSON *op_ticket(struct tr_daemon *d, const cJSON *req, const struct tr_peer *peer)
+{
+	(void)peer;
+	int64_t id;
+	cJSON *error;
+	if (ticket_id(req, &id, &error))
+		return error;
+	int found;
+	cJSON *t = tr_store_ticket_json(d->store, id, 1, &found);
+	if (!found)
+		return tr_protocol_error(TR_ERR_NOT_FOUND, "no ticket %lld", (long long)id);
+	if (!t)
+		return tr_protocol_error(TR_ERR_INTERNAL, "database error: %s", tr_store_errmsg(d->store));
+	cJSON *r = ok();
+	cJSON_AddItemToObject(r, "ticket", t);
+	return r;
+}
+
+/* ticket.update: a person acts on a ticket; recorded with their uid. */
+static cJSON *op_ticket_update(struct tr_daemon *d, const cJSON *req, const struct tr_peer *peer)
+{
+	int64_t id;
+	cJSON *error;
+	if (ticket_id(req, &id, &error))
+		return error;
+	const char *action = opt_str(req, "action");
+	struct tr_ticket_change c = {.action = action};
+	if (!action)
+		return tr_protocol_error(TR_ERR_BAD_REQUEST, "field \"action\": ack, assign, comment, close or reopen");
+	if (strcmp(action, "ack") == 0) {
+		c.ack = 1;
+	} else if (strcmp(action, "assign") == 0) {
+		if (!(c.assignee = c.detail = opt_str(req, "assignee")))
+			return tr_protocol_error(TR_ERR_BAD_REQUEST, "field \"assignee\": required for assign");
+	} else if (strcmp(action, "comment") == 0) {
+		if (!(c.detail = opt_str(req, "text")) || !*c.detail)
+			return tr_protocol_error(TR_ERR_BAD_REQUEST, "field \"text\": required for comment");
+	} else if (strcmp(action, "close") == 0) {
+		c.close = 1;
+		c.reason = c.detail = opt_str(req, "reason") ? opt_str(req, "reason") : "closed by hand";
+	} else if (strcmp(action, "reopen") == 0) {
+		c.reopen = 1;
+		c.detail = opt_str(req, "reason");
+	} else {
+		return tr_protocol_error(TR_ERR_BAD_REQUEST, "field \"action\": ack, assign, comment, close or reopen, not \"%s\"", action);
+	}
+	char actor[32], err[256];
+	snprintf(actor, sizeof(actor), "uid:%u", (unsigned)peer->uid);
+	int64_t now = tr_time_now();
+	int rc = tr_ingest_begin(&d->ingest);
+	if (rc == 0)
+		rc = tr_ticket_apply(d->store, id, &c, actor, 0, now, err, sizeof(err));
+	else
+		snprintf(err, sizeof(err), "database error: %s", tr_store_errmsg(d->store));
+	if (rc == 0)
+		rc = tr_ingest_commit(&d->ingest);
+	else
+		tr_ingest_abort(&d->ingest);
+	if (rc == -ENOENT)
+		return tr_protocol_error(TR_ERR_NOT_FOUND, "%s", err);
+	if (rc == -EINVAL)
+		return tr_protocol_error(TR_ERR_BAD_REQUEST, "%s", err);
+	if (rc)
+		return tr_protocol_error(TR_ERR_INTERNAL, "%s", err);
+	log_info("ticket %lld: %s by uid %u", (long long)id, action, (unsigned)peer->uid);
+	int found;
+	cJSON *t = tr_store_ticket_json(d->store, id, 0, &found);
+	cJSON *r = ok();
+	cJSON_AddItemToObject(r, "ticket", t ? t : cJSON_CreateNull());
+	return r;
+}
+
+static cJSON *op_explain(struct tr_daemon *d, const cJSON *req, const struct tr_peer *peer)
+{
+	(void)peer;
+	int64_t seq = 0;
+	const char *type = opt_str(req, "type"), *id = opt_str(req, "event_id");
+	if (opt_int(req, "seq", &seq) < 0 || (seq <= 0 && (!type || !id)))
+		return tr_protocol_error(TR_ERR_BAD_REQUEST, "give \"type\" and \"event_id\", or \"seq\"");
+	int found;
+	cJSON *r = tr_store_explain(d->store, type, id, seq, &found);
+	if (!found)
+		return seq > 0 ? tr_protocol_error(TR_ERR_NOT_FOUND, "no event with seq %lld", (long long)seq)
+			       : tr_protocol_error(TR_ERR_NOT_FOUND, "no event %s %s", type, id);
+	if (!r)
+		return tr_protocol_error(TR_ERR_INTERNAL, "database error: %s", tr_store_errmsg(d->store));
+	cJSON_AddTrueToObject(r, "ok");
+	return r;
+}
+
+static cJSON *op_rules(struct tr_daemon *d, const cJSON *req, const struct tr_peer *peer)
+{
+	(void)req;
+	(void)peer;
+	cJSON *r = ok();
+	cJSON_AddItemToObject(r, "rules", tr_engine_rules_json(d->engine));
+	cJSON_AddStringToObject(r, "rules_dir", d->cfg.rules_dir);
+	return r;
+}
+
+static cJSON *op_stats(struct tr_daemon *d, const cJSON *req, const struct tr_peer *peer)
+{
+	(void)req;
+	(void)peer;
+	int64_t events = 0, open = 0, total = 0;
+	tr_store_counts(d->store, &events, &open, &total);
+	struct tr_server_stats ss = {0};
+	if (d->server)
+		tr_server_get_stats(d->server, &ss);
+	cJSON *r = ok();
+	cJSON *s = cJSON_AddObjectToObject(r, "stats");
+	cJSON_AddStringToObject(s, "version", TR_VERSION);
+	cJSON_AddNumberToObject(s, "uptime_s", (double)(tr_time_now() - d->started_at));
+	cJSON_AddNumberToObject(s, "events_stored", (double)events);
+	cJSON_AddNumberToObject(s, "events_accepted", (double)d->ingest.accepted);
+	cJSON_AddNumberToObject(s, "duplicates", (double)d->ingest.duplicates);
+	cJSON_AddNumberToObject(s, "rejected", (double)d->rejected_events);
+	cJSON_AddNumberToObject(s, "rule_errors", (double)d->ingest.rule_errors);
+	cJSON_AddNumberToObject(s, "quarantined", (double)d->ingest.quarantined);
+	cJSON_AddNumberToObject(s, "tickets_open", (double)open);
+	cJSON_AddNumberToObject(s, "tickets_total", (double)total);
+	cJSON_AddNumberToObject(s, "rules", tr_engine_rule_count(d->engine));
+	cJSON_AddNumberToObject(s, "clients", ss.clients);
+	cJSON_AddNumberToObject(s, "pending_events", (double)ss.pending_events);
+	cJSON_AddNumberToObject(s, "busy_answers", (double)ss.busy_answers);
+	cJSON_AddNumberToObject(s, "requests", (double)d->requests);
+	cJSON_AddStringToObject(s, "durability", d->cfg.durability == TR_DURABILITY_FULL ? "full" : "normal");
+	return r;
+}
+
+typedef cJSON *(*op_fn)(struct tr_daemon *, const cJSON *, const struct tr_peer *);
+
+static const struct {
+	const char *name;
+	op_fn fn;
+} ops[] = {
+	{"ping", op_ping},
+	{"ingest", op_ingest},
+	{"tickets", op_tickets},
+	{"ticket", op_ticket},
+	{"ticket.update", op_ticket_update},
+	{"explain", op_explain},
+	{"rules", op_rules},
+	{"stats", op_stats},
+};
+
+cJSON *tr_protocol_handle(struct tr_daemon *d, const cJSON *req, const struct tr_peer *peer)
+{
+	const char *name = opt_str(req, "op");
+	cJSON *r = NULL;
+	d->requests++;
+	for (size_t i = 0; name && i < sizeof(ops) / sizeof(ops[0]); i++)
+		if (strcmp(name, ops[i].name) == 0)
+			r = ops[i].fn(d, req, peer);
+	if (!r && name) {
+		char known[256] = "";
+		for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
+			snprintf(known + strlen(known), sizeof(known) - strlen(known), "%s%s", i ? ", " : "", ops[i].name);
+		r = tr_protocol_error(TR_ERR_BAD_REQUEST, "unknown op \"%s\" (known: %s)", name, known);
+	}
+	const cJSON *id = cJSON_GetObjectItemCaseSensitive(req, "id");
+	if (r && id && !cJSON_GetObjectItemCaseSensitive(r, "id"))
+		cJSON_AddItemToObject(r, "id", cJSON_Duplicate(id, 1));
+	return r;
+}

@@ -1,0 +1,495 @@
+/* Lua sandbox: allow-listed globals, read-only shared tables, text-only
+ * load, require confined to rules.d/lib/, and per-run budgets (instructions,
+ * memory, wall clock). tr_lua_pcall is the one place that calls into Lua.
+ * The budgets follow Redis's lessons: the count hook keeps firing once a
+ * budget is spent and our pcall re-raises, so a rule cannot catch its way
+ * out; the allocator refuses memory past the budget, so `string.rep` cannot
+ * take the daemon down; pattern matching checks the clock (pattern.c). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <lauxlib.h>
+#include <lualib.h>
+#include "tr_error.h"
+#include "tr_log.h"
+#include "tr_pattern.h"
+#include "tr_sandbox.h"
+#include "tr_time.h"
+
+#define HOOK_EVERY 1000           /* instructions between budget checks */
+#define LOAD_MEMORY_CAP (1u << 30) /* whole-state cap outside rule runs */
+
+struct tr_sandbox {
+	lua_State *L;
+	void *owner;
+	char *lib_dir;
+	struct tr_budget budget;
+	/* the running call's budget */
+	int active;
+	int64_t instructions_left;
+	uint64_t deadline_ms;
+	size_t used, limit;
+	const char *stopped; /* why the budget ran out; NULL while within it */
+	int base_ref;
+	char location[256];
+};
+
+static void *l_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+	struct tr_sandbox *sb = ud;
+	if (!ptr)
+		osize = 0; /* then osize encodes the object type, not a size */
+	if (nsize == 0) {
+		free(ptr);
+		sb->used -= osize;
+		return NULL;
+	}
+	if (nsize > osize && sb->used + (nsize - osize) > sb->limit) {
+		if (sb->active && !sb->stopped)
+			sb->stopped = "memory budget exceeded";
+		return NULL;
+	}
+	void *p = realloc(ptr, nsize);
+	if (p)
+		sb->used = sb->used - osize + nsize;
+	return p;
+}
+
+static int budget_expired(void *ud)
+{
+	struct tr_sandbox *sb = ud;
+	if (!sb->active)
+		return 0;
+	if (!sb->stopped && tr_mono_ms() > sb->deadline_ms)
+		sb->stopped = "time budget exceeded";
+	return sb->stopped != NULL;
+}
+
+static void hook(lua_State *L, lua_Debug *ar)
+{
+	(void)ar;
+	struct tr_sandbox *sb = tr_sandbox_of(L);
+	if (!sb->active)
+		return;
+	sb->instructions_left -= HOOK_EVERY;
+	if (!sb->stopped && sb->instructions_left < 0)
+		sb->stopped = "instruction budget exceeded";
+	if (budget_expired(sb))
+		luaL_error(L, "%s", sb->stopped);
+}
+
+struct tr_sandbox *tr_sandbox_of(lua_State *L)
+{
+	return *(struct tr_sandbox **)lua_getextraspace(L);
+}
+
+void *tr_sandbox_owner(lua_State *L)
+{
+	return tr_sandbox_of(L)->owner;
+}
+
+lua_State *tr_sandbox_lua(struct tr_sandbox *sb)
+{
+	return sb->L;
+}
+
+size_t tr_sandbox_memory(struct tr_sandbox *sb)
+{
+	return sb->used;
+}
+
+/* After the inner call, a spent budget is raised again so that pcall in a
+ * rule cannot swallow it. */
+static int finish_pcall(lua_State *L, int status, lua_KContext extra)
+{
+	struct tr_sandbox *sb = tr_sandbox_of(L);
+	if (sb->stopped)
+		return luaL_error(L, "%s", sb->stopped);
+	if (status != LUA_OK && status != LUA_YIELD) {
+		lua_pushboolean(L, 0);
+		lua_pushvalue(L, -2);
+		return 2;
+	}
+	return lua_gettop(L) - (int)extra;
+}
+
+static int l_pcall(lua_State *L)
+{
+	luaL_checkany(L, 1);
+	lua_pushboolean(L, 1);
+	lua_insert(L, 1);
+	int status = lua_pcallk(L, lua_gettop(L) - 2, LUA_MULTRET, 0, 0, finish_pcall);
+	return finish_pcall(L, status, 0);
+}
+
+static int l_xpcall(lua_State *L)
+{
+	int n = lua_gettop(L);
+	luaL_checktype(L, 2, LUA_TFUNCTION);
+	lua_pushboolean(L, 1);
+	lua_pushvalue(L, 1);
+	lua_rotate(L, 3, 2);
+	int status = lua_pcallk(L, n - 2, LUA_MULTRET, 2, 2, finish_pcall);
+	return finish_pcall(L, status, 2);
+}
+
+/* load(chunk [, name [, mode [, env]]]): text only; env defaults to the base. */
+static int l_load(lua_State *L)
+{
+	struct tr_sandbox *sb = tr_sandbox_of(L);
+	size_t len;
+	const char *s = luaL_checklstring(L, 1, &len);
+	const char *name = luaL_optstring(L, 2, "=(load)");
+	const char *mode = luaL_optstring(L, 3, "t");
+	if (strcmp(mode, "t") != 0)
+		return luaL_error(L, "load: only text chunks (mode \"t\") are allowed");
+	int has_env = !lua_isnone(L, 4);
+	if (luaL_loadbufferx(L, s, len, name, "t") != LUA_OK) {
+		lua_pushnil(L);
+		lua_insert(L, -2);
+		return 2;
+	}
+	if (has_env)
+		lua_pushvalue(L, 4);
+	else
+		lua_rawgeti(L, LUA_REGISTRYINDEX, sb->base_ref);
+	lua_setupvalue(L, -2, 1);
+	return 1;
+}
+
+/* require(name): rules.d/lib/<name with dots as slashes>.lua only, loaded
+ * once, in its own environment. */
+static int l_require(lua_State *L)
+{
+	struct tr_sandbox *sb = tr_sandbox_of(L);
+	const char *name = luaL_checkstring(L, 1);
+	size_t n = strlen(name);
+	if (n == 0 || n > 128 || name[0] == '.' || strstr(name, ".."))
+		return luaL_error(L, "require: invalid module name '%s'", name);
+	for (const char *p = name; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		      *p == '_' || *p == '.' || *p == '-'))
+			return luaL_error(L, "require: invalid module name '%s'", name);
+	if (!sb->lib_dir)
+		return luaL_error(L, "require: module '%s' not found (no lib/ folder)", name);
+
+	lua_getfield(L, LUA_REGISTRYINDEX, "tr.loaded");
+	lua_getfield(L, -1, name);
+	if (!lua_isnil(L, -1))
+		return 1;
+	lua_pop(L, 1);
+
+	char path[4096];
+	int len = snprintf(path, sizeof(path), "%s/%s", sb->lib_dir, name);
+	for (char *p = path + strlen(sb->lib_dir) + 1; *p; p++)
+		if (*p == '.')
+			*p = '/';
+	snprintf(path + len, sizeof(path) - (size_t)len, ".lua");
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return luaL_error(L, "require: module '%s' not found in %s", name, sb->lib_dir);
+	luaL_Buffer b;
+	luaL_buffinit(L, &b);
+	size_t got;
+	do {
+		char *dst = luaL_prepbuffer(&b);
+		got = fread(dst, 1, LUAL_BUFFERSIZE, f);
+		luaL_addsize(&b, got);
+	} while (got == LUAL_BUFFERSIZE);
+	fclose(f);
+	luaL_pushresult(&b);
+	size_t srclen;
+	const char *src = lua_tolstring(L, -1, &srclen);
+	lua_pushfstring(L, "@%s", path);
+	if (luaL_loadbufferx(L, src, srclen, lua_tostring(L, -1), "t") != LUA_OK)
+		return lua_error(L);
+	tr_sandbox_push_env(sb);
+	lua_setupvalue(L, -2, 1);
+	lua_pushstring(L, name);
+	lua_call(L, 1, 1);
+	if (lua_isnil(L, -1)) {
+		lua_pop(L, 1);
+		lua_pushboolean(L, 1);
+	}
+	lua_pushvalue(L, -1);
+	lua_setfield(L, -6, name); /* tr.loaded[name] */
+	return 1;
+}
+
+static int l_print(lua_State *L)
+{
+	luaL_Buffer b;
+	luaL_buffinit(L, &b);
+	int n = lua_gettop(L);
+	for (int i = 1; i <= n; i++) {
+		luaL_tolstring(L, i, NULL);
+		luaL_addvalue(&b);
+		if (i < n)
+			luaL_addchar(&b, '\t');
+	}
+	luaL_pushresult(&b);
+	log_info("rule: %s", lua_tostring(L, -1));
+	return 0;
+}
+
+static int l_readonly(lua_State *L)
+{
+	return luaL_error(L, "attempt to modify a read-only table (%s)",
+			  lua_isstring(L, 2) ? lua_tostring(L, 2) : "?");
+}
+
+/* pairs() over a frozen table walks the real one. */
+static int l_proxy_pairs(lua_State *L)
+{
+	lua_getglobal(L, "next");
+	lua_getmetatable(L, 1);
+	lua_getfield(L, -1, "__index");
+	lua_remove(L, -2);
+	lua_pushnil(L);
+	return 3;
+}
+
+/* Replaces the table on top with a read-only proxy of it. */
+static void freeze(lua_State *L)
+{
+	lua_newtable(L);                 /* proxy */
+	lua_createtable(L, 0, 4);        /* its metatable */
+	lua_pushvalue(L, -3);
+	lua_setfield(L, -2, "__index");
+	lua_pushcfunction(L, l_readonly);
+	lua_setfield(L, -2, "__newindex");
+	lua_pushcfunction(L, l_proxy_pairs);
+	lua_setfield(L, -2, "__pairs");
+	lua_pushboolean(L, 0);
+	lua_setfield(L, -2, "__metatable");
+	lua_setmetatable(L, -2);
+	lua_remove(L, -2);
+}
+
+/* Copies the named fields of the global library `lib` into a new table. */
+static void copy_fields(lua_State *L, const char *lib, const char *const names[])
+{
+	lua_newtable(L);
+	if (lib)
+		lua_getglobal(L, lib);
+	else
+		lua_pushglobaltable(L);
+	for (int i = 0; names[i]; i++) {
+		lua_getfield(L, -1, names[i]);
+		lua_setfield(L, -3, names[i]);
+	}
+	lua_pop(L, 1);
+}
+
+void tr_sandbox_push_base(struct tr_sandbox *sb)
+{
+	lua_rawgeti(sb->L, LUA_REGISTRYINDEX, sb->base_ref);
+}
+
+void tr_sandbox_add_global(struct tr_sandbox *sb, const char *name)
+{
+	lua_State *L = sb->L;
+	if (lua_istable(L, -1))
+		freeze(L);
+	lua_getfield(L, LUA_REGISTRYINDEX, "tr.base.raw");
+	lua_insert(L, -2);
+	lua_setfield(L, -2, name);
+	lua_pop(L, 1);
+}
+
+void tr_sandbox_push_env(struct tr_sandbox *sb)
+{
+	lua_State *L = sb->L;
+	lua_newtable(L);
+	lua_createtable(L, 0, 1);
+	tr_sandbox_push_base(sb);
+	lua_setfield(L, -2, "__index");
+	lua_setmetatable(L, -2);
+}
+
+static void build_base(struct tr_sandbox *sb)
+{
+	lua_State *L = sb->L;
+	static const char *const basics[] = {
+		"assert", "error", "ipairs", "next", "pairs", "rawequal", "rawget", "rawlen",
+		"rawset", "select", "setmetatable", "getmetatable", "tonumber", "tostring",
+		"type", "_VERSION", NULL};
+	static const char *const strings[] = {
+		"byte", "char", "find", "format", "gmatch", "gsub", "len", "lower", "match",
+		"rep", "reverse", "sub", "upper", "pack", "packsize", "unpack", NULL};
+	static const char *const tables[] = {
+		"concat", "insert", "move", "pack", "remove", "sort", "unpack", NULL};
+	static const char *const maths[] = {
+		"abs", "ceil", "floor", "fmod", "huge", "log", "max", "maxinteger", "min",
+		"mininteger", "modf", "pi", "sqrt", "tointeger", "type", "ult", "exp",
+		"random", "sin", "cos", "tan", NULL};
+	static const char *const utf8s[] = {
+		"char", "charpattern", "codepoint", "codes", "len", "offset", NULL};
+	static const char *const oses[] = {"time", "date", "clock", "difftime", NULL};
+
+	copy_fields(L, NULL, basics);                 /* the raw base */
+	lua_pushcfunction(L, l_pcall);
+	lua_setfield(L, -2, "pcall");
+	lua_pushcfunction(L, l_xpcall);
+	lua_setfield(L, -2, "xpcall");
+	lua_pushcfunction(L, l_load);
+	lua_setfield(L, -2, "load");
+	lua_pushcfunction(L, l_require);
+	lua_setfield(L, -2, "require");
+	lua_pushcfunction(L, l_print);
+	lua_setfield(L, -2, "print");
+	lua_pushvalue(L, -1);
+	lua_setfield(L, LUA_REGISTRYINDEX, "tr.base.raw");
+
+	copy_fields(L, "string", strings);
+	tr_pattern_install(L, budget_expired, sb);
+	/* Strings index the sandbox's copy (budgeted patterns, no dump); the
+	 * shared metatable itself is hidden so rules cannot tamper with it. */
+	lua_pushliteral(L, "");
+	lua_getmetatable(L, -1);
+	lua_pushvalue(L, -3);
+	freeze(L);
+	lua_setfield(L, -2, "__index");
+	lua_pushboolean(L, 0);
+	lua_setfield(L, -2, "__metatable");
+	lua_pop(L, 2);
+	freeze(L);
+	lua_setfield(L, -2, "string");
+
+	copy_fields(L, "table", tables);
+	freeze(L);
+	lua_setfield(L, -2, "table");
+	copy_fields(L, "math", maths);
+	freeze(L);
+	lua_setfield(L, -2, "math");
+	copy_fields(L, "utf8", utf8s);
+	freeze(L);
+	lua_setfield(L, -2, "utf8");
+	copy_fields(L, "os", oses);
+	freeze(L);
+	lua_setfield(L, -2, "os");
+
+	lua_pushvalue(L, -1);
+	lua_setfield(L, -2, "_G");
+	freeze(L);
+	sb->base_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+
+	lua_newtable(L);
+	lua_setfield(L, LUA_REGISTRYINDEX, "tr.loaded");
+}
+
+int tr_sandbox_new(const struct tr_budget *budget, const char *lib_dir, void *owner,
+		   struct tr_sandbox **out)
+{
+	struct tr_sandbox *sb = calloc(1, sizeof(*sb));
+	if (!sb)
+		return -ENOMEM;
+	sb->budget = *budget;
+	sb->owner = owner;
+	sb->limit = LOAD_MEMORY_CAP;
+	if (lib_dir && !(sb->lib_dir = strdup(lib_dir))) {
+		free(sb);
+		return -ENOMEM;
+	}
+	sb->L = lua_newstate(l_alloc, sb);
+	if (!sb->L) {
+		free(sb->lib_dir);
+		free(sb);
+		return -ENOMEM;
+	}
+	*(struct tr_sandbox **)lua_getextraspace(sb->L) = sb;
+	luaL_openlibs(sb->L);
+	build_base(sb);
+	lua_sethook(sb->L, hook, LUA_MASKCOUNT, HOOK_EVERY);
+	*out = sb;
+	return 0;
+}
+
+void tr_sandbox_free(struct tr_sandbox *sb)
+{
+	if (!sb)
+		return;
+	lua_close(sb->L);
+	free(sb->lib_dir);
+	free(sb);
+}
+
+int tr_sandbox_load(struct tr_sandbox *sb, const char *buf, size_t len, const char *chunkname)
+{
+	lua_State *L = sb->L;
+	int rc = luaL_loadbufferx(L, buf, len, chunkname, "t");
+	if (rc != LUA_OK) {
+		lua_remove(L, -2); /* the env */
+		return rc;
+	}
+	lua_insert(L, -2);
+	lua_setupvalue(L, -2, 1);
+	return 0;
+}
+
+/* Message handler: keeps the message and notes the innermost frame that
+ * belongs to a rule file, so the outcome names file:line even when the
+ * error came from a C function such as ticket.open. */
+static int msgh(lua_State *L)
+{
+	struct tr_sandbox *sb = tr_sandbox_of(L);
+	sb->location[0] = 0;
+	lua_Debug ar;
+	for (int level = 1; lua_getstack(L, level, &ar); level++) {
+		lua_getinfo(L, "Sl", &ar);
+		if (ar.currentline > 0 && ar.source[0] == '@') {
+			snprintf(sb->location, sizeof(sb->location), "%s:%d", ar.short_src, ar.currentline);
+			break;
+		}
+	}
+	if (!lua_isstring(L, 1)) {
+		if (luaL_callmeta(L, 1, "__tostring") && lua_isstring(L, -1))
+			return 1;
+		lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+	}
+	return 1;
+}
+
+void tr_lua_pcall(struct tr_sandbox *sb, int nargs, int nresults, int scale, struct tr_call *call)
+{
+	lua_State *L = sb->L;
+	int base = lua_gettop(L) - nargs; /* the function's slot */
+	lua_pushcfunction(L, msgh);
+	lua_insert(L, base);
+
+	uint64_t start = tr_mono_us();
+	sb->active = 1;
+	sb->stopped = NULL;
+	sb->instructions_left = sb->budget.instructions * scale;
+	sb->deadline_ms = start / 1000 + (uint64_t)(sb->budget.time_ms * scale);
+	sb->limit = sb->used + sb->budget.memory * (size_t)scale;
+	sb->location[0] = 0;
+	int rc = lua_pcall(L, nargs, nresults, base);
+	sb->active = 0;
+	sb->limit = LOAD_MEMORY_CAP;
+	call->duration_us = (int64_t)(tr_mono_us() - start);
+
+	call->status = 0;
+	call->message[0] = call->location[0] = 0;
+	if (rc != LUA_OK || sb->stopped) {
+		call->status = sb->stopped ? TR_EBUDGET : TR_ELUA;
+		const char *msg = rc != LUA_OK ? lua_tostring(L, -1) : NULL;
+		if (sb->stopped)
+			msg = sb->stopped;
+		else if (rc == LUA_ERRMEM)
+			msg = "not enough memory";
+		snprintf(call->location, sizeof(call->location), "%s", sb->location);
+		/* Drop a "file:line: " prefix that repeats the location. */
+		size_t loclen = strlen(call->location);
+		if (msg && loclen && strncmp(msg, call->location, loclen) == 0 && msg[loclen] == ':')
+			msg += loclen + 1 + (msg[loclen + 1] == ' ');
+		snprintf(call->message, sizeof(call->message), "%s", msg ? msg : "unknown error");
+		lua_settop(L, base - 1);
+		if (rc == LUA_ERRMEM || sb->stopped)
+			lua_gc(L, LUA_GCCOLLECT);
+		sb->stopped = NULL;
+		return;
+	}
+	lua_remove(L, base);
+}

@@ -1,0 +1,484 @@
+/* Unix-socket transport: connections, line framing with bounded buffers,
+ * the request queue, group commit and in-order answers. Backpressure: a
+ * connection with too many requests queued or answers unread stops being
+ * read; an ingest that would push the queue past limits.max_pending_events
+ * is answered `busy`. Operations themselves live in protocol.c. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "tr_error.h"
+#include "tr_log.h"
+#include "tr_protocol.h"
+#include "tr_server.h"
+
+#define READ_CHUNK 65536
+#define MAX_QUEUED_PER_CONN 64        /* requests a client may have in flight */
+#define MAX_UNREAD_ANSWERS (8u << 20) /* bytes of answers a client has not read */
+#define BATCH_EVENTS 8192             /* events per transaction before the loop breathes */
+
+struct conn;
+
+struct request {
+	struct request *next;
+	struct conn *conn;
+	cJSON *req;       /* NULL when the answer was decided at parse time */
+	cJSON *answer;
+	size_t nevents;
+	size_t bytes;     /* length of the request line */
+	int ingest;
+};
+
+struct conn {
+	uv_pipe_t pipe;   /* pipe.data points back here */
+	struct tr_server *srv;
+	char *buf;
+	size_t len, cap, scanned;
+	int discarding;   /* skipping the rest of an over-long line */
+	int eof, closing;
+	int refs;         /* the handle, queued requests, pending writes */
+	int queued;
+	int paused;
+	size_t unread;    /* answer bytes written but not yet taken by the client */
+	struct tr_peer peer;
+	struct conn *prev, *next;
+};
+
+struct tr_server {
+	struct tr_daemon *d;
+	uv_pipe_t listener;
+	uv_check_t check;
+	uv_idle_t idle;
+	struct request *head, *tail;
+	size_t pending_events;
+	int clients;
+	int closing;
+	struct conn *conns;
+	uint64_t busy_answers;
+	size_t max_line;
+};
+
+struct write_req {
+	uv_write_t req;
+	struct conn *conn;
+	size_t len;
+	char data[];
+};
+
+static void conn_release(struct conn *c)
+{
+	if (--c->refs > 0)
+		return;
+	free(c->buf);
+	free(c);
+}
+
+static void on_conn_closed(uv_handle_t *h)
+{
+	struct conn *c = h->data;
+	struct tr_server *srv = c->srv;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		srv->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	srv->clients--;
+	conn_release(c);
+}
+
+static void conn_close(struct conn *c)
+{
+	if (c->closing)
+		return;
+	c->closing = 1;
+	uv_close((uv_handle_t *)&c->pipe, on_conn_closed);
+}
+
+/* Closes a half-closed or finished connection once nothing is owed to it. */
+static void conn_maybe_done(struct conn *c)
+{
+	if ((c->eof || c->srv->closing) && c->queued == 0 && c->unread == 0)
+		conn_close(c);
+}
+
+static void on_written(uv_write_t *req, int status)
+{
+	struct write_req *w = (struct write_req *)req;
+	struct conn *c = w->conn;
+	c->unread -= w->len;
+	if (status < 0 && status != UV_ECANCELED)
+		log_debug("client write: %s", uv_strerror(status));
+	free(w);
+	if (!c->closing)
+		conn_maybe_done(c);
+	conn_release(c);
+}
+
+static void send_answer(struct conn *c, cJSON *answer)
+{
+	char *text = answer ? cJSON_PrintUnformatted(answer) : NULL;
+	if (c->closing) {
+		free(text);
+		return;
+	}
+	const char *body = text ? text : "{\"ok\":false,\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}";
+	size_t len = strlen(body);
+	struct write_req *w = malloc(sizeof(*w) + len + 1);
+	if (!w) {
+		free(text);
+		conn_close(c);
+		return;
+	}
+	memcpy(w->data, body, len);
+	w->data[len] = '\n';
+	w->len = len + 1;
+	w->conn = c;
+	free(text);
+	uv_buf_t buf = uv_buf_init(w->data, (unsigned)w->len);
+	c->refs++;
+	c->unread += w->len;
+	int rc = uv_write(&w->req, (uv_stream_t *)&c->pipe, &buf, 1, on_written);
+	if (rc < 0) {
+		c->unread -= w->len;
+		free(w);
+		conn_release(c);
+		conn_close(c);
+	}
+}
+
+static void on_idle(uv_idle_t *h)
+{
+	(void)h; /* only keeps the loop from blocking while work is queued */
+}
+
+static struct request *enqueue(struct tr_server *srv, struct conn *c, cJSON *req, cJSON *answer,
+			       size_t nevents, int ingest)
+{
+	struct request *r = calloc(1, sizeof(*r));
+	if (!r) {
+		cJSON_Delete(req);
+		cJSON_Delete(answer);
+		conn_close(c);
+		return NULL;
+	}
+	r->conn = c;
+	r->req = req;
+	r->answer = answer;
+	r->nevents = nevents;
+	r->ingest = ingest;
+	c->refs++;
+	c->queued++;
+	srv->pending_events += nevents;
+	if (srv->tail)
+		srv->tail->next = r;
+	else
+		srv->head = r;
+	srv->tail = r;
+	uv_idle_start(&srv->idle, on_idle);
+	return r;
+}
+
+static void take_line(struct conn *c, const char *line, size_t len)
+{
+	struct tr_server *srv = c->srv;
+	while (len && (line[len - 1] == '\r' || line[len - 1] == ' ' || line[len - 1] == '\t'))
+		len--;
+	if (len == 0)
+		return;
+	cJSON *error = NULL;
+	cJSON *req = tr_protocol_parse(line, len, &error);
+	if (!req) {
+		enqueue(srv, c, NULL, error, 0, 0);
+		return;
+	}
+	size_t nevents = 0;
+	int ingest = tr_protocol_is_ingest(req, &nevents);
+	if (ingest && srv->pending_events + nevents > (size_t)srv->d->cfg.limits.max_pending_events &&
+	    srv->pending_events > 0) {
+		/* SPEC §6 overload: answer busy rather than queue without bound. */
+		srv->busy_answers++;
+		cJSON *busy = tr_protocol_error(TR_ERR_BUSY, "the daemon is saturated (%zu events queued); retry shortly",
+						srv->pending_events);
+		cJSON *id = cJSON_GetObjectItemCaseSensitive(req, "id");
+		if (busy && id)
+			cJSON_AddItemToObject(busy, "id", cJSON_Duplicate(id, 1));
+		cJSON_Delete(req);
+		enqueue(srv, c, NULL, busy, 0, 0);
+		return;
+	}
+	struct request *r = enqueue(srv, c, req, NULL, nevents, ingest);
+	if (r)
+		r->bytes = len;
+}
+
+static void maybe_pause(struct conn *c)
+{
+	if (!c->paused && !c->closing &&
+	    (c->queued >= MAX_QUEUED_PER_CONN || c->unread >= MAX_UNREAD_ANSWERS)) {
+		uv_read_stop((uv_stream_t *)&c->pipe);
+		c->paused = 1;
+	}
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	(void)suggested;
+	struct conn *c = h->data;
+	if (c->cap - c->len < READ_CHUNK) {
+		size_t cap = c->len + READ_CHUNK;
+		char *p = realloc(c->buf, cap);
+		if (!p) {
+			*buf = uv_buf_init(NULL, 0);
+			return;
+		}
+		c->buf = p;
+		c->cap = cap;
+	}
+	*buf = uv_buf_init(c->buf + c->len, (unsigned)(c->cap - c->len));
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+	(void)buf;
+	struct conn *c = stream->data;
+	struct tr_server *srv = c->srv;
+	if (nread < 0) {
+		if (nread != UV_EOF)
+			log_debug("client read: %s", uv_strerror((int)nread));
+		uv_read_stop(stream);
+		c->eof = 1;
+		conn_maybe_done(c);
+		return;
+	}
+	c->len += (size_t)nread;
+	size_t start = 0;
+	for (size_t i = c->scanned; i < c->len; i++) {
+		if (c->buf[i] != '\n')
+			continue;
+		if (c->discarding)
+			c->discarding = 0;
+		else
+			take_line(c, c->buf + start, i - start);
+		start = i + 1;
+	}
+	memmove(c->buf, c->buf + start, c->len - start);
+	c->len -= start;
+	c->scanned = c->len;
+	if (c->len > srv->max_line) {
+		/* Bounded buffers: an over-long line is answered and skipped. */
+		if (!c->discarding)
+			enqueue(srv, c, NULL,
+				tr_protocol_error(TR_ERR_TOO_LARGE, "request line longer than %zu bytes (limits.request_bytes)",
+						  srv->max_line), 0, 0);
+		c->discarding = 1;
+		c->len = c->scanned = 0;
+	}
+	if (c->cap > 4 * READ_CHUNK && c->len < READ_CHUNK) {
+		char *p = realloc(c->buf, 2 * READ_CHUNK);
+		if (p) {
+			c->buf = p;
+			c->cap = 2 * READ_CHUNK;
+		}
+	}
+	maybe_pause(c);
+}
+
+static void on_connection(uv_stream_t *listener, int status)
+{
+	struct tr_server *srv = listener->data;
+	if (status < 0) {
+		log_warnx("accept: %s", uv_strerror(status));
+		return;
+	}
+	struct conn *c = calloc(1, sizeof(*c));
+	if (!c)
+		return;
+	c->srv = srv;
+	c->refs = 1;
+	uv_pipe_init(srv->d->loop, &c->pipe, 0);
+	c->pipe.data = c;
+	c->next = srv->conns;
+	if (srv->conns)
+		srv->conns->prev = c;
+	srv->conns = c;
+	srv->clients++;
+	if (uv_accept(listener, (uv_stream_t *)&c->pipe) < 0) {
+		conn_close(c);
+		return;
+	}
+	uv_os_fd_t fd;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	if (uv_fileno((uv_handle_t *)&c->pipe, &fd) == 0 &&
+	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+		c->peer.uid = cred.uid;
+		c->peer.pid = cred.pid;
+	}
+	if (srv->clients > srv->d->cfg.limits.max_clients) {
+		srv->busy_answers++;
+		cJSON *busy = tr_protocol_error(TR_ERR_BUSY, "too many clients (limits.max_clients = %lld)",
+						(long long)srv->d->cfg.limits.max_clients);
+		send_answer(c, busy);
+		cJSON_Delete(busy);
+		c->eof = 1;
+		conn_maybe_done(c);
+		return;
+	}
+	uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);
+}
+
+static void finish(struct tr_server *srv, struct request *r)
+{
+	struct conn *c = r->conn;
+	send_answer(c, r->answer);
+	cJSON_Delete(r->answer);
+	cJSON_Delete(r->req);
+	c->queued--;
+	srv->pending_events -= r->nevents;
+	free(r);
+	conn_maybe_done(c);
+	conn_release(c);
+}
+
+/* SPEC §3 acknowledged means durable: the batch's answers go out only after
+ * its commit; if the commit fails, every ingest in it is answered with an
+ * error and nothing of it remains. */
+static void commit_batch(struct tr_server *srv, struct request **batch)
+{
+	struct request *r = *batch;
+	if (!r)
+		return;
+	if (tr_ingest_commit(&srv->d->ingest) != 0) {
+		for (struct request *x = r; x; x = x->next) {
+			cJSON_Delete(x->answer);
+			x->answer = tr_protocol_error(TR_ERR_INTERNAL, "commit failed: %s; nothing of this request was kept",
+						      tr_store_errmsg(srv->d->store));
+		}
+	}
+	while (r) {
+		struct request *next = r->next;
+		finish(srv, r);
+		r = next;
+	}
+	*batch = NULL;
+}
+
+static void process(struct tr_server *srv)
+{
+	struct request *batch = NULL, **batch_tail = &batch;
+	size_t events = 0;
+	while (srv->head && events < BATCH_EVENTS) {
+		struct request *r = srv->head;
+		srv->head = r->next;
+		if (!srv->head)
+			srv->tail = NULL;
+		r->next = NULL;
+		if (!r->req) {
+			if (batch) {
+				/* keep the connection's order: answer after the batch */
+				*batch_tail = r;
+				batch_tail = &r->next;
+			} else {
+				finish(srv, r);
+			}
+			continue;
+		}
+		srv->d->request_bytes = r->bytes;
+		if (r->ingest) {
+			r->answer = tr_protocol_handle(srv->d, r->req, &r->conn->peer);
+			*batch_tail = r;
+			batch_tail = &r->next;
+			events += r->nevents;
+			continue;
+		}
+		commit_batch(srv, &batch);
+		batch_tail = &batch;
+		r->answer = tr_protocol_handle(srv->d, r->req, &r->conn->peer);
+		finish(srv, r);
+	}
+	commit_batch(srv, &batch);
+	if (srv->head)
+		uv_idle_start(&srv->idle, on_idle);
+	else
+		uv_idle_stop(&srv->idle);
+	for (struct conn *c = srv->conns; c; c = c->next) {
+		if (c->paused && !c->closing && !c->eof && !srv->closing &&
+		    c->queued < MAX_QUEUED_PER_CONN / 2 && c->unread < MAX_UNREAD_ANSWERS / 2) {
+			c->paused = 0;
+			uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);
+		}
+	}
+}
+
+static void on_check(uv_check_t *h)
+{
+	process(h->data);
+}
+
+int tr_server_start(struct tr_daemon *d, struct tr_server **out)
+{
+	const char *path = d->cfg.socket_path;
+	struct tr_server *srv = calloc(1, sizeof(*srv));
+	if (!srv)
+		return -ENOMEM;
+	srv->d = d;
+	srv->max_line = (size_t)d->cfg.limits.request_bytes;
+	struct stat st;
+	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+		unlink(path); /* a stale socket from a previous run */
+	uv_pipe_init(d->loop, &srv->listener, 0);
+	srv->listener.data = srv;
+	int rc = uv_pipe_bind(&srv->listener, path);
+	if (rc == 0)
+		rc = chmod(path, 0660) < 0 ? -errno : 0;
+	if (rc == 0)
+		rc = uv_listen((uv_stream_t *)&srv->listener, 128, on_connection);
+	if (rc < 0) {
+		log_errx("cannot listen on %s: %s", path, uv_strerror(rc));
+		uv_close((uv_handle_t *)&srv->listener, NULL);
+		uv_run(d->loop, UV_RUN_NOWAIT);
+		free(srv);
+		return rc;
+	}
+	uv_check_init(d->loop, &srv->check);
+	srv->check.data = srv;
+	uv_check_start(&srv->check, on_check);
+	uv_idle_init(d->loop, &srv->idle);
+	srv->idle.data = srv;
+	*out = srv;
+	return 0;
+}
+
+void tr_server_close(struct tr_server *srv)
+{
+	if (srv->closing)
+		return;
+	srv->closing = 1;
+	uv_close((uv_handle_t *)&srv->listener, NULL);
+	for (struct conn *c = srv->conns; c; c = c->next)
+		if (!c->closing)
+			uv_read_stop((uv_stream_t *)&c->pipe);
+	/* SPEC §8 SIGTERM drains: what was read is still run and answered. */
+	while (srv->head)
+		process(srv);
+	for (struct conn *c = srv->conns; c; c = c->next)
+		conn_maybe_done(c);
+	uv_close((uv_handle_t *)&srv->check, NULL);
+	uv_close((uv_handle_t *)&srv->idle, NULL);
+	unlink(srv->d->cfg.socket_path);
+}
+
+void tr_server_free(struct tr_server *srv)
+{
+	free(srv);
+}
+
+void tr_server_get_stats(struct tr_server *srv, struct tr_server_stats *st)
+{
+	st->clients = srv->clients;
+	st->pending_events = srv->pending_events;
+	st->busy_answers = srv->busy_answers;
+}

@@ -1,0 +1,755 @@
+/* SQLite store: schema with a version and migrations, WAL, group-commit
+ * transactions, and one prepared statement per query, kept for the life of
+ * the connection. Only this file speaks SQL. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sqlite3.h>
+#include "tr_error.h"
+#include "tr_log.h"
+#include "tr_store.h"
+#include "tr_time.h"
+
+/* Migrations: entry i brings the schema from version i to i + 1. Never edit
+ * a shipped entry; append a new one. */
+static const char *const migrations[] = {
+	"CREATE TABLE events("
+	"  seq INTEGER PRIMARY KEY, type TEXT NOT NULL, id TEXT NOT NULL,"
+	"  account TEXT, marketplace TEXT, occurred_at INTEGER NOT NULL,"
+	"  received_at INTEGER NOT NULL, source TEXT NOT NULL, payload TEXT NOT NULL,"
+	"  UNIQUE(type, id));"
+	"CREATE TABLE outcomes("
+	"  id INTEGER PRIMARY KEY, event_seq INTEGER NOT NULL, rule TEXT NOT NULL,"
+	"  status TEXT NOT NULL, effects TEXT, error TEXT, location TEXT,"
+	"  duration_us INTEGER NOT NULL, created_at INTEGER NOT NULL);"
+	"CREATE INDEX outcomes_event ON outcomes(event_seq);"
+	"CREATE INDEX outcomes_status ON outcomes(status) WHERE status = 'error';"
+	"CREATE TABLE tickets("
+	"  id INTEGER PRIMARY KEY, key TEXT NOT NULL, title TEXT NOT NULL,"
+	"  queue TEXT NOT NULL, priority TEXT NOT NULL, state TEXT NOT NULL,"
+	"  account TEXT, assignee TEXT, level INTEGER NOT NULL DEFAULT 0,"
+	"  due_at INTEGER, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+	"  closed_at INTEGER, close_reason TEXT, acked_at INTEGER,"
+	"  tags TEXT NOT NULL DEFAULT '[]', fields TEXT NOT NULL DEFAULT '{}');"
+	"CREATE UNIQUE INDEX tickets_open_key ON tickets(key) WHERE state = 'open';"
+	"CREATE INDEX tickets_state ON tickets(state, due_at);"
+	"CREATE TABLE ticket_history("
+	"  id INTEGER PRIMARY KEY, ticket_id INTEGER NOT NULL, at INTEGER NOT NULL,"
+	"  event_seq INTEGER, actor TEXT NOT NULL, action TEXT NOT NULL, detail TEXT);"
+	"CREATE INDEX ticket_history_ticket ON ticket_history(ticket_id);"
+	"CREATE TABLE state(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
+	"CREATE TABLE counters(key TEXT NOT NULL, bucket INTEGER NOT NULL,"
+	"  count INTEGER NOT NULL, PRIMARY KEY(key, bucket)) WITHOUT ROWID;"
+	"CREATE TABLE timers("
+	"  id INTEGER PRIMARY KEY, due_at INTEGER NOT NULL, kind TEXT NOT NULL,"
+	"  ticket_id INTEGER, payload TEXT NOT NULL, event_seq INTEGER);"
+	"CREATE INDEX timers_due ON timers(due_at);"
+	"CREATE TABLE quarantine(type TEXT NOT NULL, id TEXT NOT NULL,"
+	"  reason TEXT NOT NULL, at INTEGER NOT NULL, PRIMARY KEY(type, id)) WITHOUT ROWID;",
+};
+
+enum stmt {
+	S_BEGIN, S_COMMIT, S_ROLLBACK, S_SAVEPOINT, S_RELEASE, S_ROLLBACK_TO,
+	S_EVENT_INSERT, S_OUTCOME_INSERT, S_QUARANTINE_ADD, S_QUARANTINED,
+	S_TICKET_INSERT, S_TICKET_GET, S_TICKET_FIND_OPEN, S_TICKET_UPDATE, S_HISTORY_ADD,
+	S_STATE_GET, S_STATE_SET, S_STATE_DELETE,
+	S_COUNTER_ADD, S_COUNTER_SUM, S_COUNTER_PRUNE,
+	S_HISTORY_LIST, S_TIMERS_FOR_TICKET, S_EVENT_BY_ID, S_EVENT_BY_SEQ, S_OUTCOMES_FOR,
+	S_COUNT_EVENTS, S_COUNT_TICKETS,
+	S_COUNT
+};
+
+static const char *const stmt_sql[S_COUNT] = {
+	[S_BEGIN] = "BEGIN IMMEDIATE",
+	[S_COMMIT] = "COMMIT",
+	[S_ROLLBACK] = "ROLLBACK",
+	[S_SAVEPOINT] = "SAVEPOINT rule",
+	[S_RELEASE] = "RELEASE rule",
+	[S_ROLLBACK_TO] = "ROLLBACK TO rule",
+	[S_EVENT_INSERT] = "INSERT INTO events(type, id, account, marketplace, occurred_at,"
+			   " received_at, source, payload) VALUES(?,?,?,?,?,?,?,?)"
+			   " ON CONFLICT(type, id) DO NOTHING",
+	[S_OUTCOME_INSERT] = "INSERT INTO outcomes(event_seq, rule, status, effects, error,"
+			     " location, duration_us, created_at) VALUES(?,?,?,?,?,?,?,?)",
+	[S_QUARANTINE_ADD] = "INSERT OR REPLACE INTO quarantine(type, id, reason, at) VALUES(?,?,?,?)",
+	[S_QUARANTINED] = "SELECT reason FROM quarantine WHERE type = ? AND id = ?",
+	[S_TICKET_INSERT] = "INSERT INTO tickets(key, title, queue, priority, state, account,"
+			    " assignee, level, due_at, created_at, updated_at, tags, fields)"
+			    " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)",
+	[S_TICKET_GET] = "SELECT id, key, title, queue, priority, state, account, assignee,"
+			 " close_reason, tags, fields, level, due_at, created_at, updated_at,"
+			 " closed_at, acked_at FROM tickets WHERE id = ?",
+	[S_TICKET_FIND_OPEN] = "SELECT id FROM tickets WHERE key = ? AND state = 'open'",
+	[S_TICKET_UPDATE] = "UPDATE tickets SET title = ?, queue = ?, priority = ?, state = ?,"
+			    " account = ?, assignee = ?, close_reason = ?, tags = ?, fields = ?,"
+			    " level = ?, due_at = ?, closed_at = ?, acked_at = ?, updated_at = ?"
+			    " WHERE id = ?",
+	[S_HISTORY_ADD] = "INSERT INTO ticket_history(ticket_id, at, event_seq, actor, action, detail)"
+			  " VALUES(?,?,?,?,?,?)",
+	[S_STATE_GET] = "SELECT value FROM state WHERE key = ?",
+	[S_STATE_SET] = "INSERT INTO state(key, value) VALUES(?, ?)"
+			" ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+	[S_STATE_DELETE] = "DELETE FROM state WHERE key = ?",
+	[S_COUNTER_ADD] = "INSERT INTO counters(key, bucket, count) VALUES(?, ?, ?)"
+			  " ON CONFLICT(key, bucket) DO UPDATE SET count = count + excluded.count",
+	[S_COUNTER_SUM] = "SELECT coalesce(sum(count), 0) FROM counters WHERE key = ? AND bucket > ?",
+	[S_COUNTER_PRUNE] = "DELETE FROM counters WHERE key = ? AND bucket <= ?",
+	[S_HISTORY_LIST] = "SELECT at, actor, action, detail, event_seq FROM ticket_history"
+			   " WHERE ticket_id = ? ORDER BY id",
+	[S_TIMERS_FOR_TICKET] = "SELECT id, due_at, kind, payload FROM timers WHERE ticket_id = ?"
+				" ORDER BY due_at",
+	[S_EVENT_BY_ID] = "SELECT seq, type, id, source, account, marketplace, occurred_at,"
+			  " received_at, payload FROM events WHERE type = ? AND id = ?",
+	[S_EVENT_BY_SEQ] = "SELECT seq, type, id, source, account, marketplace, occurred_at,"
+			   " received_at, payload FROM events WHERE seq = ?",
+	[S_OUTCOMES_FOR] = "SELECT rule, status, effects, error, location, duration_us"
+			   " FROM outcomes WHERE event_seq = ? ORDER BY id",
+	[S_COUNT_EVENTS] = "SELECT coalesce(max(seq), 0) FROM events",
+	[S_COUNT_TICKETS] = "SELECT count(*), coalesce(sum(state = 'open'), 0) FROM tickets",
+};
+
+struct tr_store {
+	sqlite3 *db;
+	sqlite3_stmt *stmts[S_COUNT];
+	int64_t quarantined; /* rows in quarantine: skip the lookup while 0 */
+};
+
+const char *tr_store_errmsg(struct tr_store *s)
+{
+	return sqlite3_errmsg(s->db);
+}
+
+static sqlite3_stmt *stmt(struct tr_store *s, enum stmt which)
+{
+	sqlite3_stmt *st = s->stmts[which];
+	if (!st) {
+		if (sqlite3_prepare_v3(s->db, stmt_sql[which], -1, SQLITE_PREPARE_PERSISTENT,
+				       &s->stmts[which], NULL) != SQLITE_OK) {
+			log_errx("store: cannot prepare \"%s\": %s", stmt_sql[which], sqlite3_errmsg(s->db));
+			return NULL;
+		}
+		st = s->stmts[which];
+	}
+	return st;
+}
+
+/* Binds a nullable text. SQLITE_STATIC: every caller keeps the text alive
+ * until the statement is reset. */
+static void bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+	if (v)
+		sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+static void bind_time(sqlite3_stmt *st, int i, int64_t v)
+{
+	if (v)
+		sqlite3_bind_int64(st, i, v);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+/* Steps a statement that returns no row, then resets it. */
+static int run(struct tr_store *s, sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_DONE) {
+		log_errx("store: %s", sqlite3_errmsg(s->db));
+		return TR_ESTORE;
+	}
+	return 0;
+}
+
+static int exec_simple(struct tr_store *s, enum stmt which)
+{
+	sqlite3_stmt *st = stmt(s, which);
+	return st ? run(s, st) : TR_ESTORE;
+}
+
+static int migrate(struct tr_store *s, char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+	int version = 0;
+	if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK) {
+		if (sqlite3_step(st) == SQLITE_ROW)
+			version = sqlite3_column_int(st, 0);
+		sqlite3_finalize(st);
+	}
+	int latest = (int)(sizeof(migrations) / sizeof(migrations[0]));
+	if (version > latest) {
+		snprintf(err, errlen, "database schema version %d is newer than this triaged (%d)",
+			 version, latest);
+		return TR_ESTORE;
+	}
+	for (; version < latest; version++) {
+		char sql[64];
+		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", version + 1);
+		char *msg = NULL;
+		if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK ||
+		    sqlite3_exec(s->db, migrations[version], NULL, NULL, &msg) != SQLITE_OK ||
+		    sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK ||
+		    sqlite3_exec(s->db, "COMMIT", NULL, NULL, &msg) != SQLITE_OK) {
+			snprintf(err, errlen, "migration to schema %d failed: %s", version + 1,
+				 msg ? msg : sqlite3_errmsg(s->db));
+			sqlite3_free(msg);
+			sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+			return TR_ESTORE;
+		}
+		log_info("store: migrated schema to version %d", version + 1);
+	}
+	return 0;
+}
+
+int tr_store_open(const char *path, enum tr_durability durability, struct tr_store **out,
+		  char *err, size_t errlen)
+{
+	struct tr_store *s = calloc(1, sizeof(*s));
+	if (!s) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+			    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "cannot open database %s: %s", path,
+			 s->db ? sqlite3_errmsg(s->db) : "out of memory");
+		tr_store_close(s);
+		return TR_ESTORE;
+	}
+	/* SPEC §3: full survives power loss (fsync at every commit); normal
+	 * survives a crash of the process (WAL synced at checkpoints). */
+	char pragmas[256];
+	snprintf(pragmas, sizeof(pragmas),
+		 "PRAGMA journal_mode = WAL; PRAGMA synchronous = %s; PRAGMA busy_timeout = 5000;"
+		 "PRAGMA foreign_keys = OFF; PRAGMA cache_size = -16000; PRAGMA temp_store = MEMORY;",
+		 durability == TR_DURABILITY_FULL ? "FULL" : "NORMAL");
+	char *msg = NULL;
+	if (sqlite3_exec(s->db, pragmas, NULL, NULL, &msg) != SQLITE_OK) {
+		snprintf(err, errlen, "cannot set up database %s: %s", path, msg ? msg : "?");
+		sqlite3_free(msg);
+		tr_store_close(s);
+		return TR_ESTORE;
+	}
+	if (migrate(s, err, errlen)) {
+		tr_store_close(s);
+		return TR_ESTORE;
+	}
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(s->db, "SELECT count(*) FROM quarantine", -1, &st, NULL) == SQLITE_OK) {
+		if (sqlite3_step(st) == SQLITE_ROW)
+			s->quarantined = sqlite3_column_int64(st, 0);
+		sqlite3_finalize(st);
+	}
+	*out = s;
+	return 0;
+}
+
+void tr_store_close(struct tr_store *s)
+{
+	if (!s)
+		return;
+	for (int i = 0; i < S_COUNT; i++)
+		sqlite3_finalize(s->stmts[i]);
+	if (s->db && sqlite3_close(s->db) != SQLITE_OK)
+		log_errx("store: close: %s", sqlite3_errmsg(s->db));
+	free(s);
+}
+
+int tr_store_begin(struct tr_store *s) { return exec_simple(s, S_BEGIN); }
+int tr_store_commit(struct tr_store *s) { return exec_simple(s, S_COMMIT); }
+int tr_store_rollback(struct tr_store *s) { return exec_simple(s, S_ROLLBACK); }
+int tr_store_savepoint(struct tr_store *s) { return exec_simple(s, S_SAVEPOINT); }
+int tr_store_release(struct tr_store *s) { return exec_simple(s, S_RELEASE); }
+int tr_store_rollback_to(struct tr_store *s) { return exec_simple(s, S_ROLLBACK_TO); }
+int tr_store_in_transaction(struct tr_store *s) { return !sqlite3_get_autocommit(s->db); }
+
+int tr_store_event_insert(struct tr_store *s, struct tr_event *ev)
+{
+	sqlite3_stmt *st = stmt(s, S_EVENT_INSERT);
+	if (!st)
+		return TR_ESTORE;
+	bind_text(st, 1, ev->type);
+	bind_text(st, 2, ev->id);
+	bind_text(st, 3, ev->account);
+	bind_text(st, 4, ev->marketplace);
+	sqlite3_bind_int64(st, 5, ev->occurred_at);
+	sqlite3_bind_int64(st, 6, ev->received_at);
+	bind_text(st, 7, ev->source);
+	bind_text(st, 8, ev->payload_text);
+	int rc = run(s, st);
+	if (rc)
+		return rc;
+	if (sqlite3_changes(s->db) == 0)
+		return TR_EDUP;
+	ev->seq = sqlite3_last_insert_rowid(s->db);
+	return 0;
+}
+
+int tr_store_outcome_insert(struct tr_store *s, int64_t event_seq, const char *rule,
+			    const char *status, const char *effects, const char *error,
+			    const char *location, int64_t duration_us, int64_t now)
+{
+	sqlite3_stmt *st = stmt(s, S_OUTCOME_INSERT);
+	if (!st)
+		return TR_ESTORE;
+	sqlite3_bind_int64(st, 1, event_seq);
+	bind_text(st, 2, rule);
+	bind_text(st, 3, status);
+	bind_text(st, 4, effects);
+	bind_text(st, 5, error);
+	bind_text(st, 6, location);
+	sqlite3_bind_int64(st, 7, duration_us);
+	sqlite3_bind_int64(st, 8, now);
+	return run(s, st);
+}
+
+int tr_store_quarantine_add(struct tr_store *s, const char *type, const char *id,
+			    const char *reason, int64_t now)
+{
+	sqlite3_stmt *st = stmt(s, S_QUARANTINE_ADD);
+	if (!st)
+		return TR_ESTORE;
+	bind_text(st, 1, type);
+	bind_text(st, 2, id);
+	bind_text(st, 3, reason);
+	sqlite3_bind_int64(st, 4, now);
+	int rc = run(s, st);
+	if (rc == 0)
+		s->quarantined++;
+	return rc;
+}
+
+int tr_store_quarantined(struct tr_store *s, const char *type, const char *id, char *buf, size_t len)
+{
+	if (s->quarantined == 0)
+		return 0;
+	sqlite3_stmt *st = stmt(s, S_QUARANTINED);
+	if (!st)
+		return TR_ESTORE;
+	bind_text(st, 1, type);
+	bind_text(st, 2, id);
+	int found = 0, rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		found = 1;
+		snprintf(buf, len, "%s", (const char *)sqlite3_column_text(st, 0));
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? found : TR_ESTORE;
+}
+
+void tr_ticket_free(struct tr_ticket *t)
+{
+	free(t->key); free(t->title); free(t->queue); free(t->priority); free(t->state);
+	free(t->account); free(t->assignee); free(t->close_reason); free(t->tags); free(t->fields);
+	memset(t, 0, sizeof(*t));
+}
+
+int tr_store_ticket_insert(struct tr_store *s, struct tr_ticket *t, int64_t now)
+{
+	sqlite3_stmt *st = stmt(s, S_TICKET_INSERT);
+	if (!st)
+		return TR_ESTORE;
+	t->created_at = t->updated_at = now;
+	bind_text(st, 1, t->key);
+	bind_text(st, 2, t->title);
+	bind_text(st, 3, t->queue);
+	bind_text(st, 4, t->priority);
+	bind_text(st, 5, t->state);
+	bind_text(st, 6, t->account);
+	bind_text(st, 7, t->assignee);
+	sqlite3_bind_int64(st, 8, t->level);
+	bind_time(st, 9, t->due_at);
+	sqlite3_bind_int64(st, 10, now);
+	sqlite3_bind_int64(st, 11, now);
+	bind_text(st, 12, t->tags ? t->tags : "[]");
+	bind_text(st, 13, t->fields ? t->fields : "{}");
+	int rc = run(s, st);
+	if (rc == 0)
+		t->id = sqlite3_last_insert_rowid(s->db);
+	return rc;
+}
+
+static char *column_strdup(sqlite3_stmt *st, int i)
+{
+	const unsigned char *v = sqlite3_column_text(st, i);
+	return v ? strdup((const char *)v) : NULL;
+}
+
+int tr_store_ticket_get(struct tr_store *s, int64_t id, struct tr_ticket *t)
+{
+	sqlite3_stmt *st = stmt(s, S_TICKET_GET);
+	if (!st)
+		return TR_ESTORE;
+	memset(t, 0, sizeof(*t));
+	sqlite3_bind_int64(st, 1, id);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		t->id = sqlite3_column_int64(st, 0);
+		char **strs[] = {&t->key, &t->title, &t->queue, &t->priority, &t->state,
+				 &t->account, &t->assignee, &t->close_reason, &t->tags, &t->fields};
+		for (int i = 0; i < 10; i++)
+			*strs[i] = column_strdup(st, i + 1);
+		int64_t *ints[] = {&t->level, &t->due_at, &t->created_at, &t->updated_at,
+				   &t->closed_at, &t->acked_at};
+		for (int i = 0; i < 6; i++)
+			*ints[i] = sqlite3_column_int64(st, i + 11);
+	}
+	sqlite3_reset(st);
+	if (rc == SQLITE_DONE)
+		return -ENOENT;
+	if (rc != SQLITE_ROW)
+		return TR_ESTORE;
+	if (!t->key || !t->title || !t->tags || !t->fields) {
+		tr_ticket_free(t);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int64_t tr_store_ticket_find_open(struct tr_store *s, const char *key)
+{
+	sqlite3_stmt *st = stmt(s, S_TICKET_FIND_OPEN);
+	if (!st)
+		return TR_ESTORE;
+	bind_text(st, 1, key);
+	int rc = sqlite3_step(st);
+	int64_t id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? id : TR_ESTORE;
+}
+
+int tr_store_ticket_update(struct tr_store *s, struct tr_ticket *t, int64_t now)
+{
+	sqlite3_stmt *st = stmt(s, S_TICKET_UPDATE);
+	if (!st)
+		return TR_ESTORE;
+	t->updated_at = now;
+	bind_text(st, 1, t->title);
+	bind_text(st, 2, t->queue);
+	bind_text(st, 3, t->priority);
+	bind_text(st, 4, t->state);
+	bind_text(st, 5, t->account);
+	bind_text(st, 6, t->assignee);
+	bind_text(st, 7, t->close_reason);
+	bind_text(st, 8, t->tags);
+	bind_text(st, 9, t->fields);
+	sqlite3_bind_int64(st, 10, t->level);
+	bind_time(st, 11, t->due_at);
+	bind_time(st, 12, t->closed_at);
+	bind_time(st, 13, t->acked_at);
+	sqlite3_bind_int64(st, 14, now);
+	sqlite3_bind_int64(st, 15, t->id);
+	return run(s, st);
+}
+
+int tr_store_history_add(struct tr_store *s, int64_t ticket_id, int64_t at, int64_t event_seq,
+			 const char *actor, const char *action, const char *detail)
+{
+	sqlite3_stmt *st = stmt(s, S_HISTORY_ADD);
+	if (!st)
+		return TR_ESTORE;
+	sqlite3_bind_int64(st, 1, ticket_id);
+	sqlite3_bind_int64(st, 2, at);
+	bind_time(st, 3, event_seq);
+	bind_text(st, 4, actor);
+	bind_text(st, 5, action);
+	bind_text(st, 6, detail);
+	return run(s, st);
+}
+
+int tr_store_state_get(struct tr_store *s, const char *key, char **value)
+{
+	sqlite3_stmt *st = stmt(s, S_STATE_GET);
+	if (!st)
+		return TR_ESTORE;
+	bind_text(st, 1, key);
+	int rc = sqlite3_step(st), found = 0;
+	*value = NULL;
+	if (rc == SQLITE_ROW) {
+		found = 1;
+		*value = column_strdup(st, 0);
+		if (!*value)
+			found = -ENOMEM;
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? found : TR_ESTORE;
+}
+
+int tr_store_state_set(struct tr_store *s, const char *key, const char *value)
+{
+	sqlite3_stmt *st = stmt(s, value ? S_STATE_SET : S_STATE_DELETE);
+	if (!st)
+		return TR_ESTORE;
+	bind_text(st, 1, key);
+	if (value)
+		bind_text(st, 2, value);
+	return run(s, st);
+}
+
+/* A window is kept as 24 buckets, so the count is exact to 1/24 of it. */
+int tr_store_counter_add(struct tr_store *s, const char *key, int64_t n, int64_t t,
+			 int64_t window, int64_t *total)
+{
+	int64_t width = window > 0 ? (window + 23) / 24 : INT64_MAX;
+	int64_t bucket = window > 0 ? t / width : 0;
+	int64_t oldest = window > 0 ? (t - window) / width : -1;
+	sqlite3_stmt *st = stmt(s, S_COUNTER_ADD);
+	if (!st)
+		return TR_ESTORE;
+	bind_text(st, 1, key);
+	sqlite3_bind_int64(st, 2, bucket);
+	sqlite3_bind_int64(st, 3, n);
+	int rc = run(s, st);
+	if (rc)
+		return rc;
+	if (window > 0) {
+		if (!(st = stmt(s, S_COUNTER_PRUNE)))
+			return TR_ESTORE;
+		bind_text(st, 1, key);
+		sqlite3_bind_int64(st, 2, oldest);
+		if ((rc = run(s, st)))
+			return rc;
+	}
+	if (!(st = stmt(s, S_COUNTER_SUM)))
+		return TR_ESTORE;
+	bind_text(st, 1, key);
+	sqlite3_bind_int64(st, 2, oldest);
+	rc = sqlite3_step(st);
+	*total = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc == SQLITE_ROW ? 0 : TR_ESTORE;
+}
+
+/* ---- JSON views for the protocol ---- */
+
+static void add_time(cJSON *o, const char *name, int64_t t)
+{
+	char buf[40];
+	if (t && tr_time_format(t, NULL, buf, sizeof(buf)) == 0)
+		cJSON_AddStringToObject(o, name, buf);
+	else
+		cJSON_AddNullToObject(o, name);
+}
+
+static void add_nullable(cJSON *o, const char *name, const char *v)
+{
+	if (v)
+		cJSON_AddStringToObject(o, name, v);
+	else
+		cJSON_AddNullToObject(o, name);
+}
+
+/* Adds parsed JSON text, or the fallback when it does not parse. */
+static void add_json(cJSON *o, const char *name, const char *text, cJSON *fallback)
+{
+	cJSON *v = text ? cJSON_Parse(text) : NULL;
+	if (v) {
+		cJSON_Delete(fallback);
+		cJSON_AddItemToObject(o, name, v);
+	} else {
+		cJSON_AddItemToObject(o, name, fallback);
+	}
+}
+
+cJSON *tr_ticket_to_json(const struct tr_ticket *t)
+{
+	cJSON *o = cJSON_CreateObject();
+	if (!o)
+		return NULL;
+	cJSON_AddNumberToObject(o, "id", (double)t->id);
+	add_nullable(o, "key", t->key);
+	add_nullable(o, "title", t->title);
+	add_nullable(o, "queue", t->queue);
+	add_nullable(o, "priority", t->priority);
+	add_nullable(o, "state", t->state);
+	add_nullable(o, "account", t->account);
+	add_nullable(o, "assignee", t->assignee);
+	cJSON_AddNumberToObject(o, "level", (double)t->level);
+	add_time(o, "due_at", t->due_at);
+	add_time(o, "created_at", t->created_at);
+	add_time(o, "updated_at", t->updated_at);
+	add_time(o, "closed_at", t->closed_at);
+	add_nullable(o, "close_reason", t->close_reason);
+	add_time(o, "acked_at", t->acked_at);
+	add_json(o, "tags", t->tags, cJSON_CreateArray());
+	add_json(o, "fields", t->fields, cJSON_CreateObject());
+	return o;
+}
+
+/* Appends "AND <col> = ?" for a set filter value. */
+static void filter_eq(char *sql, size_t len, const char *col, const char *v)
+{
+	if (v) {
+		size_t n = strlen(sql);
+		snprintf(sql + n, len - n, " AND %s = ?", col);
+	}
+}
+
+cJSON *tr_store_tickets_query(struct tr_store *s, const struct tr_ticket_filter *f)
+{
+	char sql[512] = "SELECT id FROM tickets WHERE 1";
+	const char *state = f->state ? f->state : "open";
+	if (strcmp(state, "all") != 0)
+		filter_eq(sql, sizeof(sql), "state", state);
+	filter_eq(sql, sizeof(sql), "queue", f->queue);
+	filter_eq(sql, sizeof(sql), "account", f->account);
+	filter_eq(sql, sizeof(sql), "priority", f->priority);
+	if (f->breached)
+		strcat(sql, " AND state = 'open' AND due_at IS NOT NULL AND due_at < ?");
+	if (f->text)
+		strcat(sql, " AND (instr(title, ?) > 0 OR instr(key, ?2) > 0)");
+	strcat(sql, " ORDER BY id DESC LIMIT ?");
+
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		log_errx("store: %s", sqlite3_errmsg(s->db));
+		return NULL;
+	}
+	int i = 1;
+	if (strcmp(state, "all") != 0)
+		bind_text(st, i++, state);
+	const char *eqs[] = {f->queue, f->account, f->priority};
+	for (int k = 0; k < 3; k++)
+		if (eqs[k])
+			bind_text(st, i++, eqs[k]);
+	if (f->breached)
+		sqlite3_bind_int64(st, i++, f->now);
+	if (f->text)
+		bind_text(st, i++, f->text);
+	sqlite3_bind_int(st, i, f->limit > 0 ? f->limit : 100);
+
+	cJSON *list = cJSON_CreateArray();
+	int rc;
+	while (list && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct tr_ticket t;
+		if (tr_store_ticket_get(s, sqlite3_column_int64(st, 0), &t) == 0) {
+			cJSON_AddItemToArray(list, tr_ticket_to_json(&t));
+			tr_ticket_free(&t);
+		}
+	}
+	sqlite3_finalize(st);
+	return list;
+}
+
+cJSON *tr_store_ticket_json(struct tr_store *s, int64_t id, int with_history, int *found)
+{
+	struct tr_ticket t;
+	int rc = tr_store_ticket_get(s, id, &t);
+	*found = rc == 0;
+	if (rc)
+		return NULL;
+	cJSON *o = tr_ticket_to_json(&t);
+	tr_ticket_free(&t);
+	if (!o || !with_history)
+		return o;
+
+	cJSON *history = cJSON_AddArrayToObject(o, "history");
+	sqlite3_stmt *st = stmt(s, S_HISTORY_LIST);
+	if (st && history) {
+		sqlite3_bind_int64(st, 1, id);
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			cJSON *h = cJSON_CreateObject();
+			add_time(h, "at", sqlite3_column_int64(st, 0));
+			add_nullable(h, "actor", (const char *)sqlite3_column_text(st, 1));
+			add_nullable(h, "action", (const char *)sqlite3_column_text(st, 2));
+			add_nullable(h, "detail", (const char *)sqlite3_column_text(st, 3));
+			if (sqlite3_column_type(st, 4) == SQLITE_NULL)
+				cJSON_AddNullToObject(h, "event_seq");
+			else
+				cJSON_AddNumberToObject(h, "event_seq", (double)sqlite3_column_int64(st, 4));
+			cJSON_AddItemToArray(history, h);
+		}
+		sqlite3_reset(st);
+	}
+	cJSON *timers = cJSON_AddArrayToObject(o, "timers");
+	st = stmt(s, S_TIMERS_FOR_TICKET);
+	if (st && timers) {
+		sqlite3_bind_int64(st, 1, id);
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			cJSON *tm = cJSON_CreateObject();
+			cJSON_AddNumberToObject(tm, "id", (double)sqlite3_column_int64(st, 0));
+			add_time(tm, "due_at", sqlite3_column_int64(st, 1));
+			add_nullable(tm, "kind", (const char *)sqlite3_column_text(st, 2));
+			add_json(tm, "payload", (const char *)sqlite3_column_text(st, 3), cJSON_CreateNull());
+			cJSON_AddItemToArray(timers, tm);
+		}
+		sqlite3_reset(st);
+	}
+	return o;
+}
+
+cJSON *tr_store_explain(struct tr_store *s, const char *type, const char *id, int64_t seq, int *found)
+{
+	sqlite3_stmt *st = stmt(s, seq > 0 ? S_EVENT_BY_SEQ : S_EVENT_BY_ID);
+	*found = 0;
+	if (!st)
+		return NULL;
+	if (seq > 0) {
+		sqlite3_bind_int64(st, 1, seq);
+	} else {
+		bind_text(st, 1, type);
+		bind_text(st, 2, id);
+	}
+	cJSON *o = NULL;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		*found = 1;
+		o = cJSON_CreateObject();
+		cJSON *ev = cJSON_AddObjectToObject(o, "event");
+		seq = sqlite3_column_int64(st, 0);
+		cJSON_AddNumberToObject(ev, "seq", (double)seq);
+		add_nullable(ev, "type", (const char *)sqlite3_column_text(st, 1));
+		add_nullable(ev, "id", (const char *)sqlite3_column_text(st, 2));
+		add_nullable(ev, "source", (const char *)sqlite3_column_text(st, 3));
+		add_nullable(ev, "account", (const char *)sqlite3_column_text(st, 4));
+		add_nullable(ev, "marketplace", (const char *)sqlite3_column_text(st, 5));
+		add_time(ev, "occurred_at", sqlite3_column_int64(st, 6));
+		add_time(ev, "received_at", sqlite3_column_int64(st, 7));
+		add_json(ev, "payload", (const char *)sqlite3_column_text(st, 8), cJSON_CreateNull());
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (!o)
+		return NULL;
+
+	cJSON *outcomes = cJSON_AddArrayToObject(o, "outcomes");
+	if ((st = stmt(s, S_OUTCOMES_FOR))) {
+		sqlite3_bind_int64(st, 1, seq);
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			cJSON *oc = cJSON_CreateObject();
+			add_nullable(oc, "rule", (const char *)sqlite3_column_text(st, 0));
+			add_nullable(oc, "status", (const char *)sqlite3_column_text(st, 1));
+			add_json(oc, "effects", (const char *)sqlite3_column_text(st, 2), cJSON_CreateArray());
+			add_nullable(oc, "error", (const char *)sqlite3_column_text(st, 3));
+			add_nullable(oc, "location", (const char *)sqlite3_column_text(st, 4));
+			cJSON_AddNumberToObject(oc, "duration_us", (double)sqlite3_column_int64(st, 5));
+			cJSON_AddItemToArray(outcomes, oc);
+		}
+		sqlite3_reset(st);
+	}
+	return o;
+}
+
+int tr_store_counts(struct tr_store *s, int64_t *events, int64_t *tickets_open, int64_t *tickets_total)
+{
+	sqlite3_stmt *st = stmt(s, S_COUNT_EVENTS);
+	if (!st)
+		return TR_ESTORE;
+	*events = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_reset(st);
+	if (!(st = stmt(s, S_COUNT_TICKETS)))
+		return TR_ESTORE;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		*tickets_total = sqlite3_column_int64(st, 0);
+		*tickets_open = sqlite3_column_int64(st, 1);
+	}
+	sqlite3_reset(st);
+	return 0;
+}

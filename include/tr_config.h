@@ -1,0 +1,108 @@
+/* The daemon's configuration: the YAML file of SPEC §1 read with libyaml into
+ * struct tr_config, with every key defaulted. Loading reports every problem
+ * with its file, line and key. Not the rules: see tr_engine.h. */
+#ifndef TR_CONFIG_H
+#define TR_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "tr_error.h"
+
+enum tr_durability { TR_DURABILITY_FULL, TR_DURABILITY_NORMAL };
+
+/* A column of a dropped file mapped to an event field. */
+struct tr_column {
+	char *header;  /* as written in the file's header row, UTF-8 */
+	char *field;   /* event field name */
+};
+
+/* How dropped files whose name matches `match` become events (SPEC §4). */
+struct tr_source {
+	char *match;        /* fnmatch(3) pattern on the file's base name */
+	char *type;         /* event type given to every row; NULL: rows carry "type" */
+	char *encoding;     /* "utf-8" | "gbk" | "gb18030" | "shift_jis"; never NULL */
+	char *timezone;     /* IANA zone for times without offset; never NULL ("UTC") */
+	char *time_format;  /* NULL: auto (RFC 3339, YYYY-MM-DD HH:MM[:SS], YYYY/MM/DD HH:MM[:SS]) */
+	char *format;       /* NULL: from the file's extension; else ndjson|json|csv|tsv|yaml */
+	struct tr_column *columns;
+	size_t ncolumns;
+	char **id_fields;   /* fields that make the id when a row has none */
+	size_t nid_fields;
+	int line;           /* where it is declared in the config file */
+};
+
+/* A business-hours calendar (SPEC §5), validated at load. */
+struct tr_calendar {
+	char *name;
+	char *timezone;
+	char *hours;        /* e.g. "Mon-Fri 09:00-18:00" */
+	char **holidays;    /* "YYYY-MM-DD" */
+	size_t nholidays;
+	char **workdays;    /* make-up working days, "YYYY-MM-DD" */
+	size_t nworkdays;
+	int line;
+};
+
+/* A notification output: exactly one of exec/dir is set. */
+struct tr_output {
+	char *name;
+	char **exec_argv;   /* NULL-terminated; NULL when not an exec output */
+	size_t nexec_argv;
+	char *dir;          /* NULL when not a dir output */
+	int timeout_ms;     /* exec timeout, default 10000 */
+	int line;
+};
+
+struct tr_limits {
+	int64_t rule_instructions;  /* default 1000000 */
+	int64_t rule_memory_mb;     /* default 64 */
+	int64_t rule_time_ms;       /* default 200 */
+	int64_t event_bytes;        /* default 1048576: largest accepted event */
+	int64_t request_bytes;      /* default 16777216: largest request line on the socket */
+	int64_t max_clients;        /* default 256 */
+	int64_t max_pending_events; /* default 20000: above this, ingest answers busy */
+};
+
+/* All strings are heap copies owned by the struct; tr_config_free frees them.
+ * Relative paths in the file are resolved against the config file's folder. */
+struct tr_config {
+	char *path;           /* the file read, or NULL when none (all defaults) */
+	char *state_dir;      /* default $STATE_DIRECTORY else /var/lib/triaged */
+	char *db_path;        /* <state_dir>/triaged.db (derived, not a key) */
+	char *socket_path;    /* default $RUNTIME_DIRECTORY/triaged.sock else /run/triaged/triaged.sock */
+	char *rules_dir;      /* default /etc/triaged/rules.d */
+	enum tr_durability durability;  /* default full */
+	char *spool_dir;      /* default <state_dir>/spool */
+	int64_t settle_ms;    /* default 1000 */
+	int64_t rescan_ms;    /* default 5000 */
+	struct tr_source *sources;
+	size_t nsources;
+	struct tr_calendar *calendars;
+	size_t ncalendars;
+	struct tr_output *outputs;
+	size_t noutputs;
+	struct tr_limits limits;
+	int log_level;        /* TR_LOG_* from log.level, default info */
+};
+
+#define TR_DEFAULT_CONFIG "/etc/triaged/triaged.yaml"
+
+/* Fills cfg with every default (env vars STATE_DIRECTORY and
+ * RUNTIME_DIRECTORY honoured). cfg is overwritten; free with tr_config_free. */
+int tr_config_defaults(struct tr_config *cfg);
+
+/* Reads the YAML file at path over the defaults. cfg is overwritten, as by
+ * tr_config_defaults (which this calls: do not fill cfg first); path NULL
+ * gives the defaults. On return cfg is always
+ * filled (free it with tr_config_free, success or not). Returns 0, or
+ * TR_EPARSE with every problem appended to errs (file, line, key), or a
+ * negative errno when the file cannot be read (also appended to errs).
+ * Unknown keys are errors. */
+int tr_config_load(const char *path, struct tr_config *cfg, struct tr_errors *errs);
+
+void tr_config_free(struct tr_config *cfg);
+
+/* The first source whose match fits basename, or NULL. */
+const struct tr_source *tr_config_source_for(const struct tr_config *cfg, const char *basename);
+
+#endif

@@ -1,0 +1,40 @@
+/* The running daemon's parts, shared by main.c, the socket server and the
+ * protocol: configuration, store, rule set, ingest pipeline, loop. Owned by
+ * main.c, which frees them in reverse order at exit. */
+#ifndef TR_DAEMON_H
+#define TR_DAEMON_H
+
+#include <stdint.h>
+#include <uv.h>
+#include "tr_config.h"
+#include "tr_engine.h"
+#include "tr_ingest.h"
+#include "tr_store.h"
+
+struct tr_server;
+
+struct tr_daemon {
+	struct tr_config cfg;
+	struct tr_store *store;
+	struct tr_engine *engine;
+	struct tr_ingest ingest;
+	uv_loop_t *loop;
+	struct tr_server *server;
+	int64_t started_at;
+	uint64_t requests, rejected_events;
+	size_t request_bytes;  /* size of the request line being handled */
+	int stopping;
+};
+
+
+
+/* Opens the parts in order (state folder, store, rules, ingest with its
+ * poison-pill check), after d->cfg is loaded. Every problem is appended to
+ * errs. Returns 0, or an error with d closable. */
+int tr_daemon_open(struct tr_daemon *d, uv_loop_t *loop, struct tr_errors *errs);
+/* Frees what tr_daemon_open made (not d->cfg). */
+void tr_daemon_close(struct tr_daemon *d);
+/* SPEC §8: builds the rules folder afresh and swaps it in whole; on any
+ * problem the old rules stay and errs says why. Returns 0 or TR_EPARSE. */
+int tr_daemon_reload(struct tr_daemon *d, struct tr_errors *errs);
+#endif

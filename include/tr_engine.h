@@ -1,0 +1,47 @@
+/* The rule engine: a rule set (rules.d/NAME.lua files in name order, registered with
+ * rule{}) built whole in a fresh sandbox, and tr_engine_dispatch, the one
+ * function that live ingest, timers, replay and tests call to run an event
+ * through the rules inside the caller's store transaction. */
+#ifndef TR_ENGINE_H
+#define TR_ENGINE_H
+
+#include <stdint.h>
+#include <cjson/cJSON.h>
+#include "tr_config.h"
+#include "tr_error.h"
+#include "tr_event.h"
+#include "tr_store.h"
+
+struct tr_engine;
+
+/* Builds a rule set from every .lua file in rules_dir (not .test.lua; lib/
+ * serves require). Budgets come from cfg->limits. Returns 0 with *out owned
+ * by the caller (tr_engine_free), or TR_EPARSE with every problem appended to
+ * errs (file, line) and *out NULL. */
+int tr_engine_load(const char *rules_dir, const struct tr_config *cfg, struct tr_engine **out,
+		   struct tr_errors *errs);
+/* Same, from one file (offline tests and tools). */
+int tr_engine_load_file(const char *path, const struct tr_config *cfg, struct tr_engine **out,
+			struct tr_errors *errs);
+void tr_engine_free(struct tr_engine *e);
+
+struct tr_dispatch {
+	int matched;   /* rules whose on/when matched */
+	int errors;    /* outcomes recorded as error */
+	int quarantined;
+};
+
+/* SPEC §3: runs every rule whose `on` matches ev (ev->seq set, stored) in
+ * priority then load order; each action runs in a savepoint and under the
+ * budgets, and its outcome (ok with effects, or error with message and
+ * file:line) is recorded. The caller owns the surrounding transaction. now is
+ * the processing time rules see as time.now(). Returns 0, or a store error
+ * (the caller rolls back the whole transaction). */
+int tr_engine_dispatch(struct tr_engine *e, struct tr_store *s, const struct tr_event *ev,
+		       int64_t now, struct tr_dispatch *out);
+
+/* Loaded rules with their counters, for `rules`. Caller owns the result. */
+cJSON *tr_engine_rules_json(const struct tr_engine *e);
+int tr_engine_rule_count(const struct tr_engine *e);
+
+#endif

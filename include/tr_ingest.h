@@ -1,0 +1,44 @@
+/* The ingest pipeline shared by the socket and the spool: store the event
+ * (dedup on type and id), run it through the rules, all inside the caller's
+ * group-commit transaction; and the poison-pill marker that lets a restart
+ * quarantine an event whose rules killed or hung the process (SPEC §3). */
+#ifndef TR_INGEST_H
+#define TR_INGEST_H
+
+#include <stdint.h>
+#include "tr_engine.h"
+#include "tr_event.h"
+#include "tr_store.h"
+
+struct tr_ingest {
+	struct tr_store *store;    /* borrowed */
+	struct tr_engine *engine;  /* borrowed; swapped whole on reload */
+	char *marker;              /* mmap'd page in the state folder, or NULL */
+	int in_transaction;
+	int failed;                /* a store error doomed the open transaction */
+	uint64_t batch_accepted, batch_duplicates, batch_rule_errors, batch_quarantined;
+	/* totals of committed work */
+	uint64_t accepted, duplicates, rejected, rule_errors, quarantined;
+};
+
+/* Sets up the marker file <state_dir>/inflight. If it names an event (the
+ * last run died inside its rules), quarantines that event first. Returns 0
+ * or a negative errno. */
+int tr_ingest_open(struct tr_ingest *ig, const char *state_dir, struct tr_store *store,
+		   struct tr_engine *engine);
+void tr_ingest_close(struct tr_ingest *ig);
+
+/* Opens the group-commit transaction if none is open. */
+int tr_ingest_begin(struct tr_ingest *ig);
+/* Stores ev and dispatches it. Returns 0 (accepted, ev->seq set), TR_EDUP
+ * (acknowledged as a duplicate, no rule ran), or a store error, after which
+ * the whole open transaction is doomed: tr_ingest_commit will roll it back
+ * and fail. Opens the transaction if needed. */
+int tr_ingest_event(struct tr_ingest *ig, struct tr_event *ev, int64_t now);
+/* SPEC §3 acknowledged means durable: commit, after which answers may go.
+ * Returns 0, or an error when the transaction failed (it is rolled back and
+ * nothing of it remains). */
+int tr_ingest_commit(struct tr_ingest *ig);
+void tr_ingest_abort(struct tr_ingest *ig);
+
+#endif

@@ -1,0 +1,58 @@
+/* What the Lua-visible tables (lua_*.c) share: the context of the rule run
+ * in progress, effect journaling, option checking and JSON <-> Lua
+ * conversion with a depth cap. Internal to the engine. */
+#ifndef TR_LUA_H
+#define TR_LUA_H
+
+#include <stdint.h>
+#include <lua.h>
+#include <cjson/cJSON.h>
+#include "tr_sandbox.h"
+#include "tr_store.h"
+#include "tr_event.h"
+
+#define TR_LUA_MAX_DEPTH 64  /* nesting cap for JSON <-> Lua (Redis CVE-2021-32626) */
+
+enum tr_phase { TR_PHASE_NONE, TR_PHASE_LOAD, TR_PHASE_WHEN, TR_PHASE_ACTION };
+
+/* The rule run in progress; owned by the engine, valid during dispatch. */
+struct tr_run {
+	enum tr_phase phase;
+	struct tr_store *store;
+	const struct tr_event *event;
+	const char *rule;     /* name of the running rule */
+	char actor[96];       /* "rule:NAME", recorded in ticket history */
+	cJSON *effects;       /* array the run's effects are appended to */
+	int64_t now;          /* processing time (time.now()) */
+};
+
+/* The run of the state L belongs to. */
+struct tr_run *tr_lua_run(lua_State *L);
+/* Same, raising a Lua error unless an action is running: effects are only
+ * allowed there (what = the function's name, for the message). */
+struct tr_run *tr_lua_run_mutating(lua_State *L, const char *what);
+/* Appends {"op": op, ...} to the run's effects; takes ownership of effect. */
+void tr_lua_effect(lua_State *L, cJSON *effect);
+
+/* Raises "fn: unknown option 'x'" for any key of the table at idx that is
+ * not in allowed (NULL-terminated). */
+void tr_lua_check_options(lua_State *L, int idx, const char *fn, const char *const allowed[]);
+
+/* Pushes v as a Lua value. Returns 0, or -1 (nothing pushed) when nesting
+ * exceeds TR_LUA_MAX_DEPTH. */
+int tr_lua_push_json(lua_State *L, const cJSON *v);
+/* Converts the Lua value at idx to JSON (tables with 1..n keys become
+ * arrays). Returns a new cJSON the caller owns, or NULL with a message in err. */
+cJSON *tr_lua_to_json(lua_State *L, int idx, char *err, size_t errlen);
+
+/* Time argument: a number (seconds), an RFC 3339 string, or a duration
+ * string ("2h") counted from base. Raises on anything else. */
+int64_t tr_lua_check_time(lua_State *L, int idx, int64_t base, const char *fn);
+
+/* Each adds its table to the sandbox base. */
+void tr_lua_open_ticket(struct tr_sandbox *sb);
+void tr_lua_open_state(struct tr_sandbox *sb);
+void tr_lua_open_log(struct tr_sandbox *sb);
+void tr_lua_open_time(struct tr_sandbox *sb);
+
+#endif

@@ -1,0 +1,51 @@
+/* The socket protocol's operations (SPEC §6): one NDJSON request in, one
+ * JSON response out. The server decides when transactions commit; the
+ * protocol only says whether an operation ingests (group commit) and builds
+ * responses. Not the transport (server.c). */
+#ifndef TR_PROTOCOL_H
+#define TR_PROTOCOL_H
+
+#include <sys/types.h>
+#include <cjson/cJSON.h>
+#include "tr_daemon.h"
+
+/* Who sent a request (SO_PEERCRED). */
+struct tr_peer {
+	uid_t uid;
+	pid_t pid;
+};
+
+/* Error codes of SPEC §6. */
+#define TR_ERR_BAD_REQUEST "bad_request"
+#define TR_ERR_NOT_FOUND "not_found"
+#define TR_ERR_TOO_LARGE "too_large"
+#define TR_ERR_BUSY "busy"
+#define TR_ERR_FORBIDDEN "forbidden"
+#define TR_ERR_INTERNAL "internal"
+
+/* A new error response object (caller owns). */
+cJSON *tr_protocol_error(const char *code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Parses one request line. Returns the request object (caller owns) or NULL
+ * with *error set to an error response (caller owns). */
+cJSON *tr_protocol_parse(const char *line, size_t len, cJSON **error);
+
+/* True if the request is an ingest (runs inside the group-commit
+ * transaction); *nevents is its event count. */
+int tr_protocol_is_ingest(const cJSON *req, size_t *nevents);
+
+/* Runs one request and returns its response (caller owns; never NULL unless
+ * out of memory). Ingest requests run in the open transaction, which the
+ * caller commits before sending the answer; every other operation runs
+ * outside it (the caller commits first). The request's "id" is echoed. */
+cJSON *tr_protocol_handle(struct tr_daemon *d, const cJSON *req, const struct tr_peer *peer);
+
+/* Stats for `stats` and the server's own counters. */
+struct tr_server_stats {
+	int clients;
+	size_t pending_events;
+	uint64_t busy_answers;
+};
+void tr_server_get_stats(struct tr_server *srv, struct tr_server_stats *st);
+
+#endif

@@ -1,0 +1,20 @@
+/* The Unix-socket server: accepts clients, splits NDJSON lines with bounded
+ * buffers, queues requests (bounded: `busy` and paused reads, never an
+ * unbounded queue), runs them in arrival order with many ingests per
+ * transaction (group commit), and answers each only after its commit. */
+#ifndef TR_SERVER_H
+#define TR_SERVER_H
+
+#include "tr_daemon.h"
+
+/* Binds d->cfg.socket_path (mode 0660) and starts accepting on d->loop.
+ * *out is owned by the caller: tr_server_close, then run the loop until the
+ * close callbacks ran, then tr_server_free. Returns 0 or a negative errno
+ * (logged with the path). */
+int tr_server_start(struct tr_daemon *d, struct tr_server **out);
+/* Stops accepting and reading; answers what is queued, then closes every
+ * handle. The loop ends once the last write is done. */
+void tr_server_close(struct tr_server *srv);
+void tr_server_free(struct tr_server *srv);
+
+#endif

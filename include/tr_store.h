@@ -1,0 +1,103 @@
+/* The SQLite store: schema and migrations, transactions (group commit), and
+ * every statement the daemon runs. Everything a rule does goes through here
+ * inside the transaction of the event that caused it (SPEC §3). Not the
+ * decision of what to write: that is the engine and the lua_* tables. */
+#ifndef TR_STORE_H
+#define TR_STORE_H
+
+#include <stdint.h>
+#include <cjson/cJSON.h>
+#include "tr_config.h"
+#include "tr_event.h"
+
+struct tr_store;
+
+#define TR_SCHEMA_VERSION 1
+
+/* Opens (creating and migrating) the database at path in WAL mode with
+ * synchronous FULL or NORMAL per durability. *out is owned by the caller
+ * (tr_store_close). On failure err says why. */
+int tr_store_open(const char *path, enum tr_durability durability, struct tr_store **out,
+		  char *err, size_t errlen);
+void tr_store_close(struct tr_store *s);
+
+/* Transactions. begin/commit/rollback nest nothing; savepoint/release/
+ * rollback_to wrap one rule run so a failing rule is undone alone. */
+int tr_store_begin(struct tr_store *s);
+int tr_store_commit(struct tr_store *s);
+int tr_store_rollback(struct tr_store *s);
+int tr_store_savepoint(struct tr_store *s);
+int tr_store_release(struct tr_store *s);
+int tr_store_rollback_to(struct tr_store *s);
+int tr_store_in_transaction(struct tr_store *s);
+/* The last SQLite error message (static to the connection). */
+const char *tr_store_errmsg(struct tr_store *s);
+
+/* SPEC §2 duplicates: inserts ev and sets ev->seq. Returns 0, TR_EDUP when
+ * (type, id) was stored before, or TR_ESTORE. */
+int tr_store_event_insert(struct tr_store *s, struct tr_event *ev);
+
+/* Records one rule's outcome for an event. effects is a JSON array text or
+ * NULL; error/location NULL on success. */
+int tr_store_outcome_insert(struct tr_store *s, int64_t event_seq, const char *rule,
+			    const char *status, const char *effects, const char *error,
+			    const char *location, int64_t duration_us, int64_t now);
+
+/* Poison-pill quarantine (SPEC §3): events whose rules killed the process. */
+int tr_store_quarantine_add(struct tr_store *s, const char *type, const char *id,
+			    const char *reason, int64_t now);
+/* 1 if quarantined (reason copied into buf), 0 if not, <0 on error. */
+int tr_store_quarantined(struct tr_store *s, const char *type, const char *id, char *buf, size_t len);
+
+/* Tickets. A ticket row as the rules and the protocol see it; strings owned
+ * by the struct, freed by tr_ticket_free. */
+struct tr_ticket {
+	int64_t id;
+	char *key, *title, *queue, *priority, *state, *account, *assignee, *close_reason;
+	char *tags;    /* JSON array text */
+	char *fields;  /* JSON object text */
+	int64_t level;
+	int64_t due_at, created_at, updated_at, closed_at, acked_at; /* 0 = none */
+};
+void tr_ticket_free(struct tr_ticket *t);
+
+/* Inserts t (id, created_at/updated_at set from now). */
+int tr_store_ticket_insert(struct tr_store *s, struct tr_ticket *t, int64_t now);
+/* Loads a ticket: 0 found, -ENOENT not found, TR_ESTORE. */
+int tr_store_ticket_get(struct tr_store *s, int64_t id, struct tr_ticket *t);
+/* The open ticket with key: its id, 0 when none, <0 on error. */
+int64_t tr_store_ticket_find_open(struct tr_store *s, const char *key);
+/* Writes back every mutable column of t (updated_at = now). */
+int tr_store_ticket_update(struct tr_store *s, struct tr_ticket *t, int64_t now);
+/* Appends to a ticket's history. actor: "rule:NAME" or "uid:N"; detail may be NULL. */
+int tr_store_history_add(struct tr_store *s, int64_t ticket_id, int64_t at, int64_t event_seq,
+			 const char *actor, const char *action, const char *detail);
+
+/* Persistent rule state (lua state.*). get: 1 found (value malloc'd into
+ * *value, caller frees), 0 absent, <0 error. set with value NULL deletes. */
+int tr_store_state_get(struct tr_store *s, const char *key, char **value);
+int tr_store_state_set(struct tr_store *s, const char *key, const char *value);
+/* Windowed counter: adds n at time t and returns in *total the sum over
+ * (t - window, t]; window 0 = forever. */
+int tr_store_counter_add(struct tr_store *s, const char *key, int64_t n, int64_t t,
+			 int64_t window, int64_t *total);
+
+/* Queries for the protocol; each returns a new cJSON the caller owns, or NULL
+ * on error. */
+struct tr_ticket_filter {
+	const char *state;     /* "open" (default), "closed", "all" */
+	const char *queue, *account, *priority, *text;
+	int breached;          /* open and past due */
+	int64_t now;
+	int limit;             /* default 100 */
+};
+cJSON *tr_store_tickets_query(struct tr_store *s, const struct tr_ticket_filter *f);
+/* Ticket with "history" (and "timers") or NULL with *found = 0. */
+cJSON *tr_store_ticket_json(struct tr_store *s, int64_t id, int with_history, int *found);
+cJSON *tr_ticket_to_json(const struct tr_ticket *t);
+/* Event by (type, id) or by seq (seq > 0), with its outcomes. */
+cJSON *tr_store_explain(struct tr_store *s, const char *type, const char *id, int64_t seq, int *found);
+/* Counters for `stats`. */
+int tr_store_counts(struct tr_store *s, int64_t *events, int64_t *tickets_open, int64_t *tickets_total);
+
+#endif

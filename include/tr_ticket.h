@@ -1,0 +1,33 @@
+/* Changing a ticket: one function applies a change (state, fields, tags,
+ * assignee, due time), writes it, and appends the history line, whether a
+ * rule or a person (ticket.update over the socket) asked for it. */
+#ifndef TR_TICKET_H
+#define TR_TICKET_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "tr_store.h"
+
+/* Every pointer is borrowed; NULL / 0 means unchanged. */
+struct tr_ticket_change {
+	const char *action;       /* history action: comment, tag, assign, set, close, reopen, due, ack */
+	const char *detail;       /* history detail, may be NULL */
+	const char *priority, *title, *queue, *assignee, *tag;
+	const char *fields_json;  /* a JSON object merged into fields (null values delete) */
+	const char *reason;       /* close reason */
+	int64_t due_at;
+	int close, reopen, ack;
+};
+
+/* Applies c to ticket id in the open transaction. actor: "rule:NAME" or
+ * "uid:N"; event_seq 0 when no event caused it. Returns 0, -ENOENT (no such
+ * ticket), -EINVAL (the change does not apply: closing a closed ticket,
+ * reopening when another ticket holds the key; err says why), -ENOMEM or
+ * TR_ESTORE. */
+int tr_ticket_apply(struct tr_store *s, int64_t id, const struct tr_ticket_change *c,
+		    const char *actor, int64_t event_seq, int64_t now, char *err, size_t errlen);
+
+/* True for low, normal, high, urgent. */
+int tr_ticket_priority_valid(const char *p);
+
+#endif

@@ -1,0 +1,44 @@
+-- feedback.lua: negative seller feedback opens a ticket.
+--
+-- Feedback under 3 stars is negative and hurts account health (DOMAIN.md).
+-- The remedy is to contact the buyer through messaging and fix the problem
+-- (replacement, refund) quickly, so every such feedback opens one
+-- high-priority ticket per order, due 2 hours after the feedback was left.
+-- Copy this file and change RATING_BELOW, QUEUE or DUE to fit your team.
+
+local RATING_BELOW = 3          -- ratings below this are negative
+local QUEUE = "customer-care"
+local DUE = "2h"                -- counted from the feedback's occurred_at
+
+rule {
+  name = "negative-feedback",
+  description = "feedback under 3 stars: a high-priority ticket keyed by order",
+  on = "feedback.new",
+  when = function(ev)
+    local rating = tonumber(ev.rating)
+    return rating ~= nil and rating < RATING_BELOW
+  end,
+  action = function(ev, ctx)
+    local order = ev.order_id or ev.id
+    local t, created = ticket.open {
+      key = "feedback:" .. order,
+      title = ("%d-star feedback on order %s"):format(tonumber(ev.rating), order),
+      queue = QUEUE,
+      priority = "high",
+      due = DUE,
+      fields = {
+        order_id = ev.order_id,
+        rating = tonumber(ev.rating),
+        marketplace = ev.marketplace,
+        buyer = ev.buyer,
+      },
+    }
+    if created then
+      t:tag("negative-feedback")
+      if ev.comment and ev.comment ~= "" then
+        t:comment("Buyer wrote: " .. ev.comment)
+      end
+      t:comment("Contact the buyer through Buyer-Seller Messaging and fix the problem; never ask for a rating change.")
+    end
+  end,
+}
