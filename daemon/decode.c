@@ -105,7 +105,7 @@ static int set_string(cJSON *obj, const char *key, const char *value)
 	if (!v)
 		return -ENOMEM;
 	cJSON *old = cJSON_GetObjectItemCaseSensitive(obj, key);
-	if (old ? cJSON_ReplaceItemViaPointer(obj, old, v) : cJSON_AddItemToObject(obj, key, v))
+	if (old ? cJSON_ReplaceItemInObjectCaseSensitive(obj, key, v) : cJSON_AddItemToObject(obj, key, v))
 		return 0;
 	cJSON_Delete(v);
 	return -ENOMEM;

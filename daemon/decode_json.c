@@ -7,6 +7,7 @@
  * broken, the rest of the file is one error. Not the encoding (charset.c)
  * nor the rows' types and ids (decode.c). */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "decode_internal.h"

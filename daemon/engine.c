@@ -324,6 +324,13 @@ static int rule_matches(const struct tr_rule *r, const char *type)
 static int record(struct tr_store *s, struct tr_rule *r, const struct tr_event *ev, const char *status,
 		  const char *effects, const struct tr_call *call, int64_t now)
 {
+	struct tr_call located;
+	if (call && call->status && !call->location[0]) {
+		/* Memory errors reach no message handler: name the rule itself. */
+		located = *call;
+		snprintf(located.location, sizeof(located.location), "%s:%d", r->file, r->line);
+		call = &located;
+	}
 	if (call && call->status) {
 		r->errors++;
 		snprintf(r->last_error, sizeof(r->last_error), "%s%s%s", call->location,

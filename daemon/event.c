@@ -89,6 +89,22 @@ static int check_known_fields(cJSON *obj, const char *type, char *err, size_t le
 	return 0;
 }
 
+/* Nesting depth of v, counting containers; stops counting past limit. */
+static int depth_of(const cJSON *v, int limit)
+{
+	int max = 0;
+	if (!cJSON_IsArray(v) && !cJSON_IsObject(v))
+		return 0;
+	if (limit <= 0)
+		return 1;
+	for (const cJSON *c = v->child; c; c = c->next) {
+		int d = depth_of(c, limit - 1);
+		if (d > max)
+			max = d;
+	}
+	return max + 1;
+}
+
 static int normalise(struct tr_event *ev, const char *zone, int64_t now, char *err, size_t len)
 {
 	cJSON *obj = ev->payload;
@@ -131,6 +147,9 @@ static int normalise(struct tr_event *ev, const char *zone, int64_t now, char *e
 		cJSON_ReplaceItemInObjectCaseSensitive(obj, "occurred_at", norm);
 	else
 		cJSON_AddItemToObject(obj, "occurred_at", norm);
+
+	if (depth_of(obj, TR_EVENT_MAX_DEPTH + 1) > TR_EVENT_MAX_DEPTH)
+		return fail(err, len, "the event is nested deeper than %s levels", TR_STR(TR_EVENT_MAX_DEPTH));
 
 	int rc = check_known_fields(obj, ev->type, err, len);
 	if (rc)

@@ -24,7 +24,7 @@
  * negligible overhead, and a budget overrun is noticed well within 1 ms. */
 #define CHECK_EVERY 1024
 
-/* Bulk operations (memcmp, memchr) are charged one step per this many bytes. */
+/* Bulk comparisons (memcmp) are charged one step per this many bytes. */
 #define BULK_BYTES 32
 
 /* Same limits as Lua's lstrlib.c, so the same patterns fail the same way. */

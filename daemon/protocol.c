@@ -177,8 +177,8 @@ static cJSON *op_tickets(struct tr_daemon *d, const cJSON *req, const struct tr_
 	f.breached = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(req, "breached"));
 	int64_t limit;
 	int has = opt_int(req, "limit", &limit);
-	if (has < 0 || (has && (limit < 1 || limit > 10000)))
-		return tr_protocol_error(TR_ERR_BAD_REQUEST, "field \"limit\": a whole number from 1 to 10000");
+	if (has < 0 || (has && (limit < 1 || limit > 100000)))
+		return tr_protocol_error(TR_ERR_BAD_REQUEST, "field \"limit\": a whole number from 1 to 100000");
 	if (has)
 		f.limit = (int)limit;
 	cJSON *list = tr_store_tickets_query(d->store, &f);

@@ -213,7 +213,7 @@ static int l_require(lua_State *L)
 		lua_pushboolean(L, 1);
 	}
 	lua_pushvalue(L, -1);
-	lua_setfield(L, -6, name); /* tr.loaded[name] */
+	lua_setfield(L, 2, name); /* tr.loaded[name] */
 	return 1;
 }
 
@@ -313,7 +313,7 @@ static void build_base(struct tr_sandbox *sb)
 	lua_State *L = sb->L;
 	static const char *const basics[] = {
 		"assert", "error", "ipairs", "next", "pairs", "rawequal", "rawget", "rawlen",
-		"rawset", "select", "setmetatable", "getmetatable", "tonumber", "tostring",
+		"select", "setmetatable", "getmetatable", "tonumber", "tostring",
 		"type", "_VERSION", NULL};
 	static const char *const strings[] = {
 		"byte", "char", "find", "format", "gmatch", "gsub", "len", "lower", "match",
@@ -370,9 +370,12 @@ static void build_base(struct tr_sandbox *sb)
 	freeze(L);
 	lua_setfield(L, -2, "os");
 
-	lua_pushvalue(L, -1);
-	lua_setfield(L, -2, "_G");
+	/* rawset is left out: it would write through the read-only proxies. */
 	freeze(L);
+	lua_getfield(L, LUA_REGISTRYINDEX, "tr.base.raw");
+	lua_pushvalue(L, -2);
+	lua_setfield(L, -2, "_G");
+	lua_pop(L, 1);
 	sb->base_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 
 	lua_newtable(L);

@@ -49,6 +49,9 @@ static const char *const migrations[] = {
 	"  reason TEXT NOT NULL, at INTEGER NOT NULL, PRIMARY KEY(type, id)) WITHOUT ROWID;",
 };
 
+#define TICKET_COLUMNS "id, key, title, queue, priority, state, account, assignee," \
+	" close_reason, tags, fields, level, due_at, created_at, updated_at, closed_at, acked_at"
+
 enum stmt {
 	S_BEGIN, S_COMMIT, S_ROLLBACK, S_SAVEPOINT, S_RELEASE, S_ROLLBACK_TO,
 	S_EVENT_INSERT, S_OUTCOME_INSERT, S_QUARANTINE_ADD, S_QUARANTINED,
@@ -77,9 +80,7 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_TICKET_INSERT] = "INSERT INTO tickets(key, title, queue, priority, state, account,"
 			    " assignee, level, due_at, created_at, updated_at, tags, fields)"
 			    " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)",
-	[S_TICKET_GET] = "SELECT id, key, title, queue, priority, state, account, assignee,"
-			 " close_reason, tags, fields, level, due_at, created_at, updated_at,"
-			 " closed_at, acked_at FROM tickets WHERE id = ?",
+	[S_TICKET_GET] = "SELECT " TICKET_COLUMNS " FROM tickets WHERE id = ?",
 	[S_TICKET_FIND_OPEN] = "SELECT id FROM tickets WHERE key = ? AND state = 'open'",
 	[S_TICKET_UPDATE] = "UPDATE tickets SET title = ?, queue = ?, priority = ?, state = ?,"
 			    " account = ?, assignee = ?, close_reason = ?, tags = ?, fields = ?,"
@@ -380,6 +381,26 @@ static char *column_strdup(sqlite3_stmt *st, int i)
 	return v ? strdup((const char *)v) : NULL;
 }
 
+/* Reads a row of TICKET_COLUMNS into t. 0, or -ENOMEM (t freed). */
+static int ticket_from_row(sqlite3_stmt *st, struct tr_ticket *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->id = sqlite3_column_int64(st, 0);
+	char **strs[] = {&t->key, &t->title, &t->queue, &t->priority, &t->state,
+			 &t->account, &t->assignee, &t->close_reason, &t->tags, &t->fields};
+	for (int i = 0; i < 10; i++)
+		*strs[i] = column_strdup(st, i + 1);
+	int64_t *ints[] = {&t->level, &t->due_at, &t->created_at, &t->updated_at,
+			   &t->closed_at, &t->acked_at};
+	for (int i = 0; i < 6; i++)
+		*ints[i] = sqlite3_column_int64(st, i + 11);
+	if (!t->key || !t->title || !t->tags || !t->fields) {
+		tr_ticket_free(t);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 int tr_store_ticket_get(struct tr_store *s, int64_t id, struct tr_ticket *t)
 {
 	sqlite3_stmt *st = stmt(s, S_TICKET_GET);
@@ -388,27 +409,9 @@ int tr_store_ticket_get(struct tr_store *s, int64_t id, struct tr_ticket *t)
 	memset(t, 0, sizeof(*t));
 	sqlite3_bind_int64(st, 1, id);
 	int rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		t->id = sqlite3_column_int64(st, 0);
-		char **strs[] = {&t->key, &t->title, &t->queue, &t->priority, &t->state,
-				 &t->account, &t->assignee, &t->close_reason, &t->tags, &t->fields};
-		for (int i = 0; i < 10; i++)
-			*strs[i] = column_strdup(st, i + 1);
-		int64_t *ints[] = {&t->level, &t->due_at, &t->created_at, &t->updated_at,
-				   &t->closed_at, &t->acked_at};
-		for (int i = 0; i < 6; i++)
-			*ints[i] = sqlite3_column_int64(st, i + 11);
-	}
+	int err = rc == SQLITE_ROW ? ticket_from_row(st, t) : rc == SQLITE_DONE ? -ENOENT : TR_ESTORE;
 	sqlite3_reset(st);
-	if (rc == SQLITE_DONE)
-		return -ENOENT;
-	if (rc != SQLITE_ROW)
-		return TR_ESTORE;
-	if (!t->key || !t->title || !t->tags || !t->fields) {
-		tr_ticket_free(t);
-		return -ENOMEM;
-	}
-	return 0;
+	return err;
 }
 
 int64_t tr_store_ticket_find_open(struct tr_store *s, const char *key)
@@ -595,7 +598,7 @@ static void filter_eq(char *sql, size_t len, const char *col, const char *v)
 
 cJSON *tr_store_tickets_query(struct tr_store *s, const struct tr_ticket_filter *f)
 {
-	char sql[512] = "SELECT id FROM tickets WHERE 1";
+	char sql[768] = "SELECT " TICKET_COLUMNS " FROM tickets WHERE 1";
 	const char *state = f->state ? f->state : "open";
 	if (strcmp(state, "all") != 0)
 		filter_eq(sql, sizeof(sql), "state", state);
@@ -605,7 +608,7 @@ cJSON *tr_store_tickets_query(struct tr_store *s, const struct tr_ticket_filter 
 	if (f->breached)
 		strcat(sql, " AND state = 'open' AND due_at IS NOT NULL AND due_at < ?");
 	if (f->text)
-		strcat(sql, " AND (instr(title, ?) > 0 OR instr(key, ?2) > 0)");
+		strcat(sql, " AND (instr(title, ?) > 0 OR instr(key, ?) > 0)");
 	strcat(sql, " ORDER BY id DESC LIMIT ?");
 
 	sqlite3_stmt *st;
@@ -622,15 +625,17 @@ cJSON *tr_store_tickets_query(struct tr_store *s, const struct tr_ticket_filter 
 			bind_text(st, i++, eqs[k]);
 	if (f->breached)
 		sqlite3_bind_int64(st, i++, f->now);
-	if (f->text)
+	if (f->text) {
 		bind_text(st, i++, f->text);
+		bind_text(st, i++, f->text);
+	}
 	sqlite3_bind_int(st, i, f->limit > 0 ? f->limit : 100);
 
 	cJSON *list = cJSON_CreateArray();
 	int rc;
 	while (list && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct tr_ticket t;
-		if (tr_store_ticket_get(s, sqlite3_column_int64(st, 0), &t) == 0) {
+		if (ticket_from_row(st, &t) == 0) {
 			cJSON_AddItemToArray(list, tr_ticket_to_json(&t));
 			tr_ticket_free(&t);
 		}

@@ -474,7 +474,8 @@ static void table_print(struct table *t)
 			for (size_t c = 0; c < t->ncols; c++)
 				if (c != fill)
 					used += width[c] + 2;
-			max = cols > used + 10 ? cols - used : 10;
+			/* one column spare: a full line wraps on some terminals */
+			max = cols > used + 11 ? cols - used - 1 : 10;
 		}
 		for (size_t r = 0; r < t->nrows; r++) {
 			char **cell = &t->cells[r * t->ncols + fill];
@@ -776,8 +777,8 @@ static int ctl_send(struct ctl *c, const char *text, size_t len)
  * exit code, with nothing to free. */
 static int ctl_recv(struct ctl *c, cJSON **resp, char **raw)
 {
-	char *line;
-	size_t len;
+	char *line = NULL;
+	size_t len = 0;
 	int rc = conn_read_line(&c->conn, &line, &len);
 	*resp = NULL;
 	if (rc == -EMSGSIZE) {
@@ -1175,7 +1176,7 @@ static void print_ticket(const cJSON *tk)
 	table_add2(&t, "tags", jjoin(jget(tk, "tags")));
 	const cJSON *it, *fs = jget(tk, "fields");
 	cJSON_ArrayForEach(it, jobject(fs)) {
-		char *label = xasprintf("  %s", it->string ? it->string : "-");
+		char *label = xasprintf("fields.%s", it->string ? it->string : "-");
 		table_add2(&t, label, jtext(it));
 		free(label);
 	}
@@ -1700,20 +1701,22 @@ static int reader_line(struct reader *r, size_t max, char **line, size_t *len, b
 	for (;;) {
 		size_t have = r->end - r->pos;
 		char *nl = have > scanned ? memchr(r->buf + r->pos + scanned, '\n', have - scanned) : NULL;
-		if (nl || (r->eof && (have > 0 || *toolong))) {
+		if (nl || r->eof) {
+			if (!nl && have == 0 && !*toolong)
+				return 0;
 			char *start = r->buf + r->pos, *stop = nl ? nl : r->buf + r->end;
 			r->pos = nl ? (size_t)(nl - r->buf) + 1 : r->end;
-			if (*toolong)
-				stop = start; /* its head was dropped */
-			else if (stop > start && stop[-1] == '\r')
+			if (*toolong || (size_t)(stop - start) > max) {
+				*toolong = true;
+				stop = start; /* its head was dropped, or it came in one read */
+			} else if (stop > start && stop[-1] == '\r') {
 				stop--;
+			}
 			*stop = '\0'; /* reader_fill keeps a byte free for this */
 			*line = start;
 			*len = (size_t)(stop - start);
 			return 1;
 		}
-		if (r->eof)
-			return 0;
 		if (have > max) { /* drop what we have; keep skipping to the newline */
 			*toolong = true;
 			r->pos = r->end;
@@ -1751,8 +1754,8 @@ static int reader_all(struct reader *r, size_t max, char **data, size_t *len)
 
 static int ingest_ndjson(struct ingest *g, struct reader *r)
 {
-	char *line;
-	size_t len;
+	char *line = NULL;
+	size_t len = 0;
 	bool toolong;
 	long lineno = 0;
 	int rc;
@@ -1904,7 +1907,8 @@ static int cmp_rejection(const void *a, const void *b)
  * requests, whose rejections carry "line" instead of a request's index. */
 static int ingest_report(struct ingest *g)
 {
-	qsort(g->rej, g->nrej, sizeof(*g->rej), cmp_rejection);
+	if (g->nrej > 1)
+		qsort(g->rej, g->nrej, sizeof(*g->rej), cmp_rejection);
 	if (g->c->json) {
 		cJSON *o = jcheck(cJSON_CreateObject()), *arr;
 		jcheck(cJSON_AddTrueToObject(o, "ok"));
@@ -1975,8 +1979,8 @@ static int cmd_ingest(struct ctl *c, int argc, char **argv)
 		}
 	}
 	if (rc == 0 && document) {
-		char *doc;
-		size_t len;
+		char *doc = NULL;
+		size_t len = 0;
 		rc = reader_all(&r, JSON_FILE_MAX, &doc, &len);
 		if (rc == 0)
 			rc = ingest_document(&g, doc, len);

@@ -18,7 +18,8 @@ struct tr_charset_reader;
 
 /* One piece of text: a whole line, or part of a line longer than the buffer. */
 struct tr_text {
-	const char *data;  /* UTF-8 without NUL bytes; valid until the next call on the reader */
+	char *data;        /* UTF-8 without NUL bytes; valid until the next call on the reader,
+	                      which lets the caller change it in place meanwhile */
 	size_t len;
 	int line;          /* 1-based physical line the piece belongs to */
 	bool eol;          /* the piece ends its line: data ends with one '\n' (added after a

@@ -10,6 +10,11 @@
 
 #define TR_EVENT_ID_MAX 256
 #define TR_EVENT_TYPE_MAX 64
+/* Deepest nesting an event may have; rules get it as Lua tables, whose
+ * conversion is capped the same way (tr_lua.h). */
+#define TR_EVENT_MAX_DEPTH 64
+#define TR_STR_(x) #x
+#define TR_STR(x) TR_STR_(x)
 
 /* All pointers are owned by the event and freed by tr_event_free. type, id
  * and account point into strings owned by payload or by the event. */

@@ -71,6 +71,7 @@ class Daemon:
                 if name.endswith(".lua") and not name.endswith(".test.lua"):
                     shutil.copy(os.path.join(SHIPPED_RULES, name), self.rules_dir)
         for name, src in (rules or {}).items():
+            os.makedirs(os.path.dirname(os.path.join(self.rules_dir, name)), exist_ok=True)
             with open(os.path.join(self.rules_dir, name), "w") as f:
                 f.write(src)
         self.socket = os.path.join(self.dir, "triaged.sock")
@@ -120,17 +121,26 @@ class Daemon:
             return ""
 
     def stop(self, timeout=30):
-        """SIGTERM and wait; returns the exit code."""
+        """SIGTERM and wait; returns the exit code. Fails on any sanitizer
+        report in the daemon's log."""
         if not self.proc or self.proc.poll() is not None:
-            return self.proc.returncode if self.proc else None
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            rc = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            rc = self.proc.wait()
-        self.log_file.close()
+            rc = self.proc.returncode if self.proc else None
+        else:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                rc = self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                rc = self.proc.wait()
+            self.log_file.close()
+        self.check_sanitizers()
         return rc
+
+    def check_sanitizers(self):
+        log = self.log()
+        for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+            if marker in log:
+                raise AssertionError(f"sanitizer report in triaged's log:\n{log}")
 
     def kill9(self):
         self.proc.send_signal(signal.SIGKILL)
@@ -151,7 +161,7 @@ class Daemon:
         return self.request({"op": "ingest", "events": events})
 
     def tickets(self, **filters):
-        r = self.request(dict({"op": "tickets", "state": "all", "limit": 10000}, **filters))
+        r = self.request(dict({"op": "tickets", "state": "all", "limit": 100000}, **filters))
         assert r["ok"], r
         return r["tickets"]
 

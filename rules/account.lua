@@ -1,0 +1,44 @@
+-- account.lua: account-health alerts open tickets for the people who can act.
+--
+-- Performance notifications are the most serious events (DOMAIN.md). A
+-- suspension needs a Plan of Action (root cause, corrective actions,
+-- preventive measures) within 72 hours, and related listings should be
+-- frozen meanwhile: it opens an urgent ticket due 72 hours after the alert.
+-- Policy warnings and listing removals open high-priority tickets due in a
+-- day. One ticket per account and kind (and ASIN when there is one) while
+-- it is open; repeated alerts are added to it.
+
+local QUEUE = "account-health"
+
+local KINDS = {
+  suspension      = { priority = "urgent", due = "72h", title = "Account suspended: submit a Plan of Action" },
+  policy_warning  = { priority = "high",   due = "24h", title = "Policy warning" },
+  listing_removed = { priority = "high",   due = "24h", title = "Listing removed" },
+}
+
+rule {
+  name = "account-alert",
+  description = "suspensions, policy warnings and listing removals open tickets",
+  on = "account.alert",
+  when = function(ev) return KINDS[ev.kind] ~= nil end,
+  action = function(ev, ctx)
+    local k = KINDS[ev.kind]
+    local key = ("account:%s:%s:%s"):format(ev.account or "-", ev.kind, ev.asin or "-")
+    local title = k.title .. " (" .. (ev.account or "?") .. " " .. (ev.marketplace or "") .. ")"
+    if ev.asin then title = title .. " " .. ev.asin end
+    local t, created = ticket.open {
+      key = key,
+      title = title,
+      queue = QUEUE,
+      priority = k.priority,
+      due = k.due,
+      fields = { kind = ev.kind, severity = ev.severity, asin = ev.asin, reason = ev.reason,
+                 marketplace = ev.marketplace },
+    }
+    t:tag(ev.kind)
+    if ev.reason then t:comment("Amazon says: " .. ev.reason) end
+    if ev.kind == "suspension" and created then
+      t:comment("Plan of Action: root cause, corrective actions, preventive measures. Freeze the related listings now.")
+    end
+  end,
+}

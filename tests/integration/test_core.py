@@ -1,0 +1,187 @@
+"""The core pipeline through the socket: samples give the tickets their
+README describes, duplicates, malformed requests, ticket operations."""
+import json
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from harness import Client, Daemon, SAMPLES, read_ndjson  # noqa: E402
+
+
+class SampleEvents(unittest.TestCase):
+    def test_events_sample_gives_the_readme_tickets(self):
+        with Daemon() as d:
+            events = read_ndjson(os.path.join(SAMPLES, "events_20261124.ndjson"))
+            r = d.ingest(events)
+            self.assertEqual(r, {"ok": True, "accepted": 5, "duplicates": 0, "rejected": []})
+            tickets = {t["key"]: t for t in d.tickets()}
+            # message answered in 2 h: its ticket closes
+            msg = tickets["message:113-2222222-3333333"]
+            self.assertEqual(msg["state"], "closed")
+            self.assertEqual(msg["close_reason"], "replied")
+            self.assertEqual(msg["due_at"], "2026-11-25T05:00:00Z")
+            # 1-star feedback: high priority, due 2 h after it was left
+            fb = tickets["feedback:302-3333333-4444444"]
+            self.assertEqual((fb["priority"], fb["state"], fb["due_at"]), ("high", "open", "2026-11-24T08:00:00Z"))
+            # suspension: urgent, plan of action due in 72 h
+            susp = [t for k, t in tickets.items() if k.startswith("account:acme-us:suspension")]
+            self.assertEqual(len(susp), 1)
+            self.assertEqual((susp[0]["priority"], susp[0]["due_at"]), ("urgent", "2026-11-27T04:00:00Z"))
+            # Japanese return request: open, tagged, due 24 h after 05:30 JST
+            jp = tickets["message:503-0000000-1111111"]
+            self.assertEqual(jp["state"], "open")
+            self.assertIn("return-request", jp["tags"])
+            self.assertEqual(jp["due_at"], "2026-11-24T20:30:00Z")
+            self.assertEqual(len(tickets), 4)
+
+            # the same events again are all duplicates and change nothing
+            r = d.ingest(events)
+            self.assertEqual(r, {"ok": True, "accepted": 0, "duplicates": 5, "rejected": []})
+            self.assertEqual(len(d.tickets()), 4)
+            self.assertEqual(d.stop(), 0)
+
+    def test_bad_events_are_rejected_with_their_index(self):
+        with Daemon() as d:
+            events = [
+                {"type": "message.new", "id": "ok-1", "order_id": "1"},
+                {"id": "no-type"},
+                ["not", "an", "object"],
+                {"type": "Bad Type!", "id": "x"},
+                {"type": "feedback.new", "id": "bad-rating", "rating": "six", "order_id": "9"},
+                {"type": "feedback.new", "id": "ok-2", "rating": 2, "order_id": "2"},
+                {"type": "message.new", "id": "bad-time", "occurred_at": "yesterday"},
+            ]
+            r = d.ingest(events)
+            self.assertTrue(r["ok"])
+            self.assertEqual(r["accepted"], 2)
+            rejected = {x["index"]: x["error"] for x in r["rejected"]}
+            self.assertEqual(sorted(rejected), [1, 2, 3, 4, 6])
+            self.assertIn("type", rejected[1])
+            self.assertIn("object", rejected[2])
+            self.assertIn("rating", rejected[4])
+            self.assertIn("occurred_at", rejected[6])
+
+
+class Protocol(unittest.TestCase):
+    def test_malformed_lines_get_errors_and_the_connection_stays_usable(self):
+        with Daemon() as d:
+            c = d.client()
+            c.send_raw(b'{"op": "ping"\n')
+            r = c.recv()
+            self.assertEqual(r["error"]["code"], "bad_request")
+            c.send_raw(b'[1,2]\n')
+            self.assertEqual(c.recv()["error"]["code"], "bad_request")
+            c.send_raw(b'{"op": "frobnicate", "id": 7}\n')
+            r = c.recv()
+            self.assertEqual((r["error"]["code"], r["id"]), ("bad_request", 7))
+            c.send_raw(b'\xff\xfe garbage\n')
+            self.assertEqual(c.recv()["error"]["code"], "bad_request")
+            c.send({"op": "ping", "id": "abc"})
+            r = c.recv()
+            self.assertEqual((r["ok"], r["id"]), (True, "abc"))
+            c.close()
+
+    def test_over_long_line_is_too_large_and_skipped(self):
+        with Daemon(config="limits: { request_bytes: 100000 }\n") as d:
+            c = d.client()
+            c.send_raw(b'{"op":"ping","pad":"' + b"x" * 300000 + b'"}\n{"op":"ping","id":2}\n')
+            self.assertEqual(c.recv()["error"]["code"], "too_large")
+            self.assertEqual(c.recv()["id"], 2)
+            c.close()
+
+    def test_deeply_nested_event_is_a_clean_rejection(self):
+        with Daemon() as d:
+            c = d.client()
+            deep = "[" * 10000 + "]" * 10000
+            c.send_raw(('{"op":"ingest","events":[{"type":"x.y","id":"d","v":' + deep + '}]}\n').encode())
+            r = c.recv()
+            self.assertFalse(r["ok"])
+            self.assertEqual(r["error"]["code"], "bad_request")
+            c.send({"op": "ingest", "events": [{"type": "x.y", "id": "d2", "v": json.loads("[" * 100 + "]" * 100)}]})
+            r = c.recv()
+            self.assertEqual(r["accepted"], 0)
+            self.assertIn("nested", r["rejected"][0]["error"])
+            self.assertTrue(c.request({"op": "ping"})["ok"])
+            c.close()
+
+    def test_pipelined_requests_are_answered_in_order(self):
+        with Daemon() as d:
+            c = d.client()
+            lines = b""
+            for i in range(200):
+                if i % 3 == 0:
+                    lines += json.dumps({"op": "ping", "id": i}).encode() + b"\n"
+                else:
+                    ev = {"type": "message.new", "id": f"m{i}", "order_id": f"o{i}"}
+                    lines += json.dumps({"op": "ingest", "id": i, "events": [ev]}).encode() + b"\n"
+            c.send_raw(lines)
+            for i in range(200):
+                r = c.recv()
+                self.assertEqual(r["id"], i)
+                self.assertTrue(r["ok"])
+            c.close()
+
+    def test_half_closed_client_still_gets_answers(self):
+        import socket
+        with Daemon() as d:
+            c = d.client()
+            c.send({"op": "ingest", "events": [{"type": "message.new", "id": "hc", "order_id": "1"}]})
+            c.sock.shutdown(socket.SHUT_WR)
+            self.assertEqual(c.recv()["accepted"], 1)
+            c.close()
+
+
+class Tickets(unittest.TestCase):
+    def test_filters_show_update_and_explain(self):
+        with Daemon() as d:
+            d.ingest(read_ndjson(os.path.join(SAMPLES, "events_20261124.ndjson")))
+            self.assertEqual(len(d.tickets(state="open")), 3)
+            self.assertEqual(len(d.tickets(state="closed")), 1)
+            self.assertEqual([t["account"] for t in d.tickets(state="open", account="acme-de")], ["acme-de"])
+            self.assertEqual(len(d.tickets(priority="urgent")), 1)
+            self.assertEqual(len(d.tickets(queue="messages")), 2)
+            self.assertEqual(len(d.tickets(text="返品")), 1)
+            # past due: the feedback and the JP message; the suspension is due 2026-11-27
+            self.assertEqual(len(d.tickets(breached=True)), 2)
+
+            fb = d.tickets(text="1-star")[0]
+            r = d.request({"op": "ticket.update", "id": fb["id"], "action": "assign", "assignee": "mei"})
+            self.assertEqual(r["ticket"]["assignee"], "mei")
+            r = d.request({"op": "ticket.update", "id": fb["id"], "action": "comment", "text": "called the buyer"})
+            self.assertTrue(r["ok"])
+            r = d.request({"op": "ticket.update", "id": fb["id"], "action": "ack"})
+            self.assertIsNotNone(r["ticket"]["acked_at"])
+            r = d.request({"op": "ticket.update", "id": fb["id"], "action": "close", "reason": "refunded"})
+            self.assertEqual((r["ticket"]["state"], r["ticket"]["close_reason"]), ("closed", "refunded"))
+            r = d.request({"op": "ticket.update", "id": fb["id"], "action": "close"})
+            self.assertEqual(r["error"]["code"], "bad_request")
+            r = d.request({"op": "ticket.update", "id": fb["id"], "action": "reopen"})
+            self.assertEqual(r["ticket"]["state"], "open")
+            r = d.request({"op": "ticket.update", "id": 9999, "action": "ack"})
+            self.assertEqual(r["error"]["code"], "not_found")
+
+            r = d.request({"op": "ticket", "id": fb["id"]})
+            actions = [(h["actor"].split(":")[0], h["action"]) for h in r["ticket"]["history"]]
+            self.assertEqual(actions[0], ("rule", "opened"))
+            self.assertIn(("uid", "assign"), actions)
+            self.assertIn(("uid", "close"), actions)
+            self.assertEqual(actions[-1], ("uid", "reopen"))
+
+            r = d.request({"op": "explain", "type": "feedback.new", "event_id": "fb-0201"})
+            self.assertEqual(r["event"]["id"], "fb-0201")
+            [o] = r["outcomes"]
+            self.assertEqual((o["rule"], o["status"]), ("negative-feedback", "ok"))
+            self.assertEqual(o["effects"][0]["op"], "ticket.open")
+            r = d.request({"op": "explain", "type": "feedback.new", "event_id": "nope"})
+            self.assertEqual(r["error"]["code"], "not_found")
+
+            rules = d.request({"op": "rules"})["rules"]
+            self.assertEqual({r["name"] for r in rules},
+                             {"negative-feedback", "message-reply-deadline", "message-answered", "account-alert"})
+            stats = d.request({"op": "stats"})["stats"]
+            self.assertEqual((stats["events_stored"], stats["tickets_total"]), (5, 4))
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
