@@ -31,6 +31,7 @@
 #include <sys/un.h>
 #include <cjson/cJSON.h>
 #include "tr_config.h"
+#include "tr_ruletest.h"
 #include "tr_error.h"
 
 #ifndef TR_VERSION
@@ -2025,6 +2026,19 @@ static int cmd_ingest(struct ctl *c, int argc, char **argv)
 
 static int cmd_help(struct ctl *c, int argc, char **argv);
 
+/* Offline: never connects. Exit 0 all passed, 1 a test failed, 2 a load error. */
+static int cmd_test(struct ctl *c, int argc, char **argv)
+{
+	(void)c;
+	int status = 0;
+	for (int i = 0; i < argc; i++) {
+		int rc = tr_ruletest_run(argv[i], stdout, stderr);
+		if (rc > status)
+			status = rc;
+	}
+	return status;
+}
+
 #define COMMON_OPTS \
 	{ "json", no_argument, NULL, OPT_JSON }, \
 	{ "help", no_argument, NULL, 'h' }, \
@@ -2074,11 +2088,8 @@ static const struct ctl_cmd commands[] = {
 	  "what each rule did with an event, and how long it took" },
 	{ "rules", "", 0, 0, 0, no_opts, cmd_rules,
 	  "loaded rules with their run and error counters" },
-	/* Offline rule tests (SPEC §7: `triagectl test rules.d/`) go here,
-	 * owned by the engine's lead. The handler must not call ctl_call: it
-	 * runs without a daemon (the connection is only made on first request).
-	 * { "test", "PATH...", 1, -1, 0, no_opts, cmd_test,
-	 *   "run rule tests offline against their fixtures" }, */
+	{ "test", "PATH...", 1, -1, 0, no_opts, cmd_test,
+	  "run rule tests (NAME.test.lua) offline, no daemon needed" },
 	{ "raw", "JSON", 1, -1, CMD_VERBATIM, no_opts, cmd_raw,
 	  "send one request object as is and print the answer" },
 	{ "help", "[COMMAND]", 0, 1, 0, no_opts, cmd_help,

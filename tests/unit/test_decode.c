@@ -403,13 +403,14 @@ static void test_gb18030_four_byte(void **state)
 static void test_cp932_wave_dash(void **state)
 {
 	(void)state;
-	const char *p = write_file("wave.csv", "t\n\x81\x60\n\x87\x40\n", -1);
+	const char *p = write_file("wave.csv", "t\n\x81\x60\n\x87\x40\n\xb1\xb2\n", -1);
 	struct tr_source s = plain_source("shift_jis");
 	struct result r;
 	decode(p, &s, 0, &r);
-	assert_int_equal(r.n, 2);
+	assert_int_equal(r.n, 3);
 	assert_string_equal(field(&r, 0, "t"), "\xef\xbd\x9e"); /* U+FF5E, not U+301C */
 	assert_string_equal(field(&r, 1, "t"), "①");           /* an NEC special character */
+	assert_string_equal(field(&r, 2, "t"), "ｱｲ");           /* half-width katakana */
 	result_free(&r);
 }
 
@@ -637,6 +638,54 @@ static void test_csv_long_row(void **state)
 	assert_int_equal(strlen(field(&r, 2, "b")), 5000);
 	result_free(&r);
 	free(big);
+}
+
+/* Lines longer than the 64 KiB read buffer come in pieces: characters cut
+ * at a piece's end and a CRLF split across two reads must come out whole. */
+static void test_lines_across_buffers(void **state)
+{
+	(void)state;
+	enum { N = 100000 };
+	char *gbk = malloc(4 * N + 256), *want = malloc(4 * N + 256);
+	assert_non_null(gbk);
+	assert_non_null(want);
+	size_t n = (size_t)sprintf(gbk, "a\nx");
+	size_t w = (size_t)sprintf(want, "x");
+	for (int i = 0; i < N; i++) {
+		memcpy(gbk + n, i % 1000 ? "\xd6\xd0" : "\x95\x32", 2); /* 中, or half of U+20000 */
+		n += 2;
+		if (i % 1000 == 0) {
+			memcpy(gbk + n, "\x82\x36", 2);
+			n += 2;
+		}
+		w += (size_t)sprintf(want + w, "%s", i % 1000 ? "中" : "\xf0\xa0\x80\x80");
+	}
+	n += (size_t)sprintf(gbk + n, "\r\ny\r\n");
+	struct tr_source s = plain_source("gbk");
+	struct result r;
+	decode(write_file("longgbk.csv", gbk, (long)n), &s, 0, &r);
+	assert_int_equal(r.n, 2);
+	assert_string_equal(field(&r, 0, "a"), want);
+	assert_row_event(&r, 1, 3);
+	assert_string_equal(field(&r, 1, "a"), "y");
+	result_free(&r);
+
+	/* UTF-8, with the CR of a CRLF as the very last byte of a full buffer. */
+	n = (size_t)sprintf(gbk, "a\n");
+	memset(gbk + n, 'x', 65535);
+	n += 65535;
+	n += (size_t)sprintf(gbk + n, "\r\n\xc3\xa9");
+	for (int i = 0; i < 40000; i++)
+		n += (size_t)sprintf(gbk + n, "\xc3\xa9");
+	n += (size_t)sprintf(gbk + n, "\r\n");
+	decode(write_file("longutf8.csv", gbk, (long)n), NULL, 0, &r);
+	assert_int_equal(r.n, 2);
+	assert_int_equal(strlen(field(&r, 0, "a")), 65535);
+	assert_row_event(&r, 1, 3);
+	assert_int_equal(strlen(field(&r, 1, "a")), 2 * 40001);
+	result_free(&r);
+	free(gbk);
+	free(want);
 }
 
 static void test_csv_type_and_id(void **state)
@@ -1121,6 +1170,7 @@ int main(void)
 		cmocka_unit_test(test_csv_unclosed_quote_multiline),
 		cmocka_unit_test(test_csv_header_problems),
 		cmocka_unit_test(test_csv_long_row),
+		cmocka_unit_test(test_lines_across_buffers),
 		cmocka_unit_test(test_csv_type_and_id),
 		cmocka_unit_test(test_csv_split_matches_libcsv),
 		cmocka_unit_test(test_csv_half_million_rows),

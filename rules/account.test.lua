@@ -1,0 +1,33 @@
+-- Tests for account.lua: run with `triagectl test rules/account.test.lua`.
+
+test("a suspension opens an urgent ticket with the plan of action due in 72 h", function()
+  ingest { type = "account.alert", id = "a1", account = "acme-us", marketplace = "US", kind = "suspension",
+           severity = "critical", reason = "Suspected inauthentic items", asin = "B0C7654321",
+           occurred_at = "2026-11-24T04:00:00Z" }
+  local t = find("account:acme-us:suspension:B0C7654321")
+  eq(t.priority, "urgent")
+  eq(t.queue, "account-health")
+  eq(t.due_at, "2026-11-27T04:00:00Z")
+  eq(t.tags[1], "suspension")
+end)
+
+test("policy warnings and listing removals are high priority, due in a day", function()
+  ingest { type = "account.alert", id = "a2", account = "acme-de", kind = "policy_warning",
+           occurred_at = "2026-11-24T08:00:00Z" }
+  ingest { type = "account.alert", id = "a3", account = "acme-us", kind = "listing_removed", asin = "B0C1112223",
+           occurred_at = "2026-11-24T08:30:00Z" }
+  eq(find("account:acme-de:policy_warning:-").priority, "high")
+  eq(find("account:acme-us:listing_removed:B0C1112223").due_at, "2026-11-25T08:30:00Z")
+end)
+
+test("unknown alert kinds are left alone", function()
+  local r = ingest { type = "account.alert", id = "a4", account = "acme-us", kind = "newsletter" }
+  eq(#r.outcomes, 0)
+  eq(#tickets(), 0)
+end)
+
+test("a repeated suspension alert joins the open ticket", function()
+  ingest { type = "account.alert", id = "a5", account = "acme-us", kind = "suspension" }
+  ingest { type = "account.alert", id = "a6", account = "acme-us", kind = "suspension", reason = "second notice" }
+  eq(#tickets(), 1)
+end)

@@ -1,0 +1,65 @@
+-- Tests for messages.lua: run with `triagectl test rules/messages.test.lua`.
+
+local function message(id, order, at, extra)
+  local ev = { type = "message.new", id = id, account = "acme-us", marketplace = "US",
+               order_id = order, buyer = "Chris", subject = "Where is my order?",
+               body = "Tracking has not moved.", occurred_at = at }
+  for k, v in pairs(extra or {}) do ev[k] = v end
+  return ingest(ev)
+end
+
+test("a buyer message opens a ticket due 24 h later, weekends included", function()
+  -- Saturday 10:00 UTC: the deadline is Sunday 10:00, not Monday
+  message("m1", "113-1", "2026-11-28T10:00:00Z")
+  local t = find("message:113-1")
+  eq(t.state, "open")
+  eq(t.queue, "messages")
+  eq(t.due_at, "2026-11-29T10:00:00Z")
+  eq(t.tags[1], "shipping")
+end)
+
+test("a reply closes the order's ticket", function()
+  message("m2", "113-2", "2026-11-24T05:00:00Z")
+  local r = ingest { type = "message.replied", id = "m2-r1", order_id = "113-2", occurred_at = "2026-11-24T07:00:00Z" }
+  eq(r.outcomes[1].rule, "message-answered")
+  local t = find("message:113-2")
+  eq(t.state, "closed")
+  eq(t.close_reason, "replied")
+end)
+
+test("No Response Needed closes it too", function()
+  message("m3", "113-3", "2026-11-24T05:00:00Z", { subject = "Thanks!", body = "Got it, thanks!" })
+  ingest { type = "message.no_response_needed", id = "m3-n", order_id = "113-3" }
+  eq(find("message:113-3").close_reason, "no response needed")
+end)
+
+test("later messages on the same order join the open ticket", function()
+  message("m4", "113-4", "2026-11-24T05:00:00Z")
+  message("m5", "113-4", "2026-11-24T09:00:00Z", { subject = "Any news?" })
+  eq(#tickets(), 1)
+  local t = find("message:113-4")
+  eq(t.due_at, "2026-11-25T05:00:00Z", "the first unanswered message sets the deadline")
+  eq(t.history[#t.history].action, "comment")
+end)
+
+test("after a reply, a new message opens a new ticket", function()
+  message("m6", "113-6", "2026-11-24T05:00:00Z")
+  ingest { type = "message.replied", id = "m6-r", order_id = "113-6" }
+  message("m7", "113-6", "2026-11-25T05:00:00Z")
+  eq(#tickets { state = "open" }, 1)
+  eq(#tickets { state = "closed" }, 1)
+end)
+
+test("a reply with no open ticket does nothing", function()
+  local r = ingest { type = "message.replied", id = "lonely", order_id = "999" }
+  eq(r.outcomes[1].status, "ok")
+  eq(#tickets(), 0)
+end)
+
+test("Japanese and Chinese messages are tagged by topic", function()
+  message("m8", "503-1", "2026-11-24T05:30:00+09:00", { subject = "返品したい", body = "サイズが合わないので返品したいです。" })
+  eq(find("message:503-1").tags[1], "return-request")
+  eq(find("message:503-1").due_at, "2026-11-24T20:30:00Z")
+  message("m9", "113-9", "2026-11-24T05:00:00Z", { subject = "商品破损", body = "收到的商品外包装破损" })
+  eq(find("message:113-9").tags[1], "damaged")
+end)
