@@ -361,8 +361,6 @@ int tr_charset_read(struct tr_charset_reader *r, struct tr_text *t)
 			continue;
 		}
 		/* The buffer is full and holds no line end: hand out part of the line. */
-		if (stop == r->start) /* a buffer of one CR cannot happen with RAW_SIZE > 1 */
-			stop = r->end;
 		return deliver(r, t, stop, 0, false);
 	}
 }

@@ -85,9 +85,11 @@ static int feed(void *data, unsigned char *buf, size_t size, size_t *size_read)
 			s->input_rc = TR_EPARSE;
 			s->input_err.line = s->t.line;
 			s->input_err.column = (int)ok + 1;
+			const unsigned char *b = (const unsigned char *)s->t.data + ok;
+			unsigned cp = b[0] < 0x80 ? b[0] : b[0] == 0xC2 ? b[1] :
+				      (unsigned)(0xF000 | (b[1] & 0x3F) << 6 | (b[2] & 0x3F));
 			snprintf(s->input_err.message, sizeof(s->input_err.message),
-				 "control character 0x%02X is not allowed in YAML",
-				 (unsigned char)s->t.data[ok]);
+				 "control character U+%04X is not allowed in YAML", cp);
 			/* Hand over the text before it first, so that the item
 			 * before this line can still end. */
 			s->t.len = ok;

@@ -14,6 +14,7 @@
 #include "tr_daemon.h"
 #include "tr_log.h"
 #include "tr_server.h"
+#include "tr_spool.h"
 
 static void notify(const char *state)
 {
@@ -88,6 +89,7 @@ static void on_signal(uv_signal_t *h, int signum)
 	/* SPEC §8: answer what was read, commit, then leave once every client
 	 * has its answers (or the deadline passes). */
 	tr_server_close(d->server);
+	tr_spool_close(d->spool);
 	for (int i = 0; i < 4; i++)
 		uv_close((uv_handle_t *)&sigs[i], NULL);
 	uv_close((uv_handle_t *)&watchdog, NULL);
@@ -154,6 +156,8 @@ int main(int argc, char **argv)
 	rc = tr_daemon_open(d, &loop, &errs);
 	if (rc == 0)
 		rc = tr_server_start(d, &d->server);
+	if (rc == 0 && (rc = tr_spool_start(d, &d->spool)) != 0)
+		tr_server_close(d->server);
 	if (rc) {
 		print_errors(&errs);
 		tr_errors_free(&errs);
@@ -192,6 +196,7 @@ int main(int argc, char **argv)
 	uv_walk(&loop, close_handle, NULL);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	tr_server_free(d->server);
+	tr_spool_free(d->spool);
 	tr_daemon_close(d);
 	tr_config_free(&d->cfg);
 	rc = uv_loop_close(&loop);

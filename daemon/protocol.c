@@ -10,6 +10,7 @@
 #include "tr_error.h"
 #include "tr_log.h"
 #include "tr_protocol.h"
+#include "tr_spool.h"
 #include "tr_ticket.h"
 #include "tr_time.h"
 
@@ -325,6 +326,8 @@ static cJSON *op_stats(struct tr_daemon *d, const cJSON *req, const struct tr_pe
 	cJSON_AddNumberToObject(s, "busy_answers", (double)ss.busy_answers);
 	cJSON_AddNumberToObject(s, "requests", (double)d->requests);
 	cJSON_AddStringToObject(s, "durability", d->cfg.durability == TR_DURABILITY_FULL ? "full" : "normal");
+	if (d->spool)
+		cJSON_AddItemToObject(r, "spool", tr_spool_status(d->spool));
 	return r;
 }
 

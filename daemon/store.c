@@ -47,6 +47,19 @@ static const char *const migrations[] = {
 	"CREATE INDEX timers_due ON timers(due_at);"
 	"CREATE TABLE quarantine(type TEXT NOT NULL, id TEXT NOT NULL,"
 	"  reason TEXT NOT NULL, at INTEGER NOT NULL, PRIMARY KEY(type, id)) WITHOUT ROWID;",
+
+	/* 2: dropped files and their progress, committed with their rows. */
+	"CREATE TABLE files("
+	"  id INTEGER PRIMARY KEY, name TEXT NOT NULL, work_name TEXT NOT NULL,"
+	"  size INTEGER NOT NULL, state TEXT NOT NULL,"
+	"  rows_done INTEGER NOT NULL DEFAULT 0, rows_ok INTEGER NOT NULL DEFAULT 0,"
+	"  rows_bad INTEGER NOT NULL DEFAULT 0, duplicates INTEGER NOT NULL DEFAULT 0,"
+	"  started_at INTEGER NOT NULL, finished_at INTEGER, reason TEXT);"
+	"CREATE INDEX files_work ON files(work_name, state);"
+	"CREATE INDEX files_finished ON files(finished_at);"
+	"CREATE TABLE file_errors(file_id INTEGER NOT NULL, line INTEGER NOT NULL,"
+	"  field TEXT, message TEXT NOT NULL);"
+	"CREATE INDEX file_errors_file ON file_errors(file_id);",
 };
 
 #define TICKET_COLUMNS "id, key, title, queue, priority, state, account, assignee," \
@@ -60,6 +73,8 @@ enum stmt {
 	S_COUNTER_ADD, S_COUNTER_SUM, S_COUNTER_PRUNE,
 	S_HISTORY_LIST, S_TIMERS_FOR_TICKET, S_EVENT_BY_ID, S_EVENT_BY_SEQ, S_OUTCOMES_FOR,
 	S_COUNT_EVENTS, S_COUNT_TICKETS,
+	S_FILE_ADD, S_FILE_PROGRESS, S_FILE_ERROR, S_FILE_FINISH, S_FILE_BY_WORK,
+	S_FILE_ERRORS, S_FILES_FINISHED_SINCE,
 	S_COUNT
 };
 
@@ -108,6 +123,16 @@ static const char *const stmt_sql[S_COUNT] = {
 			   " FROM outcomes WHERE event_seq = ? ORDER BY id",
 	[S_COUNT_EVENTS] = "SELECT coalesce(max(seq), 0) FROM events",
 	[S_COUNT_TICKETS] = "SELECT count(*), coalesce(sum(state = 'open'), 0) FROM tickets",
+	[S_FILE_ADD] = "INSERT INTO files(name, work_name, size, state, started_at) VALUES(?,?,?,'work',?)",
+	[S_FILE_PROGRESS] = "UPDATE files SET rows_done = ?, rows_ok = ?, rows_bad = ?, duplicates = ?"
+			    " WHERE id = ?",
+	[S_FILE_ERROR] = "INSERT INTO file_errors(file_id, line, field, message) VALUES(?,?,?,?)",
+	[S_FILE_FINISH] = "UPDATE files SET state = ?, reason = ?, finished_at = ? WHERE id = ?",
+	[S_FILE_BY_WORK] = "SELECT id, name, work_name, size, state, rows_done, rows_ok, rows_bad,"
+			   " duplicates, started_at FROM files WHERE work_name = ? ORDER BY id DESC LIMIT 1",
+	[S_FILE_ERRORS] = "SELECT line, field, message FROM file_errors WHERE file_id = ? ORDER BY line",
+	[S_FILES_FINISHED_SINCE] = "SELECT coalesce(sum(state = 'done'), 0), coalesce(sum(state = 'rejected'), 0)"
+				   " FROM files WHERE finished_at >= ?",
 };
 
 struct tr_store {
@@ -754,6 +779,123 @@ int tr_store_counts(struct tr_store *s, int64_t *events, int64_t *tickets_open, 
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		*tickets_total = sqlite3_column_int64(st, 0);
 		*tickets_open = sqlite3_column_int64(st, 1);
+	}
+	sqlite3_reset(st);
+	return 0;
+}
+
+/* ---- dropped files (spool.c) ---- */
+
+int tr_store_file_add(struct tr_store *s, struct tr_file *f, int64_t now)
+{
+	sqlite3_stmt *st = stmt(s, S_FILE_ADD);
+	if (!st)
+		return TR_ESTORE;
+	bind_text(st, 1, f->name);
+	bind_text(st, 2, f->work_name);
+	sqlite3_bind_int64(st, 3, f->size);
+	sqlite3_bind_int64(st, 4, now);
+	int rc = run(s, st);
+	if (rc == 0) {
+		f->id = sqlite3_last_insert_rowid(s->db);
+		snprintf(f->state, sizeof(f->state), "work");
+		f->started_at = now;
+	}
+	return rc;
+}
+
+int tr_store_file_progress(struct tr_store *s, const struct tr_file *f)
+{
+	sqlite3_stmt *st = stmt(s, S_FILE_PROGRESS);
+	if (!st)
+		return TR_ESTORE;
+	sqlite3_bind_int64(st, 1, f->rows_done);
+	sqlite3_bind_int64(st, 2, f->rows_ok);
+	sqlite3_bind_int64(st, 3, f->rows_bad);
+	sqlite3_bind_int64(st, 4, f->duplicates);
+	sqlite3_bind_int64(st, 5, f->id);
+	return run(s, st);
+}
+
+int tr_store_file_error(struct tr_store *s, int64_t file_id, int line, const char *field, const char *message)
+{
+	sqlite3_stmt *st = stmt(s, S_FILE_ERROR);
+	if (!st)
+		return TR_ESTORE;
+	sqlite3_bind_int64(st, 1, file_id);
+	sqlite3_bind_int(st, 2, line);
+	bind_text(st, 3, field && *field ? field : NULL);
+	bind_text(st, 4, message);
+	return run(s, st);
+}
+
+int tr_store_file_finish(struct tr_store *s, struct tr_file *f, const char *state, const char *reason,
+			 int64_t now)
+{
+	sqlite3_stmt *st = stmt(s, S_FILE_FINISH);
+	if (!st)
+		return TR_ESTORE;
+	bind_text(st, 1, state);
+	bind_text(st, 2, reason);
+	sqlite3_bind_int64(st, 3, now);
+	sqlite3_bind_int64(st, 4, f->id);
+	int rc = run(s, st);
+	if (rc == 0)
+		snprintf(f->state, sizeof(f->state), "%s", state);
+	return rc;
+}
+
+int tr_store_file_by_work_name(struct tr_store *s, const char *work_name, struct tr_file *f)
+{
+	sqlite3_stmt *st = stmt(s, S_FILE_BY_WORK);
+	if (!st)
+		return TR_ESTORE;
+	bind_text(st, 1, work_name);
+	int rc = sqlite3_step(st), found = 0;
+	if (rc == SQLITE_ROW) {
+		found = 1;
+		memset(f, 0, sizeof(*f));
+		f->id = sqlite3_column_int64(st, 0);
+		snprintf(f->name, sizeof(f->name), "%s", (const char *)sqlite3_column_text(st, 1));
+		snprintf(f->work_name, sizeof(f->work_name), "%s", (const char *)sqlite3_column_text(st, 2));
+		f->size = sqlite3_column_int64(st, 3);
+		snprintf(f->state, sizeof(f->state), "%s", (const char *)sqlite3_column_text(st, 4));
+		f->rows_done = sqlite3_column_int64(st, 5);
+		f->rows_ok = sqlite3_column_int64(st, 6);
+		f->rows_bad = sqlite3_column_int64(st, 7);
+		f->duplicates = sqlite3_column_int64(st, 8);
+		f->started_at = sqlite3_column_int64(st, 9);
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? found : TR_ESTORE;
+}
+
+int tr_store_file_errors(struct tr_store *s, int64_t file_id,
+			 int (*each)(void *ud, int line, const char *field, const char *message), void *ud)
+{
+	sqlite3_stmt *st = stmt(s, S_FILE_ERRORS);
+	if (!st)
+		return TR_ESTORE;
+	sqlite3_bind_int64(st, 1, file_id);
+	int rc, err = 0;
+	while (err == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
+		err = each(ud, sqlite3_column_int(st, 0), (const char *)sqlite3_column_text(st, 1),
+			   (const char *)sqlite3_column_text(st, 2));
+	sqlite3_reset(st);
+	return err;
+}
+
+int tr_store_files_finished_since(struct tr_store *s, int64_t since, int64_t *done, int64_t *rejected)
+{
+	sqlite3_stmt *st = stmt(s, S_FILES_FINISHED_SINCE);
+	if (!st)
+		return TR_ESTORE;
+	sqlite3_bind_int64(st, 1, since);
+	*done = *rejected = 0;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		*done = sqlite3_column_int64(st, 0);
+		*rejected = sqlite3_column_int64(st, 1);
 	}
 	sqlite3_reset(st);
 	return 0;

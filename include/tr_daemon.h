@@ -12,6 +12,7 @@
 #include "tr_store.h"
 
 struct tr_server;
+struct tr_spool;
 
 struct tr_daemon {
 	struct tr_config cfg;
@@ -20,6 +21,7 @@ struct tr_daemon {
 	struct tr_ingest ingest;
 	uv_loop_t *loop;
 	struct tr_server *server;
+	struct tr_spool *spool;
 	int64_t started_at;
 	uint64_t requests, rejected_events;
 	size_t request_bytes;  /* size of the request line being handled */

@@ -12,7 +12,6 @@
 
 struct tr_store;
 
-#define TR_SCHEMA_VERSION 1
 
 /* Opens (creating and migrating) the database at path in WAL mode with
  * synchronous FULL or NORMAL per durability. *out is owned by the caller
@@ -97,6 +96,28 @@ cJSON *tr_store_ticket_json(struct tr_store *s, int64_t id, int with_history, in
 cJSON *tr_ticket_to_json(const struct tr_ticket *t);
 /* Event by (type, id) or by seq (seq > 0), with its outcomes. */
 cJSON *tr_store_explain(struct tr_store *s, const char *type, const char *id, int64_t seq, int *found);
+/* A dropped file's progress (SPEC §4), committed with its rows so a
+ * restart resumes exactly where the last commit left it. */
+struct tr_file {
+	int64_t id;
+	char name[256];       /* as dropped in incoming/ */
+	char work_name[300];  /* its name in work/ (unique) */
+	char state[16];       /* work | done | rejected */
+	int64_t size, rows_done, rows_ok, rows_bad, duplicates, started_at;
+};
+int tr_store_file_add(struct tr_store *s, struct tr_file *f, int64_t now);
+int tr_store_file_progress(struct tr_store *s, const struct tr_file *f);
+/* A bad row, kept until the file's .errors report is written. */
+int tr_store_file_error(struct tr_store *s, int64_t file_id, int line, const char *field, const char *message);
+int tr_store_file_finish(struct tr_store *s, struct tr_file *f, const char *state, const char *reason,
+			 int64_t now);
+/* The latest file recorded under work_name: 1 found, 0 not, <0 error. */
+int tr_store_file_by_work_name(struct tr_store *s, const char *work_name, struct tr_file *f);
+/* Calls each for every bad row of a file in line order; stops at a nonzero return. */
+int tr_store_file_errors(struct tr_store *s, int64_t file_id,
+			 int (*each)(void *ud, int line, const char *field, const char *message), void *ud);
+int tr_store_files_finished_since(struct tr_store *s, int64_t since, int64_t *done, int64_t *rejected);
+
 /* Counters for `stats`. */
 int tr_store_counts(struct tr_store *s, int64_t *events, int64_t *tickets_open, int64_t *tickets_total);
 

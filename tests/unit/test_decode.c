@@ -571,6 +571,35 @@ static void test_csv_unclosed_quote_multiline(void **state)
 	free(big);
 }
 
+/* A file where every line opens a quote that never closes (libcsv keeps
+ * quoting after "x"y) would make going back after each one quadratic: past
+ * a budget the rest is reported as read into the field instead. */
+static void test_csv_unclosed_quote_budget(void **state)
+{
+	(void)state;
+	enum { LINES = 40000 };
+	char *text = malloc(6 * LINES + 8);
+	assert_non_null(text);
+	size_t n = (size_t)sprintf(text, "a\n");
+	for (int i = 0; i < LINES; i++)
+		n += (size_t)sprintf(text + n, "\"x\"y\n");
+	const char *p = write_file("quotes.csv", text, (long)n);
+	struct result r;
+	decode(p, NULL, 0, &r);
+	assert_true(r.n > 10 && r.n < 2000);
+	for (size_t i = 0; i + 1 < r.n; i++)
+		assert_row_error(&r, i, (int)i + 2, "unclosed quote");
+	assert_row_error(&r, r.n - 1, (int)r.n + 1, "to the end were read as part of it");
+	result_free(&r);
+
+	decode(p, NULL, 1000, &r); /* the same when the limit stops each one */
+	assert_true(r.n > 10 && r.n < LINES / 2);
+	for (size_t i = 0; i < r.n; i++)
+		assert_null(r.rows[i].ev);
+	result_free(&r);
+	free(text);
+}
+
 static void test_csv_header_problems(void **state)
 {
 	(void)state;
@@ -674,7 +703,7 @@ static void test_lines_across_buffers(void **state)
 	n = (size_t)sprintf(gbk, "a\n");
 	memset(gbk + n, 'x', 65535);
 	n += 65535;
-	n += (size_t)sprintf(gbk + n, "\r\n\xc3\xa9");
+	n += (size_t)sprintf(gbk + n, "\r\nx"); /* odd: a read ends inside an é */
 	for (int i = 0; i < 40000; i++)
 		n += (size_t)sprintf(gbk + n, "\xc3\xa9");
 	n += (size_t)sprintf(gbk + n, "\r\n");
@@ -682,7 +711,7 @@ static void test_lines_across_buffers(void **state)
 	assert_int_equal(r.n, 2);
 	assert_int_equal(strlen(field(&r, 0, "a")), 65535);
 	assert_row_event(&r, 1, 3);
-	assert_int_equal(strlen(field(&r, 1, "a")), 2 * 40001);
+	assert_int_equal(strlen(field(&r, 1, "a")), 1 + 2 * 40000);
 	result_free(&r);
 	free(gbk);
 	free(want);
@@ -730,6 +759,7 @@ static void test_csv_split_matches_libcsv(void **state)
 				   "\"q\" , \"\"\"\" ,\"a,b\"\n"
 				   "x\"y,\"z\",3\n"
 				   "1,\"multi\nline\",3\n"
+				   "   \n"
 				   " , ,\n"
 				   ",,\n"
 				   "\"\",\"\",\"\"\n"
@@ -758,9 +788,9 @@ static void test_csv_split_matches_libcsv(void **state)
 	assert_string_equal(field(&fast, 1, "b"), "\"");
 	assert_string_equal(field(&fast, 2, "a"), "x\"y");
 	assert_string_equal(field(&fast, 3, "b"), "multi\nline");
-	assert_row_error(&fast, 7, 10, "expected 3 fields, found 2");
+	assert_row_error(&fast, 7, 11, "expected 3 fields, found 2");
 	/* libcsv goes on quoting after "a"b, so the quote never closes */
-	assert_row_error(&fast, 8, 11, "unclosed quote");
+	assert_row_error(&fast, 8, 12, "unclosed quote");
 	result_free(&fast);
 	result_free(&slow);
 }
@@ -974,6 +1004,29 @@ static void test_json_errors_and_resync(void **state)
 	assert_int_equal(r.rows[0].err.column, 3);
 	result_free(&r);
 
+	/* An error on a later line of an element, strings as elements. */
+	decode(write_file("lines.json", "[\n {\"a\": 1,\n  \"b\": x},\n \"str\", {\"c\":3}]", -1), NULL, 0, &r);
+	assert_int_equal(r.n, 3);
+	assert_row_error(&r, 0, 3, "invalid JSON");
+	assert_int_equal(r.rows[0].line, 2);
+	assert_int_equal(r.rows[0].err.column, 8);
+	assert_row_error(&r, 1, 4, "not an object");
+	assert_row_event(&r, 2, 4);
+	result_free(&r);
+
+	/* Bad bytes inside an element and between elements. */
+	struct tr_source gbk = plain_source("gbk");
+	decode(write_file("bad.json",
+			  "\x81\x20\n[\n {\"a\": 1,\n  \"b\": \"\x81\x20\",\n  \"d\": 4},\n {\"c\": \"\xd6\xd0\"}\n]\n", -1),
+	       &gbk, 0, &r);
+	assert_int_equal(r.n, 3);
+	assert_row_error(&r, 0, 1, "invalid GB18030");
+	assert_row_error(&r, 1, 4, "invalid GB18030");
+	assert_int_equal(r.rows[1].line, 3);
+	assert_row_event(&r, 2, 6);
+	assert_string_equal(field(&r, 2, "c"), "中");
+	result_free(&r);
+
 	decode(write_file("one.json", "{\"type\":\"x.y\",\"id\":\"1\"}", -1), NULL, 0, &r);
 	assert_int_equal(r.n, 1);
 	assert_string_equal(field(&r, 0, "type"), "x.y");
@@ -1052,8 +1105,32 @@ static void test_yaml_errors(void **state)
 
 	decode(write_file("ctl.yaml", "- a: 1\n- b: \"x\x01y\"\n- c: 3\n", -1), NULL, 0, &r);
 	assert_int_equal(r.n, 2);
-	assert_row_error(&r, 1, 2, "control character 0x01");
+	assert_row_error(&r, 1, 2, "control character U+0001");
 	assert_int_equal(r.rows[1].err.column, 8);
+	result_free(&r);
+
+	/* Bad bytes: libyaml cannot go on, and the item before them cannot end. */
+	struct tr_source gbk = plain_source("gbk");
+	decode(write_file("gbk.yaml", "- a: 1\n- b: \xd6\xd0\n- c: \x81\x20\n- d: 4\n", -1), &gbk, 0, &r);
+	assert_int_equal(r.n, 2);
+	assert_row_event(&r, 0, 1);
+	assert_row_error(&r, 1, 3, "invalid GB18030");
+	assert_int_equal(r.rows[1].line, 2);
+	assert_non_null(strstr(r.rows[1].err.message, "the item from line 2 on"));
+	result_free(&r);
+
+	decode(write_file("keys.yaml", "- a: \"x\\0y\"\n- {[k]: v}\n- ok: \"\xef\xbf\xbe\"\n", -1), NULL, 0, &r);
+	assert_int_equal(r.n, 3);
+	assert_row_error(&r, 0, 1, "NUL character");
+	assert_row_error(&r, 1, 2, "as a key is not supported");
+	assert_row_error(&r, 2, 3, "control character U+FFFE");
+	result_free(&r);
+
+	decode(write_file("docs.yaml", "---\n---\n- a: 1\n...\n--- {b: 2}\n", -1), NULL, 0, &r);
+	assert_int_equal(r.n, 2);
+	assert_row_event(&r, 0, 3);
+	assert_row_event(&r, 1, 5);
+	assert_string_equal(field(&r, 1, "b"), "2");
 	result_free(&r);
 
 	decode(write_file("one.yml", "a: 1\nb: two\n", -1), NULL, 0, &r);
@@ -1168,6 +1245,7 @@ int main(void)
 		cmocka_unit_test(test_csv_trailing_empty_column),
 		cmocka_unit_test(test_tsv),
 		cmocka_unit_test(test_csv_unclosed_quote_multiline),
+		cmocka_unit_test(test_csv_unclosed_quote_budget),
 		cmocka_unit_test(test_csv_header_problems),
 		cmocka_unit_test(test_csv_long_row),
 		cmocka_unit_test(test_lines_across_buffers),

@@ -1,0 +1,594 @@
+/* The spool: incoming/ -> work/ -> done/ | rejected/. A file is claimed
+ * once it has not changed for settle_ms (a writer may write in place),
+ * then decoded and ingested in steps of at most STEP_ROWS rows or STEP_MS,
+ * each step one transaction that also records the file's progress
+ * (SPEC §4: resumed without duplicates after a crash). Bad rows are kept in
+ * the database until the file ends, then written to rejected/NAME.errors.
+ * Not the decoding itself (decode*.c) nor the rules (engine.c). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include "tr_decode.h"
+#include "tr_error.h"
+#include "tr_log.h"
+#include "tr_spool.h"
+#include "tr_time.h"
+
+#define STEP_ROWS 2000        /* rows per transaction */
+#define STEP_MS 8             /* and at most this long, so ping stays fast */
+#define MAX_CANDIDATES 4096   /* files watched for settling in incoming/ */
+#define MAX_WORK_FILES 64     /* claimed and waiting; the rest wait in incoming/ */
+#define RETRY_MS 1000         /* after a database failure */
+
+struct candidate {
+	char name[256];
+	int64_t size;
+	int64_t mtime_ns;
+	uint64_t stable_since_ms;
+	int seen;
+};
+
+struct tr_spool {
+	struct tr_daemon *d;
+	char incoming[4096], work[4096], done[4096], rejected[4096];
+	uv_fs_event_t watch;
+	uv_timer_t scan_timer;
+	uv_idle_t step;
+	int watching;
+	struct candidate *cands;
+	size_t ncands;
+	size_t work_files;
+	/* the file being read */
+	int active;
+	struct tr_decoder *dec;
+	const struct tr_source *src;
+	struct tr_file file;
+	int closing;
+};
+
+static void schedule_scan(struct tr_spool *sp, uint64_t ms);
+static void start_steps(struct tr_spool *sp);
+
+static int ignored_name(const char *name)
+{
+	size_t n = strlen(name);
+	return name[0] == '.' || (n >= 4 && strcmp(name + n - 4, ".tmp") == 0) ||
+	       (n >= 5 && strcmp(name + n - 5, ".part") == 0);
+}
+
+/* dir/name, made unique with .1, .2, … when taken. */
+static void unique_path(const char *dir, const char *name, char *out, size_t len)
+{
+	struct stat st;
+	snprintf(out, len, "%s/%s", dir, name);
+	for (int i = 1; lstat(out, &st) == 0 && i < 100000; i++)
+		snprintf(out, len, "%s/%s.%d", dir, name, i);
+}
+
+/* Writes text to path atomically (temp file + rename). */
+static int write_atomic(const char *path, const char *text)
+{
+	char tmp[4200];
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	FILE *f = fopen(tmp, "w");
+	if (!f)
+		return -errno;
+	int ok = fputs(text, f) >= 0;
+	ok = fflush(f) == 0 && ok;
+	ok = fsync(fileno(f)) == 0 && ok;
+	ok = fclose(f) == 0 && ok;
+	if (!ok || rename(tmp, path) < 0) {
+		int err = -errno;
+		unlink(tmp);
+		return err;
+	}
+	return 0;
+}
+
+struct report {
+	char *buf;
+	size_t len, cap;
+	const char *name;
+};
+
+static int report_line(void *ud, int line, const char *field, const char *message)
+{
+	struct report *r = ud;
+	char one[1024];
+	int n = snprintf(one, sizeof(one), "%s:%d: %s%s%s\n", r->name, line, field ? field : "",
+			 field ? ": " : "", message);
+	if (n < 0)
+		return 0;
+	if ((size_t)n >= sizeof(one))
+		n = sizeof(one) - 1;
+	if (r->len + (size_t)n + 1 > r->cap) {
+		size_t cap = (r->cap ? r->cap * 2 : 4096) + (size_t)n;
+		char *p = realloc(r->buf, cap);
+		if (!p)
+			return -ENOMEM;
+		r->buf = p;
+		r->cap = cap;
+	}
+	memcpy(r->buf + r->len, one, (size_t)n);
+	r->len += (size_t)n;
+	r->buf[r->len] = 0;
+	return 0;
+}
+
+/* Moves the finished file out of work/ and writes its .errors report. Safe
+ * to repeat after a crash: it only acts on what is still in work/. */
+static void move_out(struct tr_spool *sp, const struct tr_file *f, const char *reason)
+{
+	int rejected = strcmp(f->state, "rejected") == 0;
+	char from[4400], to[4400];
+	snprintf(from, sizeof(from), "%s/%s", sp->work, f->work_name);
+	unique_path(rejected ? sp->rejected : sp->done, f->name, to, sizeof(to));
+	if (rejected) {
+		struct report r = {.name = f->name};
+		if (reason)
+			report_line(&r, 0, NULL, reason);
+		tr_store_file_errors(sp->d->store, f->id, report_line, &r);
+		char errors[4500];
+		snprintf(errors, sizeof(errors), "%s.errors", to);
+		if (write_atomic(errors, r.buf ? r.buf : "") < 0)
+			log_warn("spool: cannot write %s", errors);
+		free(r.buf);
+	}
+	if (rename(from, to) < 0)
+		log_warn("spool: cannot move %s to %s", from, to);
+	else
+		log_info("spool: %s -> %s (%lld rows: %lld ok, %lld duplicates, %lld bad)", f->name, to,
+			 (long long)f->rows_done, (long long)f->rows_ok, (long long)f->duplicates,
+			 (long long)f->rows_bad);
+	if (sp->work_files)
+		sp->work_files--;
+}
+
+/* Records the end of the file, then moves it. */
+static void finish_file(struct tr_spool *sp, const char *state, const char *reason)
+{
+	struct tr_ingest *ig = &sp->d->ingest;
+	int rc = tr_ingest_begin(ig);
+	if (rc == 0)
+		rc = tr_store_file_finish(sp->d->store, &sp->file, state, reason, tr_time_now());
+	if (rc == 0)
+		rc = tr_ingest_commit(ig);
+	else
+		tr_ingest_abort(ig);
+	if (rc) {
+		log_errx("spool: cannot record the end of %s; retrying", sp->file.name);
+		return;
+	}
+	tr_decoder_close(sp->dec);
+	sp->dec = NULL;
+	sp->active = 0;
+	move_out(sp, &sp->file, reason);
+}
+
+/* The oldest claimed file in work/ (names start with the claim time). */
+static int next_work_file(struct tr_spool *sp, char *name, size_t len)
+{
+	DIR *dir = opendir(sp->work);
+	if (!dir)
+		return 0;
+	struct dirent *e;
+	int found = 0;
+	size_t count = 0;
+	while ((e = readdir(dir))) {
+		if (e->d_name[0] == '.')
+			continue;
+		count++;
+		if (!found || strcmp(e->d_name, name) < 0) {
+			snprintf(name, len, "%s", e->d_name);
+			found = 1;
+		}
+	}
+	closedir(dir);
+	sp->work_files = count;
+	return found;
+}
+
+/* Opens the next file in work/, resuming where its last commit left it. */
+static int open_next(struct tr_spool *sp)
+{
+	char work_name[300];
+	if (!next_work_file(sp, work_name, sizeof(work_name)))
+		return 0;
+	struct tr_file *f = &sp->file;
+	int rc = tr_store_file_by_work_name(sp->d->store, work_name, f);
+	if (rc < 0)
+		return rc;
+	if (rc == 0 || strcmp(f->state, "work") != 0) {
+		if (rc == 1) {
+			/* finished before a crash, not yet moved */
+			move_out(sp, f, NULL);
+			return 1;
+		}
+		/* claimed just before a crash, not yet recorded */
+		memset(f, 0, sizeof(*f));
+		snprintf(f->work_name, sizeof(f->work_name), "%s", work_name);
+		const char *dash = strchr(work_name, '-');
+		snprintf(f->name, sizeof(f->name), "%s", dash ? dash + 1 : work_name);
+		int brc = tr_ingest_begin(&sp->d->ingest);
+		if (brc == 0)
+			brc = tr_store_file_add(sp->d->store, f, tr_time_now());
+		brc = brc ? (tr_ingest_abort(&sp->d->ingest), brc) : tr_ingest_commit(&sp->d->ingest);
+		if (brc)
+			return brc;
+	}
+	char path[4400];
+	snprintf(path, sizeof(path), "%s/%s", sp->work, work_name);
+	sp->src = tr_config_source_for(&sp->d->cfg, f->name);
+	struct tr_errors errs = {0};
+	sp->active = 1;
+	rc = tr_decoder_open(path, sp->src, (size_t)sp->d->cfg.limits.event_bytes, &sp->dec, &errs);
+	if (rc) {
+		char reason[512] = "cannot be decoded";
+		if (errs.n)
+			tr_error_format(&errs.items[0], reason, sizeof(reason));
+		tr_errors_free(&errs);
+		log_warnx("spool: %s: %s", f->name, reason);
+		sp->dec = NULL;
+		finish_file(sp, "rejected", reason);
+		return 1;
+	}
+	tr_errors_free(&errs);
+	if (f->rows_done)
+		log_info("spool: resuming %s after row %lld", f->name, (long long)f->rows_done);
+	else
+		log_info("spool: reading %s", f->name);
+	/* SPEC §4 resume: rows up to the last committed step were handled. */
+	for (int64_t i = 0; i < f->rows_done; i++) {
+		struct tr_row row;
+		if (tr_decoder_next(sp->dec, &row) <= 0)
+			break;
+		cJSON_Delete(row.event);
+	}
+	return 1;
+}
+
+static int record_bad_row(struct tr_spool *sp, int line, const char *field, const char *message)
+{
+	sp->file.rows_bad++;
+	return tr_store_file_error(sp->d->store, sp->file.id, line, field, message);
+}
+
+/* One bounded step: up to STEP_ROWS rows in one transaction with the
+ * file's progress. Returns 1 if the file has more, 0 at its end, <0 on a
+ * database failure (nothing of the step kept). */
+static int step_rows(struct tr_spool *sp)
+{
+	struct tr_ingest *ig = &sp->d->ingest;
+	struct tr_file saved = sp->file;
+	uint64_t deadline = tr_mono_ms() + STEP_MS;
+	int64_t now = tr_time_now();
+	int more = 1, rc = tr_ingest_begin(ig);
+	for (int n = 0; rc == 0 && n < STEP_ROWS && more; n++) {
+		struct tr_row row;
+		int got = tr_decoder_next(sp->dec, &row);
+		if (got < 0) {
+			rc = record_bad_row(sp, 0, NULL, "read error; the rest of the file was not read");
+			more = 0;
+			break;
+		}
+		if (got == 0) {
+			more = 0;
+			break;
+		}
+		sp->file.rows_done++;
+		if (!row.event) {
+			rc = record_bad_row(sp, row.line, row.err.field, row.err.message);
+		} else {
+			char source[400], err[256];
+			snprintf(source, sizeof(source), "file:%s:%d", sp->file.name, row.line);
+			struct tr_event ev;
+			if (tr_event_init(&ev, row.event, sp->src ? sp->src->timezone : NULL, source, now, err,
+					  sizeof(err))) {
+				rc = record_bad_row(sp, row.line, NULL, err);
+			} else {
+				int irc = tr_ingest_event(ig, &ev, now);
+				tr_event_free(&ev);
+				if (irc == 0)
+					sp->file.rows_ok++;
+				else if (irc == TR_EDUP)
+					sp->file.duplicates++;
+				else
+					rc = irc;
+			}
+		}
+		if ((n & 63) == 63 && tr_mono_ms() > deadline)
+			break;
+	}
+	if (rc == 0)
+		rc = tr_store_file_progress(sp->d->store, &sp->file);
+	if (rc == 0)
+		rc = tr_ingest_commit(ig);
+	else
+		tr_ingest_abort(ig);
+	if (rc) {
+		sp->file = saved;
+		return rc;
+	}
+	return more;
+}
+
+static void on_step(uv_idle_t *h)
+{
+	struct tr_spool *sp = h->data;
+	if (sp->closing)
+		return;
+	if (!sp->active) {
+		int rc = open_next(sp);
+		if (rc <= 0) {
+			uv_idle_stop(&sp->step);
+			if (rc < 0)
+				schedule_scan(sp, RETRY_MS);
+			else if (sp->ncands)
+				schedule_scan(sp, 0); /* room in work/ again */
+			return;
+		}
+		if (!sp->active)
+			return; /* it was only moved */
+	}
+	int rc = step_rows(sp);
+	if (rc == 0) {
+		finish_file(sp, sp->file.rows_bad ? "rejected" : "done", NULL);
+	} else if (rc < 0) {
+		/* Nothing of the step was kept: read it again from its last commit. */
+		log_errx("spool: %s: database error; retrying in %d ms", sp->file.name, RETRY_MS);
+		tr_decoder_close(sp->dec);
+		sp->dec = NULL;
+		sp->active = 0;
+		uv_idle_stop(&sp->step);
+		schedule_scan(sp, RETRY_MS);
+	}
+}
+
+static void start_steps(struct tr_spool *sp)
+{
+	if (!sp->closing)
+		uv_idle_start(&sp->step, on_step);
+}
+
+/* Moves a file out of incoming/ untouched, with a one-line report. */
+static void refuse(struct tr_spool *sp, const char *name, const char *reason)
+{
+	char from[4400], to[4400], errors[4500];
+	snprintf(from, sizeof(from), "%s/%s", sp->incoming, name);
+	unique_path(sp->rejected, name, to, sizeof(to));
+	snprintf(errors, sizeof(errors), "%s.errors", to);
+	char text[600];
+	snprintf(text, sizeof(text), "%s:0: %s\n", name, reason);
+	if (rename(from, to) == 0)
+		write_atomic(errors, text);
+	log_warnx("spool: %s refused: %s", name, reason);
+}
+
+/* Claims a settled file: incoming/NAME -> work/<claim time>-NAME. */
+static void claim(struct tr_spool *sp, const struct candidate *c)
+{
+	char from[4400], to[4400], work_name[300];
+	uint64_t stamp = (uint64_t)tr_time_now() * 1000 + tr_mono_ms() % 1000;
+	struct stat st;
+	do {
+		snprintf(work_name, sizeof(work_name), "%013llu-%s", (unsigned long long)stamp++, c->name);
+		snprintf(to, sizeof(to), "%s/%s", sp->work, work_name);
+	} while (lstat(to, &st) == 0);
+	snprintf(from, sizeof(from), "%s/%s", sp->incoming, c->name);
+	if (rename(from, to) < 0) {
+		log_warn("spool: cannot claim %s", from);
+		return;
+	}
+	struct tr_file f = {.size = c->size};
+	snprintf(f.name, sizeof(f.name), "%s", c->name);
+	snprintf(f.work_name, sizeof(f.work_name), "%s", work_name);
+	int rc = tr_ingest_begin(&sp->d->ingest);
+	if (rc == 0)
+		rc = tr_store_file_add(sp->d->store, &f, tr_time_now());
+	rc = rc ? (tr_ingest_abort(&sp->d->ingest), rc) : tr_ingest_commit(&sp->d->ingest);
+	if (rc)
+		log_errx("spool: cannot record %s; it will be taken from work/", c->name);
+	sp->work_files++;
+	start_steps(sp);
+}
+
+static struct candidate *find_candidate(struct tr_spool *sp, const char *name)
+{
+	for (size_t i = 0; i < sp->ncands; i++)
+		if (strcmp(sp->cands[i].name, name) == 0)
+			return &sp->cands[i];
+	return NULL;
+}
+
+/* Looks at incoming/: new files start settling, changed files start over,
+ * settled ones are claimed while work/ has room. */
+static void scan(struct tr_spool *sp)
+{
+	DIR *dir = opendir(sp->incoming);
+	if (!dir) {
+		log_warn("spool: cannot read %s", sp->incoming);
+		return;
+	}
+	uint64_t now = tr_mono_ms();
+	uint64_t settle = (uint64_t)sp->d->cfg.settle_ms;
+	for (size_t i = 0; i < sp->ncands; i++)
+		sp->cands[i].seen = 0;
+	struct dirent *e;
+	while ((e = readdir(dir))) {
+		if (ignored_name(e->d_name) || strlen(e->d_name) >= sizeof(sp->cands[0].name))
+			continue;
+		char path[4400];
+		snprintf(path, sizeof(path), "%s/%s", sp->incoming, e->d_name);
+		struct stat st;
+		if (lstat(path, &st) < 0)
+			continue;
+		if (!S_ISREG(st.st_mode)) {
+			refuse(sp, e->d_name, S_ISLNK(st.st_mode) ? "a symbolic link; drop the file itself"
+								 : "not a regular file");
+			continue;
+		}
+		int64_t mtime = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+		struct candidate *c = find_candidate(sp, e->d_name);
+		if (!c) {
+			if (sp->ncands == MAX_CANDIDATES)
+				continue; /* seen on a later scan */
+			c = &sp->cands[sp->ncands++];
+			snprintf(c->name, sizeof(c->name), "%s", e->d_name);
+			c->size = -1;
+		}
+		c->seen = 1;
+		if (c->size != st.st_size || c->mtime_ns != mtime) {
+			c->size = st.st_size;
+			c->mtime_ns = mtime;
+			c->stable_since_ms = now;
+		}
+	}
+	closedir(dir);
+	/* Claim settled files, oldest name first for a stable order. */
+	size_t kept = 0;
+	for (size_t i = 0; i < sp->ncands; i++) {
+		struct candidate *c = &sp->cands[i];
+		if (c->seen && now - c->stable_since_ms >= settle && sp->work_files < MAX_WORK_FILES) {
+			claim(sp, c);
+			continue;
+		}
+		if (c->seen)
+			sp->cands[kept++] = *c;
+	}
+	sp->ncands = kept;
+	if (sp->ncands)
+		schedule_scan(sp, settle / 4 > 20 ? settle / 4 : 20);
+	else
+		schedule_scan(sp, (uint64_t)sp->d->cfg.rescan_ms);
+}
+
+static void on_scan_timer(uv_timer_t *t)
+{
+	struct tr_spool *sp = t->data;
+	scan(sp);
+	start_steps(sp); /* also retries after a database failure */
+}
+
+static void schedule_scan(struct tr_spool *sp, uint64_t ms)
+{
+	if (sp->closing)
+		return;
+	uint64_t due = uv_now(sp->d->loop) + ms;
+	if (uv_is_active((uv_handle_t *)&sp->scan_timer) &&
+	    uv_timer_get_due_in(&sp->scan_timer) + uv_now(sp->d->loop) <= due)
+		return;
+	uv_timer_start(&sp->scan_timer, on_scan_timer, ms, 0);
+}
+
+static void on_fs_event(uv_fs_event_t *h, const char *filename, int events, int status)
+{
+	(void)filename;
+	(void)events;
+	(void)status;
+	schedule_scan(h->data, 20); /* debounce bursts of events */
+}
+
+static int make_dir(const char *path)
+{
+	if (mkdir(path, 0750) < 0 && errno != EEXIST) {
+		log_warn("spool: cannot create %s", path);
+		return -errno;
+	}
+	return 0;
+}
+
+int tr_spool_start(struct tr_daemon *d, struct tr_spool **out)
+{
+	struct tr_spool *sp = calloc(1, sizeof(*sp));
+	if (!sp || !(sp->cands = calloc(MAX_CANDIDATES, sizeof(*sp->cands)))) {
+		free(sp);
+		return -ENOMEM;
+	}
+	sp->d = d;
+	const char *root = d->cfg.spool_dir;
+	snprintf(sp->incoming, sizeof(sp->incoming), "%s/incoming", root);
+	snprintf(sp->work, sizeof(sp->work), "%s/work", root);
+	snprintf(sp->done, sizeof(sp->done), "%s/done", root);
+	snprintf(sp->rejected, sizeof(sp->rejected), "%s/rejected", root);
+	char outbox[4200];
+	snprintf(outbox, sizeof(outbox), "%s/outbox", root);
+	int rc = make_dir(root);
+	const char *dirs[] = {sp->incoming, sp->work, sp->done, sp->rejected, outbox};
+	for (int i = 0; rc == 0 && i < 5; i++)
+		rc = make_dir(dirs[i]);
+	if (rc) {
+		free(sp->cands);
+		free(sp);
+		return rc;
+	}
+	uv_timer_init(d->loop, &sp->scan_timer);
+	sp->scan_timer.data = sp;
+	uv_idle_init(d->loop, &sp->step);
+	sp->step.data = sp;
+	uv_fs_event_init(d->loop, &sp->watch);
+	sp->watch.data = sp;
+	/* Some file systems send no events: the periodic rescan covers them. */
+	if (uv_fs_event_start(&sp->watch, on_fs_event, sp->incoming, 0) == 0)
+		sp->watching = 1;
+	else
+		log_warnx("spool: no file-system events for %s; rescanning every %lld ms", sp->incoming,
+			  (long long)d->cfg.rescan_ms);
+	char name[300];
+	next_work_file(sp, name, sizeof(name));
+	start_steps(sp); /* SPEC §4: files left in work/ by a crash come first */
+	scan(sp);
+	*out = sp;
+	return 0;
+}
+
+void tr_spool_close(struct tr_spool *sp)
+{
+	sp->closing = 1;
+	/* Every committed step already recorded its progress. */
+	tr_decoder_close(sp->dec);
+	sp->dec = NULL;
+	uv_close((uv_handle_t *)&sp->watch, NULL);
+	uv_close((uv_handle_t *)&sp->scan_timer, NULL);
+	uv_close((uv_handle_t *)&sp->step, NULL);
+}
+
+void tr_spool_free(struct tr_spool *sp)
+{
+	if (!sp)
+		return;
+	free(sp->cands);
+	free(sp);
+}
+
+cJSON *tr_spool_status(struct tr_spool *sp)
+{
+	cJSON *o = cJSON_CreateObject();
+	if (!o)
+		return NULL;
+	size_t waiting = sp->work_files > (size_t)sp->active ? sp->work_files - (size_t)sp->active : 0;
+	cJSON_AddNumberToObject(o, "queued", (double)(sp->ncands + waiting));
+	cJSON *list = cJSON_AddArrayToObject(o, "in_progress");
+	if (sp->active) {
+		cJSON *f = cJSON_CreateObject();
+		cJSON_AddStringToObject(f, "file", sp->file.name);
+		cJSON_AddNumberToObject(f, "rows_done", (double)sp->file.rows_done);
+		cJSON_AddNumberToObject(f, "rows_bad", (double)sp->file.rows_bad);
+		cJSON_AddItemToArray(list, f);
+	}
+	time_t now = time(NULL);
+	struct tm tm;
+	localtime_r(&now, &tm);
+	tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+	int64_t done = 0, rejected = 0;
+	tr_store_files_finished_since(sp->d->store, (int64_t)mktime(&tm), &done, &rejected);
+	cJSON_AddNumberToObject(o, "done_today", (double)done);
+	cJSON_AddNumberToObject(o, "rejected_today", (double)rejected);
+	cJSON_AddStringToObject(o, "incoming", sp->incoming);
+	return o;
+}

@@ -1,0 +1,760 @@
+/* Unit tests for the SQLite store (include/tr_store.h) on a real database
+ * file in a mkdtemp folder: opening creates the schema (version 1 and any
+ * later migration, PRAGMA user_version) in WAL mode
+ * and reopening keeps every row; an event is stored once and its duplicate
+ * answers TR_EDUP (SPEC §2); outcomes and events come back through explain
+ * by (type, id) and by seq; tickets are inserted, read, found by key only
+ * while open, updated and given history; at most one open ticket holds a key
+ * (a second one is a store error) while a closed ticket does not block a new
+ * one; rule state is set, read and deleted; a 24 h windowed counter sums what
+ * was added inside the window and forgets what fell out of it; a rolled-back
+ * savepoint undoes only the work done inside it (SPEC §3 isolation); the
+ * `tickets` query honours each filter of SPEC §6 (state, queue, account,
+ * priority, breached at now, text in title or key, limit); and a database
+ * written by a newer triaged (user_version 99) is refused with a message. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include <sqlite3.h>
+#include "tr_error.h"
+#include "tr_event.h"
+#include "tr_store.h"
+
+#define NOW 1795500000 /* 2026-11-24T06:00:00Z */
+
+struct fixture {
+	char dir[64];
+	char path[128];
+	struct tr_store *s;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	if (!f)
+		return -1;
+	snprintf(f->dir, sizeof(f->dir), "/tmp/test_store.XXXXXX");
+	if (!mkdtemp(f->dir)) {
+		free(f);
+		return -1;
+	}
+	snprintf(f->path, sizeof(f->path), "%s/triaged.db", f->dir);
+	char err[256] = "";
+	if (tr_store_open(f->path, TR_DURABILITY_NORMAL, &f->s, err, sizeof(err)) != 0) {
+		fprintf(stderr, "tr_store_open: %s\n", err);
+		free(f);
+		return -1;
+	}
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	tr_store_close(f->s);
+	char p[200];
+	static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		snprintf(p, sizeof(p), "%s%s", f->path, suffixes[i]);
+		unlink(p);
+	}
+	rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+/* One integer or text from a side connection, as a user's sqlite3 would see it. */
+static char *side_query(const char *path, const char *sql)
+{
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	sqlite3_stmt *st;
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	char *out = NULL;
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+		out = strdup((const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return out;
+}
+
+static void side_exec(const char *path, const char *sql)
+{
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
+/* Builds an event from json; fails the test when it does not validate. */
+static void make_event(struct tr_event *ev, const char *json)
+{
+	char err[256];
+	cJSON *obj = cJSON_Parse(json);
+	assert_non_null(obj);
+	if (tr_event_init(ev, obj, NULL, "test", NOW, err, sizeof(err)) != 0)
+		fail_msg("event rejected: %s", err);
+}
+
+/* An open ticket with the given key/queue/priority/account/due. */
+static int64_t add_ticket(struct tr_store *s, const char *key, const char *title, const char *queue,
+			  const char *priority, const char *account, int64_t due_at)
+{
+	struct tr_ticket t = {
+		.key = (char *)key, .title = (char *)title, .queue = (char *)queue,
+		.priority = (char *)priority, .state = "open", .account = (char *)account,
+		.due_at = due_at,
+	};
+	int rc = tr_store_ticket_insert(s, &t, NOW);
+	if (rc != 0)
+		fail_msg("ticket insert %s: %d", key, rc);
+	assert_true(t.id > 0);
+	assert_int_equal(t.created_at, NOW);
+	return t.id;
+}
+
+static void close_ticket(struct tr_store *s, int64_t id, int64_t now)
+{
+	struct tr_ticket t;
+	assert_int_equal(tr_store_ticket_get(s, id, &t), 0);
+	free(t.state);
+	t.state = strdup("closed");
+	t.closed_at = now;
+	assert_int_equal(tr_store_ticket_update(s, &t, now), 0);
+	tr_ticket_free(&t);
+}
+
+static void test_open_schema_wal_reopen(void **state)
+{
+	struct fixture *f = *state;
+	/* A fresh file gets the whole schema: version 1 and any migration
+	 * appended since (the version only ever grows). */
+	char *v = side_query(f->path, "PRAGMA user_version");
+	int version = atoi(v);
+	free(v);
+#ifdef TR_SCHEMA_VERSION
+	assert_int_equal(version, TR_SCHEMA_VERSION);
+#endif
+	assert_true(version >= 1);
+	v = side_query(f->path, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN"
+			       " ('events', 'outcomes', 'tickets', 'ticket_history', 'state', 'counters',"
+			       " 'timers', 'quarantine')");
+	assert_string_equal(v, "8");
+	free(v);
+	v = side_query(f->path, "SELECT count(*) FROM sqlite_master WHERE name = 'tickets_open_key'");
+	assert_string_equal(v, "1");
+	free(v);
+	v = side_query(f->path, "PRAGMA journal_mode");
+	assert_string_equal(v, "wal");
+	free(v);
+
+	/* data written and committed survives closing and reopening */
+	struct tr_event ev;
+	make_event(&ev, "{\"type\":\"message.new\",\"id\":\"msg-1\",\"account\":\"acme-us\"}");
+	assert_int_equal(tr_store_begin(f->s), 0);
+	assert_true(tr_store_in_transaction(f->s));
+	assert_int_equal(tr_store_event_insert(f->s, &ev), 0);
+	int64_t tid = add_ticket(f->s, "message:msg-1", "Reply to Chris", "care", "normal", "acme-us", NOW + 86400);
+	assert_int_equal(tr_store_state_set(f->s, "k", "[1]"), 0);
+	assert_int_equal(tr_store_commit(f->s), 0);
+	assert_false(tr_store_in_transaction(f->s));
+	tr_store_close(f->s);
+	f->s = NULL;
+
+	char err[256] = "";
+	assert_int_equal(tr_store_open(f->path, TR_DURABILITY_FULL, &f->s, err, sizeof(err)), 0);
+	v = side_query(f->path, "PRAGMA user_version");
+	assert_int_equal(atoi(v), version); /* nothing migrated twice */
+	free(v);
+	int found = 0;
+	cJSON *x = tr_store_explain(f->s, "message.new", "msg-1", 0, &found);
+	assert_true(found);
+	assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(x, "event"), "account")->valuestring, "acme-us");
+	cJSON_Delete(x);
+	struct tr_ticket t;
+	assert_int_equal(tr_store_ticket_get(f->s, tid, &t), 0);
+	assert_string_equal(t.title, "Reply to Chris");
+	assert_int_equal(t.due_at, NOW + 86400);
+	tr_ticket_free(&t);
+	char *value;
+	assert_int_equal(tr_store_state_get(f->s, "k", &value), 1);
+	assert_string_equal(value, "[1]");
+	free(value);
+	/* a duplicate is still a duplicate after a restart */
+	assert_int_equal(tr_store_begin(f->s), 0);
+	assert_int_equal(tr_store_event_insert(f->s, &ev), TR_EDUP);
+	assert_int_equal(tr_store_commit(f->s), 0);
+	tr_event_free(&ev);
+
+	/* uncommitted work does not survive a close */
+	assert_int_equal(tr_store_begin(f->s), 0);
+	add_ticket(f->s, "lost", "lost", "q", "low", NULL, 0);
+	tr_store_close(f->s);
+	f->s = NULL;
+	assert_int_equal(tr_store_open(f->path, TR_DURABILITY_NORMAL, &f->s, err, sizeof(err)), 0);
+	assert_int_equal(tr_store_ticket_find_open(f->s, "lost"), 0);
+	int64_t events = 0, open = 0, total = 0;
+	assert_int_equal(tr_store_counts(f->s, &events, &open, &total), 0);
+	assert_int_equal(events, 1);
+	assert_int_equal(open, 1);
+	assert_int_equal(total, 1);
+}
+
+static void test_future_schema_refused(void **state)
+{
+	(void)state;
+	char dir[64] = "/tmp/test_store_future.XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char path[128];
+	snprintf(path, sizeof(path), "%s/triaged.db", dir);
+	/* a database a newer triaged wrote */
+	side_exec(path, "CREATE TABLE newer(x); PRAGMA user_version = 99;");
+	struct tr_store *s = (struct tr_store *)0x1;
+	char err[256] = "";
+	int rc = tr_store_open(path, TR_DURABILITY_FULL, &s, err, sizeof(err));
+	assert_int_not_equal(rc, 0);
+	assert_true(err[0] != 0);
+	if (!strstr(err, "99"))
+		fail_msg("the message does not say which version: %s", err);
+	/* and it was not touched */
+	char *v = side_query(path, "PRAGMA user_version");
+	assert_string_equal(v, "99");
+	free(v);
+	v = side_query(path, "SELECT count(*) FROM sqlite_master WHERE name = 'tickets'");
+	assert_string_equal(v, "0");
+	free(v);
+
+	/* a path that cannot be a database says why */
+	rc = tr_store_open("/nonexistent-dir/x/triaged.db", TR_DURABILITY_FULL, &s, err, sizeof(err));
+	assert_int_not_equal(rc, 0);
+	assert_true(err[0] != 0);
+
+	unlink(path);
+	rmdir(dir);
+}
+
+static void test_events_and_outcomes(void **state)
+{
+	struct fixture *f = *state;
+	struct tr_event a, b, dup;
+	make_event(&a, "{\"type\":\"feedback.new\",\"id\":\"fb-1\",\"account\":\"acme-de\",\"marketplace\":\"DE\","
+		       "\"rating\":\"1\",\"occurred_at\":\"2026-11-24T06:00:00+01:00\"}");
+	make_event(&b, "{\"type\":\"message.new\",\"id\":\"fb-1\"}"); /* same id, other type */
+	make_event(&dup, "{\"type\":\"feedback.new\",\"id\":\"fb-1\",\"rating\":5}");
+	assert_int_equal(tr_store_begin(f->s), 0);
+	assert_int_equal(tr_store_event_insert(f->s, &a), 0);
+	assert_true(a.seq > 0);
+	assert_int_equal(tr_store_event_insert(f->s, &b), 0);
+	assert_true(b.seq > a.seq);
+	assert_int_equal(tr_store_event_insert(f->s, &dup), TR_EDUP);
+	assert_int_equal(dup.seq, 0);
+	/* the transaction is still good after a duplicate */
+	assert_int_equal(tr_store_outcome_insert(f->s, a.seq, "negative-feedback", "ok",
+						 "[{\"op\":\"ticket.open\",\"ticket\":1}]", NULL, NULL, 1200, NOW), 0);
+	assert_int_equal(tr_store_outcome_insert(f->s, a.seq, "broken", "error", NULL,
+						 "attempt to index a nil value", "broken.lua:7", 50, NOW), 0);
+	assert_int_equal(tr_store_commit(f->s), 0);
+
+	int found = 0;
+	cJSON *by_id = tr_store_explain(f->s, "feedback.new", "fb-1", 0, &found);
+	assert_true(found);
+	cJSON *by_seq = tr_store_explain(f->s, NULL, NULL, a.seq, &found);
+	assert_true(found);
+	char *t1 = cJSON_PrintUnformatted(by_id), *t2 = cJSON_PrintUnformatted(by_seq);
+	assert_string_equal(t1, t2);
+	free(t1);
+	free(t2);
+	cJSON_Delete(by_seq);
+
+	cJSON *ev = cJSON_GetObjectItem(by_id, "event");
+	assert_int_equal((int64_t)cJSON_GetObjectItem(ev, "seq")->valuedouble, a.seq);
+	assert_string_equal(cJSON_GetObjectItem(ev, "type")->valuestring, "feedback.new");
+	assert_string_equal(cJSON_GetObjectItem(ev, "id")->valuestring, "fb-1");
+	assert_string_equal(cJSON_GetObjectItem(ev, "source")->valuestring, "test");
+	assert_string_equal(cJSON_GetObjectItem(ev, "account")->valuestring, "acme-de");
+	assert_string_equal(cJSON_GetObjectItem(ev, "marketplace")->valuestring, "DE");
+	assert_string_equal(cJSON_GetObjectItem(ev, "occurred_at")->valuestring, "2026-11-24T05:00:00Z");
+	assert_string_equal(cJSON_GetObjectItem(ev, "received_at")->valuestring, "2026-11-24T06:00:00Z");
+	/* the payload is the first event's (the duplicate changed nothing) */
+	cJSON *payload = cJSON_GetObjectItem(ev, "payload");
+	assert_true(cJSON_GetObjectItem(payload, "rating")->valuedouble == 1);
+
+	cJSON *outcomes = cJSON_GetObjectItem(by_id, "outcomes");
+	assert_int_equal(cJSON_GetArraySize(outcomes), 2);
+	cJSON *o0 = cJSON_GetArrayItem(outcomes, 0), *o1 = cJSON_GetArrayItem(outcomes, 1);
+	assert_string_equal(cJSON_GetObjectItem(o0, "rule")->valuestring, "negative-feedback");
+	assert_string_equal(cJSON_GetObjectItem(o0, "status")->valuestring, "ok");
+	cJSON *eff = cJSON_GetArrayItem(cJSON_GetObjectItem(o0, "effects"), 0);
+	assert_string_equal(cJSON_GetObjectItem(eff, "op")->valuestring, "ticket.open");
+	assert_true(cJSON_IsNull(cJSON_GetObjectItem(o0, "error")));
+	assert_int_equal((int)cJSON_GetObjectItem(o0, "duration_us")->valuedouble, 1200);
+	assert_string_equal(cJSON_GetObjectItem(o1, "rule")->valuestring, "broken");
+	assert_string_equal(cJSON_GetObjectItem(o1, "status")->valuestring, "error");
+	assert_string_equal(cJSON_GetObjectItem(o1, "error")->valuestring, "attempt to index a nil value");
+	assert_string_equal(cJSON_GetObjectItem(o1, "location")->valuestring, "broken.lua:7");
+	cJSON_Delete(by_id);
+
+	/* the other type with the same id is its own event, with no outcomes */
+	cJSON *other = tr_store_explain(f->s, "message.new", "fb-1", 0, &found);
+	assert_true(found);
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(other, "outcomes")), 0);
+	cJSON_Delete(other);
+
+	/* unknown events */
+	assert_null(tr_store_explain(f->s, "feedback.new", "nope", 0, &found));
+	assert_false(found);
+	assert_null(tr_store_explain(f->s, NULL, NULL, 9999, &found));
+	assert_false(found);
+
+	/* a rolled-back event is not a duplicate later */
+	struct tr_event c;
+	make_event(&c, "{\"type\":\"case.opened\",\"id\":\"c-1\"}");
+	assert_int_equal(tr_store_begin(f->s), 0);
+	assert_int_equal(tr_store_event_insert(f->s, &c), 0);
+	assert_int_equal(tr_store_rollback(f->s), 0);
+	assert_int_equal(tr_store_begin(f->s), 0);
+	assert_int_equal(tr_store_event_insert(f->s, &c), 0);
+	assert_int_equal(tr_store_commit(f->s), 0);
+
+	tr_event_free(&a);
+	tr_event_free(&b);
+	tr_event_free(&dup);
+	tr_event_free(&c);
+}
+
+static void test_quarantine(void **state)
+{
+	struct fixture *f = *state;
+	char reason[128];
+	assert_int_equal(tr_store_quarantined(f->s, "a.b", "1", reason, sizeof(reason)), 0);
+	assert_int_equal(tr_store_quarantine_add(f->s, "a.b", "1", "the process died running rule x", NOW), 0);
+	assert_int_equal(tr_store_quarantined(f->s, "a.b", "1", reason, sizeof(reason)), 1);
+	assert_string_equal(reason, "the process died running rule x");
+	assert_int_equal(tr_store_quarantined(f->s, "a.b", "2", reason, sizeof(reason)), 0);
+	assert_int_equal(tr_store_quarantined(f->s, "a.c", "1", reason, sizeof(reason)), 0);
+}
+
+static void test_tickets(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(tr_store_begin(f->s), 0);
+	struct tr_ticket t = {
+		.key = "feedback:302-1", .title = "1-star feedback on 302-1", .queue = "customer-care",
+		.priority = "high", .state = "open", .account = "acme-de", .due_at = NOW + 7200,
+		.tags = "[\"feedback\"]", .fields = "{\"order_id\":\"302-1\"}",
+	};
+	assert_int_equal(tr_store_ticket_insert(f->s, &t, NOW), 0);
+	int64_t id = t.id;
+	assert_true(id > 0);
+	assert_int_equal(tr_store_history_add(f->s, id, NOW, 0, "rule:negative-feedback", "opened",
+					      "1-star feedback on 302-1"), 0);
+
+	struct tr_ticket g;
+	assert_int_equal(tr_store_ticket_get(f->s, id, &g), 0);
+	assert_int_equal(g.id, id);
+	assert_string_equal(g.key, "feedback:302-1");
+	assert_string_equal(g.title, "1-star feedback on 302-1");
+	assert_string_equal(g.queue, "customer-care");
+	assert_string_equal(g.priority, "high");
+	assert_string_equal(g.state, "open");
+	assert_string_equal(g.account, "acme-de");
+	assert_null(g.assignee);
+	assert_null(g.close_reason);
+	assert_string_equal(g.tags, "[\"feedback\"]");
+	assert_string_equal(g.fields, "{\"order_id\":\"302-1\"}");
+	assert_int_equal(g.level, 0);
+	assert_int_equal(g.due_at, NOW + 7200);
+	assert_int_equal(g.created_at, NOW);
+	assert_int_equal(g.updated_at, NOW);
+	assert_int_equal(g.closed_at, 0);
+	assert_int_equal(g.acked_at, 0);
+
+	assert_int_equal(tr_store_ticket_find_open(f->s, "feedback:302-1"), id);
+	assert_int_equal(tr_store_ticket_find_open(f->s, "feedback:302-2"), 0);
+
+	/* defaults: no tags, no fields */
+	int64_t other = add_ticket(f->s, "case:1", "Case 1", "cases", "normal", NULL, 0);
+	struct tr_ticket d;
+	assert_int_equal(tr_store_ticket_get(f->s, other, &d), 0);
+	assert_string_equal(d.tags, "[]");
+	assert_string_equal(d.fields, "{}");
+	assert_null(d.account);
+	assert_int_equal(d.due_at, 0);
+	tr_ticket_free(&d);
+
+	/* update writes back every mutable column */
+	free(g.priority);
+	g.priority = strdup("urgent");
+	free(g.title);
+	g.title = strdup("Escalated: 1-star feedback");
+	g.assignee = strdup("mei");
+	g.level = 2;
+	g.due_at = NOW + 3600;
+	g.acked_at = NOW + 60;
+	free(g.tags);
+	g.tags = strdup("[\"feedback\",\"vip\"]");
+	assert_int_equal(tr_store_ticket_update(f->s, &g, NOW + 120), 0);
+	assert_int_equal(tr_store_history_add(f->s, id, NOW + 120, 0, "uid:1000", "assign", "mei"), 0);
+	tr_ticket_free(&g);
+	assert_int_equal(tr_store_ticket_get(f->s, id, &g), 0);
+	assert_string_equal(g.priority, "urgent");
+	assert_string_equal(g.title, "Escalated: 1-star feedback");
+	assert_string_equal(g.assignee, "mei");
+	assert_int_equal(g.level, 2);
+	assert_int_equal(g.due_at, NOW + 3600);
+	assert_int_equal(g.acked_at, NOW + 60);
+	assert_int_equal(g.updated_at, NOW + 120);
+	assert_int_equal(g.created_at, NOW);
+	assert_string_equal(g.tags, "[\"feedback\",\"vip\"]");
+	/* clearing the due time */
+	g.due_at = 0;
+	assert_int_equal(tr_store_ticket_update(f->s, &g, NOW + 130), 0);
+	tr_ticket_free(&g);
+	assert_int_equal(tr_store_ticket_get(f->s, id, &g), 0);
+	assert_int_equal(g.due_at, 0);
+
+	/* closed: no longer found by key, still readable by id */
+	free(g.state);
+	g.state = strdup("closed");
+	g.closed_at = NOW + 300;
+	g.close_reason = strdup("buyer contacted");
+	assert_int_equal(tr_store_ticket_update(f->s, &g, NOW + 300), 0);
+	assert_int_equal(tr_store_history_add(f->s, id, NOW + 300, 0, "rule:x", "close", "buyer contacted"), 0);
+	tr_ticket_free(&g);
+	assert_int_equal(tr_store_ticket_find_open(f->s, "feedback:302-1"), 0);
+	assert_int_equal(tr_store_ticket_get(f->s, id, &g), 0);
+	assert_string_equal(g.state, "closed");
+	assert_string_equal(g.close_reason, "buyer contacted");
+	assert_int_equal(g.closed_at, NOW + 300);
+	tr_ticket_free(&g);
+
+	assert_int_equal(tr_store_ticket_get(f->s, 424242, &g), -ENOENT);
+	assert_int_equal(tr_store_commit(f->s), 0);
+
+	/* the ticket as `ticket` shows it: fields, times, history in order */
+	int found = 0;
+	cJSON *j = tr_store_ticket_json(f->s, id, 1, &found);
+	assert_true(found);
+	assert_string_equal(cJSON_GetObjectItem(j, "key")->valuestring, "feedback:302-1");
+	assert_string_equal(cJSON_GetObjectItem(j, "state")->valuestring, "closed");
+	assert_string_equal(cJSON_GetObjectItem(j, "priority")->valuestring, "urgent");
+	assert_string_equal(cJSON_GetObjectItem(j, "created_at")->valuestring, "2026-11-24T06:00:00Z");
+	assert_string_equal(cJSON_GetObjectItem(j, "closed_at")->valuestring, "2026-11-24T06:05:00Z");
+	assert_true(cJSON_IsNull(cJSON_GetObjectItem(j, "due_at")));
+	cJSON *tags = cJSON_GetObjectItem(j, "tags");
+	assert_true(cJSON_IsArray(tags));
+	assert_string_equal(cJSON_GetArrayItem(tags, 1)->valuestring, "vip");
+	assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "fields"), "order_id")->valuestring, "302-1");
+	cJSON *h = cJSON_GetObjectItem(j, "history");
+	assert_int_equal(cJSON_GetArraySize(h), 3);
+	assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(h, 0), "action")->valuestring, "opened");
+	assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(h, 0), "actor")->valuestring,
+			    "rule:negative-feedback");
+	assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(h, 1), "action")->valuestring, "assign");
+	assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(h, 1), "actor")->valuestring, "uid:1000");
+	assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(h, 2), "detail")->valuestring, "buyer contacted");
+	assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(h, 2), "at")->valuestring, "2026-11-24T06:05:00Z");
+	assert_true(cJSON_IsArray(cJSON_GetObjectItem(j, "timers")));
+	cJSON_Delete(j);
+	j = tr_store_ticket_json(f->s, id, 0, &found);
+	assert_true(found);
+	assert_null(cJSON_GetObjectItem(j, "history"));
+	cJSON_Delete(j);
+	assert_null(tr_store_ticket_json(f->s, 424242, 1, &found));
+	assert_false(found);
+}
+
+static void test_one_open_ticket_per_key(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(tr_store_begin(f->s), 0);
+	int64_t first = add_ticket(f->s, "case:77", "Case 77", "cases", "normal", NULL, 0);
+
+	/* a second open ticket with the key: the store refuses it */
+	assert_int_equal(tr_store_savepoint(f->s), 0);
+	struct tr_ticket t = {.key = "case:77", .title = "Case 77 again", .queue = "cases",
+			      .priority = "normal", .state = "open"};
+	assert_int_equal(tr_store_ticket_insert(f->s, &t, NOW), TR_ESTORE);
+	assert_true(strlen(tr_store_errmsg(f->s)) > 0);
+	assert_int_equal(tr_store_rollback_to(f->s), 0);
+	assert_int_equal(tr_store_release(f->s), 0);
+	assert_int_equal(tr_store_ticket_find_open(f->s, "case:77"), first);
+
+	/* closed + open with the same key is fine */
+	close_ticket(f->s, first, NOW + 10);
+	int64_t second = add_ticket(f->s, "case:77", "Case 77 reopened", "cases", "normal", NULL, 0);
+	assert_true(second != first);
+	assert_int_equal(tr_store_ticket_find_open(f->s, "case:77"), second);
+	/* and two closed ones too */
+	close_ticket(f->s, second, NOW + 20);
+	int64_t third = add_ticket(f->s, "case:77", "Case 77, third time", "cases", "normal", NULL, 0);
+	assert_int_equal(tr_store_ticket_find_open(f->s, "case:77"), third);
+
+	/* reopening a closed one while another holds the key: refused */
+	struct tr_ticket g;
+	assert_int_equal(tr_store_ticket_get(f->s, first, &g), 0);
+	free(g.state);
+	g.state = strdup("open");
+	assert_int_equal(tr_store_savepoint(f->s), 0);
+	assert_int_equal(tr_store_ticket_update(f->s, &g, NOW + 30), TR_ESTORE);
+	assert_int_equal(tr_store_rollback_to(f->s), 0);
+	assert_int_equal(tr_store_release(f->s), 0);
+	tr_ticket_free(&g);
+	assert_int_equal(tr_store_commit(f->s), 0);
+
+	cJSON *all = tr_store_tickets_query(f->s, &(struct tr_ticket_filter){.state = "all"});
+	assert_int_equal(cJSON_GetArraySize(all), 3);
+	cJSON_Delete(all);
+	cJSON *open = tr_store_tickets_query(f->s, &(struct tr_ticket_filter){.state = "open"});
+	assert_int_equal(cJSON_GetArraySize(open), 1);
+	assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(open, 0), "title")->valuestring,
+			    "Case 77, third time");
+	cJSON_Delete(open);
+}
+
+static void test_state(void **state)
+{
+	struct fixture *f = *state;
+	char *v = (char *)0x1;
+	assert_int_equal(tr_store_state_get(f->s, "cases:acme-us", &v), 0);
+	assert_null(v);
+	assert_int_equal(tr_store_state_set(f->s, "cases:acme-us", "[3]"), 0);
+	assert_int_equal(tr_store_state_get(f->s, "cases:acme-us", &v), 1);
+	assert_string_equal(v, "[3]");
+	free(v);
+	/* overwrite */
+	assert_int_equal(tr_store_state_set(f->s, "cases:acme-us", "[{\"n\":4}]"), 0);
+	assert_int_equal(tr_store_state_get(f->s, "cases:acme-us", &v), 1);
+	assert_string_equal(v, "[{\"n\":4}]");
+	free(v);
+	/* keys are independent and exact */
+	assert_int_equal(tr_store_state_set(f->s, "cases:acme-de", "[\"x\"]"), 0);
+	assert_int_equal(tr_store_state_get(f->s, "cases:acme", &v), 0);
+	assert_int_equal(tr_store_state_get(f->s, "Cases:acme-us", &v), 0);
+	/* NULL deletes; deleting what is absent is fine */
+	assert_int_equal(tr_store_state_set(f->s, "cases:acme-us", NULL), 0);
+	assert_int_equal(tr_store_state_get(f->s, "cases:acme-us", &v), 0);
+	assert_null(v);
+	assert_int_equal(tr_store_state_set(f->s, "cases:acme-us", NULL), 0);
+	assert_int_equal(tr_store_state_get(f->s, "cases:acme-de", &v), 1);
+	assert_string_equal(v, "[\"x\"]");
+	free(v);
+}
+
+static int64_t counter(struct tr_store *s, const char *key, int64_t n, int64_t t, int64_t window)
+{
+	int64_t total = -1;
+	assert_int_equal(tr_store_counter_add(s, key, n, t, window, &total), 0);
+	return total;
+}
+
+static void test_windowed_counter(void **state)
+{
+	struct fixture *f = *state;
+	const int64_t day = 86400, h = 3600;
+	const int64_t t0 = NOW + 17 * 60; /* not on a bucket edge */
+	assert_int_equal(counter(f->s, "opened:acme-us", 1, t0, day), 1);
+	assert_int_equal(counter(f->s, "opened:acme-us", 2, t0 + h, day), 3);
+	assert_int_equal(counter(f->s, "opened:acme-us", 1, t0 + 10 * h, day), 4);
+	/* 23 h after the first: everything is still inside the day */
+	assert_int_equal(counter(f->s, "opened:acme-us", 1, t0 + 23 * h, day), 5);
+	/* another key counts on its own */
+	assert_int_equal(counter(f->s, "opened:acme-de", 1, t0 + 23 * h, day), 1);
+	/* 26 h after the first: the first two adds (26 h and 25 h old) fell out */
+	assert_int_equal(counter(f->s, "opened:acme-us", 1, t0 + 26 * h, day), 3);
+	/* adding 0 reads the count */
+	assert_int_equal(counter(f->s, "opened:acme-us", 0, t0 + 26 * h, day), 3);
+	/* two days later only the new add counts */
+	assert_int_equal(counter(f->s, "opened:acme-us", 1, t0 + 50 * h, day), 1);
+	/* a short window: 1 h */
+	assert_int_equal(counter(f->s, "burst", 5, t0, h), 5);
+	assert_int_equal(counter(f->s, "burst", 1, t0 + 30 * 60, h), 6);
+	assert_int_equal(counter(f->s, "burst", 1, t0 + 3 * h, h), 1);
+	/* window 0: forever */
+	assert_int_equal(counter(f->s, "ever", 1, t0, 0), 1);
+	assert_int_equal(counter(f->s, "ever", 1, t0 + 400 * day, 0), 2);
+	assert_int_equal(counter(f->s, "ever", 3, t0 + 800 * day, 0), 5);
+}
+
+static void test_savepoint_rollback(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(tr_store_begin(f->s), 0);
+	/* outer work: the event's own row and a first rule's ticket */
+	struct tr_event ev;
+	make_event(&ev, "{\"type\":\"case.opened\",\"id\":\"c-9\"}");
+	assert_int_equal(tr_store_event_insert(f->s, &ev), 0);
+	int64_t kept = add_ticket(f->s, "kept", "kept", "q", "normal", NULL, 0);
+	assert_int_equal(tr_store_state_set(f->s, "s", "[1]"), 0);
+
+	/* a rule's work in a savepoint, rolled back */
+	assert_int_equal(tr_store_savepoint(f->s), 0);
+	add_ticket(f->s, "undone", "undone", "q", "normal", NULL, 0);
+	assert_int_equal(tr_store_state_set(f->s, "s", "[2]"), 0);
+	assert_int_equal(tr_store_state_set(f->s, "t", "[3]"), 0);
+	int64_t total;
+	assert_int_equal(tr_store_counter_add(f->s, "c", 5, NOW, 86400, &total), 0);
+	close_ticket(f->s, kept, NOW);
+	assert_int_equal(tr_store_rollback_to(f->s), 0);
+	assert_int_equal(tr_store_release(f->s), 0);
+	assert_true(tr_store_in_transaction(f->s));
+
+	/* the next rule's work in a savepoint, released */
+	assert_int_equal(tr_store_savepoint(f->s), 0);
+	add_ticket(f->s, "next", "next", "q", "normal", NULL, 0);
+	assert_int_equal(tr_store_release(f->s), 0);
+	assert_int_equal(tr_store_outcome_insert(f->s, ev.seq, "r", "error", NULL, "boom", "r.lua:1", 1, NOW), 0);
+	assert_int_equal(tr_store_commit(f->s), 0);
+
+	assert_int_equal(tr_store_ticket_find_open(f->s, "kept"), kept); /* still open */
+	assert_int_equal(tr_store_ticket_find_open(f->s, "undone"), 0);
+	assert_true(tr_store_ticket_find_open(f->s, "next") > 0);
+	char *v;
+	assert_int_equal(tr_store_state_get(f->s, "s", &v), 1);
+	assert_string_equal(v, "[1]");
+	free(v);
+	assert_int_equal(tr_store_state_get(f->s, "t", &v), 0);
+	assert_int_equal(counter(f->s, "c", 0, NOW, 86400), 0);
+	int found;
+	cJSON *x = tr_store_explain(f->s, "case.opened", "c-9", 0, &found);
+	assert_true(found);
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(x, "outcomes")), 1);
+	cJSON_Delete(x);
+	tr_event_free(&ev);
+}
+
+/* The keys of a query's tickets, in order, joined with ','. */
+static char *keys_of(struct tr_store *s, const struct tr_ticket_filter *flt)
+{
+	cJSON *list = tr_store_tickets_query(s, flt);
+	assert_non_null(list);
+	assert_true(cJSON_IsArray(list));
+	char buf[1024] = "";
+	for (cJSON *t = list->child; t; t = t->next) {
+		if (buf[0])
+			strcat(buf, ",");
+		strcat(buf, cJSON_GetObjectItem(t, "key")->valuestring);
+	}
+	cJSON_Delete(list);
+	return strdup(buf);
+}
+
+static void assert_keys(struct tr_store *s, struct tr_ticket_filter flt, const char *want)
+{
+	char *got = keys_of(s, &flt);
+	if (strcmp(got, want) != 0) {
+		char msg[1200];
+		snprintf(msg, sizeof(msg), "got [%s], want [%s]", got, want);
+		free(got);
+		fail_msg("%s", msg);
+	}
+	free(got);
+}
+
+static void test_tickets_query(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(tr_store_begin(f->s), 0);
+	add_ticket(f->s, "feedback:302-1", "1-star feedback on 302-1", "customer-care", "high", "acme-de", NOW - 100);
+	add_ticket(f->s, "case:77", "Case 77 answered, not resolved", "cases", "normal", "acme-us", NOW + 3600);
+	add_ticket(f->s, "account:acme-us", "Suspension: plan of action", "account", "urgent", "acme-us", 0);
+	int64_t closed = add_ticket(f->s, "feedback:302-2", "2-star feedback on 302-2", "customer-care", "high",
+				    "acme-de", NOW - 100);
+	close_ticket(f->s, closed, NOW);
+	add_ticket(f->s, "message:msg-1", "Reply to 佐藤 (返品したい)", "customer-care", "normal", "acme-jp", NOW - 1);
+	assert_int_equal(tr_store_commit(f->s), 0);
+
+	/* default: open ones, newest first */
+	assert_keys(f->s, (struct tr_ticket_filter){0},
+		    "message:msg-1,account:acme-us,case:77,feedback:302-1");
+	assert_keys(f->s, (struct tr_ticket_filter){.state = "open"},
+		    "message:msg-1,account:acme-us,case:77,feedback:302-1");
+	assert_keys(f->s, (struct tr_ticket_filter){.state = "closed"}, "feedback:302-2");
+	assert_keys(f->s, (struct tr_ticket_filter){.state = "all"},
+		    "message:msg-1,feedback:302-2,account:acme-us,case:77,feedback:302-1");
+	assert_keys(f->s, (struct tr_ticket_filter){.queue = "customer-care"}, "message:msg-1,feedback:302-1");
+	assert_keys(f->s, (struct tr_ticket_filter){.state = "all", .queue = "customer-care"},
+		    "message:msg-1,feedback:302-2,feedback:302-1");
+	assert_keys(f->s, (struct tr_ticket_filter){.account = "acme-us"}, "account:acme-us,case:77");
+	assert_keys(f->s, (struct tr_ticket_filter){.priority = "high"}, "feedback:302-1");
+	assert_keys(f->s, (struct tr_ticket_filter){.priority = "urgent", .account = "acme-de"}, "");
+	/* breached: open and past due at now (the closed one is not breached) */
+	assert_keys(f->s, (struct tr_ticket_filter){.breached = 1, .now = NOW}, "message:msg-1,feedback:302-1");
+	assert_keys(f->s, (struct tr_ticket_filter){.breached = 1, .now = NOW - 50}, "feedback:302-1");
+	assert_keys(f->s, (struct tr_ticket_filter){.breached = 1, .now = NOW + 7200},
+		    "message:msg-1,case:77,feedback:302-1");
+	assert_keys(f->s, (struct tr_ticket_filter){.state = "all", .breached = 1, .now = NOW},
+		    "message:msg-1,feedback:302-1");
+	/* text: in the title or in the key */
+	assert_keys(f->s, (struct tr_ticket_filter){.text = "feedback"}, "feedback:302-1");
+	assert_keys(f->s, (struct tr_ticket_filter){.text = "answered"}, "case:77");
+	assert_keys(f->s, (struct tr_ticket_filter){.text = "case:77"}, "case:77");
+	assert_keys(f->s, (struct tr_ticket_filter){.text = "acme-us"}, "account:acme-us");
+	assert_keys(f->s, (struct tr_ticket_filter){.text = "返品"}, "message:msg-1");
+	assert_keys(f->s, (struct tr_ticket_filter){.text = "302", .state = "all"}, "feedback:302-2,feedback:302-1");
+	assert_keys(f->s, (struct tr_ticket_filter){.text = "no such words"}, "");
+	/* text is text, not a pattern */
+	assert_keys(f->s, (struct tr_ticket_filter){.text = "%"}, "");
+	assert_keys(f->s, (struct tr_ticket_filter){.text = "'; DROP TABLE tickets; --"}, "");
+	/* limit */
+	assert_keys(f->s, (struct tr_ticket_filter){.limit = 2}, "message:msg-1,account:acme-us");
+	assert_keys(f->s, (struct tr_ticket_filter){.limit = 1, .state = "all"}, "message:msg-1");
+
+	/* the ticket objects carry what SPEC §6 lists */
+	cJSON *list = tr_store_tickets_query(f->s, &(struct tr_ticket_filter){.text = "302-1"});
+	assert_int_equal(cJSON_GetArraySize(list), 1);
+	cJSON *t = cJSON_GetArrayItem(list, 0);
+	assert_true(cJSON_GetObjectItem(t, "id")->valuedouble > 0);
+	assert_string_equal(cJSON_GetObjectItem(t, "title")->valuestring, "1-star feedback on 302-1");
+	assert_string_equal(cJSON_GetObjectItem(t, "queue")->valuestring, "customer-care");
+	assert_string_equal(cJSON_GetObjectItem(t, "priority")->valuestring, "high");
+	assert_string_equal(cJSON_GetObjectItem(t, "state")->valuestring, "open");
+	assert_string_equal(cJSON_GetObjectItem(t, "account")->valuestring, "acme-de");
+	assert_int_equal((int)cJSON_GetObjectItem(t, "level")->valuedouble, 0);
+	assert_string_equal(cJSON_GetObjectItem(t, "due_at")->valuestring, "2026-11-24T05:58:20Z");
+	assert_string_equal(cJSON_GetObjectItem(t, "created_at")->valuestring, "2026-11-24T06:00:00Z");
+	assert_string_equal(cJSON_GetObjectItem(t, "updated_at")->valuestring, "2026-11-24T06:00:00Z");
+	assert_true(cJSON_IsArray(cJSON_GetObjectItem(t, "tags")));
+	cJSON_Delete(list);
+
+	/* more than the default limit of 100 */
+	assert_int_equal(tr_store_begin(f->s), 0);
+	for (int i = 0; i < 120; i++) {
+		char key[32];
+		snprintf(key, sizeof(key), "bulk:%d", i);
+		add_ticket(f->s, key, "bulk", "bulk", "low", NULL, 0);
+	}
+	assert_int_equal(tr_store_commit(f->s), 0);
+	list = tr_store_tickets_query(f->s, &(struct tr_ticket_filter){.queue = "bulk"});
+	assert_int_equal(cJSON_GetArraySize(list), 100);
+	cJSON_Delete(list);
+	list = tr_store_tickets_query(f->s, &(struct tr_ticket_filter){.queue = "bulk", .limit = 500});
+	assert_int_equal(cJSON_GetArraySize(list), 120);
+	cJSON_Delete(list);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_open_schema_wal_reopen, setup, teardown),
+		cmocka_unit_test(test_future_schema_refused),
+		cmocka_unit_test_setup_teardown(test_events_and_outcomes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_quarantine, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tickets, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_one_open_ticket_per_key, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_state, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_windowed_counter, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_savepoint_rollback, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tickets_query, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
