@@ -3,7 +3,7 @@
  * out as UTF-8, validated, with its line number. Splitting before converting
  * works because LF and CR never occur inside a multi-byte character in UTF-8,
  * GB18030 or CP932; it keeps an invalid byte confined to its line and lets a
- * decoder come back to any line start. Pure-ASCII lines and UTF-8 input are
+ * decoder come back to any line start. Valid UTF-8 and pure-ASCII lines are
  * handed out from the read buffer without a copy. Not CSV or JSON syntax:
  * see decode_*.c. */
 #include <errno.h>
@@ -127,30 +127,33 @@ static bool plain_ascii(const unsigned char *s, size_t n)
 	return true;
 }
 
-/* Encodes n code points as UTF-8 into out (room for 4 bytes each); returns
- * the length, or (size_t)-1 at a NUL or at a value that is no character
- * (which the converters never give). */
-static size_t utf8_encode(const uint32_t *in, size_t n, unsigned char *out)
+/* Encodes n code points as UTF-8 into out, which has room for 3 bytes per
+ * input byte they came from (no character grows more). A NUL,
+ * or a value that is no character (which the converters never give), is
+ * replaced by U+FFFD and sets *bad. Returns the length. */
+static size_t utf8_encode(const uint32_t *in, size_t n, unsigned char *out, bool *bad)
 {
 	unsigned char *o = out;
 	for (size_t i = 0; i < n; i++) {
 		uint32_t c = in[i];
-		if (c - 1 < 0x7F) {
+		if (c == 0 || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) {
+			*bad = true;
+			c = 0xFFFD;
+		}
+		if (c < 0x80) {
 			*o++ = (unsigned char)c;
-		} else if (c >= 0x80 && c < 0x800) {
+		} else if (c < 0x800) {
 			*o++ = (unsigned char)(0xC0 | c >> 6);
 			*o++ = (unsigned char)(0x80 | (c & 0x3F));
-		} else if (c >= 0x800 && c < 0x10000 && (c < 0xD800 || c > 0xDFFF)) {
+		} else if (c < 0x10000) {
 			*o++ = (unsigned char)(0xE0 | c >> 12);
 			*o++ = (unsigned char)(0x80 | (c >> 6 & 0x3F));
 			*o++ = (unsigned char)(0x80 | (c & 0x3F));
-		} else if (c >= 0x10000 && c <= 0x10FFFF) {
+		} else {
 			*o++ = (unsigned char)(0xF0 | c >> 18);
 			*o++ = (unsigned char)(0x80 | (c >> 12 & 0x3F));
 			*o++ = (unsigned char)(0x80 | (c >> 6 & 0x3F));
 			*o++ = (unsigned char)(0x80 | (c & 0x3F));
-		} else {
-			return (size_t)-1;
 		}
 	}
 	return (size_t)(o - out);
@@ -235,59 +238,101 @@ static int find_line(const struct tr_charset_reader *r, size_t *stop, size_t *te
 	return lf || r->eof ? LINE_COMPLETE : LINE_NEED_MORE;
 }
 
-/* Reports the bad bytes at raw[at] of the piece starting at raw[start] and
- * arranges for the rest of the line to be dropped. */
-static int bad_bytes(struct tr_charset_reader *r, struct tr_text *t, size_t at, size_t stop)
+/* Notes a bad sequence at raw[at] (the piece's line ends at raw[stop]) for
+ * t, keeping the first one of the piece. */
+static void note_bad(struct tr_charset_reader *r, struct tr_text *t, size_t at, size_t stop)
 {
+	int column = (int)(r->line_done + (at - r->start) + 1);
+	if (t->error && t->column <= column)
+		return;
 	const unsigned char *b = (const unsigned char *)r->raw + at;
-	size_t n = stop > at ? stop - at : 0;
-	t->line = r->line;
-	t->column = (int)(r->line_done + (at - r->start) + 1);
-	if (n > 0 && b[0] == 0) {
-		snprintf(r->msg, sizeof(r->msg), "NUL byte in text");
-	} else {
-		int len = snprintf(r->msg, sizeof(r->msg), "invalid %s byte sequence", r->name);
-		for (size_t i = 0; i < n && i < 4 && len > 0 && (size_t)len < sizeof(r->msg); i++)
-			len += snprintf(r->msg + len, sizeof(r->msg) - (size_t)len, " 0x%02X", b[i]);
-	}
+	t->column = column;
 	t->error = r->msg;
-	r->skip = true;
-	r->mid_line = true;
-	if (r->cd != (iconv_t)-1)
+	if (at < stop && b[0] == 0) {
+		snprintf(r->msg, sizeof(r->msg), "NUL byte in text");
+		return;
+	}
+	int len = snprintf(r->msg, sizeof(r->msg), "invalid %s byte sequence", r->name);
+	for (size_t i = 0; at + i < stop && i < 4 && len > 0 && (size_t)len < sizeof(r->msg); i++)
+		len += snprintf(r->msg + len, sizeof(r->msg) - (size_t)len, " 0x%02X", b[i]);
+}
+
+/* UTF-8 input holding a bad sequence: copies raw[start..stop) to out with
+ * each bad byte replaced by U+FFFD, noting the first in t. Returns the
+ * length; *used is what was taken of the input (a partial piece stops
+ * before a character cut by the end of the buffer). */
+static size_t utf8_repair(struct tr_charset_reader *r, struct tr_text *t, size_t stop, bool complete,
+			  size_t *used)
+{
+	const unsigned char *b = (const unsigned char *)r->raw + r->start;
+	unsigned char *o = (unsigned char *)r->out;
+	size_t n = stop - r->start, i = 0;
+	while (i < n) {
+		size_t ok = utf8_valid(b + i, n - i);
+		memcpy(o, b + i, ok);
+		o += ok;
+		i += ok;
+		if (i == n || (!complete && utf8_cut_short(b + i, n - i)))
+			break;
+		note_bad(r, t, r->start + i, stop);
+		memcpy(o, "\xEF\xBF\xBD", 3);
+		o += 3;
+		i++;
+	}
+	*used = i;
+	return (size_t)(o - (unsigned char *)r->out);
+}
+
+/* Converts raw[start..stop) with iconv into out, each bad byte replaced by
+ * U+FFFD and the first noted in t. Returns the length; *used as above. */
+static size_t iconv_repair(struct tr_charset_reader *r, struct tr_text *t, size_t stop, bool complete,
+			   size_t *used)
+{
+	char *b = r->raw + r->start, *in = b, *o = (char *)r->wide;
+	size_t inleft = stop - r->start, oleft = RAW_SIZE * sizeof(*r->wide);
+	while (inleft > 0 && iconv(r->cd, &in, &inleft, &o, &oleft) == (size_t)-1) {
+		if (errno == EINVAL && !complete)
+			break; /* a character cut by the end of the buffer: next time */
+		/* EILSEQ, or a character cut by the end of the line */
+		note_bad(r, t, (size_t)(in - r->raw), stop);
 		iconv(r->cd, NULL, NULL, NULL, NULL);
-	return TR_EPARSE;
+		uint32_t replacement = 0xFFFD; /* each input byte gives at most one: o has room */
+		memcpy(o, &replacement, sizeof(replacement));
+		o += sizeof(replacement);
+		oleft -= sizeof(replacement);
+		in++;
+		inleft--;
+	}
+	*used = (size_t)(in - b);
+	bool nul = false;
+	size_t n = utf8_encode(r->wide, (size_t)(o - (char *)r->wide) / sizeof(*r->wide),
+			       (unsigned char *)r->out, &nul);
+	if (nul)
+		note_bad(r, t, r->start + (size_t)((const char *)memchr(b, 0, *used) - b), stop);
+	return n;
 }
 
 /* Hands out raw[start..stop) (complete: the whole rest of the line, ended by
- * term bytes) as UTF-8. A partial piece may stop short of stop, before a
- * character cut by the end of the buffer. */
+ * term bytes) as UTF-8: in place when it is valid UTF-8 or plain ASCII,
+ * else converted or repaired into out. A partial piece may stop short of
+ * stop, before a character cut by the end of the buffer. */
 static int deliver(struct tr_charset_reader *r, struct tr_text *t, size_t stop, size_t term,
 		   bool complete)
 {
 	char *b = r->raw + r->start;
-	size_t n = stop - r->start, used;
-	char *data;
-	bool ascii = r->cd != (iconv_t)-1 && plain_ascii((const unsigned char *)b, n);
-	if (r->cd == (iconv_t)-1 || ascii) {
-		size_t ok = ascii ? n : utf8_valid((const unsigned char *)b, n);
-		if (ok < n && (complete || !utf8_cut_short((const unsigned char *)b + ok, n - ok)))
-			return bad_bytes(r, t, r->start + ok, stop);
-		used = n = ok;
-		data = b; /* in place; raw has a spare byte past end for the '\n' */
-	} else {
-		char *in = b, *o = (char *)r->wide;
-		size_t inleft = n, oleft = RAW_SIZE * sizeof(*r->wide);
-		if (iconv(r->cd, &in, &inleft, &o, &oleft) == (size_t)-1 &&
-		    (errno != EINVAL || complete))
-			return bad_bytes(r, t, (size_t)(in - r->raw), stop);
-		used = (size_t)(in - b);
-		data = r->out;
-		n = utf8_encode(r->wide, (size_t)(o - (char *)r->wide) / sizeof(*r->wide),
-				(unsigned char *)data);
-		if (n == (size_t)-1) {
-			const char *nul = memchr(b, 0, used);
-			return bad_bytes(r, t, nul ? r->start + (size_t)(nul - b) : r->start, stop);
+	size_t n = stop - r->start, used = n;
+	char *data = b;
+	if (r->cd == (iconv_t)-1) {
+		size_t ok = utf8_valid((const unsigned char *)b, n);
+		if (ok == n || (!complete && utf8_cut_short((const unsigned char *)b + ok, n - ok))) {
+			used = n = ok; /* in place; raw has a spare byte past end for the '\n' */
+		} else {
+			n = utf8_repair(r, t, stop, complete, &used);
+			data = r->out;
 		}
+	} else if (!plain_ascii((const unsigned char *)b, n)) {
+		n = iconv_repair(r, t, stop, complete, &used);
+		data = r->out;
 	}
 	t->data = data;
 	t->line = r->line;
@@ -304,7 +349,7 @@ static int deliver(struct tr_charset_reader *r, struct tr_text *t, size_t stop, 
 	}
 	t->len = n;
 	t->eol = complete;
-	return 1;
+	return t->error ? TR_EPARSE : 1;
 }
 
 /* Drops input up to the end of the current line. Returns 1 when done, 0
@@ -462,13 +507,17 @@ int tr_charset_open(const char *path, const char *encoding, struct tr_charset_re
 		r->start = 3; /* SPEC §4: a BOM says UTF-8, whatever the source declares */
 		r->name = name = "UTF-8";
 	}
+	r->out = malloc(OUT_SIZE);
+	if (!r->out) {
+		snprintf(why, whylen, "out of memory");
+		goto fail;
+	}
 	if (strcmp(name, "UTF-8") != 0) {
 		/* One glibc step to UCS-4 and UTF-8 encoded here: glibc's own second
 		 * step (UCS-4 to UTF-8) took 12% of the decoders' time. */
 		r->cd = iconv_open("WCHAR_T", name);
 		r->wide = malloc(RAW_SIZE * sizeof(*r->wide));
-		r->out = malloc(OUT_SIZE);
-		if (r->cd == (iconv_t)-1 || !r->wide || !r->out) {
+		if (r->cd == (iconv_t)-1 || !r->wide) {
 			rc = r->cd == (iconv_t)-1 ? -errno : -ENOMEM;
 			snprintf(why, whylen, "cannot convert from %s: %s", name, strerror(-rc));
 			goto fail;

@@ -19,6 +19,9 @@
  * max_row_bytes, the rest is reported as skipped instead. */
 #define RESCAN_ROWS 16
 
+/* split_line's answer for a line it leaves to libcsv. */
+#define NEED_LIBCSV 2
+
 struct csv_state {
 	struct csv_parser parser;
 	struct tr_decoder *d;
@@ -46,6 +49,9 @@ struct csv_state {
 	off_t rescan_budget;
 	char *scratch;       /* one field of split_line */
 	size_t scratch_size;
+	/* The first bad byte sequence in the record: the record is an error. */
+	int bad_line, bad_column;
+	char bad_message[160];
 };
 
 bool tr_decode_csv_split = true;
@@ -110,6 +116,7 @@ static void reset_record(struct csv_state *c)
 	c->obj = NULL;
 	c->nfields = 0;
 	c->extra_value = c->done = c->in_row = false;
+	c->bad_line = 0;
 	c->line_start = true; /* every caller goes on at a line start */
 	csv_fini(&c->parser, NULL, NULL, NULL);
 	if (c->header)
@@ -123,6 +130,7 @@ static int start_record(struct csv_state *c, int line)
 	c->row_bytes = 0;
 	c->nfields = 0;
 	c->extra_value = false;
+	c->bad_line = 0;
 	if (!c->header && !(c->obj = cJSON_CreateObject()))
 		return -ENOMEM;
 	return 0;
@@ -203,7 +211,6 @@ static char *scratch_copy(struct csv_state *c, const char *text, size_t n)
  * feeding libcsv byte by byte, which was most of the decoder's time. Returns
  * 1 with the record complete, 0 for a blank line, NEED_LIBCSV for anything
  * else (the line is left untouched), or -ENOMEM. */
-#define NEED_LIBCSV 2
 static int split_line(struct csv_state *c, const struct tr_text *t)
 {
 	char delim = (char)c->parser.delim_char;
@@ -276,18 +283,12 @@ static int read_record(struct csv_state *c, struct tr_row *row)
 	struct tr_text t;
 	for (;;) {
 		int rc = tr_charset_read(d->in, &t);
-		if (rc == TR_EPARSE) {
-			tr_decode_fail(d, row, c->in_row ? c->row_line : t.line, t.column, NULL, "%s",
-				       t.error);
-			row->err.line = t.line;
-			reset_record(c);
-			return 2;
-		}
-		if (rc < 0)
+		bool bad = rc == TR_EPARSE;
+		if (rc < 0 && !bad)
 			return rc;
 		if (rc == 0)
 			return c->in_row ? unclosed_quote(c, row) : 0;
-		if (!c->in_row && t.eol && t.len <= d->max_row_bytes && tr_decode_csv_split) {
+		if (!bad && !c->in_row && t.eol && t.len <= d->max_row_bytes && tr_decode_csv_split) {
 			rc = split_line(c, &t);
 			if (rc == 0)
 				continue;
@@ -296,6 +297,12 @@ static int read_record(struct csv_state *c, struct tr_row *row)
 		}
 		if (!c->in_row && (rc = start_record(c, t.line)) < 0)
 			return rc;
+		if (bad && !c->bad_line) {
+			/* Parse on (the bad bytes are U+FFFD) to find the record's end. */
+			c->bad_line = t.line;
+			c->bad_column = t.column;
+			snprintf(c->bad_message, sizeof(c->bad_message), "%s", t.error);
+		}
 		if (c->line_start)
 			c->fields_this_line = false;
 		c->line_start = t.eol;
@@ -305,6 +312,12 @@ static int read_record(struct csv_state *c, struct tr_row *row)
 		c->row_bytes += t.len;
 		if (c->row_bytes > d->max_row_bytes)
 			return too_long(c, &t, row);
+		if (c->done && c->bad_line) {
+			tr_decode_fail(d, row, c->row_line, c->bad_column, NULL, "%s", c->bad_message);
+			row->err.line = c->bad_line;
+			reset_record(c);
+			return 2;
+		}
 		if (c->done) {
 			c->in_row = c->done = false;
 			return 1;

@@ -42,6 +42,8 @@ struct json_state {
 	bool too_big;
 	struct tr_error broken; /* an encoding error inside the element */
 	bool is_broken;
+	struct tr_error piece_error; /* the current piece has bad bytes */
+	bool piece_bad;
 	int last_line;
 };
 
@@ -135,6 +137,8 @@ int tr_decode_ndjson_next(struct tr_decoder *d, struct tr_row *row)
 			return 0;
 		if (rc == TR_EPARSE) {
 			s->len = 0;
+			if (!t.eol)
+				tr_charset_skip_line(d->in);
 			return tr_decode_fail(d, row, t.line, t.column, NULL, "%s", t.error);
 		}
 		if (rc < 0)
@@ -163,6 +167,17 @@ int tr_decode_ndjson_next(struct tr_decoder *d, struct tr_row *row)
 	}
 }
 
+/* When the current piece has bad bytes and text[0..n) of the element holds
+ * one of them (a U+FFFD: a real one there makes it an error too, which errs
+ * on the safe side), the element will be a row error. */
+static void check_broken(struct json_state *s, const char *text, size_t n)
+{
+	if (s->piece_bad && !s->is_broken && memmem(text, n, "\xEF\xBF\xBD", 3)) {
+		s->is_broken = true;
+		s->broken = s->piece_error;
+	}
+}
+
 /* Starts an element at s->t.data[s->pos]; its first byte is taken. */
 static int start_element(struct tr_decoder *d, struct json_state *s)
 {
@@ -176,6 +191,7 @@ static int start_element(struct tr_decoder *d, struct json_state *s)
 	s->elem_line = s->t.line;
 	s->elem_col = (int)(s->col0 + s->pos + 1);
 	s->too_big = s->is_broken = false;
+	check_broken(s, s->t.data + s->pos, s->t.len - s->pos < 3 ? s->t.len - s->pos : 3);
 	s->len = 0;
 	s->pos++;
 	return collect(s, &ch, 1, d->max_row_bytes);
@@ -220,6 +236,7 @@ static int scan_element(struct tr_decoder *d, struct json_state *s)
 		}
 	}
 	s->pos = (size_t)(q - s->t.data);
+	check_broken(s, p, (size_t)(q - p));
 	if (collect(s, p, (size_t)(q - p), d->max_row_bytes) < 0)
 		return -ENOMEM;
 	return done;
@@ -282,22 +299,18 @@ int tr_decode_json_next(struct tr_decoder *d, struct tr_row *row)
 			int rc = tr_charset_read(d->in, &s->t);
 			if (rc == 0)
 				return at_end(d, s, row);
-			if (rc == TR_EPARSE) {
-				s->col0 = 0;
-				if (!s->in_elem)
-					return tr_decode_fail(d, row, s->t.line, s->t.column, NULL, "%s",
-							      s->t.error);
-				if (!s->is_broken) {
-					s->is_broken = true;
-					s->broken.line = s->t.line;
-					s->broken.column = s->t.column;
-					snprintf(s->broken.message, sizeof(s->broken.message), "%s",
-						 s->t.error);
-				}
-				continue;
-			}
-			if (rc < 0)
+			if (rc < 0 && rc != TR_EPARSE)
 				return rc;
+			/* Scan on to find where the elements holding the bad
+			 * bytes (each one U+FFFD now) end: they are row errors,
+			 * the other elements of the line are not. */
+			s->piece_bad = rc == TR_EPARSE;
+			if (s->piece_bad) {
+				s->piece_error.line = s->t.line;
+				s->piece_error.column = s->t.column;
+				snprintf(s->piece_error.message, sizeof(s->piece_error.message), "%s",
+					 s->t.error);
+			}
 			s->have = true;
 			s->pos = 0;
 			s->last_line = s->t.line;
@@ -324,6 +337,9 @@ int tr_decode_json_next(struct tr_decoder *d, struct tr_row *row)
 			}
 			if (ch != '{') {
 				s->mode = END;
+				if (s->piece_bad)
+					return tr_decode_fail(d, row, s->t.line, s->piece_error.column, NULL,
+							      "%s", s->piece_error.message);
 				return tr_decode_fail(d, row, s->t.line, (int)(s->col0 + s->pos + 1), NULL,
 						      "not JSON: expected an object or an array");
 			}

@@ -230,8 +230,9 @@ static int open_next(struct tr_spool *sp)
 	rc = tr_decoder_open(path, sp->src, (size_t)sp->d->cfg.limits.event_bytes, &sp->dec, &errs);
 	if (rc) {
 		char reason[512] = "cannot be decoded";
-		if (errs.n)
-			tr_error_format(&errs.items[0], reason, sizeof(reason));
+		if (errs.n) /* the report names the file already */
+			snprintf(reason, sizeof(reason), "%s%s%s", errs.items[0].field,
+				 errs.items[0].field[0] ? ": " : "", errs.items[0].message);
 		tr_errors_free(&errs);
 		log_warnx("spool: %s: %s", f->name, reason);
 		sp->dec = NULL;

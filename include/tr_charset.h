@@ -1,9 +1,10 @@
 /* Streaming conversion of a dropped file to UTF-8, one physical line at a
  * time (SPEC §4 encodings): UTF-8 (validated; a BOM is stripped and wins over
  * the declared encoding), GBK read as GB18030, Shift_JIS read as CP932.
- * Lines end at LF, CRLF or a lone CR and are handed out with one '\n'; an
- * invalid byte sequence is reported with its line and the rest of that line
- * is skipped, so the caller can turn it into a row error and go on. Memory is
+ * Lines end at LF, CRLF or a lone CR and are handed out with one '\n'. An
+ * invalid byte sequence is reported with its line and column, and the text
+ * comes with U+FFFD in its place so that a parser can find where the row
+ * holding it ends, report that row and go on; it is never data. Memory is
  * a fixed buffer whatever the file or line size: a line longer than the
  * buffer comes in several pieces. Not parsing: decode_*.c turn lines into
  * rows. */
@@ -24,9 +25,9 @@ struct tr_text {
 	int line;          /* 1-based physical line the piece belongs to */
 	bool eol;          /* the piece ends its line: data ends with one '\n' (added after a
 	                      last line without one) */
-	/* Set when tr_charset_read returns TR_EPARSE (line is set too): */
-	int column;        /* 1-based byte column of the bad sequence in the file's line */
-	const char *error; /* the problem, owned by the reader, valid until the next call */
+	/* Set when tr_charset_read returns TR_EPARSE: */
+	int column;        /* 1-based byte column (in the file) of the piece's first bad sequence */
+	const char *error; /* what it is, owned by the reader, valid until the next call */
 };
 
 /* A line start, to come back to with tr_charset_seek. */
@@ -44,9 +45,10 @@ int tr_charset_open(const char *path, const char *encoding, struct tr_charset_re
 		    char *why, size_t whylen);
 
 /* The next piece of text. Returns 1 with *t filled, 0 at the end of the file,
- * TR_EPARSE for an invalid byte sequence or a NUL byte (t->line, t->column,
- * t->error set; the rest of that line is skipped, and pieces of the line
- * already returned stay returned), or -errno on a read error. */
+ * TR_EPARSE with *t filled when the piece held an invalid byte sequence or a
+ * NUL byte (t->column and t->error say which; each bad byte is U+FFFD in
+ * t->data, to be used only to keep one's place in the syntax), or -errno on
+ * a read error. */
 int tr_charset_read(struct tr_charset_reader *r, struct tr_text *t);
 
 /* Drops the rest of the current line when the last piece did not end it. */

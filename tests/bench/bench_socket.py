@@ -189,6 +189,12 @@ class Daemon:
                     out[k] = int(v.split()[0]) / 1024
         return out
 
+    def cpu_seconds(self):
+        """user + system CPU time of the daemon so far."""
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self, timeout=60):
         t0 = time.perf_counter()
         if self.proc.poll() is None:
@@ -489,14 +495,19 @@ def main():
                                      "--", "sleep", str(a.perf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             time.sleep(0.5)
             perf_done = True
+        cpu0 = d.cpu_seconds()
         res = drive_pipelined(d.socket, thr_req, a.depth)
+        cpu = d.cpu_seconds() - cpu0
         eps = a.n / res.seconds
         st = d.status()
         stats = d.request({"op": "stats"}).get("stats", {})
-        r = {"eps": eps, "seconds": res.seconds, "rss_thr": st["VmHWM"], "busy": res.busy}
+        r = {"eps": eps, "seconds": res.seconds, "rss_thr": st["VmHWM"], "busy": res.busy,
+             "cpu": cpu / res.seconds}
         log(f"  throughput: {eps:,.0f} events/s  ({a.n} events in {res.seconds:.2f} s; "
             f"accepted {res.accepted}, duplicates {res.duplicates}, rejected {len(res.rejected)}, "
             f"busy retries {res.busy}, errors {len(res.errors)})")
+        log(f"  daemon CPU during throughput: {cpu:.1f} s = {100 * cpu / res.seconds:.0f}% of one core "
+            f"({1e6 * cpu / a.n:.1f} us of CPU per event)")
         log(f"  daemon RSS after throughput: peak {st['VmHWM']:.1f} MiB, now {st['VmRSS']:.1f} MiB")
         log("  stats: " + json.dumps({k: stats.get(k) for k in (
             "events_stored", "events_accepted", "duplicates", "rejected", "rule_errors", "quarantined",
@@ -567,11 +578,15 @@ def main():
         log(f"  latency stream: {a.lat_rate} events/s as {a.lat_rate / a.lat_batch:g} requests/s of "
             f"{a.lat_batch} events, {a.lat_seconds:g} s, one request in flight")
     log("")
-    log(f"  {'durability':<10} {'events/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'peak RSS MiB':>13}")
+    log(f"  {'durability':<10} {'events/s':>10} {'CPU':>5} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
+        f"{'peak RSS MiB':>13}")
+
+    def ms(r, k):
+        return f"{r[k]:.2f}" if k in r else "-"
     for dur, r in results.items():
         rss = max(r["rss_thr"], r.get("rss_lat", 0))
-        log(f"  {dur:<10} {r['eps']:>10,.0f} {r.get('p50', float('nan')):>8.2f} "
-            f"{r.get('p99', float('nan')):>8.2f} {r.get('max', float('nan')):>8.2f} {rss:>13.1f}")
+        log(f"  {dur:<10} {r['eps']:>10,.0f} {100 * r['cpu']:>4.0f}% {ms(r, 'p50'):>8} {ms(r, 'p99'):>8} "
+            f"{ms(r, 'max'):>8} {rss:>13.1f}")
     if peer:
         log(f"  {'peer':<10} {peer:>10,.0f}   (py_pipeline.py, synchronous=NORMAL, batch 1000)")
     log("")

@@ -433,6 +433,25 @@ static void test_invalid_gbk_byte(void **state)
 	result_free(&r);
 }
 
+/* A bad byte inside a quoted field over several lines makes that record an
+ * error; the field's other lines are not read as rows. */
+static void test_invalid_byte_in_multiline_field(void **state)
+{
+	(void)state;
+	const char *p = write_file("badml.csv",
+				   "a,b\n1,\"line one\nbad \x81\x20 line\nstill inside, 2\",x\n3,4\n", -1);
+	struct tr_source s = plain_source("gbk");
+	struct result r;
+	decode(p, &s, 0, &r);
+	assert_int_equal(r.n, 2);
+	assert_row_error(&r, 0, 3, "invalid GB18030 byte sequence 0x81 0x20");
+	assert_int_equal(r.rows[0].line, 2);
+	assert_int_equal(r.rows[0].err.column, 5);
+	assert_row_event(&r, 1, 5);
+	assert_string_equal(field(&r, 1, "b"), "4");
+	result_free(&r);
+}
+
 static void test_invalid_utf8(void **state)
 {
 	(void)state;
@@ -1014,17 +1033,26 @@ static void test_json_errors_and_resync(void **state)
 	assert_row_event(&r, 2, 4);
 	result_free(&r);
 
-	/* Bad bytes inside an element and between elements. */
+	/* Bad bytes inside an element over several lines, and in one of the
+	 * elements on a line: only the elements holding them are errors. */
 	struct tr_source gbk = plain_source("gbk");
 	decode(write_file("bad.json",
-			  "\x81\x20\n[\n {\"a\": 1,\n  \"b\": \"\x81\x20\",\n  \"d\": 4},\n {\"c\": \"\xd6\xd0\"}\n]\n", -1),
+			  "[\n {\"a\": 1,\n  \"b\": \"\x81\x20\",\n  \"d\": 4},\n"
+			  " {\"c\": \"\xd6\xd0\"}, {\"e\": \"\x80\"}, {\"f\": 6}\n]\n", -1),
 	       &gbk, 0, &r);
-	assert_int_equal(r.n, 3);
+	assert_int_equal(r.n, 4);
+	assert_row_error(&r, 0, 3, "invalid GB18030 byte sequence 0x81 0x20");
+	assert_int_equal(r.rows[0].line, 2);
+	assert_int_equal(r.rows[0].err.column, 9);
+	assert_row_event(&r, 1, 5);
+	assert_string_equal(field(&r, 1, "c"), "中");
+	assert_row_error(&r, 2, 5, "invalid GB18030 byte sequence 0x80");
+	assert_row_event(&r, 3, 5);
+	result_free(&r);
+
+	decode(write_file("badtop.json", "\x81\x20[{\"a\":1}]\n", -1), &gbk, 0, &r);
+	assert_int_equal(r.n, 1);
 	assert_row_error(&r, 0, 1, "invalid GB18030");
-	assert_row_error(&r, 1, 4, "invalid GB18030");
-	assert_int_equal(r.rows[1].line, 3);
-	assert_row_event(&r, 2, 6);
-	assert_string_equal(field(&r, 2, "c"), "中");
 	result_free(&r);
 
 	decode(write_file("one.json", "{\"type\":\"x.y\",\"id\":\"1\"}", -1), NULL, 0, &r);
@@ -1239,6 +1267,7 @@ int main(void)
 		cmocka_unit_test(test_gb18030_four_byte),
 		cmocka_unit_test(test_cp932_wave_dash),
 		cmocka_unit_test(test_invalid_gbk_byte),
+		cmocka_unit_test(test_invalid_byte_in_multiline_field),
 		cmocka_unit_test(test_invalid_utf8),
 		cmocka_unit_test(test_bom_wins_and_utf16),
 		cmocka_unit_test(test_csv_quotes_and_line_ends),
