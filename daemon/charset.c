@@ -24,8 +24,8 @@
 _Static_assert(sizeof(wchar_t) == 4, "iconv's WCHAR_T must be UCS-4 (glibc)");
 
 #define RAW_SIZE (64 * 1024)
-/* A CP932 half-width katakana byte becomes 3 UTF-8 bytes; nothing grows more
- * (a 4-byte GB18030 sequence gives at most 4). */
+/* A CP932 half-width katakana byte becomes 3 UTF-8 bytes, and so does a bad
+ * byte (U+FFFD); nothing grows more (4 GB18030 bytes give at most 4). */
 #define OUT_SIZE (3 * RAW_SIZE + 8)
 
 struct tr_charset_reader {
@@ -307,8 +307,10 @@ static size_t iconv_repair(struct tr_charset_reader *r, struct tr_text *t, size_
 	bool nul = false;
 	size_t n = utf8_encode(r->wide, (size_t)(o - (char *)r->wide) / sizeof(*r->wide),
 			       (unsigned char *)r->out, &nul);
-	if (nul)
-		note_bad(r, t, r->start + (size_t)((const char *)memchr(b, 0, *used) - b), stop);
+	if (nul) {
+		const char *z = memchr(b, 0, *used);
+		note_bad(r, t, z ? r->start + (size_t)(z - b) : r->start, stop);
+	}
 	return n;
 }
 

@@ -5,7 +5,6 @@
  * syntax of any format (decode_csv.c, decode_json.c, decode_yaml.c) nor what
  * an event must contain (the event layer validates types, ids and times). */
 #include <errno.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,7 +120,7 @@ static const char *id_text(const cJSON *v, char num[40])
 		return cJSON_IsTrue(v) ? "true" : "false";
 	if (cJSON_IsNumber(v)) {
 		double x = v->valuedouble;
-		if (x == floor(x) && fabs(x) < 1e15)
+		if (x > -1e15 && x < 1e15 && x == (double)(long long)x)
 			snprintf(num, 40, "%.0f", x);
 		else
 			snprintf(num, 40, "%.17g", x);

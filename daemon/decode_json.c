@@ -30,7 +30,8 @@ struct json_state {
 	struct tr_text t;
 	size_t pos;
 	bool have;
-	size_t col0;          /* byte column of t.data[0] in its line, 0-based */
+	size_t col0;          /* byte column of t.data[0] in its line, 0-based; columns
+	                         count bytes of the UTF-8 text, the file's own for UTF-8 */
 	enum mode mode;
 	/* The element being scanned. */
 	bool in_elem;

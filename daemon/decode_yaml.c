@@ -72,16 +72,21 @@ static int feed(void *data, unsigned char *buf, size_t size, size_t *size_read)
 		int rc = tr_charset_read(d->in, &s->t);
 		if (rc == 0)
 			return 1; /* the end: nothing read */
-		if (rc < 0) {
+		if (rc < 0 && rc != TR_EPARSE) {
 			s->input_rc = rc;
-			s->input_err.line = s->t.line;
-			s->input_err.column = s->t.column;
-			snprintf(s->input_err.message, sizeof(s->input_err.message), "%s",
-				 rc == TR_EPARSE ? s->t.error : "read error");
 			return 0;
 		}
 		size_t ok = printable((const unsigned char *)s->t.data, s->t.len);
-		if (ok < s->t.len) {
+		const char *bad = rc == TR_EPARSE ? memmem(s->t.data, s->t.len, "\xEF\xBF\xBD", 3) : NULL;
+		if (bad && (size_t)(bad - s->t.data) <= ok) {
+			/* The first bad byte sequence, now U+FFFD (or a real one
+			 * before it, which only stops us a little earlier). */
+			ok = (size_t)(bad - s->t.data);
+			s->input_rc = TR_EPARSE;
+			s->input_err.line = s->t.line;
+			s->input_err.column = s->t.column;
+			snprintf(s->input_err.message, sizeof(s->input_err.message), "%s", s->t.error);
+		} else if (ok < s->t.len) {
 			s->input_rc = TR_EPARSE;
 			s->input_err.line = s->t.line;
 			s->input_err.column = (int)ok + 1;
@@ -90,8 +95,10 @@ static int feed(void *data, unsigned char *buf, size_t size, size_t *size_read)
 				      (unsigned)(0xF000 | (b[1] & 0x3F) << 6 | (b[2] & 0x3F));
 			snprintf(s->input_err.message, sizeof(s->input_err.message),
 				 "control character U+%04X is not allowed in YAML", cp);
-			/* Hand over the text before it first, so that the item
-			 * before this line can still end. */
+		}
+		if (s->input_rc) {
+			/* Hand over the text before the problem first, so that the
+			 * item before it can still end. */
 			s->t.len = ok;
 			if (ok == 0)
 				return 0;

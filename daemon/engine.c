@@ -13,6 +13,7 @@
 #include <lauxlib.h>
 #include "tr_engine.h"
 #include "tr_log.h"
+#include "tr_notify.h"
 #include "tr_lua.h"
 #include "tr_time.h"
 
@@ -37,6 +38,7 @@ struct tr_rule {
 struct tr_engine {
 	struct tr_run run;     /* the sandbox's owner pointer: the run in progress */
 	struct tr_sandbox *sb;
+	struct tr_calendars *calendars;
 	struct tr_rule *rules;
 	size_t nrules;
 	const char *loading;   /* base name of the file being loaded */
@@ -59,7 +61,13 @@ void tr_engine_free(struct tr_engine *e)
 		rule_free(&e->rules[i]);
 	free(e->rules);
 	tr_sandbox_free(e->sb);
+	tr_calendars_free(e->calendars);
 	free(e);
+}
+
+const struct tr_calendars *tr_engine_calendars(const struct tr_engine *e)
+{
+	return e->calendars;
 }
 
 static int valid_on(const char *s)
@@ -154,6 +162,73 @@ static int l_rule(lua_State *L)
 	return 0;
 }
 
+/* ladder{name=, levels={{after=, notify=, note=}, …}, ack_timeout=, calendar=}:
+ * an escalation ladder, checked here so a typo fails the load at its line. */
+static int l_ladder(lua_State *L)
+{
+	static const char *const allowed[] = {"name", "levels", "ack_timeout", "calendar", "description", NULL};
+	static const char *const level_allowed[] = {"after", "notify", "note", NULL};
+	struct tr_engine *e = (struct tr_engine *)tr_lua_run(L);
+	if (e->run.phase != TR_PHASE_LOAD)
+		return luaL_error(L, "ladder: ladders can only be declared when a file loads");
+	tr_lua_check_options(L, 1, "ladder", allowed);
+	lua_getfield(L, 1, "name");
+	const char *name = lua_tostring(L, -1);
+	if (lua_type(L, -1) != LUA_TSTRING || !*name)
+		return luaL_error(L, "ladder: 'name' is required");
+	const char *calendar = NULL;
+	if (lua_getfield(L, 1, "calendar") != LUA_TNIL)
+		calendar = tr_lua_check_calendar(L, -1, "ladder");
+	int64_t ack_timeout = 0;
+	if (lua_getfield(L, 1, "ack_timeout") != LUA_TNIL &&
+	    (!lua_isstring(L, -1) || tr_duration_parse(lua_tostring(L, -1), &ack_timeout)))
+		return luaL_error(L, "ladder '%s': ack_timeout must be a duration like \"2h\"", name);
+	if (lua_getfield(L, 1, "levels") != LUA_TTABLE || lua_rawlen(L, -1) == 0)
+		return luaL_error(L, "ladder '%s': 'levels' must be a list of {after=, notify=, note=}", name);
+	luaL_Buffer b;
+	luaL_buffinit(L, &b);
+	lua_pushfstring(L, "{\"name\":\"%s\",\"ack_timeout\":%I,\"calendar\":", name, (lua_Integer)ack_timeout);
+	luaL_addvalue(&b);
+	lua_pushfstring(L, calendar ? "\"%s\",\"levels\":[" : "null,\"levels\":[", calendar);
+	luaL_addvalue(&b);
+	int levels = lua_absindex(L, -2);
+	lua_Integer n = (lua_Integer)lua_rawlen(L, levels);
+	for (lua_Integer i = 1; i <= n; i++) {
+		lua_rawgeti(L, levels, i);
+		if (!lua_istable(L, -1))
+			return luaL_error(L, "ladder '%s': level %d must be a table", name, (int)i);
+		tr_lua_check_options(L, -1, "ladder level", level_allowed);
+		int64_t after;
+		lua_getfield(L, -1, "after");
+		if (!lua_isstring(L, -1) || tr_duration_parse(lua_tostring(L, -1), &after))
+			return luaL_error(L, "ladder '%s': level %d needs after = a duration like \"4h\"", name, (int)i);
+		lua_getfield(L, -2, "notify");
+		const char *out = lua_tostring(L, -1);
+		if (out && !tr_notify_output_known(e->run.cfg, out))
+			return luaL_error(L, "ladder '%s': level %d notifies unknown output '%s'", name, (int)i, out);
+		lua_getfield(L, -3, "note");
+		cJSON *lv = cJSON_CreateObject();
+		cJSON_AddNumberToObject(lv, "level", (double)i);
+		cJSON_AddNumberToObject(lv, "after", (double)after);
+		if (out)
+			cJSON_AddStringToObject(lv, "notify", out);
+		if (lua_isstring(L, -1))
+			cJSON_AddStringToObject(lv, "note", lua_tostring(L, -1));
+		char *text = cJSON_PrintUnformatted(lv);
+		cJSON_Delete(lv);
+		lua_pop(L, 4);
+		lua_pushfstring(L, "%s%s", i > 1 ? "," : "", text ? text : "{}");
+		free(text);
+		luaL_addvalue(&b);
+	}
+	luaL_addstring(&b, "]}");
+	luaL_pushresult(&b);
+	lua_getfield(L, LUA_REGISTRYINDEX, "tr.ladders");
+	lua_pushvalue(L, -2);
+	lua_setfield(L, -2, name);
+	return 0;
+}
+
 static int by_priority(const void *a, const void *b)
 {
 	const struct tr_rule *x = a, *y = b;
@@ -162,13 +237,22 @@ static int by_priority(const void *a, const void *b)
 	return x->order - y->order;
 }
 
-static int new_engine(const struct tr_config *cfg, const char *lib_dir, struct tr_engine **out)
+static int new_engine(const struct tr_config *cfg, const char *lib_dir, struct tr_engine **out,
+		      struct tr_errors *errs)
 {
 	struct tr_engine *e = calloc(1, sizeof(*e));
 	if (!e || !(e->rules = calloc(MAX_RULES, sizeof(*e->rules)))) {
 		free(e);
 		return -ENOMEM;
 	}
+	int crc = tr_calendars_build(cfg, &e->calendars, errs);
+	if (crc) {
+		free(e->rules);
+		free(e);
+		return crc;
+	}
+	e->run.cfg = cfg;
+	e->run.calendars = e->calendars;
 	struct tr_budget b = {
 		.instructions = cfg->limits.rule_instructions,
 		.memory = (size_t)cfg->limits.rule_memory_mb << 20,
@@ -177,16 +261,23 @@ static int new_engine(const struct tr_config *cfg, const char *lib_dir, struct t
 	struct stat st;
 	int rc = tr_sandbox_new(&b, lib_dir && stat(lib_dir, &st) == 0 ? lib_dir : NULL, &e->run, &e->sb);
 	if (rc) {
+		tr_calendars_free(e->calendars);
 		free(e->rules);
 		free(e);
 		return rc;
 	}
 	tr_lua_open_ticket(e->sb);
+	tr_lua_open_schedule(e->sb);
 	tr_lua_open_state(e->sb);
 	tr_lua_open_log(e->sb);
 	tr_lua_open_time(e->sb);
-	lua_pushcfunction(tr_sandbox_lua(e->sb), l_rule);
+	lua_State *L = tr_sandbox_lua(e->sb);
+	lua_pushcfunction(L, l_rule);
 	tr_sandbox_add_global(e->sb, "rule");
+	lua_pushcfunction(L, l_ladder);
+	tr_sandbox_add_global(e->sb, "ladder");
+	lua_newtable(L);
+	lua_setfield(L, LUA_REGISTRYINDEX, "tr.ladders");
 	*out = e;
 	return 0;
 }
@@ -273,7 +364,7 @@ int tr_engine_load(const char *rules_dir, const struct tr_config *cfg, struct tr
 		return TR_EPARSE;
 	}
 	struct tr_engine *e;
-	int rc = new_engine(cfg, lib, &e);
+	int rc = new_engine(cfg, lib, &e, errs);
 	for (int i = 0; i < n; i++) {
 		if (rc == 0) {
 			char path[4096];
@@ -284,7 +375,8 @@ int tr_engine_load(const char *rules_dir, const struct tr_config *cfg, struct tr
 	}
 	free(names);
 	if (rc) {
-		tr_errors_add(errs, rules_dir, 0, 0, NULL, "cannot create the Lua state: %s", tr_strerror(rc));
+		if (rc != TR_EPARSE)
+			tr_errors_add(errs, rules_dir, 0, 0, NULL, "cannot create the Lua state: %s", tr_strerror(rc));
 		return rc;
 	}
 	return finish_load(e, out, errs, nerr0);
@@ -304,9 +396,10 @@ int tr_engine_load_file(const char *path, const struct tr_config *cfg, struct tr
 	else
 		snprintf(dir, sizeof(dir), "lib");
 	struct tr_engine *e;
-	int rc = new_engine(cfg, dir, &e);
+	int rc = new_engine(cfg, dir, &e, errs);
 	if (rc) {
-		tr_errors_add(errs, path, 0, 0, NULL, "cannot create the Lua state: %s", tr_strerror(rc));
+		if (rc != TR_EPARSE)
+			tr_errors_add(errs, path, 0, 0, NULL, "cannot create the Lua state: %s", tr_strerror(rc));
 		return rc;
 	}
 	load_one(e, path, base, errs);
@@ -498,6 +591,14 @@ cJSON *tr_engine_rules_json(const struct tr_engine *e)
 		cJSON_AddItemToArray(list, o);
 	}
 	return list;
+}
+
+int tr_engine_handles(const struct tr_engine *e, const char *type)
+{
+	for (size_t i = 0; i < e->nrules; i++)
+		if (rule_matches(&e->rules[i], type))
+			return 1;
+	return 0;
 }
 
 int tr_engine_rule_count(const struct tr_engine *e)

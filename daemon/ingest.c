@@ -146,6 +146,8 @@ int tr_ingest_commit(struct tr_ingest *ig)
 	ig->rule_errors += ig->batch_rule_errors;
 	ig->quarantined += ig->batch_quarantined;
 	reset_batch(ig);
+	if (ig->on_commit)
+		ig->on_commit(ig->on_commit_ud);
 	return 0;
 }
 

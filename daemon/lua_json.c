@@ -75,6 +75,46 @@ int64_t tr_lua_check_time(lua_State *L, int idx, int64_t base, const char *fn)
 	return 0;
 }
 
+int64_t tr_lua_base_time(lua_State *L)
+{
+	struct tr_run *run = tr_lua_run(L);
+	return run->event ? run->event->occurred_at : run->now;
+}
+
+const char *tr_lua_check_calendar(lua_State *L, int idx, const char *fn)
+{
+	struct tr_run *run = tr_lua_run(L);
+	if (lua_isnoneornil(L, idx))
+		return NULL;
+	const char *name = luaL_checkstring(L, idx);
+	if (!tr_calendars_find(run->calendars, name))
+		luaL_error(L, "%s: unknown calendar '%s' (declare it under calendars: in the config)", fn, name);
+	return name;
+}
+
+int64_t tr_lua_when(lua_State *L, int idx, int64_t base, const char *calendar, const char *fn)
+{
+	struct tr_run *run = tr_lua_run(L);
+	int has_at = lua_getfield(L, idx, "at") != LUA_TNIL;
+	int has_after = lua_getfield(L, idx, "after") != LUA_TNIL;
+	if (has_at == has_after)
+		luaL_error(L, "%s: give exactly one of 'after' (a duration) or 'at' (a time)", fn);
+	int64_t t;
+	if (has_at) {
+		t = tr_lua_check_time(L, -2, base, fn);
+	} else {
+		int64_t d;
+		const char *s = lua_tostring(L, -1);
+		if (!s || tr_duration_parse(s, &d))
+			luaL_error(L, "%s: after = \"%s\" is not a duration (90s, 15m, 4h, 3d, 1h30m)", fn,
+				   s ? s : luaL_typename(L, -1));
+		if (tr_calendars_add(run->calendars, calendar, base, d, &t))
+			luaL_error(L, "%s: calendar '%s' has no open time to count %s in", fn, calendar, s);
+	}
+	lua_pop(L, 2);
+	return t;
+}
+
 static int push_json(lua_State *L, const cJSON *v, int depth)
 {
 	if (depth > TR_LUA_MAX_DEPTH)

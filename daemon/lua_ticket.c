@@ -8,7 +8,9 @@
 #include <lauxlib.h>
 #include "tr_error.h"
 #include "tr_lua.h"
+#include "tr_notify.h"
 #include "tr_ticket.h"
+#include "tr_time.h"
 
 #define TICKET_MT "tr.ticket"
 
@@ -74,10 +76,9 @@ static int l_ticket_open(lua_State *L)
 	const char *queue = opt_string(L, 1, "queue", "default", "ticket.open");
 	const char *account = opt_string(L, 1, "account", run->event ? run->event->account : NULL, "ticket.open");
 	const char *assignee = opt_string(L, 1, "assignee", NULL, "ticket.open");
-	int64_t base = run->event ? run->event->occurred_at : run->now;
 	int64_t due_at = 0;
 	if (lua_getfield(L, 1, "due") != LUA_TNIL)
-		due_at = tr_lua_check_time(L, -1, base, "ticket.open: due");
+		due_at = tr_lua_check_time(L, -1, tr_lua_base_time(L), "ticket.open: due");
 	lua_pop(L, 1);
 
 	int64_t id = tr_store_ticket_find_open(run->store, key);
@@ -132,6 +133,8 @@ static int l_ticket_open(lua_State *L)
 	if (rc == 0)
 		rc = tr_store_history_add(run->store, t.id, run->now, run->event ? run->event->seq : 0,
 					  run->actor, "opened", title);
+	if (rc == 0 && due_at)
+		rc = tr_ticket_set_due_timer(run->store, t.id, due_at, run->event ? run->event->seq : 0);
 	if (rc)
 		return store_failed(L, run, rc);
 	cJSON *e = effect("ticket.open", t.id);
@@ -239,14 +242,202 @@ static int l_t_reopen(lua_State *L)
 	return apply(L, id, &c);
 }
 
+/* t:due(when [, calendar]): a time, or a duration from the event's time
+ * counted in calendar's open hours */
 static int l_t_due(lua_State *L)
 {
 	int64_t id = check_ticket(L, 1);
 	struct tr_run *run = tr_lua_run_mutating(L, "due");
-	int64_t base = run->event ? run->event->occurred_at : run->now;
-	struct tr_ticket_change c = {.action = "due", .due_at = tr_lua_check_time(L, 2, base, "due")};
+	const char *calendar = tr_lua_check_calendar(L, 3, "due");
+	int64_t when, d;
+	if (lua_type(L, 2) == LUA_TSTRING && tr_duration_parse(lua_tostring(L, 2), &d) == 0) {
+		if (tr_calendars_add(run->calendars, calendar, tr_lua_base_time(L), d, &when))
+			return luaL_error(L, "due: calendar '%s' has no open time", calendar);
+	} else {
+		when = tr_lua_check_time(L, 2, tr_lua_base_time(L), "due");
+	}
+	struct tr_ticket_change c = {.action = "due", .due_at = when};
 	lua_pushstring(L, luaL_tolstring(L, 2, NULL));
 	c.detail = lua_tostring(L, -1);
+	return apply(L, id, &c);
+}
+
+/* Adds a timer of kind for ticket id with the JSON of the Lua table at
+ * payload_idx (converted before any C allocation). */
+static int64_t add_timer(lua_State *L, int64_t id, const char *kind, int64_t due, int payload_idx)
+{
+	struct tr_run *run = tr_lua_run(L);
+	char err[128] = "";
+	cJSON *p = tr_lua_to_json(L, payload_idx, err, sizeof(err));
+	char *text = p ? cJSON_PrintUnformatted(p) : NULL;
+	cJSON_Delete(p);
+	if (!text)
+		luaL_error(L, "%s: %s", kind, err[0] ? err : "not enough memory");
+	lua_pushstring(L, text);
+	free(text);
+	int64_t timer;
+	if (tr_store_timer_add(run->store, due, kind, id, lua_tostring(L, -1), run->event ? run->event->seq : 0, &timer))
+		luaL_error(L, "%s: database error: %s", kind, tr_store_errmsg(run->store));
+	lua_pop(L, 1);
+	cJSON *e = effect("timer.add", id);
+	if (e) {
+		cJSON_AddStringToObject(e, "kind", kind);
+		cJSON_AddNumberToObject(e, "timer", (double)timer);
+		char at[40];
+		tr_time_format(due, NULL, at, sizeof(at));
+		cJSON_AddStringToObject(e, "due_at", at);
+	}
+	tr_lua_effect(L, e);
+	return timer;
+}
+
+/* Copies the named string options of the table at idx into a new table. */
+static void pick_strings(lua_State *L, int idx, const char *const names[])
+{
+	lua_newtable(L);
+	for (int i = 0; names[i]; i++) {
+		if (lua_getfield(L, idx, names[i]) == LUA_TNIL) {
+			lua_pop(L, 1);
+			continue;
+		}
+		if (!lua_isstring(L, -1))
+			luaL_error(L, "option '%s' must be a string", names[i]);
+		lua_setfield(L, -2, names[i]);
+	}
+}
+
+static void check_output(lua_State *L, int idx, const char *fn)
+{
+	if (lua_getfield(L, idx, "notify") != LUA_TNIL &&
+	    (!lua_isstring(L, -1) || !tr_notify_output_known(tr_lua_run(L)->cfg, lua_tostring(L, -1))))
+		luaL_error(L, "%s: notify names an unknown output '%s' (configure it under outputs:)", fn,
+			   lua_isstring(L, -1) ? lua_tostring(L, -1) : "?");
+	lua_pop(L, 1);
+}
+
+/* t:nudge{after=|at=, note=, notify=, calendar=}: a reminder on the ticket,
+ * cancelled if it closes first */
+static int l_t_nudge(lua_State *L)
+{
+	static const char *const allowed[] = {"after", "at", "note", "notify", "calendar", NULL};
+	static const char *const kept[] = {"note", "notify", NULL};
+	int64_t id = check_ticket(L, 1);
+	tr_lua_run_mutating(L, "nudge");
+	tr_lua_check_options(L, 2, "nudge", allowed);
+	check_output(L, 2, "nudge");
+	lua_getfield(L, 2, "calendar");
+	const char *calendar = tr_lua_check_calendar(L, -1, "nudge");
+	int64_t due = tr_lua_when(L, 2, tr_lua_base_time(L), calendar, "nudge");
+	pick_strings(L, 2, kept);
+	add_timer(L, id, "nudge", due, lua_gettop(L));
+	lua_settop(L, 1);
+	return 1;
+}
+
+/* t:escalate{level=, reason=, notify=} now; {after=|at=, …} later;
+ * {ladder = "name"} attaches a ladder declared with ladder{} */
+static int l_t_escalate(lua_State *L)
+{
+	static const char *const allowed[] = {"level", "reason", "notify", "after", "at", "calendar", "ladder", NULL};
+	int64_t id = check_ticket(L, 1);
+	struct tr_run *run = tr_lua_run_mutating(L, "escalate");
+	if (lua_isnoneornil(L, 2)) {
+		lua_settop(L, 1);
+		lua_newtable(L);
+	}
+	tr_lua_check_options(L, 2, "escalate", allowed);
+	check_output(L, 2, "escalate");
+	int64_t seq = run->event ? run->event->seq : 0;
+	if (lua_getfield(L, 2, "ladder") != LUA_TNIL) {
+		const char *name = luaL_checkstring(L, -1);
+		lua_getfield(L, LUA_REGISTRYINDEX, "tr.ladders");
+		if (lua_getfield(L, -1, name) != LUA_TSTRING)
+			return luaL_error(L, "escalate: no ladder named '%s' (declare it with ladder{})", name);
+		const char *json = lua_tostring(L, -1);
+		struct tr_ticket t;
+		int rc = tr_store_ticket_get(run->store, id, &t);
+		int64_t level = rc == 0 ? t.level : 0;
+		if (rc == 0)
+			tr_ticket_free(&t);
+		if (rc == 0)
+			rc = tr_store_timers_cancel(run->store, id, "escalate");
+		if (rc == 0)
+			rc = tr_store_ticket_set_ladder(run->store, id, json);
+		if (rc == 0)
+			rc = tr_ticket_arm_ladder(run->store, run->calendars, id, json, level, tr_lua_base_time(L), seq);
+		if (rc == 0)
+			rc = tr_store_history_add(run->store, id, run->now, seq, run->actor, "ladder", name);
+		if (rc)
+			return store_failed(L, run, rc);
+		cJSON *e = effect("ticket.ladder", id);
+		if (e)
+			cJSON_AddStringToObject(e, "ladder", name);
+		tr_lua_effect(L, e);
+		lua_settop(L, 1);
+		return 1;
+	}
+	lua_pop(L, 1);
+	int scheduled = lua_getfield(L, 2, "after") != LUA_TNIL || lua_getfield(L, 2, "at") != LUA_TNIL;
+	lua_settop(L, 2);
+	if (scheduled) {
+		static const char *const kept[] = {"reason", "notify", NULL};
+		lua_getfield(L, 2, "calendar");
+		const char *calendar = tr_lua_check_calendar(L, -1, "escalate");
+		int64_t due = tr_lua_when(L, 2, tr_lua_base_time(L), calendar, "escalate");
+		pick_strings(L, 2, kept);
+		lua_getfield(L, -1, "reason");
+		lua_setfield(L, -2, "note");
+		if (lua_getfield(L, 2, "level") != LUA_TNIL)
+			lua_setfield(L, -2, "level");
+		else
+			lua_pop(L, 1);
+		add_timer(L, id, "escalate", due, lua_gettop(L));
+		lua_settop(L, 1);
+		return 1;
+	}
+	struct tr_ticket t;
+	int rc = tr_store_ticket_get(run->store, id, &t);
+	if (rc)
+		return store_failed(L, run, rc);
+	int64_t level = t.level + 1;
+	tr_ticket_free(&t);
+	if (lua_getfield(L, 2, "level") != LUA_TNIL)
+		level = luaL_checkinteger(L, -1);
+	const char *reason = (lua_getfield(L, 2, "reason"), luaL_optstring(L, -1, NULL));
+	lua_pushfstring(L, "level %I%s%s", (lua_Integer)level, reason ? ": " : "", reason ? reason : "");
+	struct tr_ticket_change c = {.action = "escalate", .detail = lua_tostring(L, -1), .level = level};
+	if (lua_getfield(L, 2, "notify") != LUA_TNIL) {
+		char err[256];
+		if (tr_notify(run->store, run->cfg, lua_tostring(L, -1), id, c.detail, run->event ? run->event->type : NULL,
+			      run->event ? run->event->id : NULL, run->actor, run->now, err, sizeof(err)))
+			return luaL_error(L, "escalate: %s", err);
+	}
+	return apply(L, id, &c);
+}
+
+/* t:cancel([kind]): drops the ticket's pending timers (nudge, escalate,
+ * due; all when no kind), e.g. to re-arm a "no progress" escalation */
+static int l_t_cancel(lua_State *L)
+{
+	int64_t id = check_ticket(L, 1);
+	struct tr_run *run = tr_lua_run_mutating(L, "cancel");
+	const char *kind = luaL_optstring(L, 2, NULL);
+	if (tr_store_timers_cancel(run->store, id, kind))
+		return luaL_error(L, "cancel: database error: %s", tr_store_errmsg(run->store));
+	cJSON *e = effect("timer.cancel", id);
+	if (e && kind)
+		cJSON_AddStringToObject(e, "kind", kind);
+	tr_lua_effect(L, e);
+	lua_settop(L, 1);
+	return 1;
+}
+
+/* t:ack(): pauses pending escalations, as `triagectl ack` does */
+static int l_t_ack(lua_State *L)
+{
+	int64_t id = check_ticket(L, 1);
+	tr_lua_run_mutating(L, "ack");
+	struct tr_ticket_change c = {.action = "ack", .ack = 1};
 	return apply(L, id, &c);
 }
 
@@ -383,7 +574,8 @@ void tr_lua_open_ticket(struct tr_sandbox *sb)
 	static const luaL_Reg methods[] = {
 		{"comment", l_t_comment}, {"tag", l_t_tag}, {"assign", l_t_assign},
 		{"set", l_t_set}, {"close", l_t_close}, {"reopen", l_t_reopen},
-		{"due", l_t_due}, {NULL, NULL}};
+		{"due", l_t_due}, {"nudge", l_t_nudge}, {"escalate", l_t_escalate}, {"ack", l_t_ack},
+		{"cancel", l_t_cancel}, {NULL, NULL}};
 	static const luaL_Reg meta[] = {
 		{"__index", l_t_index}, {"__tostring", l_t_tostring}, {"__eq", l_t_eq}, {NULL, NULL}};
 	static const luaL_Reg funcs[] = {

@@ -1,7 +1,6 @@
-/* The `time` table: now, parse, format, add and duration for rules. Times
- * are integer seconds since the epoch; zones are IANA names. Business-hours
- * calendars are not here yet: time.add takes only the built-in "24x7". */
-#include <string.h>
+/* The `time` table: now, parse, format, duration, and business-time
+ * arithmetic over the config's calendars (add, last_open, is_open). Times
+ * are integer seconds since the epoch; zones are IANA names. */
 #include <lauxlib.h>
 #include "tr_error.h"
 #include "tr_lua.h"
@@ -54,18 +53,61 @@ static int l_time_duration(lua_State *L)
 	return 1;
 }
 
-/* time.add(t, duration [, calendar]) -> seconds */
-static int l_time_add(lua_State *L)
+static int64_t check_duration(lua_State *L, int idx, const char *fn)
 {
-	lua_Integer t = luaL_checkinteger(L, 1);
-	const char *d = luaL_checkstring(L, 2);
-	const char *calendar = luaL_optstring(L, 3, "24x7");
+	const char *d = luaL_checkstring(L, idx);
 	int64_t v;
 	if (tr_duration_parse(d, &v))
-		return luaL_error(L, "time.add: \"%s\" is not a duration (90s, 15m, 4h, 3d, 1h30m)", d);
-	if (strcmp(calendar, "24x7") != 0)
-		return luaL_error(L, "time.add: unknown calendar '%s'", calendar);
-	lua_pushinteger(L, t + v);
+		luaL_error(L, "%s: \"%s\" is not a duration (90s, 15m, 4h, 3d, 1h30m)", fn, d);
+	return v;
+}
+
+/* time.add(t, duration [, calendar]) -> t plus duration of the calendar's
+ * open time (24x7 by default) */
+static int l_time_add(lua_State *L)
+{
+	int64_t t = tr_lua_check_time(L, 1, tr_lua_run(L)->now, "time.add");
+	int64_t d = check_duration(L, 2, "time.add");
+	const char *calendar = tr_lua_check_calendar(L, 3, "time.add");
+	int64_t out;
+	if (tr_calendars_add(tr_lua_run(L)->calendars, calendar, t, d, &out))
+		return luaL_error(L, "time.add: calendar '%s' has no open time to count in", calendar);
+	lua_pushinteger(L, out);
+	return 1;
+}
+
+/* time.last_open(deadline, calendar, margin) -> the latest moment with at
+ * least margin of open time left before the deadline */
+static int l_time_last_open(lua_State *L)
+{
+	struct tr_run *run = tr_lua_run(L);
+	int64_t deadline = tr_lua_check_time(L, 1, run->now, "time.last_open");
+	const char *calendar = tr_lua_check_calendar(L, 2, "time.last_open");
+	int64_t margin = lua_isnoneornil(L, 3) ? 0 : check_duration(L, 3, "time.last_open");
+	int64_t out;
+	if (tr_cal_last_open(tr_calendars_find(run->calendars, calendar), deadline, margin, &out))
+		return luaL_error(L, "time.last_open: calendar '%s' has no open time before the deadline", calendar);
+	lua_pushinteger(L, out);
+	return 1;
+}
+
+/* time.is_open(t, calendar) -> whether the team is at work then */
+static int l_time_is_open(lua_State *L)
+{
+	struct tr_run *run = tr_lua_run(L);
+	int64_t t = tr_lua_check_time(L, 1, run->now, "time.is_open");
+	const char *calendar = tr_lua_check_calendar(L, 2, "time.is_open");
+	int open = tr_cal_is_open(tr_calendars_find(run->calendars, calendar), t);
+	if (open < 0)
+		return luaL_error(L, "time.is_open: time out of range");
+	lua_pushboolean(L, open);
+	return 1;
+}
+
+/* time.has_calendar(name) -> whether the config declares it (or "24x7") */
+static int l_time_has_calendar(lua_State *L)
+{
+	lua_pushboolean(L, tr_calendars_find(tr_lua_run(L)->calendars, luaL_checkstring(L, 1)) != NULL);
 	return 1;
 }
 
@@ -73,7 +115,8 @@ void tr_lua_open_time(struct tr_sandbox *sb)
 {
 	static const luaL_Reg funcs[] = {
 		{"now", l_time_now}, {"parse", l_time_parse}, {"format", l_time_format},
-		{"duration", l_time_duration}, {"add", l_time_add}, {NULL, NULL}};
+		{"duration", l_time_duration}, {"add", l_time_add}, {"last_open", l_time_last_open},
+		{"is_open", l_time_is_open}, {"has_calendar", l_time_has_calendar}, {NULL, NULL}};
 	luaL_newlib(tr_sandbox_lua(sb), funcs);
 	tr_sandbox_add_global(sb, "time");
 }

@@ -14,7 +14,9 @@
 #include "tr_daemon.h"
 #include "tr_log.h"
 #include "tr_server.h"
+#include "tr_outputs.h"
 #include "tr_spool.h"
+#include "tr_timers.h"
 
 static void notify(const char *state)
 {
@@ -90,11 +92,21 @@ static void on_signal(uv_signal_t *h, int signum)
 	 * has its answers (or the deadline passes). */
 	tr_server_close(d->server);
 	tr_spool_close(d->spool);
+	tr_timers_close(d->timers);
+	tr_outputs_close(d->outputs);
 	for (int i = 0; i < 4; i++)
 		uv_close((uv_handle_t *)&sigs[i], NULL);
 	uv_close((uv_handle_t *)&watchdog, NULL);
 	uv_timer_start(&drain_deadline, on_drain_deadline, DRAIN_MS, 0);
 	uv_unref((uv_handle_t *)&drain_deadline);
+}
+
+/* New timers and notifications are looked at after every commit. */
+static void after_commit(void *ud)
+{
+	struct tr_daemon *d = ud;
+	tr_timers_poke(d->timers);
+	tr_outputs_poke(d->outputs);
 }
 
 static void on_watchdog(uv_timer_t *t)
@@ -156,15 +168,26 @@ int main(int argc, char **argv)
 	rc = tr_daemon_open(d, &loop, &errs);
 	if (rc == 0)
 		rc = tr_server_start(d, &d->server);
-	if (rc == 0 && (rc = tr_spool_start(d, &d->spool)) != 0)
-		tr_server_close(d->server);
+	if (rc == 0)
+		rc = tr_spool_start(d, &d->spool);
+	if (rc == 0)
+		rc = tr_timers_start(d, &d->timers);
+	if (rc == 0 && (rc = tr_outputs_start(d, &d->outputs)) == 0) {
+		tr_outputs_set_watch(d->outputs, tr_server_broadcast, d->server);
+		d->ingest.on_commit = after_commit;
+		d->ingest.on_commit_ud = d;
+	}
 	if (rc) {
 		print_errors(&errs);
 		tr_errors_free(&errs);
-		tr_daemon_close(d);
-		tr_config_free(&d->cfg);
 		uv_walk(&loop, close_handle, NULL);
 		uv_run(&loop, UV_RUN_DEFAULT);
+		tr_outputs_free(d->outputs);
+		tr_timers_free(d->timers);
+		tr_spool_free(d->spool);
+		tr_server_free(d->server);
+		tr_daemon_close(d);
+		tr_config_free(&d->cfg);
 		uv_loop_close(&loop);
 		return 1;
 	}
@@ -195,8 +218,11 @@ int main(int argc, char **argv)
 	/* Drained. Close what is left (the deadline timer) and finish. */
 	uv_walk(&loop, close_handle, NULL);
 	uv_run(&loop, UV_RUN_DEFAULT);
+	d->ingest.on_commit = NULL;
 	tr_server_free(d->server);
 	tr_spool_free(d->spool);
+	tr_timers_free(d->timers);
+	tr_outputs_free(d->outputs);
 	tr_daemon_close(d);
 	tr_config_free(&d->cfg);
 	rc = uv_loop_close(&loop);

@@ -299,6 +299,51 @@ static cJSON *op_rules(struct tr_daemon *d, const cJSON *req, const struct tr_pe
 	return r;
 }
 
+/* SPEC §8 reload: the rules folder is built afresh and swapped in whole;
+ * when it does not compile the old rules keep running and the answer says
+ * why, with every problem's file and line. */
+static cJSON *op_reload(struct tr_daemon *d, const cJSON *req, const struct tr_peer *peer)
+{
+	(void)req;
+	struct tr_errors errs = {0};
+	int rc = tr_daemon_reload(d, &errs);
+	cJSON *r;
+	if (rc) {
+		char first[512] = "";
+		if (errs.n)
+			tr_error_format(&errs.items[0], first, sizeof(first));
+		r = tr_protocol_error(TR_ERR_BAD_REQUEST, "the rules do not compile, the old rules keep running: %s%s",
+				      first, errs.n > 1 ? " (and more: see \"problems\")" : "");
+		cJSON *list = cJSON_AddArrayToObject(cJSON_GetObjectItemCaseSensitive(r, "error"), "problems");
+		for (size_t i = 0; i < errs.n; i++) {
+			char line[512];
+			tr_error_format(&errs.items[i], line, sizeof(line));
+			cJSON_AddItemToArray(list, cJSON_CreateString(line));
+		}
+	} else {
+		log_info("reload by uid %u", (unsigned)peer->uid);
+		r = ok();
+		cJSON_AddNumberToObject(r, "rules", tr_engine_rule_count(d->engine));
+	}
+	tr_errors_free(&errs);
+	return r;
+}
+
+static cJSON *op_timers(struct tr_daemon *d, const cJSON *req, const struct tr_peer *peer)
+{
+	(void)peer;
+	int64_t limit = 100, total = 0;
+	if (opt_int(req, "limit", &limit) < 0 || limit < 1 || limit > 100000)
+		return tr_protocol_error(TR_ERR_BAD_REQUEST, "field \"limit\": a whole number from 1 to 100000");
+	cJSON *list = tr_store_timers_json(d->store, (int)limit, &total);
+	if (!list)
+		return tr_protocol_error(TR_ERR_INTERNAL, "database error: %s", tr_store_errmsg(d->store));
+	cJSON *r = ok();
+	cJSON_AddItemToObject(r, "timers", list);
+	cJSON_AddNumberToObject(r, "total", (double)total);
+	return r;
+}
+
 static cJSON *op_stats(struct tr_daemon *d, const cJSON *req, const struct tr_peer *peer)
 {
 	(void)req;
@@ -345,6 +390,8 @@ static const struct {
 	{"explain", op_explain},
 	{"rules", op_rules},
 	{"stats", op_stats},
+	{"timers", op_timers},
+	{"reload", op_reload},
 };
 
 cJSON *tr_protocol_handle(struct tr_daemon *d, const cJSON *req, const struct tr_peer *peer)

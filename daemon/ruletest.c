@@ -17,19 +17,20 @@
 #include <unistd.h>
 #include <lauxlib.h>
 #include "tr_config.h"
+#include "tr_daemon.h"
 #include "tr_engine.h"
 #include "tr_log.h"
 #include "tr_lua.h"
 #include "tr_ruletest.h"
 #include "tr_time.h"
+#include "tr_ticket.h"
+#include "tr_timers.h"
 
 struct runner {
 	struct tr_run run;       /* owner of the test file's sandbox: time.now() */
-	struct tr_config cfg;
-	const char *rules_dir;
+	struct tr_daemon d;      /* cfg, and per test a scratch store, engine and ingest */
+	char dir[64];            /* scratch folder */
 	char db_path[4096];
-	struct tr_store *store;  /* the current test's scratch database */
-	struct tr_engine *engine;
 	FILE *out, *err;
 	int passed, failed;
 };
@@ -64,21 +65,14 @@ static int l_ingest(lua_State *L)
 		lua_setfield(L, -2, "error");
 		return 1;
 	}
-	struct tr_dispatch d;
-	int rc = tr_store_begin(r->store);
-	if (rc == 0)
-		rc = tr_store_event_insert(r->store, &ev);
+	/* The same path as live ingest. */
+	int rc = tr_ingest_event(&r->d.ingest, &ev, r->run.now);
 	int dup = rc == TR_EDUP;
-	if (rc == 0)
-		rc = tr_engine_dispatch(r->engine, r->store, &ev, r->run.now, &d);
-	if (rc == 0 || dup)
-		rc = tr_store_commit(r->store);
-	else
-		tr_store_rollback(r->store);
+	rc = rc == 0 || dup ? tr_ingest_commit(&r->d.ingest) : (tr_ingest_abort(&r->d.ingest), rc);
 	int64_t seq = ev.seq;
 	tr_event_free(&ev);
 	if (rc)
-		return luaL_error(L, "ingest: database error: %s", tr_store_errmsg(r->store));
+		return luaL_error(L, "ingest: database error: %s", tr_store_errmsg(r->d.store));
 	lua_pushboolean(L, !dup);
 	lua_setfield(L, -2, "accepted");
 	lua_pushboolean(L, dup);
@@ -87,7 +81,7 @@ static int l_ingest(lua_State *L)
 		lua_pushinteger(L, seq);
 		lua_setfield(L, -2, "seq");
 		int found;
-		cJSON *x = tr_store_explain(r->store, NULL, NULL, seq, &found);
+		cJSON *x = tr_store_explain(r->d.store, NULL, NULL, seq, &found);
 		cJSON *outcomes = x ? cJSON_DetachItemFromObject(x, "outcomes") : NULL;
 		cJSON_Delete(x);
 		push_json_or_nil(L, outcomes);
@@ -111,7 +105,7 @@ static int l_tickets(lua_State *L)
 			lua_pop(L, 1);
 		}
 	}
-	push_json_or_nil(L, tr_store_tickets_query(r->store, &f));
+	push_json_or_nil(L, tr_store_tickets_query(r->d.store, &f));
 	return 1;
 }
 
@@ -121,7 +115,7 @@ static int l_find(lua_State *L)
 	struct runner *r = runner_of(L);
 	struct tr_ticket_filter f = {.state = "all", .now = r->run.now, .limit = 100000};
 	const char *key = luaL_checkstring(L, 1);
-	cJSON *list = tr_store_tickets_query(r->store, &f);
+	cJSON *list = tr_store_tickets_query(r->d.store, &f);
 	int64_t id = 0;
 	for (cJSON *t = list ? list->child : NULL; t && !id; t = t->next) {
 		cJSON *k = cJSON_GetObjectItemCaseSensitive(t, "key");
@@ -130,7 +124,7 @@ static int l_find(lua_State *L)
 	}
 	cJSON_Delete(list);
 	int found = 0;
-	push_json_or_nil(L, id ? tr_store_ticket_json(r->store, id, 1, &found) : NULL);
+	push_json_or_nil(L, id ? tr_store_ticket_json(r->d.store, id, 1, &found) : NULL);
 	return 1;
 }
 
@@ -140,6 +134,60 @@ static int l_clock(lua_State *L)
 	struct runner *r = runner_of(L);
 	r->run.now = tr_lua_check_time(L, 1, r->run.now, "clock");
 	return 0;
+}
+
+/* advance(t): moves the clock to t (a time, or a duration from now) firing
+ * every timer due by then, in order, as the daemon would -> timers fired */
+static int l_advance(lua_State *L)
+{
+	struct runner *r = runner_of(L);
+	int64_t to = tr_lua_check_time(L, 1, r->run.now, "advance");
+	int fired = 0;
+	for (;;) {
+		int64_t next = 0;
+		if (tr_store_timer_next(r->d.store, &next))
+			return luaL_error(L, "advance: database error");
+		if (next == 0 || next > to)
+			break;
+		/* Fire one instant at a time, so later timers see earlier effects. */
+		r->run.now = next > r->run.now ? next : r->run.now;
+		int more = 1;
+		while (more) {
+			if (tr_timers_fire(&r->d, r->run.now, 1000, &more))
+				return luaL_error(L, "advance: firing failed: %s", tr_store_errmsg(r->d.store));
+		}
+		fired++;
+	}
+	r->run.now = to > r->run.now ? to : r->run.now;
+	lua_pushinteger(L, fired);
+	return 1;
+}
+
+/* ack(ticket_id): a person acknowledges the ticket, as `triagectl ack` does */
+static int l_ack(lua_State *L)
+{
+	struct runner *r = runner_of(L);
+	int64_t id = (int64_t)luaL_checkinteger(L, 1);
+	struct tr_ticket_change c = {.action = "ack", .ack = 1};
+	char err[256];
+	int rc = tr_ingest_begin(&r->d.ingest);
+	if (rc == 0)
+		rc = tr_ticket_apply(r->d.store, id, &c, "test", 0, r->run.now, err, sizeof(err));
+	else
+		snprintf(err, sizeof(err), "database error");
+	rc = rc ? (tr_ingest_abort(&r->d.ingest), rc) : tr_ingest_commit(&r->d.ingest);
+	if (rc)
+		return luaL_error(L, "ack: %s", err);
+	return 0;
+}
+
+/* timers() -> the pending timers, earliest first */
+static int l_timers(lua_State *L)
+{
+	struct runner *r = runner_of(L);
+	int64_t total;
+	push_json_or_nil(L, tr_store_timers_json(r->d.store, 100000, &total));
+	return 1;
 }
 
 static int l_eq(lua_State *L)
@@ -175,26 +223,40 @@ static int l_test(lua_State *L)
 	return 0;
 }
 
+static void drop_world(struct runner *r)
+{
+	tr_ingest_close(&r->d.ingest);
+	tr_engine_free(r->d.engine);
+	tr_store_close(r->d.store);
+	r->d.engine = NULL;
+	r->d.store = NULL;
+	const char *suffixes[] = {"", "-wal", "-shm"};
+	for (int i = 0; i < 3; i++) {
+		char side[4200];
+		snprintf(side, sizeof(side), "%s%s", r->db_path, suffixes[i]);
+		unlink(side);
+	}
+}
+
+/* A scratch database and a fresh build of the rules for one test. */
 static int fresh_world(struct runner *r)
 {
-	tr_engine_free(r->engine);
-	tr_store_close(r->store);
-	r->engine = NULL;
-	r->store = NULL;
-	unlink(r->db_path);
+	drop_world(r);
 	char msg[512];
 	struct tr_errors errs = {0};
-	int rc = tr_store_open(r->db_path, TR_DURABILITY_NORMAL, &r->store, msg, sizeof(msg));
+	int rc = tr_store_open(r->db_path, TR_DURABILITY_NORMAL, &r->d.store, msg, sizeof(msg));
 	if (rc) {
 		fprintf(r->err, "%s\n", msg);
 		return rc;
 	}
-	rc = tr_engine_load(r->rules_dir, &r->cfg, &r->engine, &errs);
+	rc = tr_engine_load(r->d.cfg.rules_dir, &r->d.cfg, &r->d.engine, &errs);
 	for (size_t i = 0; i < errs.n; i++) {
 		tr_error_format(&errs.items[i], msg, sizeof(msg));
 		fprintf(r->err, "%s\n", msg);
 	}
 	tr_errors_free(&errs);
+	if (rc == 0)
+		rc = tr_ingest_open(&r->d.ingest, r->dir, r->d.store, r->d.engine);
 	r->run.now = 1795492800; /* 2026-11-24T04:00:00Z until a test calls clock() */
 	return rc;
 }
@@ -210,6 +272,7 @@ static int run_file(struct runner *r, const char *path)
 	tr_lua_open_log(sb);
 	const struct { const char *name; lua_CFunction fn; } api[] = {
 		{"ingest", l_ingest}, {"tickets", l_tickets}, {"find", l_find}, {"clock", l_clock},
+		{"advance", l_advance}, {"timers", l_timers}, {"ack", l_ack},
 		{"eq", l_eq}, {"ok", l_ok}, {"test", l_test}};
 	for (size_t i = 0; i < sizeof(api) / sizeof(api[0]); i++) {
 		lua_pushlightuserdata(L, r);
@@ -294,7 +357,7 @@ static int is_test_file(const struct dirent *d)
 	return d->d_name[0] != '.' && n > 9 && strcmp(d->d_name + n - 9, ".test.lua") == 0;
 }
 
-int tr_ruletest_run(const char *path, FILE *out, FILE *err)
+int tr_ruletest_run(const char *path, const char *config, FILE *out, FILE *err)
 {
 	struct runner r = {.out = out, .err = err};
 	struct stat st;
@@ -311,13 +374,23 @@ int tr_ruletest_run(const char *path, FILE *out, FILE *err)
 		else
 			snprintf(dir, sizeof(dir), ".");
 	}
-	r.rules_dir = dir;
-	char tmp[] = "/tmp/triagectl-test-XXXXXX";
-	if (!mkdtemp(tmp) || tr_config_defaults(&r.cfg)) {
-		fprintf(err, "cannot make a scratch folder: %s\n", strerror(errno));
+	struct tr_errors errs = {0};
+	int rc = config ? tr_config_load(config, &r.d.cfg, &errs) : tr_config_defaults(&r.d.cfg);
+	for (size_t i = 0; i < errs.n; i++) {
+		char msg[512];
+		tr_error_format(&errs.items[i], msg, sizeof(msg));
+		fprintf(err, "%s\n", msg);
+	}
+	tr_errors_free(&errs);
+	free(r.d.cfg.rules_dir);
+	r.d.cfg.rules_dir = strdup(dir); /* the config's outputs and calendars, these rules */
+	snprintf(r.dir, sizeof(r.dir), "/tmp/triagectl-test-XXXXXX");
+	if (rc || !r.d.cfg.rules_dir || !mkdtemp(r.dir)) {
+		fprintf(err, "cannot set up: %s\n", rc ? "bad configuration" : strerror(errno));
+		tr_config_free(&r.d.cfg);
 		return 2;
 	}
-	snprintf(r.db_path, sizeof(r.db_path), "%s/test.db", tmp);
+	snprintf(r.db_path, sizeof(r.db_path), "%s/test.db", r.dir);
 	int log_level = tr_log_level;
 	tr_log_level = TR_LOG_WARNING; /* a fresh database per test is not news */
 
@@ -340,16 +413,12 @@ int tr_ruletest_run(const char *path, FILE *out, FILE *err)
 	} else {
 		status = run_file(&r, path);
 	}
-	tr_engine_free(r.engine);
-	tr_store_close(r.store);
-	char side[4200];
-	const char *suffixes[] = {"", "-wal", "-shm"};
-	for (int i = 0; i < 3; i++) {
-		snprintf(side, sizeof(side), "%s%s", r.db_path, suffixes[i]);
-		unlink(side);
-	}
-	rmdir(tmp);
-	tr_config_free(&r.cfg);
+	drop_world(&r);
+	char marker[128];
+	snprintf(marker, sizeof(marker), "%s/inflight", r.dir);
+	unlink(marker);
+	rmdir(r.dir);
+	tr_config_free(&r.d.cfg);
 	tr_log_level = log_level;
 	fprintf(out, "%d passed, %d failed\n", r.passed, r.failed);
 	return status;

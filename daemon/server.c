@@ -41,6 +41,7 @@ struct conn {
 	int refs;         /* the handle, queued requests, pending writes */
 	int queued;
 	int paused;
+	int watching;     /* subscribed to notifications (`watch`) */
 	size_t unread;    /* answer bytes written but not yet taken by the client */
 	struct tr_peer peer;
 	struct conn *prev, *next;
@@ -57,6 +58,7 @@ struct tr_server {
 	int closing;
 	struct conn *conns;
 	uint64_t busy_answers;
+	uint64_t watch_dropped;  /* notifications a slow watcher did not get */
 	size_t max_line;
 };
 
@@ -100,7 +102,7 @@ static void conn_close(struct conn *c)
 /* Closes a half-closed or finished connection once nothing is owed to it. */
 static void conn_maybe_done(struct conn *c)
 {
-	if ((c->eof || c->srv->closing) && c->queued == 0 && c->unread == 0)
+	if ((c->eof || c->srv->closing) && c->queued == 0 && c->unread == 0 && (!c->watching || c->eof || c->srv->closing))
 		conn_close(c);
 }
 
@@ -366,6 +368,30 @@ static void commit_batch(struct tr_server *srv, struct request **batch)
 	*batch = NULL;
 }
 
+static int is_watch(const cJSON *req)
+{
+	const cJSON *op = cJSON_GetObjectItemCaseSensitive(req, "op");
+	return cJSON_IsString(op) && strcmp(op->valuestring, "watch") == 0;
+}
+
+void tr_server_broadcast(void *ud, const char *json)
+{
+	struct tr_server *srv = ud;
+	for (struct conn *c = srv->conns; c; c = c->next) {
+		if (!c->watching || c->closing)
+			continue;
+		if (c->unread >= MAX_UNREAD_ANSWERS) {
+			srv->watch_dropped++; /* bounded: a watcher that does not read misses lines */
+			continue;
+		}
+		cJSON *line = cJSON_CreateObject();
+		cJSON *n = cJSON_Parse(json);
+		cJSON_AddItemToObject(line, "notification", n ? n : cJSON_CreateString(json));
+		send_answer(c, line);
+		cJSON_Delete(line);
+	}
+}
+
 static void process(struct tr_server *srv)
 {
 	struct request *batch = NULL, **batch_tail = &batch;
@@ -396,7 +422,18 @@ static void process(struct tr_server *srv)
 		}
 		commit_batch(srv, &batch);
 		batch_tail = &batch;
-		r->answer = tr_protocol_handle(srv->d, r->req, &r->conn->peer);
+		if (is_watch(r->req)) {
+			/* SPEC §6 watch: notifications stream to this client until it leaves. */
+			r->conn->watching = 1;
+			r->answer = cJSON_CreateObject();
+			cJSON_AddTrueToObject(r->answer, "ok");
+			cJSON_AddTrueToObject(r->answer, "watching");
+			cJSON *id = cJSON_GetObjectItemCaseSensitive(r->req, "id");
+			if (id)
+				cJSON_AddItemToObject(r->answer, "id", cJSON_Duplicate(id, 1));
+		} else {
+			r->answer = tr_protocol_handle(srv->d, r->req, &r->conn->peer);
+		}
 		finish(srv, r);
 	}
 	commit_batch(srv, &batch);

@@ -60,10 +60,20 @@ static const char *const migrations[] = {
 	"CREATE TABLE file_errors(file_id INTEGER NOT NULL, line INTEGER NOT NULL,"
 	"  field TEXT, message TEXT NOT NULL);"
 	"CREATE INDEX file_errors_file ON file_errors(file_id);",
+
+	/* 3: notifications waiting for delivery, committed with their event;
+	 * the ladder a ticket escalates on. */
+	"CREATE TABLE outbox("
+	"  id INTEGER PRIMARY KEY, created_at INTEGER NOT NULL, output TEXT NOT NULL,"
+	"  payload TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL,"
+	"  delivered_at INTEGER, last_error TEXT);"
+	"CREATE INDEX outbox_pending ON outbox(next_at) WHERE delivered_at IS NULL;"
+	"ALTER TABLE tickets ADD COLUMN ladder TEXT;"
+	"CREATE INDEX timers_ticket ON timers(ticket_id);",
 };
 
 #define TICKET_COLUMNS "id, key, title, queue, priority, state, account, assignee," \
-	" close_reason, tags, fields, level, due_at, created_at, updated_at, closed_at, acked_at"
+	" close_reason, tags, fields, level, due_at, created_at, updated_at, closed_at, acked_at, ladder"
 
 enum stmt {
 	S_BEGIN, S_COMMIT, S_ROLLBACK, S_SAVEPOINT, S_RELEASE, S_ROLLBACK_TO,
@@ -75,6 +85,9 @@ enum stmt {
 	S_COUNT_EVENTS, S_COUNT_TICKETS,
 	S_FILE_ADD, S_FILE_PROGRESS, S_FILE_ERROR, S_FILE_FINISH, S_FILE_BY_WORK,
 	S_FILE_ERRORS, S_FILES_FINISHED_SINCE,
+	S_TIMER_ADD, S_TIMERS_CANCEL, S_TIMERS_CANCEL_KIND, S_TIMER_NEXT, S_TIMERS_DUE, S_TIMER_DELETE,
+	S_TIMERS_LIST, S_TIMERS_COUNT, S_OUTBOX_ADD, S_OUTBOX_PENDING, S_OUTBOX_DONE, S_OUTBOX_RETRY,
+	S_OUTBOX_NEXT, S_TICKET_LADDER,
 	S_COUNT
 };
 
@@ -113,8 +126,8 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_COUNTER_PRUNE] = "DELETE FROM counters WHERE key = ? AND bucket <= ?",
 	[S_HISTORY_LIST] = "SELECT at, actor, action, detail, event_seq FROM ticket_history"
 			   " WHERE ticket_id = ? ORDER BY id",
-	[S_TIMERS_FOR_TICKET] = "SELECT id, due_at, kind, payload FROM timers WHERE ticket_id = ?"
-				" ORDER BY due_at",
+	[S_TIMERS_FOR_TICKET] = "SELECT id, due_at, kind, ticket_id, payload FROM timers WHERE ticket_id = ?"
+				" ORDER BY due_at, id",
 	[S_EVENT_BY_ID] = "SELECT seq, type, id, source, account, marketplace, occurred_at,"
 			  " received_at, payload FROM events WHERE type = ? AND id = ?",
 	[S_EVENT_BY_SEQ] = "SELECT seq, type, id, source, account, marketplace, occurred_at,"
@@ -131,6 +144,22 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_FILE_BY_WORK] = "SELECT id, name, work_name, size, state, rows_done, rows_ok, rows_bad,"
 			   " duplicates, started_at FROM files WHERE work_name = ? ORDER BY id DESC LIMIT 1",
 	[S_FILE_ERRORS] = "SELECT line, field, message FROM file_errors WHERE file_id = ? ORDER BY line",
+	[S_TIMER_ADD] = "INSERT INTO timers(due_at, kind, ticket_id, payload, event_seq) VALUES(?,?,?,?,?)",
+	[S_TIMERS_CANCEL] = "DELETE FROM timers WHERE ticket_id = ?",
+	[S_TIMERS_CANCEL_KIND] = "DELETE FROM timers WHERE ticket_id = ? AND kind = ?",
+	[S_TIMER_NEXT] = "SELECT min(due_at) FROM timers",
+	[S_TIMERS_DUE] = "SELECT id, due_at, kind, ticket_id, payload FROM timers WHERE due_at <= ?"
+			 " ORDER BY due_at, id LIMIT ?",
+	[S_TIMER_DELETE] = "DELETE FROM timers WHERE id = ?",
+	[S_TIMERS_LIST] = "SELECT id, due_at, kind, ticket_id, payload FROM timers ORDER BY due_at, id LIMIT ?",
+	[S_TIMERS_COUNT] = "SELECT count(*) FROM timers",
+	[S_OUTBOX_ADD] = "INSERT INTO outbox(created_at, output, payload, next_at) VALUES(?,?,?,?)",
+	[S_OUTBOX_PENDING] = "SELECT id, output, payload, attempts FROM outbox WHERE delivered_at IS NULL"
+			     " AND next_at <= ? ORDER BY id LIMIT ?",
+	[S_OUTBOX_DONE] = "UPDATE outbox SET delivered_at = ?, attempts = attempts + 1 WHERE id = ?",
+	[S_OUTBOX_RETRY] = "UPDATE outbox SET attempts = attempts + 1, next_at = ?, last_error = ? WHERE id = ?",
+	[S_OUTBOX_NEXT] = "SELECT min(next_at) FROM outbox WHERE delivered_at IS NULL",
+	[S_TICKET_LADDER] = "UPDATE tickets SET ladder = ? WHERE id = ?",
 	[S_FILES_FINISHED_SINCE] = "SELECT coalesce(sum(state = 'done'), 0), coalesce(sum(state = 'rejected'), 0)"
 				   " FROM files WHERE finished_at >= ?",
 };
@@ -138,6 +167,8 @@ static const char *const stmt_sql[S_COUNT] = {
 struct tr_store {
 	sqlite3 *db;
 	sqlite3_stmt *stmts[S_COUNT];
+	int64_t timer_hint;  /* earliest due_at added since tr_store_timer_hint */
+	int outbox_hint;     /* a notification was added since tr_store_outbox_hint */
 	int64_t quarantined; /* rows in quarantine: skip the lookup while 0 */
 };
 
@@ -251,7 +282,8 @@ int tr_store_open(const char *path, enum tr_durability durability, struct tr_sto
 	char pragmas[256];
 	snprintf(pragmas, sizeof(pragmas),
 		 "PRAGMA journal_mode = WAL; PRAGMA synchronous = %s; PRAGMA busy_timeout = 5000;"
-		 "PRAGMA foreign_keys = OFF; PRAGMA cache_size = -16000; PRAGMA temp_store = MEMORY;",
+		 "PRAGMA foreign_keys = OFF; PRAGMA cache_size = -16000; PRAGMA temp_store = MEMORY;"
+		 "PRAGMA wal_autocheckpoint = 8192; PRAGMA journal_size_limit = 67108864;",
 		 durability == TR_DURABILITY_FULL ? "FULL" : "NORMAL");
 	char *msg = NULL;
 	if (sqlite3_exec(s->db, pragmas, NULL, NULL, &msg) != SQLITE_OK) {
@@ -372,6 +404,7 @@ void tr_ticket_free(struct tr_ticket *t)
 {
 	free(t->key); free(t->title); free(t->queue); free(t->priority); free(t->state);
 	free(t->account); free(t->assignee); free(t->close_reason); free(t->tags); free(t->fields);
+	free(t->ladder);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -419,6 +452,7 @@ static int ticket_from_row(sqlite3_stmt *st, struct tr_ticket *t)
 			   &t->closed_at, &t->acked_at};
 	for (int i = 0; i < 6; i++)
 		*ints[i] = sqlite3_column_int64(st, i + 11);
+	t->ladder = column_strdup(st, 17);
 	if (!t->key || !t->title || !t->tags || !t->fields) {
 		tr_ticket_free(t);
 		return -ENOMEM;
@@ -669,6 +703,8 @@ cJSON *tr_store_tickets_query(struct tr_store *s, const struct tr_ticket_filter 
 	return list;
 }
 
+static cJSON *timer_json(sqlite3_stmt *st);
+
 cJSON *tr_store_ticket_json(struct tr_store *s, int64_t id, int with_history, int *found)
 {
 	struct tr_ticket t;
@@ -703,14 +739,8 @@ cJSON *tr_store_ticket_json(struct tr_store *s, int64_t id, int with_history, in
 	st = stmt(s, S_TIMERS_FOR_TICKET);
 	if (st && timers) {
 		sqlite3_bind_int64(st, 1, id);
-		while (sqlite3_step(st) == SQLITE_ROW) {
-			cJSON *tm = cJSON_CreateObject();
-			cJSON_AddNumberToObject(tm, "id", (double)sqlite3_column_int64(st, 0));
-			add_time(tm, "due_at", sqlite3_column_int64(st, 1));
-			add_nullable(tm, "kind", (const char *)sqlite3_column_text(st, 2));
-			add_json(tm, "payload", (const char *)sqlite3_column_text(st, 3), cJSON_CreateNull());
-			cJSON_AddItemToArray(timers, tm);
-		}
+		while (sqlite3_step(st) == SQLITE_ROW)
+			cJSON_AddItemToArray(timers, timer_json(st));
 		sqlite3_reset(st);
 	}
 	return o;
@@ -899,4 +929,234 @@ int tr_store_files_finished_since(struct tr_store *s, int64_t since, int64_t *do
 	}
 	sqlite3_reset(st);
 	return 0;
+}
+
+/* ---- timers (timers.c) and the outbox (outputs.c) ---- */
+
+int tr_store_timer_add(struct tr_store *s, int64_t due_at, const char *kind, int64_t ticket_id,
+		       const char *payload, int64_t event_seq, int64_t *id)
+{
+	sqlite3_stmt *st = stmt(s, S_TIMER_ADD);
+	if (!st)
+		return TR_ESTORE;
+	sqlite3_bind_int64(st, 1, due_at);
+	bind_text(st, 2, kind);
+	bind_time(st, 3, ticket_id);
+	bind_text(st, 4, payload ? payload : "{}");
+	bind_time(st, 5, event_seq);
+	int rc = run(s, st);
+	if (rc == 0) {
+		if (id)
+			*id = sqlite3_last_insert_rowid(s->db);
+		if (s->timer_hint == 0 || due_at < s->timer_hint)
+			s->timer_hint = due_at;
+	}
+	return rc;
+}
+
+int64_t tr_store_timer_hint(struct tr_store *s)
+{
+	int64_t h = s->timer_hint;
+	s->timer_hint = 0;
+	return h;
+}
+
+int tr_store_timers_cancel(struct tr_store *s, int64_t ticket_id, const char *kind)
+{
+	sqlite3_stmt *st = stmt(s, kind ? S_TIMERS_CANCEL_KIND : S_TIMERS_CANCEL);
+	if (!st)
+		return TR_ESTORE;
+	sqlite3_bind_int64(st, 1, ticket_id);
+	if (kind)
+		bind_text(st, 2, kind);
+	return run(s, st);
+}
+
+int tr_store_timer_next(struct tr_store *s, int64_t *due_at)
+{
+	sqlite3_stmt *st = stmt(s, S_TIMER_NEXT);
+	if (!st)
+		return TR_ESTORE;
+	int rc = sqlite3_step(st);
+	*due_at = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0; /* NULL reads as 0: none */
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 0 : TR_ESTORE;
+}
+
+static void timer_from_row(sqlite3_stmt *st, struct tr_timer *t)
+{
+	t->id = sqlite3_column_int64(st, 0);
+	t->due_at = sqlite3_column_int64(st, 1);
+	snprintf(t->kind, sizeof(t->kind), "%s", (const char *)sqlite3_column_text(st, 2));
+	t->ticket_id = sqlite3_column_int64(st, 3);
+	const char *p = (const char *)sqlite3_column_text(st, 4);
+	t->payload = strdup(p ? p : "{}");
+}
+
+int tr_store_timers_due(struct tr_store *s, int64_t now, int limit, struct tr_timer *out, int *n)
+{
+	sqlite3_stmt *st = stmt(s, S_TIMERS_DUE);
+	if (!st)
+		return TR_ESTORE;
+	sqlite3_bind_int64(st, 1, now);
+	sqlite3_bind_int(st, 2, limit);
+	int rc;
+	*n = 0;
+	while (*n < limit && (rc = sqlite3_step(st)) == SQLITE_ROW)
+		timer_from_row(st, &out[(*n)++]);
+	sqlite3_reset(st);
+	for (int i = 0; i < *n; i++)
+		if (!out[i].payload) {
+			tr_timer_rows_free(out, *n);
+			*n = 0;
+			return -ENOMEM;
+		}
+	return 0;
+}
+
+void tr_timer_rows_free(struct tr_timer *t, int n)
+{
+	for (int i = 0; i < n; i++) {
+		free(t[i].payload);
+		t[i].payload = NULL;
+	}
+}
+
+int tr_store_timer_delete(struct tr_store *s, int64_t id)
+{
+	sqlite3_stmt *st = stmt(s, S_TIMER_DELETE);
+	if (!st)
+		return TR_ESTORE;
+	sqlite3_bind_int64(st, 1, id);
+	int rc = run(s, st);
+	return rc ? rc : sqlite3_changes(s->db) == 1 ? 0 : -ENOENT;
+}
+
+static cJSON *timer_json(sqlite3_stmt *st)
+{
+	cJSON *tm = cJSON_CreateObject();
+	cJSON_AddNumberToObject(tm, "id", (double)sqlite3_column_int64(st, 0));
+	add_time(tm, "due_at", sqlite3_column_int64(st, 1));
+	add_nullable(tm, "kind", (const char *)sqlite3_column_text(st, 2));
+	if (sqlite3_column_type(st, 3) == SQLITE_NULL)
+		cJSON_AddNullToObject(tm, "ticket");
+	else
+		cJSON_AddNumberToObject(tm, "ticket", (double)sqlite3_column_int64(st, 3));
+	add_json(tm, "payload", (const char *)sqlite3_column_text(st, 4), cJSON_CreateObject());
+	return tm;
+}
+
+cJSON *tr_store_timers_json(struct tr_store *s, int limit, int64_t *total)
+{
+	sqlite3_stmt *st = stmt(s, S_TIMERS_COUNT);
+	if (!st)
+		return NULL;
+	*total = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_reset(st);
+	if (!(st = stmt(s, S_TIMERS_LIST)))
+		return NULL;
+	sqlite3_bind_int(st, 1, limit);
+	cJSON *list = cJSON_CreateArray();
+	while (list && sqlite3_step(st) == SQLITE_ROW)
+		cJSON_AddItemToArray(list, timer_json(st));
+	sqlite3_reset(st);
+	return list;
+}
+
+int tr_store_ticket_set_ladder(struct tr_store *s, int64_t ticket_id, const char *ladder)
+{
+	sqlite3_stmt *st = stmt(s, S_TICKET_LADDER);
+	if (!st)
+		return TR_ESTORE;
+	bind_text(st, 1, ladder);
+	sqlite3_bind_int64(st, 2, ticket_id);
+	return run(s, st);
+}
+
+int tr_store_outbox_add(struct tr_store *s, const char *output, const char *payload, int64_t now)
+{
+	sqlite3_stmt *st = stmt(s, S_OUTBOX_ADD);
+	if (!st)
+		return TR_ESTORE;
+	sqlite3_bind_int64(st, 1, now);
+	bind_text(st, 2, output);
+	bind_text(st, 3, payload);
+	sqlite3_bind_int64(st, 4, now);
+	int rc = run(s, st);
+	if (rc == 0)
+		s->outbox_hint = 1;
+	return rc;
+}
+
+int tr_store_outbox_hint(struct tr_store *s)
+{
+	int h = s->outbox_hint;
+	s->outbox_hint = 0;
+	return h;
+}
+
+int tr_store_outbox_pending(struct tr_store *s, int64_t now, int limit, struct tr_notification *out, int *n)
+{
+	sqlite3_stmt *st = stmt(s, S_OUTBOX_PENDING);
+	if (!st)
+		return TR_ESTORE;
+	sqlite3_bind_int64(st, 1, now);
+	sqlite3_bind_int(st, 2, limit);
+	int rc = 0;
+	*n = 0;
+	while (*n < limit && sqlite3_step(st) == SQLITE_ROW) {
+		struct tr_notification *x = &out[(*n)++];
+		x->id = sqlite3_column_int64(st, 0);
+		snprintf(x->output, sizeof(x->output), "%s", (const char *)sqlite3_column_text(st, 1));
+		x->payload = column_strdup(st, 2);
+		x->attempts = sqlite3_column_int(st, 3);
+		if (!x->payload)
+			rc = -ENOMEM;
+	}
+	sqlite3_reset(st);
+	if (rc) {
+		tr_notifications_free(out, *n);
+		*n = 0;
+	}
+	return rc;
+}
+
+void tr_notifications_free(struct tr_notification *x, int n)
+{
+	for (int i = 0; i < n; i++) {
+		free(x[i].payload);
+		x[i].payload = NULL;
+	}
+}
+
+int tr_store_outbox_done(struct tr_store *s, int64_t id, int64_t now)
+{
+	sqlite3_stmt *st = stmt(s, S_OUTBOX_DONE);
+	if (!st)
+		return TR_ESTORE;
+	sqlite3_bind_int64(st, 1, now);
+	sqlite3_bind_int64(st, 2, id);
+	return run(s, st);
+}
+
+int tr_store_outbox_retry(struct tr_store *s, int64_t id, int64_t next_at, const char *error)
+{
+	sqlite3_stmt *st = stmt(s, S_OUTBOX_RETRY);
+	if (!st)
+		return TR_ESTORE;
+	sqlite3_bind_int64(st, 1, next_at);
+	bind_text(st, 2, error);
+	sqlite3_bind_int64(st, 3, id);
+	return run(s, st);
+}
+
+int tr_store_outbox_next(struct tr_store *s, int64_t *next_at)
+{
+	sqlite3_stmt *st = stmt(s, S_OUTBOX_NEXT);
+	if (!st)
+		return TR_ESTORE;
+	int rc = sqlite3_step(st);
+	*next_at = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 0 : TR_ESTORE;
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cjson/cJSON.h>
+#include "tr_calendars.h"
 #include "tr_error.h"
 #include "tr_ticket.h"
 
@@ -54,6 +55,73 @@ static char *merge_fields(const char *fields, const char *add_json)
 	return out;
 }
 
+/* A whole-number member, or def when absent or not a number. */
+static int64_t json_int(const cJSON *o, const char *key, int64_t def)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : def;
+}
+
+int tr_ticket_set_due_timer(struct tr_store *s, int64_t id, int64_t due_at, int64_t event_seq)
+{
+	int rc = tr_store_timers_cancel(s, id, "due");
+	return rc ? rc : tr_store_timer_add(s, due_at, "due", id, NULL, event_seq, NULL);
+}
+
+int tr_ticket_arm_ladder(struct tr_store *s, const struct tr_calendars *cals, int64_t id,
+			 const char *ladder_json, int64_t after_level, int64_t base, int64_t event_seq)
+{
+	cJSON *ladder = cJSON_Parse(ladder_json);
+	if (!ladder)
+		return -EINVAL;
+	const cJSON *cal = cJSON_GetObjectItemCaseSensitive(ladder, "calendar");
+	const cJSON *name = cJSON_GetObjectItemCaseSensitive(ladder, "name");
+	const cJSON *levels = cJSON_GetObjectItemCaseSensitive(ladder, "levels");
+	int64_t t = base;
+	int rc = 0;
+	for (const cJSON *l = levels ? levels->child : NULL; l && rc == 0; l = l->next) {
+		int64_t level = json_int(l, "level", 0), after = json_int(l, "after", 0);
+		if (level <= after_level)
+			continue;
+		rc = tr_calendars_add(cals, cJSON_IsString(cal) ? cal->valuestring : NULL, t, after, &t);
+		if (rc)
+			break;
+		cJSON *p = cJSON_CreateObject();
+		cJSON_AddNumberToObject(p, "level", (double)level);
+		cJSON_AddStringToObject(p, "ladder", cJSON_IsString(name) ? name->valuestring : "");
+		cJSON *notify = cJSON_GetObjectItemCaseSensitive(l, "notify");
+		cJSON *note = cJSON_GetObjectItemCaseSensitive(l, "note");
+		if (cJSON_IsString(notify))
+			cJSON_AddStringToObject(p, "notify", notify->valuestring);
+		if (cJSON_IsString(note))
+			cJSON_AddStringToObject(p, "note", note->valuestring);
+		char *text = cJSON_PrintUnformatted(p);
+		cJSON_Delete(p);
+		rc = text ? tr_store_timer_add(s, t, "escalate", id, text, event_seq, NULL) : -ENOMEM;
+		free(text);
+	}
+	cJSON_Delete(ladder);
+	return rc;
+}
+
+/* Ack: the pending escalations stop; if the ladder has an ack_timeout, an
+ * "ack_timeout" timer re-arms the levels above the current one then. */
+static int pause_ladder(struct tr_store *s, const struct tr_ticket *t, int64_t now, int64_t event_seq)
+{
+	int rc = tr_store_timers_cancel(s, t->id, "escalate");
+	if (rc == 0)
+		rc = tr_store_timers_cancel(s, t->id, "ack_timeout");
+	cJSON *ladder = t->ladder ? cJSON_Parse(t->ladder) : NULL;
+	int64_t timeout = json_int(ladder, "ack_timeout", 0);
+	cJSON_Delete(ladder);
+	if (rc == 0 && timeout > 0) {
+		char payload[64];
+		snprintf(payload, sizeof(payload), "{\"after_level\":%lld}", (long long)t->level);
+		rc = tr_store_timer_add(s, now + timeout, "ack_timeout", t->id, payload, event_seq, NULL);
+	}
+	return rc;
+}
+
 int tr_ticket_apply(struct tr_store *s, int64_t id, const struct tr_ticket_change *c,
 		    const char *actor, int64_t event_seq, int64_t now, char *err, size_t errlen)
 {
@@ -90,6 +158,7 @@ int tr_ticket_apply(struct tr_store *s, int64_t id, const struct tr_ticket_chang
 		if (tags) w.tags = tags;
 		if (fields) w.fields = fields;
 		if (c->due_at) w.due_at = c->due_at;
+		if (c->level) w.level = c->level;
 		if (c->ack) w.acked_at = now;
 		if (c->close) {
 			w.state = "closed";
@@ -104,6 +173,16 @@ int tr_ticket_apply(struct tr_store *s, int64_t id, const struct tr_ticket_chang
 		rc = tr_store_ticket_update(s, &w, now);
 		if (rc == 0)
 			rc = tr_store_history_add(s, id, now, event_seq, actor, c->action, c->detail);
+		/* SPEC §5: closing cancels what is pending; a new due time
+		 * replaces the old breach timer; ack pauses the ladder. */
+		if (rc == 0 && c->close)
+			rc = tr_store_timers_cancel(s, id, NULL);
+		if (rc == 0 && c->due_at && strcmp(w.state, "open") == 0)
+			rc = tr_ticket_set_due_timer(s, id, c->due_at, event_seq);
+		if (rc == 0 && c->reopen && w.due_at > now)
+			rc = tr_ticket_set_due_timer(s, id, w.due_at, event_seq);
+		if (rc == 0 && c->ack && open)
+			rc = pause_ladder(s, &t, now, event_seq);
 		if (rc)
 			snprintf(err, errlen, "database error: %s", tr_store_errmsg(s));
 	} else if (rc == -ENOMEM) {

@@ -2024,15 +2024,102 @@ static int cmd_ingest(struct ctl *c, int argc, char **argv)
 /* ------------------------------------------------------------------ */
 /* The command table. Adding a command is adding a row and a handler. */
 
+static const char *const timers_heads[] = { "ID", "DUE", "KIND", "TICKET", "NOTE" };
+
+static int cmd_timers(struct ctl *c, int argc, char **argv)
+{
+	(void)argc, (void)argv;
+	cJSON *resp;
+	cJSON *req = request("timers");
+	if (c->o.limit)
+		req_num(req, "limit", c->o.limit);
+	int rc = ctl_call(c, req, &resp);
+	if (rc || c->json)
+		goto out;
+	const cJSON *list = jget(resp, "timers"), *it;
+	if (!cJSON_IsArray(list) || !list->child) {
+		puts("no pending timers");
+		goto out;
+	}
+	struct table t = { .ncols = 5, .heads = timers_heads, .fill = 4 };
+	cJSON_ArrayForEach(it, list) {
+		const cJSON *p = jget(it, "payload");
+		char *note = jfield(p, "note");
+		if (strcmp(note, "-") == 0) {
+			const cJSON *ev = jget(p, "event");
+			free(note);
+			note = ev ? jfield(ev, "type") : jfield(p, "level");
+		}
+		char *row[5] = { jfield(it, "id"), jfield(it, "due_at"), jfield(it, "kind"), jfield(it, "ticket"), note };
+		table_add(&t, row);
+	}
+	table_print(&t);
+	table_free(&t);
+	char *total = jfield(resp, "total");
+	printf("%s pending in all\n", total);
+	free(total);
+out:
+	cJSON_Delete(resp);
+	return rc;
+}
+
+static int cmd_reload(struct ctl *c, int argc, char **argv)
+{
+	(void)argc, (void)argv;
+	cJSON *resp;
+	int rc = ctl_call(c, request("reload"), &resp);
+	if (rc == 0 && !c->json) {
+		char *n = jfield(resp, "rules");
+		printf("reloaded: %s rules\n", n);
+		free(n);
+	}
+	cJSON_Delete(resp);
+	return rc;
+}
+
+/* Streams notifications until interrupted (or the daemon stops). */
+static int cmd_watch(struct ctl *c, int argc, char **argv)
+{
+	(void)argc, (void)argv;
+	cJSON *resp;
+	int rc = ctl_call(c, request("watch"), &resp);
+	cJSON_Delete(resp);
+	if (rc)
+		return rc;
+	if (!c->json)
+		fprintf(stderr, "watching notifications; Ctrl-C to stop\n");
+	for (;;) {
+		char *raw = NULL;
+		rc = ctl_recv(c, &resp, &raw);
+		if (rc) {
+			free(raw);
+			return rc == CTL_NODAEMON ? 0 : rc;
+		}
+		const cJSON *n = jget(resp, "notification");
+		if (c->json || !n) {
+			puts(raw);
+		} else {
+			char *at = jfield(n, "at"), *out = jfield(n, "output"), *msg = jfield(n, "message");
+			const cJSON *t = jget(n, "ticket");
+			char *tid = t ? jfield(t, "id") : NULL, *title = t ? jfield(t, "title") : NULL;
+			printf("%s  %s  %s%s%s%s%s\n", at, out, msg, tid ? "  [#" : "", tid ? tid : "",
+			       tid ? " " : "", title ? title : "");
+			free(at), free(out), free(msg), free(tid), free(title);
+		}
+		fflush(stdout);
+		free(raw);
+		cJSON_Delete(resp);
+	}
+}
+
 static int cmd_help(struct ctl *c, int argc, char **argv);
 
 /* Offline: never connects. Exit 0 all passed, 1 a test failed, 2 a load error. */
 static int cmd_test(struct ctl *c, int argc, char **argv)
 {
-	(void)c;
 	int status = 0;
 	for (int i = 0; i < argc; i++) {
-		int rc = tr_ruletest_run(argv[i], stdout, stderr);
+		int rc = tr_ruletest_run(argv[i], c->config_path, stdout, stderr);
 		if (rc > status)
 			status = rc;
 	}
@@ -2052,6 +2139,10 @@ static const struct option tickets_opts[] = {
 	{ "priority", required_argument, NULL, OPT_PRIORITY },
 	{ "breached", no_argument, NULL, OPT_BREACHED },
 	{ "text", required_argument, NULL, OPT_TEXT },
+	{ "limit", required_argument, NULL, OPT_LIMIT },
+	COMMON_OPTS
+};
+static const struct option limit_opts[] = {
 	{ "limit", required_argument, NULL, OPT_LIMIT },
 	COMMON_OPTS
 };
@@ -2088,6 +2179,12 @@ static const struct ctl_cmd commands[] = {
 	  "what each rule did with an event, and how long it took" },
 	{ "rules", "", 0, 0, 0, no_opts, cmd_rules,
 	  "loaded rules with their run and error counters" },
+	{ "reload", "", 0, 0, 0, no_opts, cmd_reload,
+	  "build the rules folder afresh and swap it in (the old rules stay if it fails)" },
+	{ "timers", "[--limit N]", 0, 0, 0, limit_opts, cmd_timers,
+	  "pending nudges, escalations, due times and scheduled events" },
+	{ "watch", "", 0, 0, 0, no_opts, cmd_watch,
+	  "stream notifications as they are delivered" },
 	{ "test", "PATH...", 1, -1, 0, no_opts, cmd_test,
 	  "run rule tests (NAME.test.lua) offline, no daemon needed" },
 	{ "raw", "JSON", 1, -1, CMD_VERBATIM, no_opts, cmd_raw,

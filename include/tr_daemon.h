@@ -13,6 +13,8 @@
 
 struct tr_server;
 struct tr_spool;
+struct tr_timers;
+struct tr_outputs;
 
 struct tr_daemon {
 	struct tr_config cfg;
@@ -22,6 +24,8 @@ struct tr_daemon {
 	uv_loop_t *loop;
 	struct tr_server *server;
 	struct tr_spool *spool;
+	struct tr_timers *timers;
+	struct tr_outputs *outputs;
 	int64_t started_at;
 	uint64_t requests, rejected_events;
 	size_t request_bytes;  /* size of the request line being handled */

@@ -7,6 +7,7 @@
 
 #include <stdint.h>
 #include <cjson/cJSON.h>
+#include "tr_calendars.h"
 #include "tr_config.h"
 #include "tr_error.h"
 #include "tr_event.h"
@@ -43,5 +44,9 @@ int tr_engine_dispatch(struct tr_engine *e, struct tr_store *s, const struct tr_
 /* Loaded rules with their counters, for `rules`. Caller owns the result. */
 cJSON *tr_engine_rules_json(const struct tr_engine *e);
 int tr_engine_rule_count(const struct tr_engine *e);
+/* True if some rule's `on` matches type. */
+int tr_engine_handles(const struct tr_engine *e, const char *type);
+/* The compiled calendars of this rule set (owned by the engine). */
+const struct tr_calendars *tr_engine_calendars(const struct tr_engine *e);
 
 #endif

@@ -16,6 +16,10 @@ struct tr_ingest {
 	char *marker;              /* mmap'd page in the state folder, or NULL */
 	int in_transaction;
 	int failed;                /* a store error doomed the open transaction */
+	/* called after every successful commit (timers and outputs look at
+	 * what it added); may be NULL */
+	void (*on_commit)(void *ud);
+	void *on_commit_ud;
 	uint64_t batch_accepted, batch_duplicates, batch_rule_errors, batch_quarantined;
 	/* totals of committed work */
 	uint64_t accepted, duplicates, rejected, rule_errors, quarantined;

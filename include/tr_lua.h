@@ -10,6 +10,7 @@
 #include "tr_sandbox.h"
 #include "tr_store.h"
 #include "tr_event.h"
+#include "tr_calendars.h"
 
 #define TR_LUA_MAX_DEPTH 64  /* nesting cap for JSON <-> Lua (Redis CVE-2021-32626) */
 
@@ -24,6 +25,8 @@ struct tr_run {
 	char actor[96];       /* "rule:NAME", recorded in ticket history */
 	cJSON *effects;       /* array the run's effects are appended to */
 	int64_t now;          /* processing time (time.now()) */
+	const struct tr_config *cfg;            /* outputs, for notify() */
+	const struct tr_calendars *calendars;   /* for time.add and business-time timers */
 };
 
 /* The run of the state L belongs to. */
@@ -49,10 +52,20 @@ cJSON *tr_lua_to_json(lua_State *L, int idx, char *err, size_t errlen);
  * string ("2h") counted from base. Raises on anything else. */
 int64_t tr_lua_check_time(lua_State *L, int idx, int64_t base, const char *fn);
 
+/* The calendar named by the string at idx (absent or nil: 24x7); raises
+ * for an unknown name. */
+const char *tr_lua_check_calendar(lua_State *L, int idx, const char *fn);
+/* A point in time from an option table at idx: `at` (a time) or `after` (a
+ * duration counted from base in calendar). Raises when neither or both. */
+int64_t tr_lua_when(lua_State *L, int idx, int64_t base, const char *calendar, const char *fn);
+/* The base time of relative durations: the event's time, else now. */
+int64_t tr_lua_base_time(lua_State *L);
+
 /* Each adds its table to the sandbox base. */
 void tr_lua_open_ticket(struct tr_sandbox *sb);
 void tr_lua_open_state(struct tr_sandbox *sb);
 void tr_lua_open_log(struct tr_sandbox *sb);
 void tr_lua_open_time(struct tr_sandbox *sb);
+void tr_lua_open_schedule(struct tr_sandbox *sb);  /* schedule{} and notify() */
 
 #endif

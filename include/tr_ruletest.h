@@ -7,10 +7,11 @@
 #include <stdio.h>
 
 /* path: a .test.lua file (the rules of its folder are loaded) or a folder
- * (every .test.lua in it runs). Prints "ok"/"not ok" per test and a closing
+ * (every .test.lua in it runs). config: a triaged.yaml whose outputs and
+ * calendars the rules use, or NULL for the defaults. Prints "ok"/"not ok" per test and a closing
  * "N passed, M failed" line to out, problems to err. Returns 0 when every
  * test passed, 1 when one failed, 2 when the rules or a test file do not
  * load. */
-int tr_ruletest_run(const char *path, FILE *out, FILE *err);
+int tr_ruletest_run(const char *path, const char *config, FILE *out, FILE *err);
 
 #endif

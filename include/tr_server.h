@@ -16,5 +16,8 @@ int tr_server_start(struct tr_daemon *d, struct tr_server **out);
  * handle. The loop ends once the last write is done. */
 void tr_server_close(struct tr_server *srv);
 void tr_server_free(struct tr_server *srv);
+/* Sends {"notification": json} to every `watch` client (tr_outputs_set_watch
+ * callback; ud is the server). */
+void tr_server_broadcast(void *ud, const char *json);
 
 #endif

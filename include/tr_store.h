@@ -55,6 +55,7 @@ struct tr_ticket {
 	char *key, *title, *queue, *priority, *state, *account, *assignee, *close_reason;
 	char *tags;    /* JSON array text */
 	char *fields;  /* JSON object text */
+	char *ladder;  /* JSON of the escalation ladder attached, or NULL (read only here) */
 	int64_t level;
 	int64_t due_at, created_at, updated_at, closed_at, acked_at; /* 0 = none */
 };
@@ -117,6 +118,48 @@ int tr_store_file_by_work_name(struct tr_store *s, const char *work_name, struct
 int tr_store_file_errors(struct tr_store *s, int64_t file_id,
 			 int (*each)(void *ud, int line, const char *field, const char *message), void *ud);
 int tr_store_files_finished_since(struct tr_store *s, int64_t since, int64_t *done, int64_t *rejected);
+
+/* Durable timers (SPEC §3 Time): rows written in the transaction of the
+ * event that made them. payload is JSON text. */
+struct tr_timer {
+	int64_t id, due_at, ticket_id;  /* ticket_id 0 when none */
+	char kind[32];                  /* nudge | escalate | due | schedule | ack_timeout */
+	char *payload;                  /* malloc'd JSON text; tr_timer_rows_free */
+};
+int tr_store_timer_add(struct tr_store *s, int64_t due_at, const char *kind, int64_t ticket_id,
+		       const char *payload, int64_t event_seq, int64_t *id);
+/* The earliest due_at added since the last call (0: none); resets it. */
+int64_t tr_store_timer_hint(struct tr_store *s);
+/* Deletes a ticket's pending timers (all, or one kind). */
+int tr_store_timers_cancel(struct tr_store *s, int64_t ticket_id, const char *kind);
+/* The earliest pending due_at, 0 when there is none. */
+int tr_store_timer_next(struct tr_store *s, int64_t *due_at);
+/* Up to limit timers due at now, earliest first, into out (caller frees
+ * payloads with tr_timer_rows_free). */
+int tr_store_timers_due(struct tr_store *s, int64_t now, int limit, struct tr_timer *out, int *n);
+void tr_timer_rows_free(struct tr_timer *t, int n);
+/* 0, or -ENOENT when it was already gone (fired or cancelled). */
+int tr_store_timer_delete(struct tr_store *s, int64_t id);
+/* The first limit pending timers, earliest first; *total counts them all. */
+cJSON *tr_store_timers_json(struct tr_store *s, int limit, int64_t *total);
+int tr_store_ticket_set_ladder(struct tr_store *s, int64_t ticket_id, const char *ladder);
+
+/* The outbox: notifications committed with their event, delivered after. */
+struct tr_notification {
+	int64_t id;
+	char output[64];
+	char *payload;  /* malloc'd JSON text; tr_notifications_free */
+	int attempts;
+};
+int tr_store_outbox_add(struct tr_store *s, const char *output, const char *payload, int64_t now);
+/* 1 if a notification was added since the last call; resets it. */
+int tr_store_outbox_hint(struct tr_store *s);
+int tr_store_outbox_pending(struct tr_store *s, int64_t now, int limit, struct tr_notification *out, int *n);
+void tr_notifications_free(struct tr_notification *x, int n);
+int tr_store_outbox_done(struct tr_store *s, int64_t id, int64_t now);
+int tr_store_outbox_retry(struct tr_store *s, int64_t id, int64_t next_at, const char *error);
+/* The earliest next_at of an undelivered notification, 0 when none. */
+int tr_store_outbox_next(struct tr_store *s, int64_t *next_at);
 
 /* Counters for `stats`. */
 int tr_store_counts(struct tr_store *s, int64_t *events, int64_t *tickets_open, int64_t *tickets_total);

@@ -16,7 +16,9 @@ struct tr_ticket_change {
 	const char *fields_json;  /* a JSON object merged into fields (null values delete) */
 	const char *reason;       /* close reason */
 	int64_t due_at;
-	int close, reopen, ack;
+	int64_t level;            /* escalation level, 0 = unchanged */
+	int close, reopen;
+	int ack;  /* pauses pending escalations; the ladder's ack_timeout re-arms them */
 };
 
 /* Applies c to ticket id in the open transaction. actor: "rule:NAME" or
@@ -26,6 +28,19 @@ struct tr_ticket_change {
  * TR_ESTORE. */
 int tr_ticket_apply(struct tr_store *s, int64_t id, const struct tr_ticket_change *c,
 		    const char *actor, int64_t event_seq, int64_t now, char *err, size_t errlen);
+
+/* Replaces the ticket's "due" timer (SPEC §3 Time): when due_at passes
+ * with the ticket open, the engine emits ticket.breached. */
+int tr_ticket_set_due_timer(struct tr_store *s, int64_t id, int64_t due_at, int64_t event_seq);
+
+/* Escalation ladders. ladder_json: {"name","calendar","ack_timeout":secs,
+ * "levels":[{"level":N,"after":secs,"notify":output|null,"note":text}]},
+ * each level's `after` counted from the previous one (the first from base)
+ * in the ladder's calendar. Schedules an "escalate" timer for every level
+ * above after_level. */
+struct tr_calendars;
+int tr_ticket_arm_ladder(struct tr_store *s, const struct tr_calendars *cals, int64_t id,
+			 const char *ladder_json, int64_t after_level, int64_t base, int64_t event_seq);
 
 /* True for low, normal, high, urgent. */
 int tr_ticket_priority_valid(const char *p);

@@ -3,12 +3,26 @@
 -- Performance notifications are the most serious events (DOMAIN.md). A
 -- suspension needs a Plan of Action (root cause, corrective actions,
 -- preventive measures) within 72 hours, and related listings should be
--- frozen meanwhile: it opens an urgent ticket due 72 hours after the alert.
--- Policy warnings and listing removals open high-priority tickets due in a
--- day. One ticket per account and kind (and ASIN when there is one) while
--- it is open; repeated alerts are added to it.
+-- frozen meanwhile: it opens an urgent ticket due 72 hours after the alert
+-- and climbs the "suspension" escalation ladder until someone acknowledges
+-- it (`triagectl ack`); an acknowledged ticket that sees no progress for
+-- ACK_TIMEOUT resumes climbing. Policy warnings and listing removals open
+-- high-priority tickets due in a day. One ticket per account and kind (and
+-- ASIN when there is one) while it is open; repeated alerts are added to it.
 
 local QUEUE = "account-health"
+local LEAD = has_output("lead") and "lead" or "journal"
+
+ladder {
+  name = "suspension",
+  ack_timeout = "4h",
+  levels = {
+    { after = "1h",  notify = LEAD, note = "Suspension open for 1 h: assign an owner for the Plan of Action" },
+    { after = "11h", notify = LEAD, note = "12 h in: Plan of Action draft due (root cause, corrective, preventive)" },
+    { after = "36h", notify = LEAD, note = "48 h in: 24 h left to submit the Plan of Action" },
+    { after = "20h", notify = LEAD, note = "68 h in: submit the Plan of Action now" },
+  },
+}
 
 local KINDS = {
   suspension      = { priority = "urgent", due = "72h", title = "Account suspended: submit a Plan of Action" },
@@ -39,6 +53,8 @@ rule {
     if ev.reason then t:comment("Amazon says: " .. ev.reason) end
     if ev.kind == "suspension" and created then
       t:comment("Plan of Action: root cause, corrective actions, preventive measures. Freeze the related listings now.")
+      t:escalate { ladder = "suspension" }
+      notify(LEAD, "Account suspended: " .. title, t)
     end
   end,
 }

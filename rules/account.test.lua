@@ -31,3 +31,27 @@ test("a repeated suspension alert joins the open ticket", function()
   ingest { type = "account.alert", id = "a6", account = "acme-us", kind = "suspension", reason = "second notice" }
   eq(#tickets(), 1)
 end)
+
+test("a suspension climbs its escalation ladder until acknowledged", function()
+  ingest { type = "account.alert", id = "s1", account = "acme-us", kind = "suspension",
+           occurred_at = "2026-11-24T04:00:00Z" }
+  local id = find("account:acme-us:suspension:-").id
+  advance("2026-11-24T05:00:00Z")
+  eq(find("account:acme-us:suspension:-").level, 1)
+  advance("2026-11-24T16:00:00Z")
+  eq(find("account:acme-us:suspension:-").level, 2)
+  ack(id)
+  advance("2026-11-24T19:59:00Z")
+  eq(find("account:acme-us:suspension:-").level, 2, "paused while acknowledged")
+  advance("2026-11-24T20:00:00Z")                     -- ack_timeout (4 h) passes: climbing resumes
+  local t = find("account:acme-us:suspension:-")
+  eq(t.history[#t.history - 0].action, "ack timed out")
+  advance("2026-11-26T08:00:00Z")
+  eq(find("account:acme-us:suspension:-").level, 3)
+end)
+
+test("closing the ticket cancels the ladder", function()
+  ingest { type = "account.alert", id = "s2", account = "acme-jp", kind = "suspension" }
+  local t = find("account:acme-jp:suspension:-")
+  ok(#t.timers >= 4)
+end)

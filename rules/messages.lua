@@ -3,13 +3,22 @@
 -- Amazon expects a reply to each buyer message within 24 hours, weekends
 -- and holidays included (DOMAIN.md). A message opens one ticket per order
 -- (buyers write through an anonymised relay; the order id links them), due
--- 24 hours after the first unanswered message. A reply (message.replied) or
--- a "No Response Needed" mark (message.no_response_needed) closes it.
--- Later messages on the same order while the ticket is open are added to it.
--- Messages are tagged by topic so the team can split the inbox.
+-- 24 hours after the first unanswered message. The ticket is nudged at 12 h
+-- and 20 h, escalated at 23 h, and breaches at 24 h (the engine emits
+-- ticket.breached). Two clocks, one decision: Amazon's 24 h run on calendar
+-- time, but the team works in TEAM's hours, so when the 23 h escalation
+-- would fall outside them it happens at the team's last open moment with
+-- MARGIN of work time left before the deadline instead (e.g. Friday 17:00
+-- for a deadline at 03:00 on Saturday).
+-- A reply (message.replied) or a "No Response Needed" mark
+-- (message.no_response_needed) closes the ticket and cancels what is
+-- pending. Messages are tagged by topic so the team can split the inbox.
 
-local DEADLINE = "24h"          -- Amazon's clock, calendar time
+local DEADLINE = 24 * 3600      -- Amazon's clock, calendar time
 local QUEUE = "messages"
+local TEAM = "cn-support"       -- a calendar from the config, if declared
+local MARGIN = "1h"             -- work time the team needs before the deadline
+local LEAD = has_output("lead") and "lead" or "journal"
 
 -- Topic tags: the first keyword found (English, Chinese, Japanese) wins.
 local TOPICS = {
@@ -32,9 +41,21 @@ local function key(ev)
   return "message:" .. (ev.order_id or ev.id)
 end
 
+-- When to escalate: 23 h after the message, or earlier if the team is not
+-- at work then and would otherwise miss the deadline.
+local function escalation_time(received)
+  local deadline = received + DEADLINE
+  local at = deadline - 3600
+  if time.has_calendar(TEAM) and not time.is_open(at, TEAM) then
+    local last = time.last_open(deadline, TEAM, MARGIN)
+    if last < at then at = last end
+  end
+  return at
+end
+
 rule {
   name = "message-reply-deadline",
-  description = "a buyer message opens a ticket due 24 h later, one per order",
+  description = "a buyer message opens a ticket due 24 h later, one per order, nudged and escalated",
   on = "message.new",
   action = function(ev, ctx)
     local subject = ev.subject or "(no subject)"
@@ -43,14 +64,19 @@ rule {
       title = ("Reply to %s: %s"):format(ev.buyer or "buyer", subject),
       queue = QUEUE,
       priority = "normal",
-      due = DEADLINE,
+      due = ctx.time + DEADLINE,
       fields = { order_id = ev.order_id, marketplace = ev.marketplace, message_id = ev.id },
     }
     local tag = topic(ev)
     if tag then t:tag(tag) end
     if not created then
       t:comment(("Another message (%s): %s"):format(ev.id, subject))
+      return
     end
+    t:nudge { after = "12h", note = "Unanswered for 12 h" }
+    t:nudge { after = "20h", note = "4 h left to reply to the buyer", notify = LEAD }
+    t:escalate { at = escalation_time(ctx.time), level = 1, notify = LEAD,
+                 reason = "The 24 h reply deadline is close and nobody has answered" }
   end,
 }
 
@@ -66,5 +92,18 @@ rule {
     else
       t:close("no response needed")
     end
+  end,
+}
+
+rule {
+  name = "message-breached",
+  description = "a message ticket past its 24 h deadline becomes urgent and tells the lead",
+  on = "ticket.breached",
+  action = function(ev, ctx)
+    local t = ticket.get(ev.ticket_id)
+    if not t or t.queue ~= QUEUE then return end
+    t:set { priority = "urgent" }
+    t:tag("breached")
+    notify(LEAD, "Reply deadline missed: " .. t.title, t)
   end,
 }

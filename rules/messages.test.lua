@@ -63,3 +63,44 @@ test("Japanese and Chinese messages are tagged by topic", function()
   message("m9", "113-9", "2026-11-24T05:00:00Z", { subject = "商品破损", body = "收到的商品外包装破损" })
   eq(find("message:113-9").tags[1], "damaged")
 end)
+
+test("nudged at 12 h and 20 h, escalated at 23 h, breached at 24 h", function()
+  -- Tuesday 05:00Z = 13:00 in Shanghai; the 23 h escalation (Wed 12:00 CST) is in office hours
+  message("t1", "113-t1", "2026-11-24T05:00:00Z")
+  local t = find("message:113-t1")
+  eq(#t.timers, 4, "two nudges, an escalation and the due time")
+  advance("2026-11-24T17:00:00Z")
+  t = find("message:113-t1")
+  eq(t.history[#t.history].action, "nudge")
+  eq(t.history[#t.history].detail, "Unanswered for 12 h")
+  advance("2026-11-25T01:00:00Z")
+  eq(find("message:113-t1").history[#find("message:113-t1").history].detail, "4 h left to reply to the buyer")
+  advance("2026-11-25T04:00:00Z")
+  t = find("message:113-t1")
+  eq(t.level, 1)
+  eq(t.history[#t.history].action, "escalate")
+  advance("2026-11-25T05:00:00Z")
+  t = find("message:113-t1")
+  eq(t.priority, "urgent", "a breached message ticket becomes urgent")
+  eq(t.tags[#t.tags], "breached")
+  eq(#t.timers, 0)
+end)
+
+test("a reply cancels what is pending", function()
+  message("t2", "113-t2", "2026-11-24T05:00:00Z")
+  ingest { type = "message.replied", id = "t2-r", order_id = "113-t2", occurred_at = "2026-11-24T06:00:00Z" }
+  eq(#find("message:113-t2").timers, 0)
+  eq(advance("2026-11-26T00:00:00Z"), 0, "nothing fires")
+end)
+
+test("when the deadline falls outside office hours, escalate at the team's last open moment", function()
+  -- Friday 2026-11-27 19:00 CST (11:00Z): the deadline is Saturday 19:00 CST and
+  -- the 23 h mark, Saturday 18:00 CST, is outside Mon-Fri 09:00-18:00; the last
+  -- moment with 1 h of office time before the deadline is Friday 17:00 CST.
+  message("t3", "113-t3", "2026-11-27T11:00:00Z")
+  local esc
+  for _, tm in ipairs(find("message:113-t3").timers) do
+    if tm.kind == "escalate" then esc = tm end
+  end
+  eq(esc.due_at, "2026-11-27T09:00:00Z", "Friday 17:00 in Shanghai")
+end)

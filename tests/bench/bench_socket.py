@@ -72,6 +72,31 @@ def find_triaged(explicit):
     sys.exit("triaged binary not found: build it (see tests/bench/README.md) or pass --triaged / TRIAGED=")
 
 
+def build_info(binary):
+    """Build type and sanitizer flag from the CMakeCache.txt beside the binary, and the checkout."""
+    parts = []
+    cache = os.path.join(os.path.dirname(binary), "CMakeCache.txt")
+    try:
+        with open(cache) as f:
+            text = f.read()
+        m = re.search(r"^CMAKE_BUILD_TYPE:\w+=(.*)$", text, re.M)
+        parts.append(f"CMAKE_BUILD_TYPE={m.group(1) if m and m.group(1) else '?'}")
+        if re.search(r"^TR_SANITIZE:\w+=(ON|1|TRUE)$", text, re.M | re.I):
+            parts.append("TR_SANITIZE=ON (figures meaningless)")
+    except OSError:
+        parts.append("build type unknown")
+    try:
+        head = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", REPO, "status", "--porcelain", "--untracked-files=no", "--", "daemon",
+                                "include", "rules"], capture_output=True, text=True).stdout.strip()
+        if head:
+            parts.append(f"checkout {head}{' + uncommitted changes' if dirty else ''}")
+    except OSError:
+        pass
+    return ", ".join(parts)
+
+
 def events_file(data_dir, total):
     """A cached gen_events.py file with at least `total` events (same seed:
     a longer file starts with the same events, so any longer file will do)."""
@@ -471,7 +496,8 @@ def main():
         version = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout.strip()
     except OSError:
         version = "?"
-    log(f"daemon: {binary} ({version})")
+    binfo = build_info(binary)
+    log(f"daemon: {binary} ({version}; {binfo})")
 
     failures = []
     ceiling = None
@@ -485,8 +511,13 @@ def main():
     perf_done = False
     for dur in durabilities:
         log(f"\n=== durability: {dur} ===")
+        os.sync()  # untimed: flush earlier runs' dirty pages so runs don't interfere (as py_pipeline.py does)
         d = Daemon(binary, dur, data_dir)
-        d.start()
+        try:
+            d.start()
+        except RuntimeError as e:
+            log(f"  daemon did not start (folder kept: {d.dir}):\n{e}")
+            return 1
         log(f"  daemon pid {d.proc.pid}, folder {d.dir}")
         perf = None
         if a.perf and not perf_done:
@@ -567,7 +598,7 @@ def main():
     log("\n" + "=" * 72)
     log("SUMMARY")
     log("  command: " + " ".join([os.path.basename(sys.executable)] + sys.argv))
-    log(f"  daemon: {binary} ({version})")
+    log(f"  daemon: {binary} ({version}; {binfo})")
     log(f"  machine: nproc {info['nproc']} (usable {info.get('nproc_usable', '?')}), cpu {info['cpu']}")
     log(f"           memory {info['mem']}")
     log(f"           kernel {info['kernel']}, python {info['python']}, {info.get('data_fs', '')}, "

@@ -1137,14 +1137,22 @@ static void test_yaml_errors(void **state)
 	assert_int_equal(r.rows[1].err.column, 8);
 	result_free(&r);
 
-	/* Bad bytes: libyaml cannot go on, and the item before them cannot end. */
+	/* Bad bytes: libyaml cannot go on; the items before them are rows. */
 	struct tr_source gbk = plain_source("gbk");
 	decode(write_file("gbk.yaml", "- a: 1\n- b: \xd6\xd0\n- c: \x81\x20\n- d: 4\n", -1), &gbk, 0, &r);
-	assert_int_equal(r.n, 2);
+	assert_int_equal(r.n, 3);
 	assert_row_event(&r, 0, 1);
-	assert_row_error(&r, 1, 3, "invalid GB18030");
-	assert_int_equal(r.rows[1].line, 2);
-	assert_non_null(strstr(r.rows[1].err.message, "the item from line 2 on"));
+	assert_row_event(&r, 1, 2);
+	assert_string_equal(field(&r, 1, "b"), "中");
+	assert_row_error(&r, 2, 3, "invalid GB18030 byte sequence 0x81 0x20");
+	assert_int_equal(r.rows[2].err.column, 6);
+	assert_non_null(strstr(r.rows[2].err.message, "the rest of the file was not read"));
+	result_free(&r);
+	decode(write_file("gbk2.yaml", "- a: 1\n  b: \x81\x20\n- d: 4\n", -1), &gbk, 0, &r);
+	assert_int_equal(r.n, 1);
+	assert_row_error(&r, 0, 2, "invalid GB18030");
+	assert_int_equal(r.rows[0].line, 1); /* the item holding the bad bytes */
+	assert_non_null(strstr(r.rows[0].err.message, "the item from line 1 on"));
 	result_free(&r);
 
 	decode(write_file("keys.yaml", "- a: \"x\\0y\"\n- {[k]: v}\n- ok: \"\xef\xbf\xbe\"\n", -1), NULL, 0, &r);

@@ -6,7 +6,8 @@
  * same row dropped twice is the same event, SPEC §2) and differs otherwise;
  * occurred_at is normalised to RFC 3339 UTC ("Z") whatever offset it came
  * with, a zone-less time is read in the source's zone (Asia/Shanghai is 8 h
- * ahead of UTC), bad times are refused; feedback.new ratings are whole
+ * ahead of UTC), bad times (and times whose UTC instant is outside years
+ * 0000-9999) are refused; feedback.new ratings are whole
  * numbers 1..5 (the string "2" becomes the number 2) and anything else is
  * refused with a message naming "rating"; a non-string account and nesting
  * deeper than 64 levels are refused. Every refusal fills the message and
@@ -400,6 +401,29 @@ static void test_bad_times(void **state)
 	refuse("{\"type\":\"a.b\",\"id\":\"1\",\"occurred_at\":\"2026-11-24 13:00:00\"}", "Mars/Olympus", "Mars/Olympus");
 }
 
+/* DAEMON BUG (daemon/event.c, normalise: the return value of
+ * tr_time_format is ignored): a time that parses but whose UTC instant
+ * falls outside years 0000-9999 (year 0000 with a positive offset, 9999 with
+ * a negative one) leaves the `when` buffer uninitialised, and its garbage
+ * becomes the payload's occurred_at (seen: "" and "%"). The header promises
+ * occurred_at "RFC 3339 UTC" in the payload, so such an event must be
+ * refused. Fails until the formatting error is checked. */
+static void test_times_outside_rfc3339_years(void **state)
+{
+	(void)state;
+	refuse("{\"type\":\"a.b\",\"id\":\"1\",\"occurred_at\":\"0000-01-01T00:00:00+01:00\"}", NULL, "occurred_at");
+	refuse("{\"type\":\"a.b\",\"id\":\"1\",\"occurred_at\":\"9999-12-31T23:59:59-01:00\"}", NULL, "occurred_at");
+	refuse("{\"type\":\"a.b\",\"id\":\"1\",\"occurred_at\":\"0000-01-01 00:30:00\"}", "Asia/Shanghai", "occurred_at");
+	/* the edges themselves are fine */
+	struct tr_event ev;
+	accept(&ev, "{\"type\":\"a.b\",\"id\":\"1\",\"occurred_at\":\"0000-01-01T00:00:00Z\"}", NULL);
+	assert_string_equal(payload_string(&ev, "occurred_at"), "0000-01-01T00:00:00Z");
+	tr_event_free(&ev);
+	accept(&ev, "{\"type\":\"a.b\",\"id\":\"1\",\"occurred_at\":\"9999-12-31T23:59:59Z\"}", NULL);
+	assert_string_equal(payload_string(&ev, "occurred_at"), "9999-12-31T23:59:59Z");
+	tr_event_free(&ev);
+}
+
 static void test_feedback_rating(void **state)
 {
 	(void)state;
@@ -546,6 +570,7 @@ int main(void)
 		cmocka_unit_test(test_derived_id_ignores_receipt_time),
 		cmocka_unit_test(test_occurred_at),
 		cmocka_unit_test(test_bad_times),
+		cmocka_unit_test(test_times_outside_rfc3339_years),
 		cmocka_unit_test(test_feedback_rating),
 		cmocka_unit_test(test_account_marketplace),
 		cmocka_unit_test(test_nesting),

@@ -1,0 +1,93 @@
+/* schedule{}, notify() and has_output(): a durable timer that later
+ * injects an event, and a notification queued in the event's transaction
+ * for delivery after the commit (SPEC §5). */
+#include <stdlib.h>
+#include <lauxlib.h>
+#include "tr_lua.h"
+#include "tr_notify.h"
+
+/* schedule{after=|at=, event={type=…, …}, calendar=} -> timer id */
+static int l_schedule(lua_State *L)
+{
+	static const char *const allowed[] = {"after", "at", "event", "calendar", NULL};
+	struct tr_run *run = tr_lua_run_mutating(L, "schedule");
+	tr_lua_check_options(L, 1, "schedule", allowed);
+	lua_getfield(L, 1, "calendar");
+	const char *calendar = tr_lua_check_calendar(L, -1, "schedule");
+	int64_t due = tr_lua_when(L, 1, tr_lua_base_time(L), calendar, "schedule");
+	if (lua_getfield(L, 1, "event") != LUA_TTABLE)
+		return luaL_error(L, "schedule: 'event' must be a table with a type");
+	lua_getfield(L, -1, "type");
+	if (!lua_isstring(L, -1) || !tr_event_type_valid(lua_tostring(L, -1)))
+		return luaL_error(L, "schedule: event.type must be a dotted lowercase name like case.recheck");
+	lua_pop(L, 1);
+	/* Convert on the Lua side first: a raise must not leak C memory. */
+	lua_createtable(L, 0, 1);
+	lua_insert(L, -2);
+	lua_setfield(L, -2, "event");
+	char err[128] = "";
+	cJSON *payload = tr_lua_to_json(L, -1, err, sizeof(err));
+	char *text = payload ? cJSON_PrintUnformatted(payload) : NULL;
+	cJSON_Delete(payload);
+	if (!text)
+		return luaL_error(L, "schedule: %s", err[0] ? err : "not enough memory");
+	lua_pushstring(L, text);
+	free(text);
+	int64_t id;
+	if (tr_store_timer_add(run->store, due, "schedule", 0, lua_tostring(L, -1),
+			       run->event ? run->event->seq : 0, &id))
+		return luaL_error(L, "schedule: database error: %s", tr_store_errmsg(run->store));
+	cJSON *e = cJSON_CreateObject();
+	if (e) {
+		cJSON_AddStringToObject(e, "op", "schedule");
+		cJSON_AddNumberToObject(e, "timer", (double)id);
+		cJSON_AddNumberToObject(e, "due_at", (double)due);
+	}
+	tr_lua_effect(L, e);
+	lua_pushinteger(L, id);
+	return 1;
+}
+
+/* notify(output, message [, ticket]) */
+static int l_notify(lua_State *L)
+{
+	struct tr_run *run = tr_lua_run_mutating(L, "notify");
+	const char *output = luaL_checkstring(L, 1);
+	const char *message = luaL_checkstring(L, 2);
+	int64_t ticket = 0;
+	if (!lua_isnoneornil(L, 3)) {
+		lua_getfield(L, 3, "id");
+		ticket = (int64_t)luaL_checkinteger(L, -1);
+	}
+	char err[256];
+	int rc = tr_notify(run->store, run->cfg, output, ticket, message, run->event ? run->event->type : NULL,
+			   run->event ? run->event->id : NULL, run->actor, run->now, err, sizeof(err));
+	if (rc)
+		return luaL_error(L, "notify: %s", err);
+	cJSON *e = cJSON_CreateObject();
+	if (e) {
+		cJSON_AddStringToObject(e, "op", "notify");
+		cJSON_AddStringToObject(e, "output", output);
+	}
+	tr_lua_effect(L, e);
+	return 0;
+}
+
+/* has_output(name) -> whether notify(name, …) would be accepted, so a
+ * shipped rule can fall back to the journal where "lead" is not set up */
+static int l_has_output(lua_State *L)
+{
+	lua_pushboolean(L, tr_notify_output_known(tr_lua_run(L)->cfg, luaL_checkstring(L, 1)));
+	return 1;
+}
+
+void tr_lua_open_schedule(struct tr_sandbox *sb)
+{
+	lua_State *L = tr_sandbox_lua(sb);
+	lua_pushcfunction(L, l_has_output);
+	tr_sandbox_add_global(sb, "has_output");
+	lua_pushcfunction(L, l_schedule);
+	tr_sandbox_add_global(sb, "schedule");
+	lua_pushcfunction(L, l_notify);
+	tr_sandbox_add_global(sb, "notify");
+}

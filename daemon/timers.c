@@ -1,0 +1,246 @@
+/* Timer firing. Each due row is deleted, its built-in effect applied
+ * (nudge: a history line and a notification; escalate: the ticket's level;
+ * due: ticket.breached; ack_timeout: the ladder re-armed; schedule: the
+ * event it carries) and its event dispatched to the rules, all in one
+ * transaction: SPEC §3 exactly-once effects for time, too. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "tr_error.h"
+#include "tr_log.h"
+#include "tr_notify.h"
+#include "tr_ticket.h"
+#include "tr_time.h"
+#include "tr_timers.h"
+
+#define FIRE_BATCH 1000   /* timers per transaction */
+#define FIRE_MS 8         /* then the loop breathes */
+
+struct tr_timers {
+	struct tr_daemon *d;
+	uv_timer_t timer;
+	int64_t armed_for;    /* due_at the libuv timer is set for; 0 = none */
+	int closing;
+};
+
+static const char *str(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static int notify(struct tr_daemon *d, const char *output, int64_t ticket_id, const char *message,
+		  const char *type, const char *id, int64_t now)
+{
+	if (!output)
+		return 0;
+	char err[256];
+	int rc = tr_notify(d->store, &d->cfg, output, ticket_id, message, type, id, "timer", now, err, sizeof(err));
+	if (rc == -ENOENT) {
+		log_warnx("timer: %s; notification dropped", err); /* the output was removed from the config */
+		return 0;
+	}
+	return rc;
+}
+
+/* The built-in effect of a ticket timer; *type is the event it emits, or
+ * NULL when the ticket is gone or closed (then nothing happens). */
+static int ticket_effect(struct tr_daemon *d, const struct tr_timer *tm, cJSON *payload, const char **type,
+			 int64_t now, const char *event_id)
+{
+	struct tr_ticket t;
+	int rc = tr_store_ticket_get(d->store, tm->ticket_id, &t);
+	*type = NULL;
+	if (rc == -ENOENT)
+		return 0;
+	if (rc)
+		return rc;
+	if (strcmp(t.state, "open") != 0) {
+		tr_ticket_free(&t);
+		return 0;
+	}
+	char detail[600], err[256];
+	const char *note = str(payload, "note");
+	if (strcmp(tm->kind, "nudge") == 0) {
+		*type = "timer.nudge";
+		snprintf(detail, sizeof(detail), "%s", note ? note : "reminder");
+		rc = tr_store_history_add(d->store, t.id, now, 0, "timer", "nudge", detail);
+		if (rc == 0)
+			rc = notify(d, str(payload, "notify"), t.id, detail, *type, event_id, now);
+	} else if (strcmp(tm->kind, "escalate") == 0) {
+		*type = "ticket.escalated";
+		const cJSON *lv = cJSON_GetObjectItemCaseSensitive(payload, "level");
+		int64_t level = cJSON_IsNumber(lv) ? (int64_t)lv->valuedouble : t.level + 1;
+		snprintf(detail, sizeof(detail), "level %lld%s%s", (long long)level, note ? ": " : "", note ? note : "");
+		struct tr_ticket_change c = {.action = "escalate", .detail = detail, .level = level};
+		rc = tr_ticket_apply(d->store, t.id, &c, "timer", 0, now, err, sizeof(err));
+		char message[700];
+		snprintf(message, sizeof(message), "Escalated to %s: %s", detail, t.title);
+		if (rc == 0)
+			rc = notify(d, str(payload, "notify"), t.id, message, *type, event_id, now);
+	} else if (strcmp(tm->kind, "due") == 0) {
+		*type = "ticket.breached";
+		rc = tr_store_history_add(d->store, t.id, now, 0, "timer", "breached", "the due time passed");
+	} else if (strcmp(tm->kind, "ack_timeout") == 0) {
+		*type = "timer.ack_timeout";
+		const cJSON *after = cJSON_GetObjectItemCaseSensitive(payload, "after_level");
+		rc = tr_store_history_add(d->store, t.id, now, 0, "timer", "ack timed out", "escalation resumes");
+		if (rc == 0 && t.ladder)
+			rc = tr_ticket_arm_ladder(d->store, tr_engine_calendars(d->engine), t.id, t.ladder,
+						  cJSON_IsNumber(after) ? (int64_t)after->valuedouble : t.level, now, 0);
+	}
+	tr_ticket_free(&t);
+	return rc;
+}
+
+/* Builds and runs the timer's event; the row is already deleted. */
+static int fire_one(struct tr_daemon *d, const struct tr_timer *tm, int64_t now)
+{
+	cJSON *payload = cJSON_Parse(tm->payload);
+	if (!cJSON_IsObject(payload)) {
+		cJSON_Delete(payload);
+		payload = cJSON_CreateObject();
+	}
+	char id[64], at[40], source[64];
+	snprintf(id, sizeof(id), "timer:%lld", (long long)tm->id);
+	snprintf(source, sizeof(source), "timer:%lld", (long long)tm->id);
+	tr_time_format(tm->due_at, NULL, at, sizeof(at));
+
+	cJSON *ev = NULL;
+	int rc = 0;
+	if (strcmp(tm->kind, "schedule") == 0) {
+		ev = cJSON_DetachItemFromObject(payload, "event");
+		if (!cJSON_IsObject(ev)) {
+			cJSON_Delete(ev);
+			ev = NULL;
+		} else if (!cJSON_GetObjectItemCaseSensitive(ev, "id")) {
+			cJSON_AddStringToObject(ev, "id", id);
+		}
+	} else {
+		const char *type = NULL;
+		rc = ticket_effect(d, tm, payload, &type, now, id);
+		/* The effect is in the ticket's history; the event itself is only
+		 * worth storing when a rule wants it. */
+		if (rc == 0 && type && tr_engine_handles(d->engine, type)) {
+			ev = cJSON_Duplicate(payload, 1);
+			cJSON_DeleteItemFromObject(ev, "type");
+			cJSON_DeleteItemFromObject(ev, "id");
+			cJSON_AddStringToObject(ev, "type", type);
+			cJSON_AddStringToObject(ev, "id", id);
+			cJSON_AddNumberToObject(ev, "ticket_id", (double)tm->ticket_id);
+		}
+	}
+	cJSON_Delete(payload);
+	if (rc || !ev) {
+		cJSON_Delete(ev);
+		return rc;
+	}
+	if (!cJSON_GetObjectItemCaseSensitive(ev, "occurred_at"))
+		cJSON_AddStringToObject(ev, "occurred_at", at);
+	struct tr_event event;
+	char err[256];
+	if (tr_event_init(&event, ev, NULL, source, now, err, sizeof(err))) {
+		log_warnx("timer %lld: its event is not valid (%s); skipped", (long long)tm->id, err);
+		return 0;
+	}
+	rc = tr_ingest_event(&d->ingest, &event, now);
+	tr_event_free(&event);
+	return rc == TR_EDUP ? 0 : rc;
+}
+
+static void arm(struct tr_timers *t);
+
+int tr_timers_fire(struct tr_daemon *d, int64_t now, uint64_t budget_ms, int *more_out)
+{
+	uint64_t deadline = tr_mono_ms() + budget_ms;
+	struct tr_timer *due = calloc(FIRE_BATCH, sizeof(*due));
+	int n = 0, more = 1, rc = due ? 0 : -ENOMEM;
+	while (rc == 0 && more && tr_mono_ms() <= deadline) {
+		rc = tr_ingest_begin(&d->ingest);
+		if (rc == 0)
+			rc = tr_store_timers_due(d->store, now, FIRE_BATCH, due, &n);
+		for (int i = 0; rc == 0 && i < n; i++) {
+			rc = tr_store_timer_delete(d->store, due[i].id);
+			if (rc == 0)
+				rc = fire_one(d, &due[i], now);
+		}
+		tr_timer_rows_free(due, n);
+		more = n == FIRE_BATCH;
+		rc = rc ? (tr_ingest_abort(&d->ingest), rc) : tr_ingest_commit(&d->ingest);
+	}
+	free(due);
+	*more_out = more;
+	return rc;
+}
+
+/* Fires what is due, in bounded transactions, then re-arms. */
+static void on_timer(uv_timer_t *h)
+{
+	struct tr_timers *t = h->data;
+	t->armed_for = 0;
+	int more = 0;
+	int rc = tr_timers_fire(t->d, tr_time_now(), FIRE_MS, &more);
+	if (rc) {
+		log_errx("timers: firing failed (%s); retrying in 1 s", tr_strerror(rc));
+		uv_timer_start(&t->timer, on_timer, 1000, 0);
+		return;
+	}
+	if (more) {
+		uv_timer_start(&t->timer, on_timer, 0, 0); /* the rest after the loop breathes */
+		return;
+	}
+	arm(t);
+}
+
+static void arm_at(struct tr_timers *t, int64_t due_at)
+{
+	if (t->closing || due_at <= 0)
+		return;
+	if (t->armed_for && t->armed_for <= due_at)
+		return;
+	int64_t now = tr_time_now();
+	uint64_t ms = due_at > now ? (uint64_t)(due_at - now) * 1000 : 0;
+	t->armed_for = due_at;
+	uv_timer_start(&t->timer, on_timer, ms, 0);
+}
+
+static void arm(struct tr_timers *t)
+{
+	int64_t next = 0;
+	tr_store_timer_hint(t->d->store); /* superseded by the query */
+	if (tr_store_timer_next(t->d->store, &next) == 0)
+		arm_at(t, next);
+}
+
+void tr_timers_poke(struct tr_timers *t)
+{
+	if (t)
+		arm_at(t, tr_store_timer_hint(t->d->store));
+}
+
+int tr_timers_start(struct tr_daemon *d, struct tr_timers **out)
+{
+	struct tr_timers *t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	t->d = d;
+	uv_timer_init(d->loop, &t->timer);
+	t->timer.data = t;
+	arm(t); /* SPEC §3: what fell due while the daemon was down fires now, once */
+	*out = t;
+	return 0;
+}
+
+void tr_timers_close(struct tr_timers *t)
+{
+	if (!t)
+		return;
+	t->closing = 1;
+	uv_close((uv_handle_t *)&t->timer, NULL);
+}
+
+void tr_timers_free(struct tr_timers *t)
+{
+	free(t);
+}

@@ -1,0 +1,116 @@
+/* Fuzz target for the socket protocol's request parser (tr_protocol.h) and
+ * the event validation behind `ingest` (tr_event.h): each input is one
+ * request line for tr_protocol_parse; a request that parses is an object
+ * with a string "op" and no error response, one that does not comes with an
+ * error response and no request. An ingest's events (however many, whatever
+ * they hold) each go through tr_event_init as the server would run them
+ * (a cJSON_Duplicate each, source "fuzz", a fixed now), and every accepted
+ * event must be whole: a valid type, an id of 1 to 256 bytes, an object
+ * payload whose printed text is payload_text and reads back as the same
+ * event. Everything is freed; no daemon, store or rules are needed. Built
+ * with libFuzzer under clang, or with replay_main.c under gcc. Not a test of
+ * the operations themselves (tests/integration). */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cjson/cJSON.h>
+#include "tr_event.h"
+#include "tr_protocol.h"
+
+#define NOW 1795500000 /* 2026-11-24T06:00:00Z */
+
+/* Stops the run with a message: the fuzzer reports the input. */
+static void broken(const char *what, const char *detail)
+{
+	fprintf(stderr, "fuzz_protocol: %s%s%s\n", what, detail ? ": " : "", detail ? detail : "");
+	abort();
+}
+
+/* Checks an accepted event against the contract of tr_event.h. */
+static void check_event(const struct tr_event *ev)
+{
+	if (!ev->type || !tr_event_type_valid(ev->type))
+		broken("accepted an event with an invalid type", ev->type);
+	if (!ev->id || !ev->id[0] || strlen(ev->id) > TR_EVENT_ID_MAX)
+		broken("accepted an event without a usable id", ev->id);
+	if (!cJSON_IsObject(ev->payload) || !ev->payload_text || !ev->source)
+		broken("accepted event is incomplete", NULL);
+	if (strcmp(ev->source, "fuzz") != 0)
+		broken("source not kept", ev->source);
+	char *text = cJSON_PrintUnformatted(ev->payload);
+	if (!text || strcmp(text, ev->payload_text) != 0)
+		broken("payload_text is not the payload", ev->payload_text);
+	free(text);
+	const cJSON *id = cJSON_GetObjectItemCaseSensitive(ev->payload, "id");
+	const cJSON *type = cJSON_GetObjectItemCaseSensitive(ev->payload, "type");
+	const cJSON *at = cJSON_GetObjectItemCaseSensitive(ev->payload, "occurred_at");
+	if (!cJSON_IsString(id) || strcmp(id->valuestring, ev->id) != 0)
+		broken("payload id differs from the event's", ev->id);
+	if (!cJSON_IsString(type) || strcmp(type->valuestring, ev->type) != 0)
+		broken("payload type differs from the event's", ev->type);
+	if (!cJSON_IsString(at) || strlen(at->valuestring) != 20 || at->valuestring[19] != 'Z')
+		broken("occurred_at is not RFC 3339 UTC", cJSON_IsString(at) ? at->valuestring : "(none)");
+
+	/* The normalised event is a fixed point: validating it again gives the
+	 * same event (what is stored and replayed is what rules saw). */
+	struct tr_event again;
+	char err[256] = "";
+	cJSON *copy = cJSON_Parse(ev->payload_text);
+	if (!copy)
+		broken("payload_text does not parse", ev->payload_text);
+	if (tr_event_init(&again, copy, NULL, "fuzz", NOW + 1, err, sizeof(err)) != 0)
+		broken("a normalised event is refused", err);
+	if (strcmp(again.payload_text, ev->payload_text) != 0 || strcmp(again.id, ev->id) != 0 ||
+	    again.occurred_at != ev->occurred_at)
+		broken("normalising twice changes the event", again.payload_text);
+	tr_event_free(&again);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	cJSON *error = (cJSON *)1;
+	cJSON *req = tr_protocol_parse((const char *)data, size, &error);
+	if (!req) {
+		/* a refusal always says why, as a bad_request error response */
+		if (!error)
+			broken("no request and no error response", NULL);
+		const cJSON *e = cJSON_GetObjectItemCaseSensitive(error, "error");
+		const cJSON *code = cJSON_GetObjectItemCaseSensitive(e, "code");
+		if (!cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(error, "ok")) || !cJSON_IsString(code) ||
+		    strcmp(code->valuestring, TR_ERR_BAD_REQUEST) != 0 ||
+		    !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(e, "message")))
+			broken("malformed error response", NULL);
+		cJSON_Delete(error);
+		return 0;
+	}
+	if (error)
+		broken("a request and an error response", NULL);
+	if (!cJSON_IsObject(req) || !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(req, "op")))
+		broken("a request without a string op", NULL);
+
+	size_t nevents = 0;
+	if (tr_protocol_is_ingest(req, &nevents)) {
+		const cJSON *events = cJSON_GetObjectItemCaseSensitive(req, "events");
+		size_t seen = 0;
+		for (const cJSON *item = cJSON_IsArray(events) ? events->child : NULL; item; item = item->next) {
+			seen++;
+			struct tr_event ev;
+			char err[256];
+			memset(err, 0x55, sizeof(err));
+			err[sizeof(err) - 1] = 0;
+			err[0] = 0;
+			int rc = tr_event_init(&ev, cJSON_Duplicate(item, 1), NULL, "fuzz", NOW, err, sizeof(err));
+			if (rc == 0) {
+				check_event(&ev);
+				tr_event_free(&ev);
+			} else if (!err[0] || strlen(err) >= sizeof(err)) {
+				broken("an event refused without a message", NULL);
+			}
+		}
+		if (seen != nevents)
+			broken("tr_protocol_is_ingest miscounts the events", NULL);
+	}
+	cJSON_Delete(req);
+	return 0;
+}

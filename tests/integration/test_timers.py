@@ -1,0 +1,133 @@
+"""Time (SPEC §3, §5) through the real daemon: timers are rows that fire
+once, also when they fell due while the daemon was SIGKILLed; pending timers
+show in `timers` and on the ticket; closing a ticket cancels them; ack
+pauses a ladder; notifications reach a dir output and `watch` clients."""
+import glob
+import json
+import os
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from harness import Daemon  # noqa: E402
+
+NUDGE = '''
+rule { name = "nudge-soon", on = "probe.open", action = function(ev, ctx)
+  local t = ticket.open { key = "p:" .. ev.id, title = "probe " .. ev.id }
+  t:nudge { at = ctx.now + (ev.delay or 2), note = "wake up", notify = "out" }
+end }
+rule { name = "count-nudges", on = "timer.nudge", action = function(ev)
+  local t = ticket.get(ev.ticket_id)
+  t:comment("rule saw the nudge " .. ev.id)
+  local n = state.incr("nudges")
+  ticket.open { key = "counter", title = "nudges" }:set { n = n }
+end }
+rule { name = "schedule", on = "probe.schedule", action = function(ev, ctx)
+  schedule { at = ctx.now + 1, event = { type = "probe.later", id = "later-" .. ev.id } }
+end }
+rule { name = "later", on = "probe.later", action = function(ev)
+  ticket.open { key = "later:" .. ev.id, title = "scheduled event arrived" }
+end }
+'''
+
+
+def wait(pred, timeout=20, step=0.05):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return None
+
+
+class Timers(unittest.TestCase):
+    def config(self, d):
+        return f"outputs:\n  out: {{ dir: notes }}\n"
+
+    def test_a_nudge_fires_once_and_notifies(self):
+        with Daemon(rules={"50-t.lua": NUDGE}, shipped=False, config="outputs:\n  out: { dir: notes }\n") as d:
+            d.ingest([{"type": "probe.open", "id": "a", "delay": 1}])
+            t = d.tickets(text="probe a")[0]
+            r = d.request({"op": "ticket", "id": t["id"]})
+            self.assertEqual([x["kind"] for x in r["ticket"]["timers"]], ["nudge"])
+            timers = d.request({"op": "timers"})
+            self.assertEqual(timers["total"], 1)
+            self.assertTrue(wait(lambda: d.tickets(text="counter")))
+            counter = d.tickets(text="counter")[0]
+            self.assertEqual(counter["fields"]["n"], 1)
+            notes = wait(lambda: glob.glob(os.path.join(d.dir, "notes", "*.json")))
+            self.assertEqual(len(notes), 1)
+            with open(notes[0]) as f:
+                note = json.load(f)
+            self.assertEqual((note["output"], note["message"]), ("out", "wake up"))
+            self.assertEqual(note["ticket"]["id"], t["id"])
+            self.assertEqual(d.request({"op": "timers"})["total"], 0)
+            r = d.ctl("timers")
+            self.assertEqual((r.returncode, r.stdout.strip()), (0, "no pending timers"))
+
+    def test_a_nudge_due_during_a_sigkilled_downtime_fires_exactly_once_after_restart(self):
+        with Daemon(rules={"50-t.lua": NUDGE}, shipped=False, config="outputs:\n  out: { dir: notes }\n") as d:
+            d.ingest([{"type": "probe.open", "id": "b", "delay": 2}])
+            d.kill9()
+            time.sleep(2.5)  # it falls due while the daemon is down
+            d.start()
+            self.assertTrue(wait(lambda: d.tickets(text="counter")))
+            time.sleep(0.5)
+            d.kill9()  # and again, right after it fired: it must not fire twice
+            d.start()
+            time.sleep(1.0)
+            counter = d.tickets(text="counter")[0]
+            self.assertEqual(counter["fields"]["n"], 1)
+            self.assertEqual(len(glob.glob(os.path.join(d.dir, "notes", "*.json"))), 1)
+            t = d.tickets(text="probe b")[0]
+            hist = [h["action"] for h in d.request({"op": "ticket", "id": t["id"]})["ticket"]["history"]]
+            self.assertEqual(hist.count("nudge"), 1)
+
+    def test_closing_cancels_and_schedule_injects_an_event(self):
+        with Daemon(rules={"50-t.lua": NUDGE}, shipped=False, config="outputs:\n  out: { dir: notes }\n") as d:
+            d.ingest([{"type": "probe.open", "id": "c", "delay": 60}])
+            t = d.tickets(text="probe c")[0]
+            r = d.request({"op": "ticket.update", "id": t["id"], "action": "close"})
+            self.assertTrue(r["ok"])
+            self.assertEqual(d.request({"op": "timers"})["total"], 0)
+            d.ingest([{"type": "probe.schedule", "id": "s"}])
+            self.assertTrue(wait(lambda: d.tickets(text="scheduled event arrived")))
+            r = d.request({"op": "explain", "type": "probe.later", "event_id": "later-s"})
+            self.assertTrue(r["event"]["source"].startswith("timer:"))
+
+    def test_watch_streams_notifications(self):
+        with Daemon(rules={"50-t.lua": NUDGE.replace('notify = "out"', 'notify = "watch"')}, shipped=False) as d:
+            w = d.client()
+            r = w.request({"op": "watch"})
+            self.assertTrue(r["watching"])
+            d.ingest([{"type": "probe.open", "id": "w", "delay": 1}])
+            w.sock.settimeout(15)
+            line = w.recv()
+            self.assertEqual(line["notification"]["message"], "wake up")
+            w.close()
+
+
+class Shipped(unittest.TestCase):
+    def test_suspension_ladder_and_ack_through_triagectl(self):
+        cfg = "outputs:\n  lead: { dir: lead }\n"
+        with Daemon(config=cfg) as d:
+            now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            d.ingest([{"type": "account.alert", "id": "sus", "account": "acme-us", "kind": "suspension",
+                       "occurred_at": now}])
+            [t] = d.tickets(priority="urgent")
+            r = d.ctl("show", str(t["id"]))
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("escalate", r.stdout)
+            self.assertEqual(d.request({"op": "timers"})["total"], 5)  # 4 ladder levels + due
+            r = d.ctl("ack", str(t["id"]))
+            self.assertEqual(r.returncode, 0, r.stderr)
+            kinds = sorted(x["kind"] for x in d.request({"op": "ticket", "id": t["id"]})["ticket"]["timers"])
+            self.assertEqual(kinds, ["ack_timeout", "due"])
+            # the suspension notified the lead through the dir output
+            self.assertTrue(wait(lambda: glob.glob(os.path.join(d.dir, "lead", "*.json"))))
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
