@@ -96,8 +96,9 @@ static void read_on(lua_State *L, struct tr_rule *r)
 			lua_rawgeti(L, -1, (lua_Integer)i + 1);
 		else
 			lua_pushvalue(L, -1);
-		const char *s = lua_tostring(L, -1);
-		if (lua_type(L, -1) != LUA_TSTRING || !valid_on(s))
+		/* type first: lua_tostring would turn a number into a string */
+		const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+		if (!s || !valid_on(s))
 			luaL_error(L, "rule: 'on' entry %d is not an event type or glob", (int)i + 1);
 		if (!(r->on[r->non] = strdup(s)))
 			luaL_error(L, "not enough memory");
@@ -499,22 +500,22 @@ int tr_engine_dispatch(struct tr_engine *e, struct tr_store *s, const struct tr_
 	}
 
 	lua_State *L = tr_sandbox_lua(e->sb);
-	int top = lua_gettop(L), pushed = 0;
+	int top = lua_gettop(L);
 	rc = 0;
 	for (size_t i = 0; i < e->nrules && rc == 0; i++) {
 		struct tr_rule *r = &e->rules[i];
 		if (!rule_matches(r, ev->type))
 			continue;
-		if (!pushed) {
-			if (push_event(L, ev, now)) {
-				struct tr_call call = {.status = TR_ELUA};
-				snprintf(call.message, sizeof(call.message),
-					 "event nested deeper than %d levels", TR_LUA_MAX_DEPTH);
-				rc = record(s, r, ev, "error", NULL, &call, now);
-				out->errors++;
-				break;
-			}
-			pushed = 1;
+		/* Each rule gets its own copy of the event, so an edit by one
+		 * (even one that then fails) never reaches the next. */
+		lua_settop(L, top);
+		if (push_event(L, ev, now)) {
+			struct tr_call call = {.status = TR_ELUA};
+			snprintf(call.message, sizeof(call.message),
+				 "event nested deeper than %d levels", TR_LUA_MAX_DEPTH);
+			rc = record(s, r, ev, "error", NULL, &call, now);
+			out->errors++;
+			break;
 		}
 		lua_pushstring(L, r->name);
 		lua_setfield(L, -2, "rule");

@@ -126,6 +126,7 @@ static int normalise(struct tr_event *ev, const char *zone, int64_t now, char *e
 
 	ev->received_at = now;
 	cJSON *at = cJSON_GetObjectItemCaseSensitive(obj, "occurred_at");
+	int time_given = at && !cJSON_IsNull(at);
 	if (at && !cJSON_IsNull(at)) {
 		if (!cJSON_IsString(at))
 			return fail(err, len, "field \"occurred_at\": must be an RFC 3339 string%s", "");
@@ -139,7 +140,8 @@ static int normalise(struct tr_event *ev, const char *zone, int64_t now, char *e
 		ev->occurred_at = now;
 	}
 	char when[40];
-	tr_time_format(ev->occurred_at, NULL, when, sizeof(when));
+	if (tr_time_format(ev->occurred_at, NULL, when, sizeof(when)))
+		return fail(err, len, "field \"occurred_at\": outside the years 0000 to 9999%s", "");
 	cJSON *norm = cJSON_CreateString(when);
 	if (!norm)
 		return -ENOMEM;
@@ -167,7 +169,13 @@ static int normalise(struct tr_event *ev, const char *zone, int64_t now, char *e
 	} else if (id && (id->valuestring[0] == 0 || strlen(id->valuestring) > TR_EVENT_ID_MAX)) {
 		return fail(err, len, "field \"id\": must be 1 to 256 bytes%s", "");
 	} else if (!id) {
+		/* SPEC §2: derived from the normalised content, without an
+		 * occurred_at that only the receipt time filled in, so the same
+		 * row dropped twice is the same event. */
+		cJSON *filled = time_given ? NULL : cJSON_DetachItemFromObjectCaseSensitive(obj, "occurred_at");
 		char *text = cJSON_PrintUnformatted(obj);
+		if (filled)
+			cJSON_AddItemToObject(obj, "occurred_at", filled);
 		if (!text)
 			return -ENOMEM;
 		content_id(text, buf, sizeof(buf));

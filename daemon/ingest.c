@@ -29,7 +29,11 @@ static void marker_clear(struct tr_ingest *ig)
 }
 
 /* SPEC §3 poison pill: an event named by the marker at start-up was being
- * run by the rules when the process died or was killed for hanging. */
+ * run by the rules when the process died or was killed for hanging. Once
+ * may be chance (an operator's SIGKILL, a power cut); the second time it is
+ * the event, and it is quarantined, so a crash never repeats in a loop. */
+#define SUSPECT_LIMIT 2
+
 static int quarantine_marked(struct tr_ingest *ig)
 {
 	char *tab = memchr(ig->marker, '\t', MARKER_SIZE);
@@ -37,16 +41,23 @@ static int quarantine_marked(struct tr_ingest *ig)
 		return 0;
 	*tab = 0;
 	const char *type = ig->marker, *id = tab + 1;
-	log_warnx("event %s %s was being processed when triaged stopped unexpectedly; "
-		  "it is quarantined and its rules will not run again", type, id);
+	int64_t count = 0, now = tr_time_now();
 	int rc = tr_store_begin(ig->store);
 	if (rc == 0)
+		rc = tr_store_suspect_add(ig->store, type, id, now, &count);
+	if (rc == 0 && count >= SUSPECT_LIMIT)
 		rc = tr_store_quarantine_add(ig->store, type, id,
-					     "the daemon died or hung while running this event's rules", tr_time_now());
+					     "the daemon died or hung while running this event's rules", now);
 	if (rc == 0)
 		rc = tr_store_commit(ig->store);
 	else
 		tr_store_rollback(ig->store);
+	if (count >= SUSPECT_LIMIT)
+		log_warnx("event %s %s was being processed when triaged stopped unexpectedly, %lld times; "
+			  "it is quarantined and its rules will not run again", type, id, (long long)count);
+	else
+		log_warnx("event %s %s was being processed when triaged stopped unexpectedly; "
+			  "if that happens again with it, it will be quarantined", type, id);
 	marker_clear(ig);
 	return rc;
 }

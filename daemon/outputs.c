@@ -150,6 +150,7 @@ static void arm_at(struct tr_outputs *o, int64_t next_at)
  * next pass just waits a little. */
 static void hold(struct tr_outputs *o)
 {
+	uv_update_time(o->d->loop); /* the failure may have waited out the busy timeout */
 	o->hold_until = uv_now(o->d->loop) + HOLD_MS;
 	arm_ms(o, HOLD_MS);
 }
@@ -597,8 +598,8 @@ static const struct tr_output *find_output(const struct tr_config *cfg, const ch
 }
 
 /* Records the synchronous outcomes of a pass in one transaction, then
- * tells the watchers: SPEC watch is at most once, so only what is marked
- * delivered is broadcast. Returns 0 or a store error. */
+ * tells the watchers. SPEC §5 watch, at most once: only what the commit
+ * marked delivered is broadcast. Returns 0 or a store error. */
 static int record_pass(struct tr_outputs *o, int nres, int64_t now)
 {
 	struct tr_daemon *d = o->d;
@@ -669,8 +670,8 @@ static void run_pass(struct tr_outputs *o)
 				continue; /* on_child_exit records it */
 			failed(r, x->output, x->attempts, backoff(o, x->attempts), now);
 		} else {
-			/* the config changed under a queued row: keep it (never drop a
-			 * notification) and look again in an hour */
+			/* SPEC §5 retried until it succeeds: the config changed under a
+			 * queued row; keep it and look again in an hour */
 			snprintf(r->error, sizeof(r->error), "output %s is no longer configured", x->output);
 			failed(r, x->output, x->attempts, GONE_RETRY, now);
 		}

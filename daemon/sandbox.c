@@ -239,6 +239,51 @@ static int l_readonly(lua_State *L)
 			  lua_isstring(L, 2) ? lua_tostring(L, 2) : "?");
 }
 
+/* string.rep without the C loop that runs unchecked when the result is
+ * empty (("").rep(1e12) would spin for minutes with no hook tick); other
+ * results are bounded by the memory budget. */
+static int l_rep(lua_State *L)
+{
+	size_t l, lsep;
+	luaL_checklstring(L, 1, &l);
+	lua_Integer n = luaL_checkinteger(L, 2);
+	luaL_optlstring(L, 3, "", &lsep);
+	if (n <= 0 || l + lsep == 0) {
+		lua_pushliteral(L, "");
+		return 1;
+	}
+	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_insert(L, 1);
+	lua_call(L, lua_gettop(L) - 1, 1);
+	return 1;
+}
+
+/* table.move(a1, f, e, t [, a2]) with the budget checked as it goes: the
+ * library's loop runs e - f times in C and cannot be interrupted. */
+static int l_move(lua_State *L)
+{
+	struct tr_sandbox *sb = tr_sandbox_of(L);
+	lua_Integer f = luaL_checkinteger(L, 2), e = luaL_checkinteger(L, 3), t = luaL_checkinteger(L, 4);
+	int dst = !lua_isnoneornil(L, 5) ? 5 : 1;
+	luaL_checktype(L, 1, LUA_TTABLE);
+	luaL_checktype(L, dst, LUA_TTABLE);
+	if (e >= f) {
+		luaL_argcheck(L, f > 0 || e < LUA_MAXINTEGER + f, 3, "too many elements to move");
+		luaL_argcheck(L, t <= LUA_MAXINTEGER - (e - f) + 1 || t <= 0, 4, "destination wrap around");
+		lua_Integer n = e - f;
+		int forward = t > e || t <= f || (dst != 1 && !lua_compare(L, 1, dst, LUA_OPEQ));
+		for (lua_Integer i = 0; i <= n; i++) {
+			lua_Integer k = forward ? i : n - i;
+			if ((i & 1023) == 1023 && budget_expired(sb))
+				return luaL_error(L, "%s", sb->stopped);
+			lua_geti(L, 1, f + k);
+			lua_seti(L, dst, t + k);
+		}
+	}
+	lua_pushvalue(L, dst);
+	return 1;
+}
+
 /* pairs() over a frozen table walks the real one. */
 static int l_proxy_pairs(lua_State *L)
 {
@@ -344,6 +389,9 @@ static void build_base(struct tr_sandbox *sb)
 
 	copy_fields(L, "string", strings);
 	tr_pattern_install(L, budget_expired, sb);
+	lua_getfield(L, -1, "rep");
+	lua_pushcclosure(L, l_rep, 1);
+	lua_setfield(L, -2, "rep");
 	/* Strings index the sandbox's copy (budgeted patterns, no dump); the
 	 * shared metatable itself is hidden so rules cannot tamper with it. */
 	lua_pushliteral(L, "");
@@ -358,6 +406,8 @@ static void build_base(struct tr_sandbox *sb)
 	lua_setfield(L, -2, "string");
 
 	copy_fields(L, "table", tables);
+	lua_pushcfunction(L, l_move);
+	lua_setfield(L, -2, "move");
 	freeze(L);
 	lua_setfield(L, -2, "table");
 	copy_fields(L, "math", maths);

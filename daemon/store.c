@@ -70,6 +70,10 @@ static const char *const migrations[] = {
 	"CREATE INDEX outbox_pending ON outbox(next_at) WHERE delivered_at IS NULL;"
 	"ALTER TABLE tickets ADD COLUMN ladder TEXT;"
 	"CREATE INDEX timers_ticket ON timers(ticket_id);",
+
+	/* 4: events that were running when the process died, and how often. */
+	"CREATE TABLE suspects(type TEXT NOT NULL, id TEXT NOT NULL, count INTEGER NOT NULL,"
+	"  at INTEGER NOT NULL, PRIMARY KEY(type, id)) WITHOUT ROWID;",
 };
 
 #define TICKET_COLUMNS "id, key, title, queue, priority, state, account, assignee," \
@@ -87,7 +91,7 @@ enum stmt {
 	S_FILE_ERRORS, S_FILES_FINISHED_SINCE,
 	S_TIMER_ADD, S_TIMERS_CANCEL, S_TIMERS_CANCEL_KIND, S_TIMER_NEXT, S_TIMERS_DUE, S_TIMER_DELETE,
 	S_TIMERS_LIST, S_TIMERS_COUNT, S_OUTBOX_ADD, S_OUTBOX_PENDING, S_OUTBOX_DONE, S_OUTBOX_RETRY,
-	S_OUTBOX_NEXT, S_TICKET_LADDER,
+	S_OUTBOX_NEXT, S_TICKET_LADDER, S_SUSPECT_ADD, S_SUSPECT_COUNT,
 	S_COUNT
 };
 
@@ -160,6 +164,9 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_OUTBOX_RETRY] = "UPDATE outbox SET attempts = attempts + 1, next_at = ?, last_error = ? WHERE id = ?",
 	[S_OUTBOX_NEXT] = "SELECT min(next_at) FROM outbox WHERE delivered_at IS NULL",
 	[S_TICKET_LADDER] = "UPDATE tickets SET ladder = ? WHERE id = ?",
+	[S_SUSPECT_ADD] = "INSERT INTO suspects(type, id, count, at) VALUES(?, ?, 1, ?)"
+			  " ON CONFLICT(type, id) DO UPDATE SET count = count + 1, at = excluded.at",
+	[S_SUSPECT_COUNT] = "SELECT count FROM suspects WHERE type = ? AND id = ?",
 	[S_FILES_FINISHED_SINCE] = "SELECT coalesce(sum(state = 'done'), 0), coalesce(sum(state = 'rejected'), 0)"
 				   " FROM files WHERE finished_at >= ?",
 };
@@ -398,6 +405,25 @@ int tr_store_quarantined(struct tr_store *s, const char *type, const char *id, c
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? found : TR_ESTORE;
+}
+
+int tr_store_suspect_add(struct tr_store *s, const char *type, const char *id, int64_t now, int64_t *count)
+{
+	sqlite3_stmt *st = stmt(s, S_SUSPECT_ADD);
+	if (!st)
+		return TR_ESTORE;
+	bind_text(st, 1, type);
+	bind_text(st, 2, id);
+	sqlite3_bind_int64(st, 3, now);
+	int rc = run(s, st);
+	if (rc || !(st = stmt(s, S_SUSPECT_COUNT)))
+		return rc ? rc : TR_ESTORE;
+	bind_text(st, 1, type);
+	bind_text(st, 2, id);
+	*count = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 1;
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return 0;
 }
 
 void tr_ticket_free(struct tr_ticket *t)

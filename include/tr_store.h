@@ -45,6 +45,9 @@ int tr_store_outcome_insert(struct tr_store *s, int64_t event_seq, const char *r
 /* Poison-pill quarantine (SPEC §3): events whose rules killed the process. */
 int tr_store_quarantine_add(struct tr_store *s, const char *type, const char *id,
 			    const char *reason, int64_t now);
+/* Counts one more death of the process while (type, id)'s rules ran;
+ * *count is the total. */
+int tr_store_suspect_add(struct tr_store *s, const char *type, const char *id, int64_t now, int64_t *count);
 /* 1 if quarantined (reason copied into buf), 0 if not, <0 on error. */
 int tr_store_quarantined(struct tr_store *s, const char *type, const char *id, char *buf, size_t len);
 

@@ -155,23 +155,29 @@ end }
 
 
 class PoisonPill(unittest.TestCase):
-    def test_an_event_that_hung_the_daemon_is_quarantined_after_restart(self):
+    def hang(self, d):
+        c = d.client()
+        c.send({"op": "ingest", "events": [{"type": "probe.hang", "id": "pill"}]})
+        time.sleep(1.0)
+        with self.assertRaises(OSError):
+            c.sock.settimeout(0.5)
+            c.recv()
+        d.kill9()  # as the service manager's watchdog would
+        c.close()
+        d.start()
+
+    def test_an_event_that_hangs_the_daemon_twice_is_quarantined(self):
         # Budgets large enough that the rule hangs the process, as a rule stuck
-        # in a C library call would; the service manager kills it (SIGKILL).
+        # in a C library call would.
         cfg = "limits: { rule_instructions: 2000000000, rule_time_ms: 600000 }\n"
         with Daemon(rules={"50-hang.lua": HANG}, shipped=False, config=cfg) as d:
             self.assertEqual(d.ingest([{"type": "probe.ok", "id": "before"}])["accepted"], 1)
-            c = d.client()
-            c.send({"op": "ingest", "events": [{"type": "probe.hang", "id": "pill"}]})
-            time.sleep(1.0)
-            with self.assertRaises(OSError):
-                c.sock.settimeout(0.5)
-                c.recv()
-            d.kill9()
-            c.close()
-            d.start()
-            self.assertIn("quarantined", d.log())
-            # the client retries its unacknowledged event: recorded, not run
+            self.hang(d)
+            self.assertIn("if that happens again", d.log())
+            # the client retries its unacknowledged event: it hangs again
+            self.hang(d)
+            self.assertIn("it is quarantined", d.log())
+            # and retries once more: recorded, not run, no crash loop
             r = d.ingest([{"type": "probe.hang", "id": "pill"}, {"type": "probe.ok", "id": "after"}])
             self.assertEqual(r["accepted"], 2)
             [o] = outcome(d, "probe.hang", "pill")

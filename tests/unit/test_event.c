@@ -305,13 +305,12 @@ static void test_derived_id(void **state)
 	free(a);
 }
 
-/* DAEMON BUG (daemon/event.c, normalise): an event without occurred_at gets
- * occurred_at = now written into its payload BEFORE the content id is
- * hashed, so the same id-less, time-less row received at two different
- * moments gets two different ids and is processed twice. SPEC §2: the id
- * "is derived from the event's content, so the same row dropped twice is the
- * same event". This test fails until the id is derived from the content as
- * received (before the receipt time is filled in). */
+/* Regression test (a bug this file found in daemon/event.c, normalise):
+ * an event without occurred_at got occurred_at = now written into its
+ * payload before the content id was hashed, so the same id-less, time-less
+ * row received at two moments got two ids and ran twice. SPEC §2: the id
+ * "is derived from the event's content, so the same row dropped twice is
+ * the same event". */
 static void test_derived_id_ignores_receipt_time(void **state)
 {
 	(void)state;
@@ -401,13 +400,12 @@ static void test_bad_times(void **state)
 	refuse("{\"type\":\"a.b\",\"id\":\"1\",\"occurred_at\":\"2026-11-24 13:00:00\"}", "Mars/Olympus", "Mars/Olympus");
 }
 
-/* DAEMON BUG (daemon/event.c, normalise: the return value of
- * tr_time_format is ignored): a time that parses but whose UTC instant
- * falls outside years 0000-9999 (year 0000 with a positive offset, 9999 with
- * a negative one) leaves the `when` buffer uninitialised, and its garbage
- * becomes the payload's occurred_at (seen: "" and "%"). The header promises
- * occurred_at "RFC 3339 UTC" in the payload, so such an event must be
- * refused. Fails until the formatting error is checked. */
+/* Regression test (a bug this file found in daemon/event.c, normalise,
+ * which ignored tr_time_format's result): a time that parses but whose UTC
+ * instant falls outside years 0000-9999 (year 0000 with a positive offset,
+ * 9999 with a negative one) left the formatting buffer uninitialised and
+ * its garbage became the payload's occurred_at ("" and "%" were seen). The
+ * header promises occurred_at "RFC 3339 UTC", so such an event is refused. */
 static void test_times_outside_rfc3339_years(void **state)
 {
 	(void)state;

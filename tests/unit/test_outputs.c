@@ -534,8 +534,7 @@ static void test_at_most_four_children(void **state)
 	}
 	free(lines);
 	assert_int_equal(n, 10);
-	print_message("max concurrency %d\n", max);
-	assert_true(max >= 1 && max <= 4);
+	assert_true(max >= 2 && max <= 4); /* in parallel, four at most */
 	close_daemon(f);
 }
 
@@ -636,6 +635,69 @@ static void test_restart_delivers_only_undelivered(void **state)
 	close_daemon(f);
 }
 
+/* A commit that fails (the database is locked by someone else for longer
+ * than the store's busy timeout) loses nothing: it is logged, the rows stay
+ * pending and go on a later pass; the dir file is rewritten under the same
+ * name and watchers hear nothing until the row is marked (at most once). */
+static void test_commit_failure_retried(void **state)
+{
+	struct fixture *f = *state;
+	add_dir_output(f, "erp", f->outbox);
+	char err[256] = "";
+	assert_int_equal(tr_store_open(f->db, TR_DURABILITY_NORMAL, &f->d.store, err, sizeof(err)), 0);
+	assert_int_equal(tr_ingest_open(&f->d.ingest, f->dir, f->d.store, NULL), 0);
+	queue(f, "erp", 0, "to the folder");
+	queue(f, "watch", 0, "to the watchers");
+	tr_ingest_close(&f->d.ingest);
+	tr_store_close(f->d.store);
+	f->d.store = NULL;
+
+	open_daemon(f);
+	tr_outputs_set_watch(f->o, on_watch, f);
+	sqlite3 *locker;
+	assert_int_equal(sqlite3_open_v2(f->db, &locker, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(locker, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	uv_run(&f->loop, UV_RUN_ONCE); /* the pass: delivers, then cannot record */
+	assert_int_equal(side_int(f, DELIVERED), 0);
+	assert_int_equal(f->nwatched, 0);
+	assert_file_is_payload(f, f->outbox, 1);
+	assert_int_equal(sqlite3_exec(locker, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(locker);
+
+	assert_int_equal(run_until(f, DELIVERED, 2, 5000), 2);
+	assert_int_equal(f->nwatched, 1);
+	int dot;
+	assert_int_equal(count_entries(f->outbox, &dot), 1);
+	assert_int_equal(dot, 0);
+	assert_file_is_payload(f, f->outbox, 1);
+	close_daemon(f);
+}
+
+/* Free right after close, before the loop runs (a child still running):
+ * the close callbacks arriving later free what is left; nothing leaks and
+ * the loop closes clean. */
+static void test_free_before_the_loop_runs(void **state)
+{
+	struct fixture *f = *state;
+	const char *const argv[] = {"/bin/sleep", "30", NULL};
+	add_exec_output(f, "lead", 60000, argv);
+	open_daemon(f);
+	queue(f, "lead", 0, "in flight");
+	run_for(f, 100);
+	tr_outputs_close(f->o);
+	tr_outputs_free(f->o);
+	f->o = NULL;
+	uv_close((uv_handle_t *)&f->ticker, NULL);
+	uint64_t t0 = tr_mono_ms();
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	assert_true(tr_mono_ms() - t0 < 2000); /* killed at once */
+	assert_int_equal(uv_loop_close(&f->loop), 0);
+	tr_ingest_close(&f->d.ingest);
+	tr_store_close(f->d.store);
+	f->d.store = NULL;
+	assert_int_equal(side_int(f, "SELECT count(*) FROM outbox WHERE delivered_at IS NULL AND attempts = 0"), 1);
+}
+
 static void test_free_without_start_is_safe(void **state)
 {
 	(void)state;
@@ -659,6 +721,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_close_drains_child, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_close_kills_long_child, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_delivers_only_undelivered, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_commit_failure_retried, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_free_before_the_loop_runs, setup, teardown),
 		cmocka_unit_test(test_free_without_start_is_safe),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
