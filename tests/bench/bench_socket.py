@@ -220,6 +220,15 @@ class Daemon:
             fields = f.read().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
+    def schedstat(self):
+        """(seconds on a CPU, seconds runnable but waiting for a CPU) from /proc/PID/schedstat."""
+        try:
+            with open(f"/proc/{self.proc.pid}/schedstat") as f:
+                run, wait, _ = f.read().split()
+            return int(run) / 1e9, int(wait) / 1e9
+        except (OSError, ValueError):
+            return 0.0, 0.0
+
     def stop(self, timeout=60):
         t0 = time.perf_counter()
         if self.proc.poll() is None:
@@ -527,18 +536,23 @@ def main():
             time.sleep(0.5)
             perf_done = True
         cpu0 = d.cpu_seconds()
+        run0, wait0 = d.schedstat()
         res = drive_pipelined(d.socket, thr_req, a.depth)
         cpu = d.cpu_seconds() - cpu0
+        run1, wait1 = d.schedstat()
+        rq_wait = wait1 - wait0
         eps = a.n / res.seconds
         st = d.status()
         stats = d.request({"op": "stats"}).get("stats", {})
         r = {"eps": eps, "seconds": res.seconds, "rss_thr": st["VmHWM"], "busy": res.busy,
-             "cpu": cpu / res.seconds}
+             "cpu": cpu / res.seconds, "rq_wait": rq_wait / res.seconds}
         log(f"  throughput: {eps:,.0f} events/s  ({a.n} events in {res.seconds:.2f} s; "
             f"accepted {res.accepted}, duplicates {res.duplicates}, rejected {len(res.rejected)}, "
             f"busy retries {res.busy}, errors {len(res.errors)})")
         log(f"  daemon CPU during throughput: {cpu:.1f} s = {100 * cpu / res.seconds:.0f}% of one core "
-            f"({1e6 * cpu / a.n:.1f} us of CPU per event)")
+            f"({1e6 * cpu / a.n:.1f} us of CPU per event); runnable but waiting for a CPU "
+            f"{100 * rq_wait / res.seconds:.0f}% (other processes), the rest blocked "
+            f"(disk, or waiting for the client)")
         log(f"  daemon RSS after throughput: peak {st['VmHWM']:.1f} MiB, now {st['VmRSS']:.1f} MiB")
         log("  stats: " + json.dumps({k: stats.get(k) for k in (
             "events_stored", "events_accepted", "duplicates", "rejected", "rule_errors", "quarantined",
@@ -609,14 +623,14 @@ def main():
         log(f"  latency stream: {a.lat_rate} events/s as {a.lat_rate / a.lat_batch:g} requests/s of "
             f"{a.lat_batch} events, {a.lat_seconds:g} s, one request in flight")
     log("")
-    log(f"  {'durability':<10} {'events/s':>10} {'CPU':>5} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
+    log(f"  {'durability':<10} {'events/s':>10} {'CPU':>5} {'rq wait':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
         f"{'peak RSS MiB':>13}")
 
     def ms(r, k):
         return f"{r[k]:.2f}" if k in r else "-"
     for dur, r in results.items():
         rss = max(r["rss_thr"], r.get("rss_lat", 0))
-        log(f"  {dur:<10} {r['eps']:>10,.0f} {100 * r['cpu']:>4.0f}% {ms(r, 'p50'):>8} {ms(r, 'p99'):>8} "
+        log(f"  {dur:<10} {r['eps']:>10,.0f} {100 * r['cpu']:>4.0f}% {100 * r['rq_wait']:>6.0f}% {ms(r, 'p50'):>8} {ms(r, 'p99'):>8} "
             f"{ms(r, 'max'):>8} {rss:>13.1f}")
     if peer:
         log(f"  {'peer':<10} {peer:>10,.0f}   (py_pipeline.py, synchronous=NORMAL, batch 1000)")
