@@ -229,6 +229,18 @@ class Daemon:
         except (OSError, ValueError):
             return 0.0, 0.0
 
+    def io(self):
+        """bytes passed to write(2)/pwrite(2) (wchar) and sent to the block layer (write_bytes)."""
+        out = {}
+        try:
+            with open(f"/proc/{self.proc.pid}/io") as f:
+                for line in f:
+                    k, _, v = line.partition(":")
+                    out[k] = int(v)
+        except (OSError, ValueError):
+            pass
+        return out
+
     def stop(self, timeout=60):
         t0 = time.perf_counter()
         if self.proc.poll() is None:
@@ -537,7 +549,9 @@ def main():
             perf_done = True
         cpu0 = d.cpu_seconds()
         run0, wait0 = d.schedstat()
+        io0 = d.io()
         res = drive_pipelined(d.socket, thr_req, a.depth)
+        io1 = d.io()
         cpu = d.cpu_seconds() - cpu0
         run1, wait1 = d.schedstat()
         rq_wait = wait1 - wait0
@@ -553,6 +567,12 @@ def main():
             f"({1e6 * cpu / a.n:.1f} us of CPU per event); runnable but waiting for a CPU "
             f"{100 * rq_wait / res.seconds:.0f}% (other processes), the rest blocked "
             f"(disk, or waiting for the client)")
+        if io0 and io1:
+            wchar = io1.get("wchar", 0) - io0.get("wchar", 0)
+            wdisk = io1.get("write_bytes", 0) - io0.get("write_bytes", 0)
+            log(f"  daemon writes during throughput: {wchar / 2**20:,.0f} MiB through write calls "
+                f"({wchar / a.n / 1024:.1f} KiB per event, socket answers included), "
+                f"{wdisk / 2**20:,.0f} MiB to disk")
         log(f"  daemon RSS after throughput: peak {st['VmHWM']:.1f} MiB, now {st['VmRSS']:.1f} MiB")
         log("  stats: " + json.dumps({k: stats.get(k) for k in (
             "events_stored", "events_accepted", "duplicates", "rejected", "rule_errors", "quarantined",
@@ -576,12 +596,15 @@ def main():
             lr = drive_paced(d.socket, lat_req, a.lat_rate / a.lat_batch)
             lats = sorted(x * 1000 for x in lr.latencies)
             r.update(p50=pct(lats, 50), p99=pct(lats, 99), max=lats[-1], mean=sum(lats) / len(lats),
-                     lat_late=lr.late)
+                     lat_late=lr.late, lat_rate=lat_n / lr.seconds)
             st2 = d.status()
             r["rss_lat"] = st2["VmHWM"]
             log(f"  latency ({len(lat_req)} requests of {a.lat_batch} at {a.lat_rate / a.lat_batch:g}/s, "
                 f"one in flight, DB holding {a.n} events): p50 {r['p50']:.2f} ms, p99 {r['p99']:.2f} ms, "
-                f"max {r['max']:.2f} ms, mean {r['mean']:.2f} ms; late sends {lr.late}, busy {lr.busy}")
+                f"max {r['max']:.2f} ms, mean {r['mean']:.2f} ms; late sends {lr.late}, busy {lr.busy}; "
+                f"achieved {r['lat_rate']:,.0f} events/s"
+                + (" (could not keep the pace: the figures are service times under saturation)"
+                   if r["lat_rate"] < 0.97 * a.lat_rate else ""))
             log(f"  daemon RSS after latency: peak {st2['VmHWM']:.1f} MiB, now {st2['VmRSS']:.1f} MiB")
             if lr.accepted + lr.duplicates != lat_n or lr.rejected or lr.errors:
                 failures.append(f"{dur} latency: accepted {lr.accepted} dup {lr.duplicates} "
@@ -623,15 +646,15 @@ def main():
         log(f"  latency stream: {a.lat_rate} events/s as {a.lat_rate / a.lat_batch:g} requests/s of "
             f"{a.lat_batch} events, {a.lat_seconds:g} s, one request in flight")
     log("")
-    log(f"  {'durability':<10} {'events/s':>10} {'CPU':>5} {'rq wait':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
-        f"{'peak RSS MiB':>13}")
+    log(f"  {'durability':<10} {'events/s':>10} {'CPU':>5} {'rq wait':>7} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'max ms':>8} {'peak RSS MiB':>13}")
 
     def ms(r, k):
         return f"{r[k]:.2f}" if k in r else "-"
     for dur, r in results.items():
         rss = max(r["rss_thr"], r.get("rss_lat", 0))
-        log(f"  {dur:<10} {r['eps']:>10,.0f} {100 * r['cpu']:>4.0f}% {100 * r['rq_wait']:>6.0f}% {ms(r, 'p50'):>8} {ms(r, 'p99'):>8} "
-            f"{ms(r, 'max'):>8} {rss:>13.1f}")
+        log(f"  {dur:<10} {r['eps']:>10,.0f} {100 * r['cpu']:>4.0f}% {100 * r['rq_wait']:>6.0f}% "
+            f"{ms(r, 'p50'):>8} {ms(r, 'p99'):>8} {ms(r, 'max'):>8} {rss:>13.1f}")
     if peer:
         log(f"  {'peer':<10} {peer:>10,.0f}   (py_pipeline.py, synchronous=NORMAL, batch 1000)")
     log("")
@@ -647,8 +670,10 @@ def main():
                                              f"batches of {a.batch}", f"{v:,.0f}"))
     for dur, r in results.items():
         if "p99" in r:
-            rows.append((r["p99"] < GOALS["p99_ms"], f"p99 < {GOALS['p99_ms']:g} ms at {a.lat_rate:,} events/s "
-                                                     f"({dur})", f"{r['p99']:.2f} ms"))
+            kept = r["lat_rate"] >= 0.97 * a.lat_rate
+            rows.append((r["p99"] < GOALS["p99_ms"] and kept,
+                         f"p99 < {GOALS['p99_ms']:g} ms at {a.lat_rate:,} events/s ({dur})",
+                         f"{r['p99']:.2f} ms" + ("" if kept else f" (pace not kept: {r['lat_rate']:,.0f}/s)")))
     if results:
         rss = max(max(r["rss_thr"], r.get("rss_lat", 0)) for r in results.values())
         rows.append((rss < GOALS["rss_mib"], f"peak RSS < {GOALS['rss_mib']:g} MiB", f"{rss:.1f} MiB"))

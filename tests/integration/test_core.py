@@ -123,6 +123,30 @@ class Protocol(unittest.TestCase):
                 self.assertTrue(r["ok"])
             c.close()
 
+    def test_overload_answers_busy_and_loses_nothing(self):
+        with Daemon(config="limits: { max_pending_events: 100 }\n") as d:
+            c = d.client()
+            burst = b""
+            for r in range(20):
+                events = [{"type": "message.new", "id": f"b{r}-{k}", "order_id": f"o{r}-{k}"} for k in range(50)]
+                burst += json.dumps({"op": "ingest", "id": r, "events": events}).encode() + b"\n"
+            c.send_raw(burst)
+            answers = [c.recv() for _ in range(20)]
+            self.assertEqual([a["id"] for a in answers], list(range(20)))
+            busy = [a for a in answers if not a["ok"]]
+            self.assertTrue(busy, "a burst past max_pending_events gets busy answers")
+            self.assertEqual({a["error"]["code"] for a in busy}, {"busy"})
+            accepted = sum(a["accepted"] for a in answers if a["ok"])
+            self.assertEqual(accepted, 50 * (20 - len(busy)))
+            # what was refused left no trace; what was accepted is stored
+            self.assertEqual(d.request({"op": "stats"})["stats"]["events_stored"], accepted)
+            # retried, the refused requests go through
+            for a in busy:
+                r = a["id"]
+                events = [{"type": "message.new", "id": f"b{r}-{k}", "order_id": f"o{r}-{k}"} for k in range(50)]
+                self.assertEqual(c.request({"op": "ingest", "events": events})["accepted"], 50)
+            c.close()
+
     def test_half_closed_client_still_gets_answers(self):
         import socket
         with Daemon() as d:

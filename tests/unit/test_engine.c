@@ -788,6 +788,81 @@ static void test_time_budget_holds_in_library_loops(void **state)
 		fail_msg("the 100 ms time budget did not stop: %s (killed after 5 s)", failures);
 }
 
+/* DAEMON BUG (daemon/sandbox.c, build_base: table.insert, table.remove and
+ * table.sort are the stock functions): each takes the table's length from
+ * its __len metamethod and then loops in C, moving or comparing elements
+ * that do not exist, so neither the allocator nor the instruction hook ever
+ * sees the work. With __len returning 10^12, table.insert(t, 1, x) and
+ * table.remove(t, 1) loop 10^12 times; with __len 2^31 - 2 and __index =
+ * rawlen (a C function returning 0), table.sort sorts two billion equal
+ * numbers. SPEC §3: the wall-clock budget "holds even then". Each case runs
+ * in a child killed after 5 s; fails until these honour the budget. */
+static void test_time_budget_holds_in_table_functions(void **state)
+{
+	struct fx *f = *state;
+	write_rule(f, "len.lua",
+		   "local function huge(n, index)\n"
+		   "  return setmetatable({}, { __len = function() return n end, __index = index })\n"
+		   "end\n"
+		   "rule { name = \"insert\", on = \"t.insert\", action = function()\n"
+		   "  table.insert(huge(1000000000000), 1, \"x\")\n"
+		   "end }\n"
+		   "rule { name = \"remove\", on = \"t.remove\", action = function()\n"
+		   "  table.remove(huge(1000000000000), 1)\n"
+		   "end }\n"
+		   "rule { name = \"sort\", on = \"t.sort\", action = function()\n"
+		   "  table.sort(huge(2147483646, rawlen))\n"
+		   "end }\n");
+	load_ok(f);
+	static const char *const cases[][2] = {
+		{"{\"type\":\"t.insert\",\"id\":\"1\"}", "table.insert with __len 1e12"},
+		{"{\"type\":\"t.remove\",\"id\":\"1\"}", "table.remove with __len 1e12"},
+		{"{\"type\":\"t.sort\",\"id\":\"1\"}", "table.sort with __len 2^31-2"},
+	};
+	char failures[512] = "";
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int64_t ms = dispatch_in_child(f, cases[i][0], 5);
+		if (ms < 0 || ms > 3000) {
+			size_t n = strlen(failures);
+			snprintf(failures + n, sizeof(failures) - n, "%s%s", n ? ", " : "", cases[i][1]);
+		}
+	}
+	if (failures[0])
+		fail_msg("the 100 ms time budget did not stop: %s (killed after 5 s)", failures);
+}
+
+/* DAEMON BUG (daemon/sandbox.c, l_move: the destination check is
+ * `t <= LUA_MAXINTEGER - (e - f) + 1`, one more than the stock
+ * `t <= LUA_MAXINTEGER - n + 1` with n = e - f + 1): table.move({1, 2}, 1,
+ * 2, math.maxinteger) passes the check and computes `t + k` =
+ * math.maxinteger + 1, a signed overflow (undefined behaviour; UBSan stops
+ * the process). Lua 5.4 answers "destination wrap around". Fails (the whole
+ * test binary aborts under UBSan) until the bound is fixed. */
+static void test_table_move_wrap_around(void **state)
+{
+	struct fx *f = *state;
+	write_rule(f, "move.lua",
+		   "rule { name = \"wrap\", on = \"x.y\", action = function()\n"
+		   "  table.move({ 1, 2 }, 1, 2, math.maxinteger)\n"
+		   "end }\n"
+		   "rule { name = \"wrap-dst\", on = \"x.y\", action = function()\n"
+		   "  table.move({ 1, 2, 3 }, 1, 3, math.maxinteger - 1, {})\n"
+		   "end }\n"
+		   "rule { name = \"edge\", on = \"x.y\", action = function()\n"
+		   "  local t = table.move({ 1, 2 }, 1, 2, math.maxinteger - 1, {})\n"
+		   "  assert(t[math.maxinteger] == 2)\n"
+		   "  local a = table.move({ 1, 2, 3, 4 }, 1, 3, 2)\n"
+		   "  assert(a[1] == 1 and a[2] == 1 and a[3] == 2 and a[4] == 3, \"overlap up\")\n"
+		   "  local b = table.move({ 1, 2, 3, 4 }, 2, 4, 1)\n"
+		   "  assert(b[1] == 2 and b[2] == 3 and b[3] == 4 and b[4] == 4, \"overlap down\")\n"
+		   "end }\n");
+	load_ok(f);
+	int64_t seq = ingest(f, "{\"type\":\"x.y\",\"id\":\"1\"}", NOW, NULL);
+	assert_outcomes(f, seq, "wrap:error,wrap-dst:error,edge:ok");
+	assert_error_outcome(f, seq, "wrap", "wrap around", "move.lua", 2);
+	assert_error_outcome(f, seq, "wrap-dst", "wrap around", "move.lua", 5);
+}
+
 /* ---- tickets and state from rules ---- */
 
 static void test_ticket_open_options(void **state)
@@ -1442,6 +1517,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_budgets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pcall_cannot_swallow_budget, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_time_budget_holds_in_library_loops, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_time_budget_holds_in_table_functions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_table_move_wrap_around, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ticket_open_options, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ticket_same_key_and_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_state_incr_window, setup, teardown),
