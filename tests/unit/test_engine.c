@@ -863,6 +863,66 @@ static void test_table_move_wrap_around(void **state)
 	assert_error_outcome(f, seq, "wrap-dst", "wrap around", "move.lua", 5);
 }
 
+/* DAEMON BUG (daemon/sandbox.c: setmetatable honours __gc, and finalizers
+ * run whenever the collector runs, under no rule's budget): a rule can
+ * leave behind a table whose __gc spins forever. tr_lua_pcall runs a full
+ * collection after a budget error with the budget switched off
+ * (sb->active = 0), so the finalizer runs unbudgeted and the daemon hangs;
+ * lua_close on reload or shutdown would run it too. SPEC §3: a rule run has
+ * a wall-clock budget that holds whatever the rule does. Runs in a child
+ * killed after 5 s; fails until finalizers are refused (e.g. setmetatable
+ * rejecting __gc) or budgeted. */
+static void test_finalizer_cannot_escape_the_budget(void **state)
+{
+	struct fx *f = *state;
+	write_rule(f, "gc.lua",
+		   "rule { name = \"leave-finalizer\", on = \"gc.spin\", action = function()\n"
+		   "  setmetatable({}, { __gc = function() while true do end end })\n"
+		   "  local s = (\"x\"):rep(256 * 1024 * 1024) -- a memory error: a full collection follows\n"
+		   "end }\n");
+	load_ok(f);
+	int64_t ms = dispatch_in_child(f, "{\"type\":\"gc.spin\",\"id\":\"1\"}", 5);
+	if (ms == -1)
+		fail_msg("a rule's __gc finalizer ran outside any budget: the dispatch never returned (killed after 5 s)");
+	if (ms == -2)
+		fail_msg("a rule's __gc finalizer killed the process");
+}
+
+/* DAEMON BUG (daemon/sandbox.c: __gc allowed): a finalizer left by one rule
+ * runs inside whatever rule happens to be running when the collector gets
+ * to it, with that rule's identity and in that event's transaction. Here
+ * rule "ghost" (event 1) leaves an object whose __gc opens a ticket; rule
+ * "allocator" (event 2) only allocates, yet a ticket appears in event 2's
+ * transaction, its history crediting rule:allocator. SPEC §3: each rule runs
+ * isolated, and everything it does is journaled as its own outcome. Fails
+ * until finalizers are refused. */
+static void test_finalizer_cannot_act_as_another_rule(void **state)
+{
+	struct fx *f = *state;
+	write_rule(f, "ghost.lua",
+		   "rule { name = \"ghost\", on = \"gc.leave\", action = function()\n"
+		   "  setmetatable({}, { __gc = function() ticket.open { key = \"ghost\", title = \"from a finalizer\" } end })\n"
+		   "end }\n"
+		   "rule { name = \"allocator\", on = \"gc.alloc\", action = function()\n"
+		   "  for i = 1, 200000 do local t = { i } end\n"
+		   "end }\n");
+	load_ok(f);
+	ingest(f, "{\"type\":\"gc.leave\",\"id\":\"1\"}", NOW, NULL);
+	ingest(f, "{\"type\":\"gc.alloc\",\"id\":\"2\"}", NOW, NULL);
+	ingest(f, "{\"type\":\"gc.alloc\",\"id\":\"3\"}", NOW, NULL);
+	if (has_open_ticket(f, "ghost")) {
+		struct tr_ticket t;
+		open_ticket(f, "ghost", &t);
+		int found;
+		cJSON *j = tr_store_ticket_json(f->s, t.id, 1, &found);
+		char actor[100];
+		snprintf(actor, sizeof(actor), "%s", str(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "history"), 0), "actor"));
+		cJSON_Delete(j);
+		tr_ticket_free(&t);
+		fail_msg("rule ghost's finalizer opened a ticket during another rule's run (history actor %s)", actor);
+	}
+}
+
 /* ---- tickets and state from rules ---- */
 
 static void test_ticket_open_options(void **state)
@@ -1519,6 +1579,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_time_budget_holds_in_library_loops, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_time_budget_holds_in_table_functions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_table_move_wrap_around, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_finalizer_cannot_escape_the_budget, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_finalizer_cannot_act_as_another_rule, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ticket_open_options, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ticket_same_key_and_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_state_incr_window, setup, teardown),
