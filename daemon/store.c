@@ -74,6 +74,16 @@ static const char *const migrations[] = {
 	/* 4: events that were running when the process died, and how often. */
 	"CREATE TABLE suspects(type TEXT NOT NULL, id TEXT NOT NULL, count INTEGER NOT NULL,"
 	"  at INTEGER NOT NULL, PRIMARY KEY(type, id)) WITHOUT ROWID;",
+
+	/* 5: timer ids are never reused: a fired timer's event is "timer:<id>",
+	 * and a reused id would make a later timer's event a duplicate. */
+	"CREATE TABLE timers5(id INTEGER PRIMARY KEY AUTOINCREMENT, due_at INTEGER NOT NULL,"
+	"  kind TEXT NOT NULL, ticket_id INTEGER, payload TEXT NOT NULL, event_seq INTEGER);"
+	"INSERT INTO timers5 SELECT id, due_at, kind, ticket_id, payload, event_seq FROM timers;"
+	"DROP TABLE timers;"
+	"ALTER TABLE timers5 RENAME TO timers;"
+	"CREATE INDEX timers_due ON timers(due_at);"
+	"CREATE INDEX timers_ticket ON timers(ticket_id);",
 };
 
 #define TICKET_COLUMNS "id, key, title, queue, priority, state, account, assignee," \

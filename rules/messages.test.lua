@@ -104,3 +104,13 @@ test("when the deadline falls outside office hours, escalate at the team's last 
   end
   eq(esc.due_at, "2026-11-27T09:00:00Z", "Friday 17:00 in Shanghai")
 end)
+
+test("every breach is handled, also after earlier timers fired and were deleted", function()
+  message("r1", "113-r1", "2026-11-24T05:00:00Z")
+  advance("2026-11-25T06:00:00Z")
+  eq(find("message:113-r1").priority, "urgent")
+  message("r2", "113-r2", "2026-11-25T06:00:00Z")   -- its timers may get the ids of the fired ones
+  advance("2026-11-26T07:00:00Z")
+  eq(find("message:113-r2").priority, "urgent")
+  eq(find("message:113-r2").level, 1)
+end)
