@@ -262,48 +262,68 @@ static int l_t_due(lua_State *L)
 	return apply(L, id, &c);
 }
 
-/* Adds a timer of kind for ticket id with the JSON of the Lua table at
- * payload_idx (converted before any C allocation). */
-static int64_t add_timer(lua_State *L, int64_t id, const char *kind, int64_t due, int payload_idx)
+/* Appends s as a JSON string. */
+static void add_json_string(luaL_Buffer *b, const char *s)
+{
+	luaL_addchar(b, '"');
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\') {
+			luaL_addchar(b, '\\');
+			luaL_addchar(b, (char)*p);
+		} else if (*p < 0x20) {
+			char esc[8];
+			snprintf(esc, sizeof(esc), "\\u%04x", *p);
+			luaL_addstring(b, esc);
+		} else {
+			luaL_addchar(b, (char)*p);
+		}
+	}
+	luaL_addchar(b, '"');
+}
+
+/* Adds a timer of kind for ticket id with payload {"note","notify","level"}
+ * (each optional; strings anchored by the caller). */
+static int64_t add_timer(lua_State *L, int64_t id, const char *kind, int64_t due, const char *note,
+			 const char *notify, lua_Integer level)
 {
 	struct tr_run *run = tr_lua_run(L);
-	char err[128] = "";
-	cJSON *p = tr_lua_to_json(L, payload_idx, err, sizeof(err));
-	char *text = p ? cJSON_PrintUnformatted(p) : NULL;
-	cJSON_Delete(p);
-	if (!text)
-		luaL_error(L, "%s: %s", kind, err[0] ? err : "not enough memory");
-	lua_pushstring(L, text);
-	free(text);
+	luaL_Buffer b;
+	luaL_buffinit(L, &b);
+	luaL_addchar(&b, '{');
+	if (note) {
+		luaL_addstring(&b, "\"note\":");
+		add_json_string(&b, note);
+	}
+	if (notify) {
+		luaL_addstring(&b, note ? ",\"notify\":" : "\"notify\":");
+		add_json_string(&b, notify);
+	}
+	if (level) {
+		lua_pushfstring(L, "%s\"level\":%I", note || notify ? "," : "", level);
+		luaL_addvalue(&b);
+	}
+	luaL_addchar(&b, '}');
+	luaL_pushresult(&b);
 	int64_t timer;
 	if (tr_store_timer_add(run->store, due, kind, id, lua_tostring(L, -1), run->event ? run->event->seq : 0, &timer))
 		luaL_error(L, "%s: database error: %s", kind, tr_store_errmsg(run->store));
 	lua_pop(L, 1);
 	cJSON *e = effect("timer.add", id);
 	if (e) {
-		cJSON_AddStringToObject(e, "kind", kind);
-		cJSON_AddNumberToObject(e, "timer", (double)timer);
 		char at[40];
 		tr_time_format(due, NULL, at, sizeof(at));
+		cJSON_AddStringToObject(e, "kind", kind);
+		cJSON_AddNumberToObject(e, "timer", (double)timer);
 		cJSON_AddStringToObject(e, "due_at", at);
 	}
 	tr_lua_effect(L, e);
 	return timer;
 }
 
-/* Copies the named string options of the table at idx into a new table. */
-static void pick_strings(lua_State *L, int idx, const char *const names[])
+/* A string option of the table at idx, or NULL; raises for another type. */
+static const char *opt_str(lua_State *L, int idx, const char *name, const char *fn)
 {
-	lua_newtable(L);
-	for (int i = 0; names[i]; i++) {
-		if (lua_getfield(L, idx, names[i]) == LUA_TNIL) {
-			lua_pop(L, 1);
-			continue;
-		}
-		if (!lua_isstring(L, -1))
-			luaL_error(L, "option '%s' must be a string", names[i]);
-		lua_setfield(L, -2, names[i]);
-	}
+	return opt_string(L, idx, name, NULL, fn);
 }
 
 static void check_output(lua_State *L, int idx, const char *fn)
@@ -320,7 +340,6 @@ static void check_output(lua_State *L, int idx, const char *fn)
 static int l_t_nudge(lua_State *L)
 {
 	static const char *const allowed[] = {"after", "at", "note", "notify", "calendar", NULL};
-	static const char *const kept[] = {"note", "notify", NULL};
 	int64_t id = check_ticket(L, 1);
 	tr_lua_run_mutating(L, "nudge");
 	tr_lua_check_options(L, 2, "nudge", allowed);
@@ -328,8 +347,7 @@ static int l_t_nudge(lua_State *L)
 	lua_getfield(L, 2, "calendar");
 	const char *calendar = tr_lua_check_calendar(L, -1, "nudge");
 	int64_t due = tr_lua_when(L, 2, tr_lua_base_time(L), calendar, "nudge");
-	pick_strings(L, 2, kept);
-	add_timer(L, id, "nudge", due, lua_gettop(L));
+	add_timer(L, id, "nudge", due, opt_str(L, 2, "note", "nudge"), opt_str(L, 2, "notify", "nudge"), 0);
 	lua_settop(L, 1);
 	return 1;
 }
@@ -380,18 +398,13 @@ static int l_t_escalate(lua_State *L)
 	int scheduled = lua_getfield(L, 2, "after") != LUA_TNIL || lua_getfield(L, 2, "at") != LUA_TNIL;
 	lua_settop(L, 2);
 	if (scheduled) {
-		static const char *const kept[] = {"reason", "notify", NULL};
 		lua_getfield(L, 2, "calendar");
 		const char *calendar = tr_lua_check_calendar(L, -1, "escalate");
 		int64_t due = tr_lua_when(L, 2, tr_lua_base_time(L), calendar, "escalate");
-		pick_strings(L, 2, kept);
-		lua_getfield(L, -1, "reason");
-		lua_setfield(L, -2, "note");
-		if (lua_getfield(L, 2, "level") != LUA_TNIL)
-			lua_setfield(L, -2, "level");
-		else
-			lua_pop(L, 1);
-		add_timer(L, id, "escalate", due, lua_gettop(L));
+		lua_getfield(L, 2, "level");
+		lua_Integer level = lua_isnil(L, -1) ? 0 : luaL_checkinteger(L, -1);
+		add_timer(L, id, "escalate", due, opt_str(L, 2, "reason", "escalate"),
+			  opt_str(L, 2, "notify", "escalate"), level);
 		lua_settop(L, 1);
 		return 1;
 	}

@@ -10,6 +10,7 @@
 #ifdef TR_HAVE_SYSTEMD
 #include <systemd/sd-daemon.h>
 #endif
+#include "tr_checkpoint.h"
 #include "tr_config.h"
 #include "tr_daemon.h"
 #include "tr_log.h"
@@ -107,6 +108,7 @@ static void after_commit(void *ud)
 	struct tr_daemon *d = ud;
 	tr_timers_poke(d->timers);
 	tr_outputs_poke(d->outputs);
+	tr_checkpoint_maybe(d);
 }
 
 static void on_watchdog(uv_timer_t *t)

@@ -184,6 +184,7 @@ static const char *const stmt_sql[S_COUNT] = {
 struct tr_store {
 	sqlite3 *db;
 	sqlite3_stmt *stmts[S_COUNT];
+	int64_t wal_pages;   /* frames in the WAL after the last commit */
 	int64_t timer_hint;  /* earliest due_at added since tr_store_timer_hint */
 	int outbox_hint;     /* a notification was added since tr_store_outbox_hint */
 	int64_t quarantined; /* rows in quarantine: skip the lookup while 0 */
@@ -279,6 +280,35 @@ static int migrate(struct tr_store *s, char *err, size_t errlen)
 	return 0;
 }
 
+/* Replaces SQLite's automatic checkpoint, which would run inside a commit
+ * on the event loop: the daemon checkpoints on a worker thread instead. */
+static int wal_hook(void *ud, sqlite3 *db, const char *name, int pages)
+{
+	(void)db;
+	(void)name;
+	((struct tr_store *)ud)->wal_pages = pages;
+	return SQLITE_OK;
+}
+
+int64_t tr_store_wal_pages(struct tr_store *s)
+{
+	return s->wal_pages;
+}
+
+int tr_store_checkpoint(const char *path, char *err, size_t errlen)
+{
+	sqlite3 *db = NULL;
+	int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc == SQLITE_OK)
+		sqlite3_busy_timeout(db, 1000);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	if (rc != SQLITE_OK)
+		snprintf(err, errlen, "%s", db ? sqlite3_errmsg(db) : "out of memory");
+	sqlite3_close(db);
+	return rc == SQLITE_OK ? 0 : TR_ESTORE;
+}
+
 int tr_store_open(const char *path, enum tr_durability durability, struct tr_store **out,
 		  char *err, size_t errlen)
 {
@@ -300,7 +330,7 @@ int tr_store_open(const char *path, enum tr_durability durability, struct tr_sto
 	snprintf(pragmas, sizeof(pragmas),
 		 "PRAGMA journal_mode = WAL; PRAGMA synchronous = %s; PRAGMA busy_timeout = 5000;"
 		 "PRAGMA foreign_keys = OFF; PRAGMA cache_size = -16000; PRAGMA temp_store = MEMORY;"
-		 "PRAGMA wal_autocheckpoint = 8192; PRAGMA journal_size_limit = 67108864;",
+		 "PRAGMA journal_size_limit = 67108864;",
 		 durability == TR_DURABILITY_FULL ? "FULL" : "NORMAL");
 	char *msg = NULL;
 	if (sqlite3_exec(s->db, pragmas, NULL, NULL, &msg) != SQLITE_OK) {
@@ -313,6 +343,7 @@ int tr_store_open(const char *path, enum tr_durability durability, struct tr_sto
 		tr_store_close(s);
 		return TR_ESTORE;
 	}
+	sqlite3_wal_hook(s->db, wal_hook, s);
 	sqlite3_stmt *st;
 	if (sqlite3_prepare_v2(s->db, "SELECT count(*) FROM quarantine", -1, &st, NULL) == SQLITE_OK) {
 		if (sqlite3_step(st) == SQLITE_ROW)

@@ -20,6 +20,13 @@ int tr_store_open(const char *path, enum tr_durability durability, struct tr_sto
 		  char *err, size_t errlen);
 void tr_store_close(struct tr_store *s);
 
+/* The WAL is not checkpointed inside commits (that would stall the event
+ * loop): the owner watches tr_store_wal_pages and runs tr_store_checkpoint
+ * (its own connection; safe on a worker thread) when it grows. Closing the
+ * store checkpoints what is left. */
+int64_t tr_store_wal_pages(struct tr_store *s);
+int tr_store_checkpoint(const char *path, char *err, size_t errlen);
+
 /* Transactions. begin/commit/rollback nest nothing; savepoint/release/
  * rollback_to wrap one rule run so a failing rule is undone alone. */
 int tr_store_begin(struct tr_store *s);

@@ -46,10 +46,11 @@ rule {
       queue = QUEUE,
       priority = k.priority,
       due = k.due,
+      tags = { ev.kind },
       fields = { kind = ev.kind, severity = ev.severity, asin = ev.asin, reason = ev.reason,
                  marketplace = ev.marketplace },
     }
-    t:tag(ev.kind)
+    if not created then t:tag(ev.kind) end
     if ev.reason then t:comment("Amazon says: " .. ev.reason) end
     if ev.kind == "suspension" and created then
       t:comment("Plan of Action: root cause, corrective actions, preventive measures. Freeze the related listings now.")

@@ -26,6 +26,7 @@ rule {
       queue = QUEUE,
       priority = "high",
       due = DUE,
+      tags = { "negative-feedback" },
       fields = {
         order_id = ev.order_id,
         rating = tonumber(ev.rating),
@@ -34,7 +35,6 @@ rule {
       },
     }
     if created then
-      t:tag("negative-feedback")
       if ev.comment and ev.comment ~= "" then
         t:comment("Buyer wrote: " .. ev.comment)
       end

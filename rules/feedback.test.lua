@@ -20,7 +20,7 @@ test("a 1-star feedback opens a high-priority ticket due 2 h later", function()
   eq(t.fields.rating, 1)
   eq(t.tags[1], "negative-feedback")
   eq(t.history[1].action, "opened")
-  ok(string.find(t.history[3].detail, "Never arrived", 1, true), "the buyer's comment is on the ticket")
+  ok(string.find(t.history[2].detail, "Never arrived", 1, true), "the buyer's comment is on the ticket")
 end)
 
 test("2 stars is negative, 3 stars is not", function()

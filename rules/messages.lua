@@ -59,17 +59,18 @@ rule {
   on = "message.new",
   action = function(ev, ctx)
     local subject = ev.subject or "(no subject)"
+    local tag = topic(ev)
     local t, created = ticket.open {
       key = key(ev),
       title = ("Reply to %s: %s"):format(ev.buyer or "buyer", subject),
       queue = QUEUE,
       priority = "normal",
       due = ctx.time + DEADLINE,
+      tags = { tag },
       fields = { order_id = ev.order_id, marketplace = ev.marketplace, message_id = ev.id },
     }
-    local tag = topic(ev)
-    if tag then t:tag(tag) end
     if not created then
+      if tag then t:tag(tag) end
       t:comment(("Another message (%s): %s"):format(ev.id, subject))
       return
     end
