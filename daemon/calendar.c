@@ -132,7 +132,8 @@ static bool read_hhmm(const char **p, int32_t *secs)
 	return true;
 }
 
-/* Parses weekly hours into cal->week with config.c's check_hours grammar:
+/* Parses weekly hours into cal->week; the grammar (the config is checked
+ * with it too, through tr_cal_check_hours):
  *   hours  = group *( *SP ";" *SP group )
  *   group  = days 1*SP ranges
  *   days   = day [ "-" day ] *( "," day [ "-" day ] )   ; Mon..Sun, ranges forward
@@ -310,6 +311,16 @@ static int parse_dates(char *const *texts, size_t n, const char *what, int64_t *
 	qsort(days, n, sizeof(*days), cmp_i64);
 	*out = days;
 	return 0;
+}
+
+int tr_cal_check_hours(const char *hours, char *why, size_t len)
+{
+	struct tr_cal *scratch = calloc(1, sizeof(*scratch));
+	if (!scratch)
+		return -ENOMEM;
+	int rc = parse_hours(hours, scratch, why, len);
+	tr_cal_free(scratch);
+	return rc;
 }
 
 void tr_cal_free(struct tr_cal *cal)

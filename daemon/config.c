@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
+#include "tr_calendar.h"
 #include "tr_config.h"
 #include "tr_error.h"
 #include "tr_log.h"
@@ -777,126 +778,6 @@ static bool valid_date(const char *s)
 	return !(m == 2 && d == 29 && !leap);
 }
 
-static const char *const day_names[] = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"};
-
-/* Reads a day name at *p; returns 0 (Mon) .. 6 (Sun) or -1. */
-static int read_day(const char **p)
-{
-	for (int d = 0; d < 7; d++) {
-		if (strncmp(*p, day_names[d], 3) == 0) {
-			*p += 3;
-			return d;
-		}
-	}
-	return -1;
-}
-
-/* Reads HH:MM (00:00-23:59, or 24:00 as an end) at *p into minutes. */
-static bool read_hhmm(const char **p, int *minutes)
-{
-	const char *s = *p;
-	for (int i = 0; i < 5; i++)
-		if (i == 2 ? s[i] != ':' : (s[i] < '0' || s[i] > '9'))
-			return false;
-	int h = (s[0] - '0') * 10 + (s[1] - '0'), m = (s[3] - '0') * 10 + (s[4] - '0');
-	if (m > 59 || h > 24 || (h == 24 && m != 0))
-		return false;
-	*minutes = h * 60 + m;
-	*p += 5;
-	return true;
-}
-
-/* Checks weekly hours. The grammar, which the calendar code reads too:
- *   hours  = group *( *SP ";" *SP group )
- *   group  = days 1*SP ranges
- *   days   = day [ "-" day ] *( "," day [ "-" day ] )   ; Mon..Sun, ranges forward
- *   ranges = HH:MM "-" HH:MM *( "," HH:MM "-" HH:MM )   ; ascending, not overlapping
- * An end of 24:00 means midnight; a range across midnight is written as two.
- * A day belongs to one group only. Returns true, or false with why filled. */
-static bool check_hours(const char *s, char *why, size_t len)
-{
-	const char *p = s;
-	unsigned seen = 0;
-	for (;;) {
-		while (*p == ' ')
-			p++;
-		unsigned days = 0;
-		for (;;) {
-			int a = read_day(&p), b;
-			if (a < 0) {
-				snprintf(why, len, "expected a day (Mon, Tue, Wed, Thu, Fri, Sat, Sun) at \"%s\"", p);
-				return false;
-			}
-			b = a;
-			if (*p == '-') {
-				p++;
-				if ((b = read_day(&p)) < 0) {
-					snprintf(why, len, "expected a day after '-' at \"%s\"", p);
-					return false;
-				}
-				if (b < a) {
-					snprintf(why, len, "day range %s-%s runs backwards (weeks run Mon to Sun)",
-						 day_names[a], day_names[b]);
-					return false;
-				}
-			}
-			for (int d = a; d <= b; d++) {
-				if ((days | seen) & (1u << d)) {
-					snprintf(why, len, "%s is listed twice", day_names[d]);
-					return false;
-				}
-				days |= 1u << d;
-			}
-			if (*p != ',')
-				break;
-			p++;
-		}
-		if (*p != ' ') {
-			snprintf(why, len, "expected a space and hours like 09:00-18:00 after the days, at \"%s\"", p);
-			return false;
-		}
-		while (*p == ' ')
-			p++;
-		int last_end = -1;
-		for (;;) {
-			int start, end;
-			if (!read_hhmm(&p, &start) || *p != '-') {
-				snprintf(why, len, "expected hours like 09:00-18:00 at \"%s\"", p);
-				return false;
-			}
-			p++;
-			if (!read_hhmm(&p, &end)) {
-				snprintf(why, len, "expected an end time like 18:00 at \"%s\"", p);
-				return false;
-			}
-			if (start >= 24 * 60 || end <= start) {
-				snprintf(why, len, "%02d:%02d-%02d:%02d does not end after it starts "
-					 "(write a range across midnight as two)",
-					 start / 60, start % 60, end / 60, end % 60);
-				return false;
-			}
-			if (start < last_end) {
-				snprintf(why, len, "%02d:%02d-%02d:%02d overlaps or precedes the range before it",
-					 start / 60, start % 60, end / 60, end % 60);
-				return false;
-			}
-			last_end = end;
-			if (*p != ',')
-				break;
-			p++;
-		}
-		seen |= days;
-		while (*p == ' ')
-			p++;
-		if (*p == '\0')
-			return true;
-		if (*p != ';') {
-			snprintf(why, len, "unexpected \"%s\" (separate day groups with ';')", p);
-			return false;
-		}
-		p++;
-	}
-}
 
 static void apply_hours(struct ctx *c, const struct node *v, void *dst, const char *key,
 			const struct key_def *def)
@@ -906,7 +787,7 @@ static void apply_hours(struct ctx *c, const struct node *v, void *dst, const ch
 	if (!s)
 		return;
 	char why[200];
-	if (!check_hours(s, why, sizeof(why)))
+	if (tr_cal_check_hours(s, why, sizeof(why)) != 0)
 		problem(c, v, key, "\"%s\": %s", s, why);
 	else
 		set_str(c, dst, s);

@@ -54,6 +54,10 @@ int tr_cal_compile(const struct tr_calendar *c, struct tr_cal **out, char *err, 
 
 /* Frees a compiled calendar. NULL and tr_cal_24x7() are no-ops. */
 void tr_cal_free(struct tr_cal *cal);
+/* Checks a weekly-hours string ("Mon-Fri 09:00-18:00; Sat 10:00-14:00")
+ * with the grammar the calendars are built from. 0, or -EINVAL with why
+ * filled, or -ENOMEM. The config loader validates `hours` with it. */
+int tr_cal_check_hours(const char *hours, char *why, size_t len);
 
 /* The built-in "24x7" calendar: always open, no zone. A static object, never
  * freed; the same pointer on every call. */

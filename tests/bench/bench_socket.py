@@ -92,6 +92,12 @@ def build_info(binary):
                                 "include", "rules"], capture_output=True, text=True).stdout.strip()
         if head:
             parts.append(f"checkout {head}{' + uncommitted changes' if dirty else ''}")
+        built = os.path.getmtime(binary)
+        newer = [os.path.join(sub, n) for sub in ("daemon", "include") if os.path.isdir(os.path.join(REPO, sub))
+                 for n in os.listdir(os.path.join(REPO, sub))
+                 if os.path.getmtime(os.path.join(REPO, sub, n)) > built]
+        if newer:
+            parts.append(f"WARNING: {len(newer)} source files are newer than the binary (e.g. {newer[0]}): rebuild")
     except OSError:
         pass
     return ", ".join(parts)

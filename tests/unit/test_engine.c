@@ -898,19 +898,23 @@ static void test_finalizer_cannot_escape_the_budget(void **state)
  * runs inside whatever rule happens to be running when the collector gets
  * to it, with that rule's identity and in that event's transaction. Here
  * rule "ghost" (event 1) leaves an object whose __gc opens a ticket; rule
- * "allocator" (event 2) only allocates, yet a ticket appears in event 2's
- * transaction, its history crediting rule:allocator. SPEC §3: each rule runs
+ * "allocator" (events 2 and 3) only makes garbage, yet a ticket appears in
+ * its event's transaction, its history crediting rule:allocator. SPEC §3: each rule runs
  * isolated, and everything it does is journaled as its own outcome. Fails
  * until finalizers are refused. */
 static void test_finalizer_cannot_act_as_another_rule(void **state)
 {
 	struct fx *f = *state;
 	write_rule(f, "ghost.lua",
-		   "rule { name = \"ghost\", on = \"gc.leave\", action = function()\n"
-		   "  setmetatable({}, { __gc = function() ticket.open { key = \"ghost\", title = \"from a finalizer\" } end })\n"
-		   "end }\n"
+		   "local function haunt()\n"
+		   "  -- when it runs where tickets cannot be opened, it leaves another one\n"
+		   "  setmetatable({}, { __gc = function()\n"
+		   "    if not pcall(ticket.open, { key = \"ghost\", title = \"from a finalizer\" }) then haunt() end\n"
+		   "  end })\n"
+		   "end\n"
+		   "rule { name = \"ghost\", on = \"gc.leave\", action = function() haunt() end }\n"
 		   "rule { name = \"allocator\", on = \"gc.alloc\", action = function()\n"
-		   "  for i = 1, 200000 do local t = { i } end\n"
+		   "  for i = 1, 200 do local s = (\"x\"):rep(100000) .. i end -- garbage: the collector runs\n"
 		   "end }\n");
 	load_ok(f);
 	ingest(f, "{\"type\":\"gc.leave\",\"id\":\"1\"}", NOW, NULL);
