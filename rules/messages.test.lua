@@ -114,3 +114,11 @@ test("every breach is handled, also after earlier timers fired and were deleted"
   eq(find("message:113-r2").priority, "urgent")
   eq(find("message:113-r2").level, 1)
 end)
+
+test("a timer cancelled by one firing just before it in the same batch does not fire", function()
+  -- the breach makes the ticket urgent; a rule closing it on breach would cancel
+  -- the rest; here the reply arrives, and all timers of the ticket are due at once
+  message("c1", "113-c1", "2026-11-24T05:00:00Z")
+  ingest { type = "message.replied", id = "c1-r", order_id = "113-c1", occurred_at = "2026-11-24T06:00:00Z" }
+  eq(advance("2026-11-27T00:00:00Z"), 0)
+end)

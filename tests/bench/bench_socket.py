@@ -227,7 +227,8 @@ class Daemon:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def schedstat(self):
-        """(seconds on a CPU, seconds runnable but waiting for a CPU) from /proc/PID/schedstat."""
+        """(seconds on a CPU, seconds runnable but waiting for a CPU) of the main thread
+        (the event loop), from /proc/PID/schedstat."""
         try:
             with open(f"/proc/{self.proc.pid}/schedstat") as f:
                 run, wait, _ = f.read().split()
@@ -569,8 +570,8 @@ def main():
         log(f"  throughput: {eps:,.0f} events/s  ({a.n} events in {res.seconds:.2f} s; "
             f"accepted {res.accepted}, duplicates {res.duplicates}, rejected {len(res.rejected)}, "
             f"busy retries {res.busy}, errors {len(res.errors)})")
-        log(f"  daemon CPU during throughput: {cpu:.1f} s = {100 * cpu / res.seconds:.0f}% of one core "
-            f"({1e6 * cpu / a.n:.1f} us of CPU per event); runnable but waiting for a CPU "
+        log(f"  daemon CPU (all threads) during throughput: {cpu:.1f} s = {100 * cpu / res.seconds:.0f}% of one core "
+            f"({1e6 * cpu / a.n:.1f} us of CPU per event); loop thread runnable but waiting for a CPU "
             f"{100 * rq_wait / res.seconds:.0f}% (other processes), the rest blocked "
             f"(disk, or waiting for the client)")
         if io0 and io1:
