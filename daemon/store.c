@@ -101,7 +101,7 @@ enum stmt {
 	S_FILE_ERRORS, S_FILES_FINISHED_SINCE,
 	S_TIMER_ADD, S_TIMERS_CANCEL, S_TIMERS_CANCEL_KIND, S_TIMER_NEXT, S_TIMERS_DUE, S_TIMER_DELETE,
 	S_TIMERS_LIST, S_TIMERS_COUNT, S_OUTBOX_ADD, S_OUTBOX_PENDING, S_OUTBOX_DONE, S_OUTBOX_RETRY,
-	S_OUTBOX_NEXT, S_TICKET_LADDER, S_SUSPECT_ADD, S_SUSPECT_COUNT,
+	S_OUTBOX_NEXT, S_TICKET_LADDER, S_SUSPECT_ADD, S_SUSPECT_COUNT, S_TICKET_IS_OPEN,
 	S_COUNT
 };
 
@@ -174,6 +174,7 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_OUTBOX_RETRY] = "UPDATE outbox SET attempts = attempts + 1, next_at = ?, last_error = ? WHERE id = ?",
 	[S_OUTBOX_NEXT] = "SELECT min(next_at) FROM outbox WHERE delivered_at IS NULL",
 	[S_TICKET_LADDER] = "UPDATE tickets SET ladder = ? WHERE id = ?",
+	[S_TICKET_IS_OPEN] = "SELECT state = 'open' FROM tickets WHERE id = ?",
 	[S_SUSPECT_ADD] = "INSERT INTO suspects(type, id, count, at) VALUES(?, ?, 1, ?)"
 			  " ON CONFLICT(type, id) DO UPDATE SET count = count + 1, at = excluded.at",
 	[S_SUSPECT_COUNT] = "SELECT count FROM suspects WHERE type = ? AND id = ?",
@@ -538,6 +539,18 @@ int tr_store_ticket_get(struct tr_store *s, int64_t id, struct tr_ticket *t)
 	int err = rc == SQLITE_ROW ? ticket_from_row(st, t) : rc == SQLITE_DONE ? -ENOENT : TR_ESTORE;
 	sqlite3_reset(st);
 	return err;
+}
+
+int tr_store_ticket_is_open(struct tr_store *s, int64_t id)
+{
+	sqlite3_stmt *st = stmt(s, S_TICKET_IS_OPEN);
+	if (!st)
+		return TR_ESTORE;
+	sqlite3_bind_int64(st, 1, id);
+	int rc = sqlite3_step(st);
+	int open = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : -ENOENT;
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? open : TR_ESTORE;
 }
 
 int64_t tr_store_ticket_find_open(struct tr_store *s, const char *key)

@@ -49,9 +49,25 @@ static int notify(struct tr_daemon *d, const char *output, int64_t ticket_id, co
 static int ticket_effect(struct tr_daemon *d, const struct tr_timer *tm, cJSON *payload, const char **type,
 			 int64_t now, const char *event_id)
 {
+	*type = NULL;
+	/* Most timers are nudges and due times: they need the state only. */
+	int simple = strcmp(tm->kind, "nudge") == 0 || strcmp(tm->kind, "due") == 0;
+	if (simple) {
+		int open = tr_store_ticket_is_open(d->store, tm->ticket_id);
+		if (open <= 0)
+			return open == -ENOENT ? 0 : open;
+		const char *note = str(payload, "note");
+		if (strcmp(tm->kind, "due") == 0) {
+			*type = "ticket.breached";
+			return tr_store_history_add(d->store, tm->ticket_id, now, 0, "timer", "breached",
+						    "the due time passed");
+		}
+		*type = "timer.nudge";
+		int rc = tr_store_history_add(d->store, tm->ticket_id, now, 0, "timer", "nudge", note ? note : "reminder");
+		return rc ? rc : notify(d, str(payload, "notify"), tm->ticket_id, note ? note : "reminder", *type, event_id, now);
+	}
 	struct tr_ticket t;
 	int rc = tr_store_ticket_get(d->store, tm->ticket_id, &t);
-	*type = NULL;
 	if (rc == -ENOENT)
 		return 0;
 	if (rc)
@@ -62,13 +78,7 @@ static int ticket_effect(struct tr_daemon *d, const struct tr_timer *tm, cJSON *
 	}
 	char detail[600], err[256];
 	const char *note = str(payload, "note");
-	if (strcmp(tm->kind, "nudge") == 0) {
-		*type = "timer.nudge";
-		snprintf(detail, sizeof(detail), "%s", note ? note : "reminder");
-		rc = tr_store_history_add(d->store, t.id, now, 0, "timer", "nudge", detail);
-		if (rc == 0)
-			rc = notify(d, str(payload, "notify"), t.id, detail, *type, event_id, now);
-	} else if (strcmp(tm->kind, "escalate") == 0) {
+	if (strcmp(tm->kind, "escalate") == 0) {
 		*type = "ticket.escalated";
 		const cJSON *lv = cJSON_GetObjectItemCaseSensitive(payload, "level");
 		int64_t level = cJSON_IsNumber(lv) ? (int64_t)lv->valuedouble : t.level + 1;
@@ -79,9 +89,6 @@ static int ticket_effect(struct tr_daemon *d, const struct tr_timer *tm, cJSON *
 		snprintf(message, sizeof(message), "Escalated to %s: %s", detail, t.title);
 		if (rc == 0)
 			rc = notify(d, str(payload, "notify"), t.id, message, *type, event_id, now);
-	} else if (strcmp(tm->kind, "due") == 0) {
-		*type = "ticket.breached";
-		rc = tr_store_history_add(d->store, t.id, now, 0, "timer", "breached", "the due time passed");
 	} else if (strcmp(tm->kind, "ack_timeout") == 0) {
 		*type = "timer.ack_timeout";
 		const cJSON *after = cJSON_GetObjectItemCaseSensitive(payload, "after_level");

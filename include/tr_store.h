@@ -75,6 +75,8 @@ void tr_ticket_free(struct tr_ticket *t);
 int tr_store_ticket_insert(struct tr_store *s, struct tr_ticket *t, int64_t now);
 /* Loads a ticket: 0 found, -ENOENT not found, TR_ESTORE. */
 int tr_store_ticket_get(struct tr_store *s, int64_t id, struct tr_ticket *t);
+/* 1 if ticket id is open, 0 if closed, -ENOENT if there is none. */
+int tr_store_ticket_is_open(struct tr_store *s, int64_t id);
 /* The open ticket with key: its id, 0 when none, <0 on error. */
 int64_t tr_store_ticket_find_open(struct tr_store *s, const char *key);
 /* Writes back every mutable column of t (updated_at = now). */
