@@ -7,9 +7,9 @@
 static int log_at(lua_State *L, int level)
 {
 	struct tr_run *run = tr_lua_run(L);
+	int n = lua_gettop(L); /* before luaL_buffinit, which pushes a placeholder */
 	luaL_Buffer b;
 	luaL_buffinit(L, &b);
-	int n = lua_gettop(L);
 	for (int i = 1; i <= n; i++) {
 		luaL_tolstring(L, i, NULL);
 		luaL_addvalue(&b);

@@ -219,9 +219,9 @@ static int l_require(lua_State *L)
 
 static int l_print(lua_State *L)
 {
+	int n = lua_gettop(L); /* before luaL_buffinit, which pushes a placeholder */
 	luaL_Buffer b;
 	luaL_buffinit(L, &b);
-	int n = lua_gettop(L);
 	for (int i = 1; i <= n; i++) {
 		luaL_tolstring(L, i, NULL);
 		luaL_addvalue(&b);
@@ -269,7 +269,7 @@ static int l_move(lua_State *L)
 	luaL_checktype(L, dst, LUA_TTABLE);
 	if (e >= f) {
 		luaL_argcheck(L, f > 0 || e < LUA_MAXINTEGER + f, 3, "too many elements to move");
-		luaL_argcheck(L, t <= LUA_MAXINTEGER - (e - f) + 1 || t <= 0, 4, "destination wrap around");
+		luaL_argcheck(L, t <= LUA_MAXINTEGER - (e - f + 1) + 1, 4, "destination wrap around");
 		lua_Integer n = e - f;
 		int forward = t > e || t <= f || (dst != 1 && !lua_compare(L, 1, dst, LUA_OPEQ));
 		for (lua_Integer i = 0; i <= n; i++) {
@@ -281,6 +281,41 @@ static int l_move(lua_State *L)
 		}
 	}
 	lua_pushvalue(L, dst);
+	return 1;
+}
+
+/* table.insert, remove, sort and concat loop over #t in C, where no hook
+ * ticks; a __len metamethod can claim 1e12 elements. No real table in a
+ * rule can be that long (the memory budget forbids it), so a length past
+ * MAX_TABLE_LEN is refused before the library function runs. */
+#define MAX_TABLE_LEN ((lua_Integer)1 << 24)
+
+static int l_table_checked(lua_State *L)
+{
+	luaL_checktype(L, 1, LUA_TTABLE);
+	if (luaL_len(L, 1) > MAX_TABLE_LEN)
+		return luaL_error(L, "table too long for the table library in a rule (more than %I elements)",
+				  MAX_TABLE_LEN);
+	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_insert(L, 1);
+	lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+	return lua_gettop(L);
+}
+
+/* setmetatable without finalizers: a __gc function would run whenever the
+ * collector gets to it, outside its rule's budget or inside another rule's
+ * run, acting in that rule's name. */
+static int l_setmetatable(lua_State *L)
+{
+	if (lua_istable(L, 2)) {
+		lua_pushliteral(L, "__gc");
+		if (lua_rawget(L, 2) != LUA_TNIL)
+			return luaL_error(L, "setmetatable: finalizers (__gc) are not allowed in rules");
+		lua_pop(L, 1);
+	}
+	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_insert(L, 1);
+	lua_call(L, lua_gettop(L) - 1, 1);
 	return 1;
 }
 
@@ -384,6 +419,9 @@ static void build_base(struct tr_sandbox *sb)
 	lua_setfield(L, -2, "require");
 	lua_pushcfunction(L, l_print);
 	lua_setfield(L, -2, "print");
+	lua_getfield(L, -1, "setmetatable");
+	lua_pushcclosure(L, l_setmetatable, 1);
+	lua_setfield(L, -2, "setmetatable");
 	lua_pushvalue(L, -1);
 	lua_setfield(L, LUA_REGISTRYINDEX, "tr.base.raw");
 
@@ -408,6 +446,12 @@ static void build_base(struct tr_sandbox *sb)
 	copy_fields(L, "table", tables);
 	lua_pushcfunction(L, l_move);
 	lua_setfield(L, -2, "move");
+	static const char *const length_bound[] = {"insert", "remove", "sort", "concat", "unpack", NULL};
+	for (int i = 0; length_bound[i]; i++) {
+		lua_getfield(L, -1, length_bound[i]);
+		lua_pushcclosure(L, l_table_checked, 1);
+		lua_setfield(L, -2, length_bound[i]);
+	}
 	freeze(L);
 	lua_setfield(L, -2, "table");
 	copy_fields(L, "math", maths);
