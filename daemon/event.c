@@ -3,12 +3,22 @@
  * occurred_at in the source's zone, well-known field checks. Not storage. */
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "tr_error.h"
 #include "tr_event.h"
 #include "tr_time.h"
+
+int tr_whole_number(double v, int64_t *out)
+{
+	/* 2^63 is exactly representable; everything below it fits. NaN fails both. */
+	if (!(v >= -9223372036854775808.0 && v < 9223372036854775808.0) || v != floor(v))
+		return 0;
+	*out = (int64_t)v;
+	return 1;
+}
 
 int tr_event_type_valid(const char *s)
 {
@@ -82,7 +92,8 @@ static int check_known_fields(cJSON *obj, const char *type, char *err, size_t le
 		} else {
 			return fail(err, len, "field \"rating\": must be a number from 1 to 5%s", "");
 		}
-		if (v != (int)v || v < 1 || v > 5)
+		int64_t whole;
+		if (!tr_whole_number(v, &whole) || whole < 1 || whole > 5)
 			return fail(err, len, "field \"rating\": must be a whole number from 1 to 5%s", "");
 		cJSON_ReplaceItemInObjectCaseSensitive(obj, "rating", cJSON_CreateNumber(v));
 	}
@@ -160,9 +171,10 @@ static int normalise(struct tr_event *ev, const char *zone, int64_t now, char *e
 	cJSON *id = cJSON_GetObjectItemCaseSensitive(obj, "id");
 	char buf[64];
 	if (id && cJSON_IsNumber(id)) {
-		if (id->valuedouble != (double)(int64_t)id->valuedouble)
+		int64_t whole;
+		if (!tr_whole_number(id->valuedouble, &whole))
 			return fail(err, len, "field \"id\": a numeric id must be a whole number%s", "");
-		snprintf(buf, sizeof(buf), "%" PRId64, (int64_t)id->valuedouble);
+		snprintf(buf, sizeof(buf), "%" PRId64, whole);
 		cJSON_ReplaceItemInObjectCaseSensitive(obj, "id", cJSON_CreateString(buf));
 	} else if (id && !cJSON_IsString(id)) {
 		return fail(err, len, "field \"id\": must be a string or a number%s", "");

@@ -56,8 +56,11 @@ int64_t tr_lua_check_time(lua_State *L, int idx, int64_t base, const char *fn)
 {
 	if (lua_type(L, idx) == LUA_TNUMBER) {
 		lua_Integer v;
+		int64_t whole;
+		if (!lua_isinteger(L, idx) && !tr_whole_number(floor(lua_tonumber(L, idx)), &whole))
+			luaL_error(L, "%s: time out of range", fn);
 		if (!lua_isinteger(L, idx))
-			return (int64_t)floor(lua_tonumber(L, idx));
+			return whole;
 		v = lua_tointeger(L, idx);
 		return v;
 	}

@@ -88,10 +88,7 @@ static int opt_int(const cJSON *req, const char *name, int64_t *out)
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(req, name);
 	if (!v)
 		return 0;
-	if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int64_t)v->valuedouble)
-		return -1;
-	*out = (int64_t)v->valuedouble;
-	return 1;
+	return cJSON_IsNumber(v) && tr_whole_number(v->valuedouble, out) ? 1 : -1;
 }
 
 static cJSON *op_ping(struct tr_daemon *d, const cJSON *req, const struct tr_peer *peer)

@@ -120,7 +120,7 @@ static int l_find(lua_State *L)
 	for (cJSON *t = list ? list->child : NULL; t && !id; t = t->next) {
 		cJSON *k = cJSON_GetObjectItemCaseSensitive(t, "key");
 		if (cJSON_IsString(k) && strcmp(k->valuestring, key) == 0)
-			id = (int64_t)cJSON_GetObjectItemCaseSensitive(t, "id")->valuedouble;
+			tr_whole_number(cJSON_GetObjectItemCaseSensitive(t, "id")->valuedouble, &id);
 	}
 	cJSON_Delete(list);
 	int found = 0;

@@ -7,6 +7,7 @@
 #include <cjson/cJSON.h>
 #include "tr_calendars.h"
 #include "tr_error.h"
+#include "tr_event.h"
 #include "tr_ticket.h"
 
 int tr_ticket_priority_valid(const char *p)
@@ -59,7 +60,8 @@ static char *merge_fields(const char *fields, const char *add_json)
 static int64_t json_int(const cJSON *o, const char *key, int64_t def)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-	return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : def;
+	int64_t out;
+	return cJSON_IsNumber(v) && tr_whole_number(v->valuedouble, &out) ? out : def;
 }
 
 int tr_ticket_set_due_timer(struct tr_store *s, int64_t id, int64_t due_at, int64_t event_seq)

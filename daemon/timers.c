@@ -81,7 +81,9 @@ static int ticket_effect(struct tr_daemon *d, const struct tr_timer *tm, cJSON *
 	if (strcmp(tm->kind, "escalate") == 0) {
 		*type = "ticket.escalated";
 		const cJSON *lv = cJSON_GetObjectItemCaseSensitive(payload, "level");
-		int64_t level = cJSON_IsNumber(lv) ? (int64_t)lv->valuedouble : t.level + 1;
+		int64_t level;
+		if (!cJSON_IsNumber(lv) || !tr_whole_number(lv->valuedouble, &level))
+			level = t.level + 1;
 		snprintf(detail, sizeof(detail), "level %lld%s%s", (long long)level, note ? ": " : "", note ? note : "");
 		struct tr_ticket_change c = {.action = "escalate", .detail = detail, .level = level};
 		rc = tr_ticket_apply(d->store, t.id, &c, "timer", 0, now, err, sizeof(err));
@@ -92,10 +94,13 @@ static int ticket_effect(struct tr_daemon *d, const struct tr_timer *tm, cJSON *
 	} else if (strcmp(tm->kind, "ack_timeout") == 0) {
 		*type = "timer.ack_timeout";
 		const cJSON *after = cJSON_GetObjectItemCaseSensitive(payload, "after_level");
+		int64_t after_level;
+		if (!cJSON_IsNumber(after) || !tr_whole_number(after->valuedouble, &after_level))
+			after_level = t.level;
 		rc = tr_store_history_add(d->store, t.id, now, 0, "timer", "ack timed out", "escalation resumes");
 		if (rc == 0 && t.ladder)
 			rc = tr_ticket_arm_ladder(d->store, tr_engine_calendars(d->engine), t.id, t.ladder,
-						  cJSON_IsNumber(after) ? (int64_t)after->valuedouble : t.level, now, 0);
+						  after_level, now, 0);
 	}
 	tr_ticket_free(&t);
 	return rc;

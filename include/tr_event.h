@@ -40,6 +40,10 @@ int tr_event_init(struct tr_event *ev, cJSON *obj, const char *zone, const char 
 
 void tr_event_free(struct tr_event *ev);
 
+/* *out = v when v is a whole number that fits an int64 (casting any other
+ * double is undefined behaviour); returns 1, else 0. */
+int tr_whole_number(double v, int64_t *out);
+
 /* True if s is a valid event type name. */
 int tr_event_type_valid(const char *s);
 

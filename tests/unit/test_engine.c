@@ -16,12 +16,11 @@
  * errors, duplicate names and bad `on` with file and line; require reads
  * lib/ only; the sandbox has no io, os.execute, debug, package, string.dump
  * or binary load; and 10,000 dispatches leave the Lua stack where it was.
- * Tests marked DAEMON BUG fail on purpose until the daemon is fixed: the
- * time budget does not hold in table.insert/remove/sort under a huge __len,
- * table.move overflows a signed integer near math.maxinteger, a rule's
- * __gc finalizer runs outside its budget and inside other rules' runs, and
- * every log line a rule writes ends with a stray "userdata: 0x...".
- * Tests marked "Regression test" guard bugs found here and already fixed. */
+ * Tests marked "Regression test" guard daemon bugs these tests found (now
+ * fixed): edits of `ev` leaking between rules, budgets not holding inside
+ * string.rep, table.move/insert/remove/sort or __gc finalizers, a signed
+ * overflow in table.move, numbers accepted in `on`, and stray text in log
+ * lines. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -792,15 +791,14 @@ static void test_time_budget_holds_in_library_loops(void **state)
 		fail_msg("the 100 ms time budget did not stop: %s (killed after 5 s)", failures);
 }
 
-/* DAEMON BUG (daemon/sandbox.c, build_base: table.insert, table.remove and
- * table.sort are the stock functions): each takes the table's length from
- * its __len metamethod and then loops in C, moving or comparing elements
- * that do not exist, so neither the allocator nor the instruction hook ever
- * sees the work. With __len returning 10^12, table.insert(t, 1, x) and
- * table.remove(t, 1) loop 10^12 times; with __len 2^31 - 2 and __index =
- * rawlen (a C function returning 0), table.sort sorts two billion equal
+/* Regression test (a bug this file found in daemon/sandbox.c, which exposed
+ * the stock table.insert, table.remove and table.sort): each takes the
+ * length from __len and then loops in C over elements that do not exist,
+ * unseen by the allocator and the instruction hook. With __len 10^12,
+ * table.insert(t, 1, x) and table.remove(t, 1) looped 10^12 times; with
+ * __len 2^31 - 2 and __index = rawlen, table.sort sorted two billion equal
  * numbers. SPEC §3: the wall-clock budget "holds even then". Each case runs
- * in a child killed after 5 s; fails until these honour the budget. */
+ * in a child killed after 5 s. */
 static void test_time_budget_holds_in_table_functions(void **state)
 {
 	struct fx *f = *state;
@@ -835,13 +833,11 @@ static void test_time_budget_holds_in_table_functions(void **state)
 		fail_msg("the 100 ms time budget did not stop: %s (killed after 5 s)", failures);
 }
 
-/* DAEMON BUG (daemon/sandbox.c, l_move: the destination check is
- * `t <= LUA_MAXINTEGER - (e - f) + 1`, one more than the stock
- * `t <= LUA_MAXINTEGER - n + 1` with n = e - f + 1): table.move({1, 2}, 1,
- * 2, math.maxinteger) passes the check and computes `t + k` =
- * math.maxinteger + 1, a signed overflow (undefined behaviour; UBSan stops
- * the process). Lua 5.4 answers "destination wrap around". Fails until the
- * bound is fixed. */
+/* Regression test (a bug this file found in daemon/sandbox.c, l_move, whose
+ * destination check was one too loose): table.move({1, 2}, 1, 2,
+ * math.maxinteger) computed math.maxinteger + 1, a signed overflow that
+ * UBSan stops the process for. Lua 5.4 answers "destination wrap around";
+ * overlapping moves keep Lua's semantics. */
 static void test_table_move_wrap_around(void **state)
 {
 	struct fx *f = *state;
@@ -870,15 +866,12 @@ static void test_table_move_wrap_around(void **state)
 	assert_error_outcome(f, seq, "wrap-dst", "wrap around", "move.lua", 5);
 }
 
-/* DAEMON BUG (daemon/sandbox.c: setmetatable honours __gc, and finalizers
- * run whenever the collector runs, under no rule's budget): a rule can
- * leave behind a table whose __gc spins forever. tr_lua_pcall runs a full
- * collection after a budget error with the budget switched off
- * (sb->active = 0), so the finalizer runs unbudgeted and the daemon hangs;
- * lua_close on reload or shutdown would run it too. SPEC §3: a rule run has
- * a wall-clock budget that holds whatever the rule does. Runs in a child
- * killed after 5 s; fails until finalizers are refused (e.g. setmetatable
- * rejecting __gc) or budgeted. */
+/* Regression test (a bug this file found in daemon/sandbox.c, where
+ * setmetatable honoured __gc): a finalizer runs whenever the collector does,
+ * under no rule's budget (tr_lua_pcall's full collection after a budget
+ * error, lua_close on reload), so a spinning __gc hung the daemon. SPEC §3:
+ * a rule run's budget holds whatever the rule does. Runs in a child killed
+ * after 5 s. */
 static void test_finalizer_cannot_escape_the_budget(void **state)
 {
 	struct fx *f = *state;
@@ -895,14 +888,12 @@ static void test_finalizer_cannot_escape_the_budget(void **state)
 		fail_msg("a rule's __gc finalizer killed the process");
 }
 
-/* DAEMON BUG (daemon/sandbox.c: __gc allowed): a finalizer left by one rule
- * runs inside whatever rule happens to be running when the collector gets
- * to it, with that rule's identity and in that event's transaction. Here
- * rule "ghost" (event 1) leaves an object whose __gc opens a ticket; rule
- * "allocator" (events 2 and 3) only makes garbage, yet a ticket appears in
- * its event's transaction, its history crediting rule:allocator. SPEC §3: each rule runs
- * isolated, and everything it does is journaled as its own outcome. Fails
- * until finalizers are refused. */
+/* Regression test (the same __gc bug): a finalizer left by one rule ran
+ * inside whatever rule was running when the collector got to it, with that
+ * rule's identity and in that event's transaction. Rule "ghost" (event 1)
+ * leaves an object whose __gc opens a ticket; rule "allocator" (events 2
+ * and 3) only makes garbage; no ticket may appear. SPEC §3: rules are
+ * isolated, and what a rule does is journaled as its own outcome. */
 static void test_finalizer_cannot_act_as_another_rule(void **state)
 {
 	struct fx *f = *state;
@@ -959,13 +950,11 @@ static char *dispatch_capturing_log(struct fx *f, const char *json)
 	return text;
 }
 
-/* DAEMON BUG (daemon/lua_log.c:11-12, log_at, and daemon/sandbox.c:223-224,
- * l_print: `n = lua_gettop(L)` is read after luaL_buffinit, which in Lua
- * 5.4 pushes a placeholder onto the stack): every line a rule logs ends with
- * the placeholder printed as " userdata: 0x7ff...", e.g. log.info("hello",
- * 42) writes "... hello 42 userdata: 0x7fff5058...". SPEC §5: rules write
- * log.info/warn/error(...) to the journal; the line must be what the rule
- * said. Fails until n is taken before luaL_buffinit. */
+/* Regression test (a bug this file found in daemon/lua_log.c, log_at, and
+ * daemon/sandbox.c, l_print, which read lua_gettop after luaL_buffinit
+ * pushed its placeholder): every line a rule logged ended with
+ * " userdata: 0x7ff...". SPEC §5: log.info/warn/error(...) write what the
+ * rule said, tagged with the rule and the event. */
 static void test_log_lines(void **state)
 {
 	struct fx *f = *state;
