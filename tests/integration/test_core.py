@@ -214,6 +214,34 @@ class Tickets(unittest.TestCase):
             self.assertEqual((stats["events_stored"], stats["tickets_total"]), (5 + len(past_due), 4))
 
 
+class Check(unittest.TestCase):
+    def test_check_lists_every_problem_with_file_and_line(self):
+        import subprocess
+        from harness import TRIAGED
+        d = Daemon(rules={"50-bad.lua": 'rule { name = "x", on = "a.b", action = function() end\n'})
+        with open(d.config, "a") as f:
+            f.write("durability: sometimes\nlimits: { rule_time_ms: -5 }\nbogus: 1\n")
+        r = subprocess.run([TRIAGED, "-c", d.config, "--check"], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        lines = r.stderr.strip().splitlines()
+        self.assertTrue(any("durability" in l and ":6:" in l for l in lines), lines)
+        self.assertTrue(any("rule_time_ms" in l and ":7:" in l for l in lines), lines)
+        self.assertTrue(any("bogus" in l and ":8:" in l for l in lines), lines)
+        r = subprocess.run([TRIAGED, "-c", d.config], capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 1)
+        with open(d.config) as f:
+            good = f.read().replace("durability: sometimes\nlimits: { rule_time_ms: -5 }\nbogus: 1\n", "")
+        with open(d.config, "w") as f:
+            f.write(good)
+        r = subprocess.run([TRIAGED, "-c", d.config, "--check"], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("50-bad.lua:", r.stderr)
+        os.remove(os.path.join(d.rules_dir, "50-bad.lua"))
+        r = subprocess.run([TRIAGED, "-c", d.config, "--check"], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("configuration ok", r.stdout)
+
+
 class Reload(unittest.TestCase):
     def test_reload_swaps_rules_whole_or_keeps_the_old_ones(self):
         import signal
