@@ -111,10 +111,17 @@ static void after_commit(void *ud)
 	tr_checkpoint_maybe(d);
 }
 
+static int watchdog_enabled;
+
+/* Keeps the service manager's watchdog fed and its STATUS line current. */
 static void on_watchdog(uv_timer_t *t)
 {
-	(void)t;
-	notify("WATCHDOG=1");
+	struct tr_daemon *d = t->data;
+	char status[160];
+	snprintf(status, sizeof(status), "%sSTATUS=%llu events accepted, %llu duplicates, %d rules",
+		 watchdog_enabled ? "WATCHDOG=1\n" : "", (unsigned long long)d->ingest.accepted,
+		 (unsigned long long)d->ingest.duplicates, tr_engine_rule_count(d->engine));
+	notify(status);
 }
 
 int main(int argc, char **argv)
@@ -203,13 +210,17 @@ int main(int argc, char **argv)
 	}
 	uv_timer_init(&loop, &watchdog);
 	uv_timer_init(&loop, &drain_deadline);
+	watchdog.data = d;
+	uint64_t every_ms = 15000;
 #ifdef TR_HAVE_SYSTEMD
 	uint64_t usec = 0;
-	if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0)
-		uv_timer_start(&watchdog, on_watchdog, usec / 2000, usec / 2000);
-#else
-	(void)on_watchdog;
+	if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0) {
+		watchdog_enabled = 1;
+		every_ms = usec / 2000; /* twice per WatchdogSec */
+	}
 #endif
+	uv_timer_start(&watchdog, on_watchdog, every_ms, every_ms);
+	uv_unref((uv_handle_t *)&watchdog);
 	log_info("triaged %s ready: %d rules, socket %s, database %s (durability %s)", TR_VERSION,
 		 tr_engine_rule_count(d->engine), d->cfg.socket_path, d->cfg.db_path,
 		 d->cfg.durability == TR_DURABILITY_FULL ? "full" : "normal");

@@ -248,6 +248,16 @@ class Daemon:
             pass
         return out
 
+    def db_files(self):
+        """MiB on disk of the database and its WAL."""
+        out = {}
+        for suffix in ("", "-wal"):
+            try:
+                out["db" + suffix] = os.path.getsize(os.path.join(self.dir, "state", "triaged.db" + suffix)) / 2**20
+            except OSError:
+                out["db" + suffix] = 0.0
+        return out
+
     def stop(self, timeout=60):
         t0 = time.perf_counter()
         if self.proc.poll() is None:
@@ -580,6 +590,8 @@ def main():
             log(f"  daemon writes during throughput: {wchar / 2**20:,.0f} MiB through write calls "
                 f"({wchar / a.n / 1024:.1f} KiB per event, socket answers included), "
                 f"{wdisk / 2**20:,.0f} MiB to disk")
+        files = d.db_files()
+        log(f"  on disk after throughput: database {files['db']:,.0f} MiB, WAL {files['db-wal']:,.0f} MiB")
         log(f"  daemon RSS after throughput: peak {st['VmHWM']:.1f} MiB, now {st['VmRSS']:.1f} MiB")
         log("  stats: " + json.dumps({k: stats.get(k) for k in (
             "events_stored", "events_accepted", "duplicates", "rejected", "rule_errors", "quarantined",
