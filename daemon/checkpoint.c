@@ -34,7 +34,13 @@ static void done(uv_work_t *w, int status)
 
 void tr_checkpoint_maybe(struct tr_daemon *d)
 {
-	if (running || tr_store_wal_pages(d->store) < TR_CHECKPOINT_PAGES)
+	int64_t pages = tr_store_wal_pages(d->store);
+	if (pages >= TR_CHECKPOINT_FORCE && !running) {
+		log_info("checkpoint: the WAL holds %lld pages; checkpointing now", (long long)pages);
+		tr_store_checkpoint_now(d->store);
+		return;
+	}
+	if (running || pages < TR_CHECKPOINT_PAGES)
 		return;
 	struct job *j = calloc(1, sizeof(*j));
 	if (!j || !(j->path = strdup(d->cfg.db_path))) {

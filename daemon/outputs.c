@@ -112,11 +112,15 @@ static void child_closed(uv_handle_t *h)
 
 /* ---- arming ------------------------------------------------------------- */
 
-/* Arms a pass in ms, unless one is armed sooner (repeated pokes coalesce). */
+/* Arms a pass in ms, unless one is armed sooner (repeated pokes coalesce).
+ * At least 1 ms: libuv 1.44 runs a 0 ms timer re-armed from its own
+ * callback again in the same pass, which would starve the socket. */
 static void arm_ms(struct tr_outputs *o, uint64_t ms)
 {
 	if (o->closing)
 		return;
+	if (ms == 0)
+		ms = 1;
 	uint64_t now = uv_now(o->d->loop);
 	if (o->hold_until > now + ms)
 		ms = o->hold_until - now;

@@ -296,14 +296,30 @@ int64_t tr_store_wal_pages(struct tr_store *s)
 	return s->wal_pages;
 }
 
+int tr_store_checkpoint_now(struct tr_store *s)
+{
+	int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
+	if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+		log_errx("store: checkpoint: %s", sqlite3_errmsg(s->db));
+		return TR_ESTORE;
+	}
+	s->wal_pages = 0;
+	return 0;
+}
+
 int tr_store_checkpoint(const char *path, char *err, size_t errlen)
 {
 	sqlite3 *db = NULL;
 	int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc == SQLITE_OK)
 		sqlite3_busy_timeout(db, 1000);
+	/* A connection that has not read the database yet has not opened the
+	 * WAL: its checkpoint would quietly do nothing. */
 	if (rc == SQLITE_OK)
-		rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		rc = sqlite3_exec(db, "SELECT 1 FROM sqlite_schema LIMIT 1", NULL, NULL, NULL);
+	int wal = -1, done = -1;
+	if (rc == SQLITE_OK)
+		rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &wal, &done);
 	if (rc != SQLITE_OK)
 		snprintf(err, errlen, "%s", db ? sqlite3_errmsg(db) : "out of memory");
 	sqlite3_close(db);
@@ -313,6 +329,10 @@ int tr_store_checkpoint(const char *path, char *err, size_t errlen)
 int tr_store_open(const char *path, enum tr_durability durability, struct tr_store **out,
 		  char *err, size_t errlen)
 {
+	/* No global memory statistics: they take a mutex on every allocation,
+	 * and the checkpoint thread makes that mutex contended. Only has an
+	 * effect before SQLite initialises, i.e. on the first open. */
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	struct tr_store *s = calloc(1, sizeof(*s));
 	if (!s) {
 		snprintf(err, errlen, "out of memory");

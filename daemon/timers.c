@@ -20,6 +20,7 @@
 struct tr_timers {
 	struct tr_daemon *d;
 	uv_timer_t timer;
+	uv_idle_t more;       /* continues a backlog after the loop has served I/O */
 	int64_t armed_for;    /* due_at the libuv timer is set for; 0 = none */
 	int closing;
 };
@@ -162,6 +163,7 @@ static int fire_one(struct tr_daemon *d, const struct tr_timer *tm, int64_t now)
 }
 
 static void arm(struct tr_timers *t);
+static void on_more(uv_idle_t *h);
 
 int tr_timers_fire(struct tr_daemon *d, int64_t now, uint64_t budget_ms, int *more_out)
 {
@@ -203,10 +205,19 @@ static void on_timer(uv_timer_t *h)
 		return;
 	}
 	if (more) {
-		uv_timer_start(&t->timer, on_timer, 0, 0); /* the rest after the loop breathes */
+		/* The rest after the loop breathes. Not a 0 ms timer: libuv 1.44
+		 * would run it again in the same pass, never reaching the socket. */
+		uv_idle_start(&t->more, on_more);
 		return;
 	}
 	arm(t);
+}
+
+static void on_more(uv_idle_t *h)
+{
+	struct tr_timers *t = h->data;
+	uv_idle_stop(h);
+	on_timer(&t->timer);
 }
 
 static void arm_at(struct tr_timers *t, int64_t due_at)
@@ -216,7 +227,7 @@ static void arm_at(struct tr_timers *t, int64_t due_at)
 	if (t->armed_for && t->armed_for <= due_at)
 		return;
 	int64_t now = tr_time_now();
-	uint64_t ms = due_at > now ? (uint64_t)(due_at - now) * 1000 : 0;
+	uint64_t ms = due_at > now ? (uint64_t)(due_at - now) * 1000 : 1; /* >= 1: see on_more */
 	t->armed_for = due_at;
 	uv_timer_start(&t->timer, on_timer, ms, 0);
 }
@@ -243,6 +254,8 @@ int tr_timers_start(struct tr_daemon *d, struct tr_timers **out)
 	t->d = d;
 	uv_timer_init(d->loop, &t->timer);
 	t->timer.data = t;
+	uv_idle_init(d->loop, &t->more);
+	t->more.data = t;
 	arm(t); /* SPEC §3: what fell due while the daemon was down fires now, once */
 	*out = t;
 	return 0;
@@ -254,6 +267,7 @@ void tr_timers_close(struct tr_timers *t)
 		return;
 	t->closing = 1;
 	uv_close((uv_handle_t *)&t->timer, NULL);
+	uv_close((uv_handle_t *)&t->more, NULL);
 }
 
 void tr_timers_free(struct tr_timers *t)

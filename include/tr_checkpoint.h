@@ -6,10 +6,14 @@
 
 #include "tr_daemon.h"
 
-#define TR_CHECKPOINT_PAGES 4096  /* WAL frames (about 16 MiB) that start one */
+#define TR_CHECKPOINT_PAGES 4096     /* WAL frames (about 16 MiB) that start one */
+#define TR_CHECKPOINT_FORCE 65536    /* frames (256 MiB) past which the loop checkpoints itself */
 
 /* Starts a checkpoint on the libuv thread pool if the WAL is past
- * TR_CHECKPOINT_PAGES and none is running. The loop stays alive until it ends. */
+ * TR_CHECKPOINT_PAGES and none is running (the loop stays alive until it
+ * ends). A passive checkpoint cannot reset a WAL that is written to all the
+ * time, so past TR_CHECKPOINT_FORCE the loop runs a blocking one: a rare,
+ * bounded pause instead of a WAL that grows without end. */
 void tr_checkpoint_maybe(struct tr_daemon *d);
 
 #endif

@@ -26,6 +26,9 @@ void tr_store_close(struct tr_store *s);
  * store checkpoints what is left. */
 int64_t tr_store_wal_pages(struct tr_store *s);
 int tr_store_checkpoint(const char *path, char *err, size_t errlen);
+/* A blocking RESTART checkpoint on this connection, for when the
+ * background ones cannot catch up with a writer that never pauses. */
+int tr_store_checkpoint_now(struct tr_store *s);
 
 /* Transactions. begin/commit/rollback nest nothing; savepoint/release/
  * rollback_to wrap one rule run so a failing rule is undone alone. */

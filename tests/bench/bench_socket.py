@@ -156,6 +156,9 @@ def load_requests(path, n, lat_n, batch, lat_batch):
 
 # ---------------------------------------------------------------- daemon
 
+LIVE = set()  # daemons started and not yet stopped: killed if the script dies
+
+
 class Daemon:
     """A triaged in a fresh folder, like tests/integration/harness.py."""
 
@@ -182,6 +185,7 @@ class Daemon:
         self.log_file = open(self.log_path, "ab")
         self.proc = subprocess.Popen([self.binary, "-c", self.config], stdout=self.log_file,
                                      stderr=subprocess.STDOUT, cwd=self.dir)
+        LIVE.add(self)
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -268,6 +272,7 @@ class Daemon:
                 self.proc.kill()
                 self.proc.wait()
         self.log_file.close()
+        LIVE.discard(self)
         return self.proc.returncode, time.perf_counter() - t0
 
     def log(self):
@@ -561,7 +566,8 @@ def main():
         if a.perf and not perf_done:
             perf_out = os.path.join(data_dir, f"perf-{dur}.data")
             perf = subprocess.Popen(["perf", "record", "-g", "-o", perf_out, "-p", str(d.proc.pid),
-                                     "--", "sleep", str(a.perf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                     "--", "sleep", str(a.perf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                    text=True)
             time.sleep(0.5)
             perf_done = True
         cpu0 = d.cpu_seconds()
@@ -711,4 +717,11 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    finally:
+        for daemon in list(LIVE):
+            if daemon.proc.poll() is None:
+                print(f"stopping daemon {daemon.proc.pid} left by the failure; folder {daemon.dir}", file=sys.stderr)
+                daemon.proc.kill()
+                daemon.proc.wait()

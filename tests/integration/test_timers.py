@@ -109,6 +109,37 @@ class Timers(unittest.TestCase):
             w.close()
 
 
+class Backlog(unittest.TestCase):
+    def test_a_backlog_of_due_timers_fires_once_in_order_while_the_socket_answers(self):
+        import sqlite3
+        sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "bench"))
+        from bench_timers import fill
+        n = 50000
+        with Daemon(shipped=False) as d:
+            d.stop()
+            db = os.path.join(d.dir, "state", "triaged.db")
+            fill(db, n, int(time.time()) - 86400)  # all fell due while the daemon was down
+            d.start()
+            # the first answers come while most of the backlog is still due
+            first = d.request({"op": "timers", "limit": 1})["total"]
+            self.assertGreater(first, n // 2, "the daemon answered only after firing the backlog")
+            worst, left = 0.0, n
+            while left:
+                t0 = time.monotonic()
+                left = d.request({"op": "timers", "limit": 1})["total"]
+                worst = max(worst, time.monotonic() - t0)
+            self.assertLess(worst, 0.5, "the socket is served while the backlog fires")
+            self.assertEqual(d.stop(), 0)
+            sq = sqlite3.connect(db)
+            fired = [t for (t,) in sq.execute(
+                "SELECT ticket_id FROM ticket_history WHERE action = 'nudge' ORDER BY id")]
+            sq.close()
+            self.assertEqual(len(fired), n)
+            self.assertEqual(len(set(fired)), n, "each timer fired once")
+            due = [(t * 7919) % n // 1000 for t in fired]  # as bench_timers.fill spreads them
+            self.assertEqual(due, sorted(due), "in due order")
+
+
 class Shipped(unittest.TestCase):
     def test_suspension_ladder_and_ack_through_triagectl(self):
         cfg = "outputs:\n  lead: { dir: lead }\n"
