@@ -21,7 +21,7 @@
 #include "tr_time.h"
 
 #define STEP_ROWS 2000        /* rows per transaction */
-#define STEP_MS 8             /* and at most this long, so ping stays fast */
+#define STEP_MS 3             /* and at most this long, so ping stays fast */
 #define MAX_CANDIDATES 4096   /* files watched for settling in incoming/ */
 #define MAX_WORK_FILES 64     /* claimed and waiting; the rest wait in incoming/ */
 #define RETRY_MS 1000         /* after a database failure */

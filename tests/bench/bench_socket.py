@@ -162,16 +162,19 @@ LIVE = set()  # daemons started and not yet stopped: killed if the script dies
 class Daemon:
     """A triaged in a fresh folder, like tests/integration/harness.py."""
 
-    def __init__(self, binary, durability, parent):
+    def __init__(self, binary, durability, parent, rules_from=None):
         self.binary = binary
         self.dir = tempfile.mkdtemp(prefix=f"run-{durability}-", dir=parent)
         rules = os.path.join(self.dir, "rules.d")
         os.makedirs(rules)
         src = os.path.join(REPO, "rules")
-        for name in sorted(os.listdir(src)):
+        if rules_from:  # one file instead of the shipped rules (--rules)
+            shutil.copy(rules_from, rules)
+            src = None
+        for name in sorted(os.listdir(src)) if src else []:
             if name.endswith(".lua") and not name.endswith(".test.lua"):
                 shutil.copy(os.path.join(src, name), rules)
-        if os.path.isdir(os.path.join(src, "lib")):
+        if src and os.path.isdir(os.path.join(src, "lib")):
             shutil.copytree(os.path.join(src, "lib"), os.path.join(rules, "lib"))
         self.socket = os.path.join(self.dir, "triaged.sock")
         self.config = os.path.join(self.dir, "triaged.yaml")
@@ -514,6 +517,8 @@ def main():
     ap.add_argument("--perf", type=float, default=0.0, metavar="SECONDS",
                     help="perf record -g the daemon for SECONDS during the first throughput run")
     ap.add_argument("--keep", action="store_true", help="keep the run folders (database, log)")
+    ap.add_argument("--rules", choices=["shipped", "peer"], default="shipped",
+                    help="shipped: rules/*.lua; peer: tests/bench/peer_rules.lua, the peer's job as rules")
     a = ap.parse_args()
     if a.quick:
         a.n = min(a.n, 50_000)
@@ -555,7 +560,8 @@ def main():
     for dur in durabilities:
         log(f"\n=== durability: {dur} ===")
         os.sync()  # untimed: flush earlier runs' dirty pages so runs don't interfere (as py_pipeline.py does)
-        d = Daemon(binary, dur, data_dir)
+        d = Daemon(binary, dur, data_dir,
+                   os.path.join(HERE, "peer_rules.lua") if a.rules == "peer" else None)
         try:
             d.start()
         except RuntimeError as e:
@@ -666,7 +672,7 @@ def main():
     log(f"           kernel {info['kernel']}, python {info['python']}, {info.get('data_fs', '')}, "
         f"load average before summary {' '.join(info.get('loadavg', []))}")
     log(f"  workload: gen_events.py seed {SEED}, {a.n} events, batches of {a.batch}, depth {a.depth}, "
-        "Python driver" + (f" (client ceiling {ceiling:,.0f} events/s)" if ceiling else ""))
+        f"rules: {a.rules}, Python driver" + (f" (client ceiling {ceiling:,.0f} events/s)" if ceiling else ""))
     if lat_n:
         log(f"  latency stream: {a.lat_rate} events/s as {a.lat_rate / a.lat_batch:g} requests/s of "
             f"{a.lat_batch} events, {a.lat_seconds:g} s, one request in flight")
