@@ -13,11 +13,13 @@
 #include "tr_log.h"
 #include "tr_protocol.h"
 #include "tr_server.h"
+#include "tr_time.h"
 
 #define READ_CHUNK 65536
 #define MAX_QUEUED_PER_CONN 64        /* requests a client may have in flight */
 #define MAX_UNREAD_ANSWERS (8u << 20) /* bytes of answers a client has not read */
 #define BATCH_EVENTS 8192             /* events per transaction before the loop breathes */
+#define BATCH_MS 20                   /* or this long: other clients, timers and files wait meanwhile */
 
 struct conn;
 
@@ -396,7 +398,8 @@ static void process(struct tr_server *srv)
 {
 	struct request *batch = NULL, **batch_tail = &batch;
 	size_t events = 0;
-	while (srv->head && events < BATCH_EVENTS) {
+	uint64_t deadline = tr_mono_ms() + BATCH_MS;
+	while (srv->head && events < BATCH_EVENTS && tr_mono_ms() < deadline) {
 		struct request *r = srv->head;
 		srv->head = r->next;
 		if (!srv->head)
