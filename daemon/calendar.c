@@ -313,6 +313,12 @@ static int parse_dates(char *const *texts, size_t n, const char *what, int64_t *
 	return 0;
 }
 
+int tr_cal_date_valid(const char *s)
+{
+	int64_t day;
+	return parse_date(s, &day);
+}
+
 int tr_cal_check_hours(const char *hours, char *why, size_t len)
 {
 	struct tr_cal *scratch = calloc(1, sizeof(*scratch));

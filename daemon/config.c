@@ -760,23 +760,6 @@ static void apply_sources(struct ctx *c, const struct node *v, void *dst, const 
 
 /* ---- calendars ------------------------------------------------------------ */
 
-/* True if s is a valid date written YYYY-MM-DD. */
-static bool valid_date(const char *s)
-{
-	for (int i = 0; i < 10; i++) {
-		bool dash = i == 4 || i == 7;
-		if (dash ? s[i] != '-' : (s[i] < '0' || s[i] > '9'))
-			return false;
-	}
-	if (s[10] != '\0')
-		return false;
-	int y = atoi(s), m = atoi(s + 5), d = atoi(s + 8);
-	static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-	if (m < 1 || m > 12 || d < 1 || d > mdays[m - 1])
-		return false;
-	bool leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
-	return !(m == 2 && d == 29 && !leap);
-}
 
 
 static void apply_hours(struct ctx *c, const struct node *v, void *dst, const char *key,
@@ -803,7 +786,7 @@ static void apply_dates(struct ctx *c, const struct node *v, const char *key, ch
 	}
 	for (size_t i = 0; i < v->nkids; i++) {
 		const struct node *it = v->kids[i];
-		if (it->kind != NODE_SCALAR || !valid_date(it->text))
+		if (it->kind != NODE_SCALAR || !tr_cal_date_valid(it->text))
 			problem(c, it, key, "\"%s\" is not a date written YYYY-MM-DD",
 				it->kind == NODE_SCALAR ? it->text : kind_name(it));
 	}

@@ -58,6 +58,8 @@ void tr_cal_free(struct tr_cal *cal);
  * with the grammar the calendars are built from. 0, or -EINVAL with why
  * filled, or -ENOMEM. The config loader validates `hours` with it. */
 int tr_cal_check_hours(const char *hours, char *why, size_t len);
+/* True if s is a real date written YYYY-MM-DD (holidays, workdays). */
+int tr_cal_date_valid(const char *s);
 
 /* The built-in "24x7" calendar: always open, no zone. A static object, never
  * freed; the same pointer on every call. */
