@@ -104,7 +104,7 @@ static void conn_close(struct conn *c)
 /* Closes a half-closed or finished connection once nothing is owed to it. */
 static void conn_maybe_done(struct conn *c)
 {
-	if ((c->eof || c->srv->closing) && c->queued == 0 && c->unread == 0 && (!c->watching || c->eof || c->srv->closing))
+	if ((c->eof || c->srv->closing) && c->queued == 0 && c->unread == 0)
 		conn_close(c);
 }
 

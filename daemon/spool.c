@@ -161,13 +161,17 @@ static void finish_file(struct tr_spool *sp, const char *state, const char *reas
 		rc = tr_ingest_commit(ig);
 	else
 		tr_ingest_abort(ig);
-	if (rc) {
-		log_errx("spool: cannot record the end of %s; retrying", sp->file.name);
-		return;
-	}
 	tr_decoder_close(sp->dec);
 	sp->dec = NULL;
 	sp->active = 0;
+	if (rc) {
+		/* The file stays in work/ as it was: it is opened again, its
+		 * committed rows skipped, and its end recorded then. */
+		log_errx("spool: cannot record the end of %s; retrying in %d ms", sp->file.name, RETRY_MS);
+		uv_idle_stop(&sp->step);
+		schedule_scan(sp, RETRY_MS);
+		return;
+	}
 	move_out(sp, &sp->file, reason);
 }
 
