@@ -133,8 +133,8 @@ static int l_ticket_open(lua_State *L)
 	if (rc == 0)
 		rc = tr_store_history_add(run->store, t.id, run->now, run->event ? run->event->seq : 0,
 					  run->actor, "opened", title);
-	if (rc == 0 && due_at)
-		rc = tr_ticket_set_due_timer(run->store, t.id, due_at, run->event ? run->event->seq : 0);
+	if (rc == 0 && due_at) /* a new ticket has no due timer to replace */
+		rc = tr_store_timer_add(run->store, due_at, "due", t.id, NULL, run->event ? run->event->seq : 0, NULL);
 	if (rc)
 		return store_failed(L, run, rc);
 	cJSON *e = effect("ticket.open", t.id);
