@@ -94,11 +94,6 @@ lua_State *tr_sandbox_lua(struct tr_sandbox *sb)
 	return sb->L;
 }
 
-size_t tr_sandbox_memory(struct tr_sandbox *sb)
-{
-	return sb->used;
-}
-
 /* After the inner call, a spent budget is raised again so that pcall in a
  * rule cannot swallow it. */
 static int finish_pcall(lua_State *L, int status, lua_KContext extra)
@@ -362,7 +357,7 @@ static void copy_fields(lua_State *L, const char *lib, const char *const names[]
 	lua_pop(L, 1);
 }
 
-void tr_sandbox_push_base(struct tr_sandbox *sb)
+static void push_base(struct tr_sandbox *sb)
 {
 	lua_rawgeti(sb->L, LUA_REGISTRYINDEX, sb->base_ref);
 }
@@ -383,7 +378,7 @@ void tr_sandbox_push_env(struct tr_sandbox *sb)
 	lua_State *L = sb->L;
 	lua_newtable(L);
 	lua_createtable(L, 0, 1);
-	tr_sandbox_push_base(sb);
+	push_base(sb);
 	lua_setfield(L, -2, "__index");
 	lua_setmetatable(L, -2);
 }

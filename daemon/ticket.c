@@ -64,7 +64,9 @@ static int64_t json_int(const cJSON *o, const char *key, int64_t def)
 	return cJSON_IsNumber(v) && tr_whole_number(v->valuedouble, &out) ? out : def;
 }
 
-int tr_ticket_set_due_timer(struct tr_store *s, int64_t id, int64_t due_at, int64_t event_seq)
+/* Replaces the ticket's "due" timer (SPEC §3 Time): when due_at passes
+ * with the ticket open, the engine emits ticket.breached. */
+static int set_due_timer(struct tr_store *s, int64_t id, int64_t due_at, int64_t event_seq)
 {
 	int rc = tr_store_timers_cancel(s, id, "due");
 	return rc ? rc : tr_store_timer_add(s, due_at, "due", id, NULL, event_seq, NULL);
@@ -180,9 +182,9 @@ int tr_ticket_apply(struct tr_store *s, int64_t id, const struct tr_ticket_chang
 		if (rc == 0 && c->close)
 			rc = tr_store_timers_cancel(s, id, NULL);
 		if (rc == 0 && c->due_at && strcmp(w.state, "open") == 0)
-			rc = tr_ticket_set_due_timer(s, id, c->due_at, event_seq);
+			rc = set_due_timer(s, id, c->due_at, event_seq);
 		if (rc == 0 && c->reopen && w.due_at > now)
-			rc = tr_ticket_set_due_timer(s, id, w.due_at, event_seq);
+			rc = set_due_timer(s, id, w.due_at, event_seq);
 		if (rc == 0 && c->ack && open)
 			rc = pause_ladder(s, &t, now, event_seq);
 		if (rc)

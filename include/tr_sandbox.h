@@ -30,10 +30,8 @@ lua_State *tr_sandbox_lua(struct tr_sandbox *sb);
 struct tr_sandbox *tr_sandbox_of(lua_State *L);
 void *tr_sandbox_owner(lua_State *L);
 
-/* Pushes the read-only table of allowed globals; lua_*.c add their tables
- * to it with tr_sandbox_add_global before any rule loads. */
-void tr_sandbox_push_base(struct tr_sandbox *sb);
-/* Pops the value on top of the stack into the base as name (frozen if a table). */
+/* Pops the value on top of the stack into the base of allowed globals as
+ * name (frozen if a table); lua_*.c add their tables before any rule loads. */
 void tr_sandbox_add_global(struct tr_sandbox *sb, const char *name);
 /* Pushes a fresh environment for one rule file: globals it sets stay its
  * own; reads fall through to the base. */
@@ -57,8 +55,5 @@ struct tr_call {
  * Leaves nresults on the stack on success, nothing on failure. Never raises,
  * never exits. */
 void tr_lua_pcall(struct tr_sandbox *sb, int nargs, int nresults, int scale, struct tr_call *call);
-
-/* Bytes currently allocated by the state. */
-size_t tr_sandbox_memory(struct tr_sandbox *sb);
 
 #endif

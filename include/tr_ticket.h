@@ -29,10 +29,6 @@ struct tr_ticket_change {
 int tr_ticket_apply(struct tr_store *s, int64_t id, const struct tr_ticket_change *c,
 		    const char *actor, int64_t event_seq, int64_t now, char *err, size_t errlen);
 
-/* Replaces the ticket's "due" timer (SPEC §3 Time): when due_at passes
- * with the ticket open, the engine emits ticket.breached. */
-int tr_ticket_set_due_timer(struct tr_store *s, int64_t id, int64_t due_at, int64_t event_seq);
-
 /* Escalation ladders. ladder_json: {"name","calendar","ack_timeout":secs,
  * "levels":[{"level":N,"after":secs,"notify":output|null,"note":text}]},
  * each level's `after` counted from the previous one (the first from base)
