@@ -17,7 +17,12 @@ mkdir -p "$DEMO"
 cp contrib/demo.yaml "$DEMO/triaged.yaml"
 cp -r rules "$DEMO/rules.d"
 rm -f "$DEMO"/rules.d/*.test.lua
-CTL="build/triagectl --socket $DEMO/triaged.sock"
+SOCK=$DEMO/triaged.sock
+if [ ${#SOCK} -gt 100 ]; then # a Unix socket path has at most 107 bytes
+	SOCK=/tmp/triaged-demo-$(id -u).sock
+	sed -i "s|^socket: .*|socket: $SOCK|" "$DEMO/triaged.yaml"
+fi
+CTL="build/triagectl --socket $SOCK"
 
 echo "== checking the configuration and rules"
 build/triaged -c "$DEMO/triaged.yaml" --check
@@ -56,4 +61,4 @@ wait $PID
 trap - EXIT
 echo
 echo "Done. The daemon's folder is $DEMO; start it again with:"
-echo "  build/triaged -c demo/triaged.yaml &   and query it with   build/triagectl --socket demo/triaged.sock tickets"
+echo "  build/triaged -c demo/triaged.yaml &   and query it with   build/triagectl --socket $SOCK tickets"

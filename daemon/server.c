@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "tr_error.h"
@@ -461,6 +462,12 @@ static void on_check(uv_check_t *h)
 int tr_server_start(struct tr_daemon *d, struct tr_server **out)
 {
 	const char *path = d->cfg.socket_path;
+	struct sockaddr_un sun;
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		/* libuv would cut the name short and listen somewhere else */
+		log_errx("cannot listen on %s: a socket path is at most %zu bytes", path, sizeof(sun.sun_path) - 1);
+		return -ENAMETOOLONG;
+	}
 	struct tr_server *srv = calloc(1, sizeof(*srv));
 	if (!srv)
 		return -ENOMEM;
