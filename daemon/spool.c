@@ -175,6 +175,15 @@ static void finish_file(struct tr_spool *sp, const char *state, const char *reas
 	move_out(sp, &sp->file, reason);
 }
 
+/* Records a newly claimed file in its own transaction. */
+static int record_file(struct tr_spool *sp, struct tr_file *f)
+{
+	int rc = tr_ingest_begin(&sp->d->ingest);
+	if (rc == 0)
+		rc = tr_store_file_add(sp->d->store, f, tr_time_now());
+	return rc ? (tr_ingest_abort(&sp->d->ingest), rc) : tr_ingest_commit(&sp->d->ingest);
+}
+
 /* The oldest claimed file in work/ (names start with the claim time). */
 static int next_work_file(struct tr_spool *sp, char *name, size_t len)
 {
@@ -219,10 +228,7 @@ static int open_next(struct tr_spool *sp)
 		snprintf(f->work_name, sizeof(f->work_name), "%s", work_name);
 		const char *dash = strchr(work_name, '-');
 		snprintf(f->name, sizeof(f->name), "%s", dash ? dash + 1 : work_name);
-		int brc = tr_ingest_begin(&sp->d->ingest);
-		if (brc == 0)
-			brc = tr_store_file_add(sp->d->store, f, tr_time_now());
-		brc = brc ? (tr_ingest_abort(&sp->d->ingest), brc) : tr_ingest_commit(&sp->d->ingest);
+		int brc = record_file(sp, f);
 		if (brc)
 			return brc;
 	}
@@ -393,11 +399,7 @@ static void claim(struct tr_spool *sp, const struct candidate *c)
 	struct tr_file f = {.size = c->size};
 	snprintf(f.name, sizeof(f.name), "%s", c->name);
 	snprintf(f.work_name, sizeof(f.work_name), "%s", work_name);
-	int rc = tr_ingest_begin(&sp->d->ingest);
-	if (rc == 0)
-		rc = tr_store_file_add(sp->d->store, &f, tr_time_now());
-	rc = rc ? (tr_ingest_abort(&sp->d->ingest), rc) : tr_ingest_commit(&sp->d->ingest);
-	if (rc)
+	if (record_file(sp, &f))
 		log_errx("spool: cannot record %s; it will be taken from work/", c->name);
 	sp->work_files++;
 	start_steps(sp);
