@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <lauxlib.h>
+#include "tr_json.h"
 #include "tr_engine.h"
 #include "tr_log.h"
 #include "tr_notify.h"
@@ -215,7 +216,7 @@ static int l_ladder(lua_State *L)
 			cJSON_AddStringToObject(lv, "notify", out);
 		if (lua_isstring(L, -1))
 			cJSON_AddStringToObject(lv, "note", lua_tostring(L, -1));
-		char *text = cJSON_PrintUnformatted(lv);
+		char *text = tr_json_print(lv);
 		cJSON_Delete(lv);
 		lua_pop(L, 4);
 		lua_pushfstring(L, "%s%s", i > 1 ? "," : "", text ? text : "{}");
@@ -548,7 +549,7 @@ int tr_engine_dispatch(struct tr_engine *e, struct tr_store *s, const struct tr_
 		e->run.phase = TR_PHASE_NONE;
 		e->run.effects = NULL;
 		if (call.status == 0) {
-			char *text = cJSON_PrintUnformatted(effects);
+			char *text = tr_json_print(effects);
 			rc = tr_store_release(s);
 			if (rc == 0)
 				rc = record(s, r, ev, "ok", text, &call, now);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "tr_json.h"
 #include "tr_error.h"
 #include "tr_event.h"
 #include "tr_time.h"
@@ -185,7 +186,7 @@ static int normalise(struct tr_event *ev, const char *zone, int64_t now, char *e
 		 * occurred_at that only the receipt time filled in, so the same
 		 * row dropped twice is the same event. */
 		cJSON *filled = time_given ? NULL : cJSON_DetachItemFromObjectCaseSensitive(obj, "occurred_at");
-		char *text = cJSON_PrintUnformatted(obj);
+		char *text = tr_json_print(obj);
 		if (filled)
 			cJSON_AddItemToObject(obj, "occurred_at", filled);
 		if (!text)
@@ -200,7 +201,7 @@ static int normalise(struct tr_event *ev, const char *zone, int64_t now, char *e
 	optional_string(obj, "account", &ev->account);
 	optional_string(obj, "marketplace", &ev->marketplace);
 
-	ev->payload_text = cJSON_PrintUnformatted(obj);
+	ev->payload_text = tr_json_print(obj);
 	if (!ev->payload_text)
 		return -ENOMEM;
 	return 0;

@@ -3,6 +3,7 @@
  * for delivery after the commit (SPEC §5). */
 #include <stdlib.h>
 #include <lauxlib.h>
+#include "tr_json.h"
 #include "tr_lua.h"
 #include "tr_notify.h"
 
@@ -27,7 +28,7 @@ static int l_schedule(lua_State *L)
 	lua_setfield(L, -2, "event");
 	char err[128] = "";
 	cJSON *payload = tr_lua_to_json(L, -1, err, sizeof(err));
-	char *text = payload ? cJSON_PrintUnformatted(payload) : NULL;
+	char *text = payload ? tr_json_print(payload) : NULL;
 	cJSON_Delete(payload);
 	if (!text)
 		return luaL_error(L, "schedule: %s", err[0] ? err : "not enough memory");

@@ -3,6 +3,7 @@
  * event's transaction so they roll back with a failing rule. */
 #include <stdlib.h>
 #include <lauxlib.h>
+#include "tr_json.h"
 #include "tr_lua.h"
 #include "tr_time.h"
 
@@ -53,7 +54,7 @@ static int l_state_set(lua_State *L)
 		lua_pushvalue(L, 2);
 		lua_rawseti(L, -2, 1);
 		cJSON *j = tr_lua_to_json(L, -1, err, sizeof(err));
-		text = j ? cJSON_PrintUnformatted(j) : NULL;
+		text = j ? tr_json_print(j) : NULL;
 		cJSON_Delete(j);
 		if (!text)
 			return luaL_error(L, "state.set: %s", err[0] ? err : "not enough memory");

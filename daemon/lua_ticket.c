@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <lauxlib.h>
+#include "tr_json.h"
 #include "tr_error.h"
 #include "tr_lua.h"
 #include "tr_notify.h"
@@ -114,7 +115,7 @@ static int l_ticket_open(lua_State *L)
 			cJSON_Delete(j);
 			j = cJSON_CreateArray();
 		}
-		char *text = cJSON_PrintUnformatted(j);
+		char *text = tr_json_print(j);
 		cJSON_Delete(j);
 		if (!text)
 			return luaL_error(L, "not enough memory");
@@ -489,7 +490,7 @@ static int l_t_set(lua_State *L)
 		cJSON *j = tr_lua_to_json(L, -1, err, sizeof(err));
 		if (!j)
 			return luaL_error(L, "set: %s", err[0] ? err : "not enough memory");
-		char *text = cJSON_PrintUnformatted(j);
+		char *text = tr_json_print(j);
 		cJSON_Delete(j);
 		if (!text)
 			return luaL_error(L, "not enough memory");
@@ -499,7 +500,7 @@ static int l_t_set(lua_State *L)
 	}
 	char err[128] = "";
 	cJSON *all = tr_lua_to_json(L, 2, err, sizeof(err));
-	char *text = all ? cJSON_PrintUnformatted(all) : NULL;
+	char *text = all ? tr_json_print(all) : NULL;
 	cJSON_Delete(all);
 	if (!text)
 		return luaL_error(L, "set: %s", err[0] ? err : "not enough memory");

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cjson/cJSON.h>
+#include "tr_json.h"
 #include "tr_error.h"
 #include "tr_notify.h"
 #include "tr_time.h"
@@ -52,7 +53,7 @@ int tr_notify(struct tr_store *s, const struct tr_config *cfg, const char *outpu
 			tr_ticket_free(&t);
 		}
 	}
-	char *text = cJSON_PrintUnformatted(o);
+	char *text = tr_json_print(o);
 	cJSON_Delete(o);
 	if (!text)
 		return -ENOMEM;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "tr_json.h"
 #include "tr_error.h"
 #include "tr_log.h"
 #include "tr_protocol.h"
@@ -123,7 +124,7 @@ static cJSON *op_ingest(struct tr_daemon *d, const cJSON *req, const struct tr_p
 		size_t size = 0;
 		if (d->request_bytes > (size_t)d->cfg.limits.event_bytes) {
 			/* only a request larger than one event can hold one too large */
-			char *text = cJSON_PrintUnformatted(item);
+			char *text = tr_json_print(item);
 			size = text ? strlen(text) : 0;
 			free(text);
 		}

@@ -10,6 +10,7 @@
 #include <sys/un.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "tr_json.h"
 #include "tr_error.h"
 #include "tr_log.h"
 #include "tr_protocol.h"
@@ -124,7 +125,7 @@ static void on_written(uv_write_t *req, int status)
 
 static void send_answer(struct conn *c, cJSON *answer)
 {
-	char *text = answer ? cJSON_PrintUnformatted(answer) : NULL;
+	char *text = answer ? tr_json_print(answer) : NULL;
 	if (c->closing) {
 		free(text);
 		return;

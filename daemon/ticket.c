@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cjson/cJSON.h>
+#include "tr_json.h"
 #include "tr_calendars.h"
 #include "tr_error.h"
 #include "tr_event.h"
@@ -32,7 +33,7 @@ static char *add_tag(const char *tags, const char *tag)
 		present |= cJSON_IsString(x) && strcmp(x->valuestring, tag) == 0;
 	if (arr && !present)
 		cJSON_AddItemToArray(arr, cJSON_CreateString(tag));
-	char *out = arr ? cJSON_PrintUnformatted(arr) : NULL;
+	char *out = arr ? tr_json_print(arr) : NULL;
 	cJSON_Delete(arr);
 	return out;
 }
@@ -50,7 +51,7 @@ static char *merge_fields(const char *fields, const char *add_json)
 		if (!cJSON_IsNull(x))
 			cJSON_AddItemToObject(cur, x->string, cJSON_Duplicate(x, 1));
 	}
-	char *out = cur ? cJSON_PrintUnformatted(cur) : NULL;
+	char *out = cur ? tr_json_print(cur) : NULL;
 	cJSON_Delete(cur);
 	cJSON_Delete(add);
 	return out;
@@ -99,7 +100,7 @@ int tr_ticket_arm_ladder(struct tr_store *s, const struct tr_calendars *cals, in
 			cJSON_AddStringToObject(p, "notify", notify->valuestring);
 		if (cJSON_IsString(note))
 			cJSON_AddStringToObject(p, "note", note->valuestring);
-		char *text = cJSON_PrintUnformatted(p);
+		char *text = tr_json_print(p);
 		cJSON_Delete(p);
 		rc = text ? tr_store_timer_add(s, t, "escalate", id, text, event_seq, NULL) : -ENOMEM;
 		free(text);

@@ -1,0 +1,13 @@
+/* A compact JSON printer for cJSON trees: the same text as
+ * cJSON_PrintUnformatted, without its per-number sprintf+sscanf round trip,
+ * which made printing the largest single cost of an event's effects. */
+#ifndef TR_JSON_H
+#define TR_JSON_H
+
+#include <cjson/cJSON.h>
+
+/* Returns a malloc'd NUL-terminated string (caller frees), or NULL when out
+ * of memory. Thread-safe: no global state. */
+char *tr_json_print(const cJSON *item);
+
+#endif
