@@ -102,67 +102,102 @@ static cJSON *op_ping(struct tr_daemon *d, const cJSON *req, const struct tr_pee
 	return r;
 }
 
-/* SPEC §6 ingest: each event validated; good ones stored and run in the open
- * transaction; the answer goes out after the commit (server.c). */
-static cJSON *op_ingest(struct tr_daemon *d, const cJSON *req, const struct tr_peer *peer)
+/* SPEC §6 ingest, first half (any thread): each event validated and
+ * normalised; the events are moved out of the request, no copy per event. */
+static int prepare_ingest(struct tr_prepared *p, size_t line_len, int64_t event_bytes)
 {
-	(void)peer;
-	const cJSON *events = cJSON_GetObjectItemCaseSensitive(req, "events");
-	if (!cJSON_IsArray(events))
-		return tr_protocol_error(TR_ERR_BAD_REQUEST, "field \"events\": required array of event objects");
-	cJSON *rejected = cJSON_CreateArray();
-	if (!rejected)
-		return NULL;
+	cJSON *list = cJSON_GetObjectItemCaseSensitive(p->req, "events");
+	if (!cJSON_IsArray(list))
+		return 0; /* answered by tr_protocol_ingest */
+	p->rejected = cJSON_CreateArray();
+	p->events = p->nevents ? calloc(p->nevents, sizeof(*p->events)) : NULL;
+	if (!p->rejected || (p->nevents && !p->events))
+		return -ENOMEM;
 	int64_t now = tr_time_now();
-	int accepted = 0, duplicates = 0, index = 0;
-	/* The events are moved out of the request (which is dropped after the
-	 * answer) into the pipeline: no copy per event. */
-	cJSON *list = (cJSON *)events;
+	int index = 0;
 	for (cJSON *item = list->child, *next; item; item = next, index++) {
 		next = item->next;
 		char err[256] = "";
 		size_t size = 0;
-		if (d->request_bytes > (size_t)d->cfg.limits.event_bytes) {
+		if (line_len > (size_t)event_bytes) {
 			/* only a request larger than one event can hold one too large */
 			char *text = tr_json_print(item);
 			size = text ? strlen(text) : 0;
 			free(text);
 		}
 		int rc;
-		struct tr_event ev;
-		if (size > (size_t)d->cfg.limits.event_bytes) {
+		if (size > (size_t)event_bytes) {
 			snprintf(err, sizeof(err), "event is %zu bytes, more than limits.event_bytes (%lld)",
-				 size, (long long)d->cfg.limits.event_bytes);
+				 size, (long long)event_bytes);
 			rc = TR_EPARSE;
 		} else {
 			cJSON_DetachItemViaPointer(list, item);
-			rc = tr_event_init(&ev, item, NULL, "socket", now, err, sizeof(err));
+			rc = tr_event_init(&p->events[p->nvalid], item, NULL, "socket", now, err, sizeof(err));
 		}
 		if (rc == 0) {
-			rc = tr_ingest_event(&d->ingest, &ev, now);
-			tr_event_free(&ev);
-			if (rc == 0) {
-				accepted++;
-				continue;
-			}
-			if (rc == TR_EDUP) {
-				duplicates++;
-				continue;
-			}
-			/* A store failure dooms the whole transaction. */
-			cJSON_Delete(rejected);
-			return tr_protocol_error(TR_ERR_INTERNAL, "database error: %s", tr_store_errmsg(d->store));
+			p->nvalid++;
+			continue;
 		}
-		d->rejected_events++;
 		cJSON *rej = cJSON_CreateObject();
+		if (!rej)
+			return -ENOMEM;
 		cJSON_AddNumberToObject(rej, "index", index);
 		cJSON_AddStringToObject(rej, "error", err[0] ? err : tr_strerror(rc));
-		cJSON_AddItemToArray(rejected, rej);
+		cJSON_AddItemToArray(p->rejected, rej);
 	}
+	return 0;
+}
+
+void tr_protocol_prepare(struct tr_prepared *p, const char *line, size_t len, int64_t event_bytes)
+{
+	memset(p, 0, sizeof(*p));
+	p->req = tr_protocol_parse(line, len, &p->answer);
+	if (!p->req)
+		return;
+	p->ingest = tr_protocol_is_ingest(p->req, &p->nevents);
+	if (p->ingest && prepare_ingest(p, len, event_bytes) != 0) {
+		tr_prepared_free(p);
+		p->answer = tr_protocol_error(TR_ERR_INTERNAL, "out of memory");
+	}
+}
+
+void tr_prepared_free(struct tr_prepared *p)
+{
+	for (size_t i = 0; i < p->nvalid; i++)
+		tr_event_free(&p->events[i]);
+	free(p->events);
+	cJSON_Delete(p->rejected);
+	cJSON_Delete(p->req);
+	cJSON_Delete(p->answer);
+	memset(p, 0, sizeof(*p));
+}
+
+/* SPEC §6 ingest, second half (loop thread): the valid events stored and
+ * run in the open transaction; the answer goes out after the commit
+ * (server.c). */
+static cJSON *op_ingest(struct tr_daemon *d, struct tr_prepared *p)
+{
+	if (!p->rejected)
+		return tr_protocol_error(TR_ERR_BAD_REQUEST, "field \"events\": required array of event objects");
+	int64_t now = tr_time_now();
+	int accepted = 0, duplicates = 0;
+	for (size_t i = 0; i < p->nvalid; i++) {
+		int rc = tr_ingest_event(&d->ingest, &p->events[i], now);
+		if (rc == 0) {
+			accepted++;
+		} else if (rc == TR_EDUP) {
+			duplicates++;
+		} else {
+			/* A store failure dooms the whole transaction. */
+			return tr_protocol_error(TR_ERR_INTERNAL, "database error: %s", tr_store_errmsg(d->store));
+		}
+	}
+	d->rejected_events += (uint64_t)cJSON_GetArraySize(p->rejected);
 	cJSON *r = ok();
 	cJSON_AddNumberToObject(r, "accepted", accepted);
 	cJSON_AddNumberToObject(r, "duplicates", duplicates);
-	cJSON_AddItemToObject(r, "rejected", rejected);
+	cJSON_AddItemToObject(r, "rejected", p->rejected);
+	p->rejected = NULL;
 	return r;
 }
 
@@ -386,7 +421,7 @@ static const struct {
 	op_fn fn;
 } ops[] = {
 	{"ping", op_ping},
-	{"ingest", op_ingest},
+	{"ingest", NULL},  /* prepared: op_ingest */
 	{"tickets", op_tickets},
 	{"ticket", op_ticket},
 	{"ticket.update", op_ticket_update},
@@ -397,15 +432,22 @@ static const struct {
 	{"reload", op_reload},
 };
 
-cJSON *tr_protocol_handle(struct tr_daemon *d, const cJSON *req, const struct tr_peer *peer)
+cJSON *tr_protocol_handle(struct tr_daemon *d, struct tr_prepared *p, const struct tr_peer *peer)
 {
+	const cJSON *req = p->req;
 	const char *name = opt_str(req, "op");
 	cJSON *r = NULL;
+	int found = p->ingest;
 	d->requests++;
-	for (size_t i = 0; name && i < sizeof(ops) / sizeof(ops[0]); i++)
-		if (strcmp(name, ops[i].name) == 0)
+	if (p->ingest)
+		r = op_ingest(d, p);
+	for (size_t i = 0; !found && name && i < sizeof(ops) / sizeof(ops[0]); i++) {
+		if (ops[i].fn && strcmp(name, ops[i].name) == 0) {
+			found = 1;
 			r = ops[i].fn(d, req, peer);
-	if (!r && name) {
+		}
+	}
+	if (!found && name) {
 		char known[256] = "";
 		for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
 			snprintf(known + strlen(known), sizeof(known) - strlen(known), "%s%s", i ? ", " : "", ops[i].name);

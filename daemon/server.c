@@ -2,7 +2,10 @@
  * the request queue, group commit and in-order answers. Backpressure: a
  * connection with too many requests queued or answers unread stops being
  * read; an ingest that would push the queue past limits.max_pending_events
- * is answered `busy`. Operations themselves live in protocol.c. */
+ * is answered `busy`. Request lines are parsed (and an ingest's events
+ * normalised) on a worker thread while the loop thread runs rules; requests
+ * still run and are answered in the order they arrived. Operations
+ * themselves live in protocol.c. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +19,7 @@
 #include "tr_protocol.h"
 #include "tr_server.h"
 #include "tr_time.h"
+#include "tr_worker.h"
 
 #define READ_CHUNK 65536
 #define MAX_QUEUED_PER_CONN 64        /* requests a client may have in flight */
@@ -26,13 +30,16 @@
 struct conn;
 
 struct request {
+	struct tr_job job;     /* first: the job is the request */
 	struct request *next;
 	struct conn *conn;
-	cJSON *req;       /* NULL when the answer was decided at parse time */
+	char *line;            /* the request line, until prepared */
+	size_t len;
+	int64_t event_bytes;   /* limits.event_bytes when it arrived */
+	struct tr_prepared prep;
 	cJSON *answer;
-	size_t nevents;
-	size_t bytes;     /* length of the request line */
-	int ingest;
+	size_t nevents;        /* counted in pending_events once admitted */
+	int admitted;          /* prepared and counted (or answered busy) */
 };
 
 struct conn {
@@ -57,6 +64,8 @@ struct tr_server {
 	uv_check_t check;
 	uv_idle_t idle;
 	struct request *head, *tail;
+	struct request *unadmitted;  /* first request not yet admitted */
+	struct tr_worker worker;
 	size_t pending_events;
 	int clients;
 	int closing;
@@ -160,64 +169,95 @@ static void on_idle(uv_idle_t *h)
 	(void)h; /* only keeps the loop from blocking while work is queued */
 }
 
-static struct request *enqueue(struct tr_server *srv, struct conn *c, cJSON *req, cJSON *answer,
-			       size_t nevents, int ingest)
+static void prepare(struct tr_job *job)
+{
+	struct request *r = (struct request *)job;
+	tr_protocol_prepare(&r->prep, r->line, r->len, r->event_bytes);
+	free(r->line);
+	r->line = NULL;
+}
+
+/* Queues a request: a line to prepare on the worker, or (line NULL) an
+ * answer already decided. Takes ownership of line and answer. */
+static void enqueue(struct tr_server *srv, struct conn *c, char *line, size_t len, cJSON *answer)
 {
 	struct request *r = calloc(1, sizeof(*r));
 	if (!r) {
-		cJSON_Delete(req);
+		free(line);
 		cJSON_Delete(answer);
 		conn_close(c);
-		return NULL;
+		return;
 	}
 	r->conn = c;
-	r->req = req;
+	r->line = line;
+	r->len = len;
+	r->event_bytes = srv->d->cfg.limits.event_bytes;
 	r->answer = answer;
-	r->nevents = nevents;
-	r->ingest = ingest;
 	c->refs++;
 	c->queued++;
-	srv->pending_events += nevents;
 	if (srv->tail)
 		srv->tail->next = r;
 	else
 		srv->head = r;
 	srv->tail = r;
-	uv_idle_start(&srv->idle, on_idle);
-	return r;
+	if (!srv->unadmitted)
+		srv->unadmitted = r;
+	if (line) {
+		r->job.run = prepare;
+		tr_worker_push(&srv->worker, &r->job);
+	} else {
+		atomic_store(&r->job.done, 1);
+		uv_idle_start(&srv->idle, on_idle);
+	}
+}
+
+/* Takes the requests whose preparation finished, in order, counting their
+ * events as pending; past limits.max_pending_events an ingest is answered
+ * busy rather than queued without bound (SPEC §6 overload). */
+static void admit(struct tr_server *srv)
+{
+	struct request *r;
+	while ((r = srv->unadmitted) && tr_job_done(&r->job)) {
+		srv->unadmitted = r->next;
+		r->admitted = 1;
+		if (r->answer)
+			continue;
+		if (!r->prep.req) {
+			r->answer = r->prep.answer;
+			r->prep.answer = NULL;
+			continue;
+		}
+		if (!r->prep.ingest)
+			continue;
+		size_t n = r->prep.nevents;
+		if (srv->pending_events + n > (size_t)srv->d->cfg.limits.max_pending_events && srv->pending_events > 0) {
+			srv->busy_answers++;
+			r->answer = tr_protocol_error(TR_ERR_BUSY, "the daemon is saturated (%zu events queued); retry shortly",
+						      srv->pending_events);
+			cJSON *id = cJSON_GetObjectItemCaseSensitive(r->prep.req, "id");
+			if (r->answer && id)
+				cJSON_AddItemToObject(r->answer, "id", cJSON_Duplicate(id, 1));
+			tr_prepared_free(&r->prep);
+			continue;
+		}
+		r->nevents = n;
+		srv->pending_events += n;
+	}
 }
 
 static void take_line(struct conn *c, const char *line, size_t len)
 {
-	struct tr_server *srv = c->srv;
 	while (len && (line[len - 1] == '\r' || line[len - 1] == ' ' || line[len - 1] == '\t'))
 		len--;
 	if (len == 0)
 		return;
-	cJSON *error = NULL;
-	cJSON *req = tr_protocol_parse(line, len, &error);
-	if (!req) {
-		enqueue(srv, c, NULL, error, 0, 0);
+	char *copy = malloc(len);
+	if (!copy) {
+		conn_close(c);
 		return;
 	}
-	size_t nevents = 0;
-	int ingest = tr_protocol_is_ingest(req, &nevents);
-	if (ingest && srv->pending_events + nevents > (size_t)srv->d->cfg.limits.max_pending_events &&
-	    srv->pending_events > 0) {
-		/* SPEC §6 overload: answer busy rather than queue without bound. */
-		srv->busy_answers++;
-		cJSON *busy = tr_protocol_error(TR_ERR_BUSY, "the daemon is saturated (%zu events queued); retry shortly",
-						srv->pending_events);
-		cJSON *id = cJSON_GetObjectItemCaseSensitive(req, "id");
-		if (busy && id)
-			cJSON_AddItemToObject(busy, "id", cJSON_Duplicate(id, 1));
-		cJSON_Delete(req);
-		enqueue(srv, c, NULL, busy, 0, 0);
-		return;
-	}
-	struct request *r = enqueue(srv, c, req, NULL, nevents, ingest);
-	if (r)
-		r->bytes = len;
+	memcpy(copy, line, len);
+	enqueue(c->srv, c, copy, len, NULL);
 }
 
 static void maybe_pause(struct conn *c)
@@ -276,9 +316,9 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	if (c->len > srv->max_line) {
 		/* Bounded buffers: an over-long line is answered and skipped. */
 		if (!c->discarding)
-			enqueue(srv, c, NULL,
+			enqueue(srv, c, NULL, 0,
 				tr_protocol_error(TR_ERR_TOO_LARGE, "request line longer than %zu bytes (limits.request_bytes)",
-						  srv->max_line), 0, 0);
+						  srv->max_line));
 		c->discarding = 1;
 		c->len = c->scanned = 0;
 	}
@@ -341,7 +381,8 @@ static void finish(struct tr_server *srv, struct request *r)
 	struct conn *c = r->conn;
 	send_answer(c, r->answer);
 	cJSON_Delete(r->answer);
-	cJSON_Delete(r->req);
+	tr_prepared_free(&r->prep);
+	free(r->line);
 	c->queued--;
 	srv->pending_events -= r->nevents;
 	free(r);
@@ -401,13 +442,14 @@ static void process(struct tr_server *srv)
 	struct request *batch = NULL, **batch_tail = &batch;
 	size_t events = 0;
 	uint64_t deadline = tr_mono_ms() + BATCH_MS;
-	while (srv->head && events < BATCH_EVENTS && tr_mono_ms() < deadline) {
+	admit(srv);
+	while (srv->head && srv->head->admitted && events < BATCH_EVENTS && tr_mono_ms() < deadline) {
 		struct request *r = srv->head;
 		srv->head = r->next;
 		if (!srv->head)
 			srv->tail = NULL;
 		r->next = NULL;
-		if (!r->req) {
+		if (r->answer) {
 			if (batch) {
 				/* keep the connection's order: answer after the batch */
 				*batch_tail = r;
@@ -417,9 +459,8 @@ static void process(struct tr_server *srv)
 			}
 			continue;
 		}
-		srv->d->request_bytes = r->bytes;
-		if (r->ingest) {
-			r->answer = tr_protocol_handle(srv->d, r->req, &r->conn->peer);
+		if (r->prep.ingest) {
+			r->answer = tr_protocol_handle(srv->d, &r->prep, &r->conn->peer);
 			*batch_tail = r;
 			batch_tail = &r->next;
 			events += r->nevents;
@@ -427,22 +468,24 @@ static void process(struct tr_server *srv)
 		}
 		commit_batch(srv, &batch);
 		batch_tail = &batch;
-		if (is_watch(r->req)) {
+		if (is_watch(r->prep.req)) {
 			/* SPEC §6 watch: notifications stream to this client until it leaves. */
 			r->conn->watching = 1;
 			r->answer = cJSON_CreateObject();
 			cJSON_AddTrueToObject(r->answer, "ok");
 			cJSON_AddTrueToObject(r->answer, "watching");
-			cJSON *id = cJSON_GetObjectItemCaseSensitive(r->req, "id");
+			cJSON *id = cJSON_GetObjectItemCaseSensitive(r->prep.req, "id");
 			if (id)
 				cJSON_AddItemToObject(r->answer, "id", cJSON_Duplicate(id, 1));
 		} else {
-			r->answer = tr_protocol_handle(srv->d, r->req, &r->conn->peer);
+			r->answer = tr_protocol_handle(srv->d, &r->prep, &r->conn->peer);
 		}
 		finish(srv, r);
 	}
 	commit_batch(srv, &batch);
-	if (srv->head)
+	admit(srv);
+	/* what is still being prepared wakes the loop when it is done */
+	if (srv->head && srv->head->admitted)
 		uv_idle_start(&srv->idle, on_idle);
 	else
 		uv_idle_stop(&srv->idle);
@@ -474,12 +517,18 @@ int tr_server_start(struct tr_daemon *d, struct tr_server **out)
 		return -ENOMEM;
 	srv->d = d;
 	srv->max_line = (size_t)d->cfg.limits.request_bytes;
+	int rc = tr_worker_start(&srv->worker, d->loop);
+	if (rc < 0) {
+		log_errx("cannot start the request worker: %s", uv_strerror(rc));
+		free(srv);
+		return rc;
+	}
 	struct stat st;
 	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
 		unlink(path); /* a stale socket from a previous run */
 	uv_pipe_init(d->loop, &srv->listener, 0);
 	srv->listener.data = srv;
-	int rc = uv_pipe_bind(&srv->listener, path);
+	rc = uv_pipe_bind(&srv->listener, path);
 	if (rc == 0)
 		rc = chmod(path, 0660) < 0 ? -errno : 0;
 	if (rc == 0)
@@ -487,6 +536,7 @@ int tr_server_start(struct tr_daemon *d, struct tr_server **out)
 	if (rc < 0) {
 		log_errx("cannot listen on %s: %s", path, uv_strerror(rc));
 		uv_close((uv_handle_t *)&srv->listener, NULL);
+		tr_worker_stop(&srv->worker);
 		uv_run(d->loop, UV_RUN_NOWAIT);
 		free(srv);
 		return rc;
@@ -510,8 +560,10 @@ void tr_server_close(struct tr_server *srv)
 		if (!c->closing)
 			uv_read_stop((uv_stream_t *)&c->pipe);
 	/* SPEC §8 SIGTERM drains: what was read is still run and answered. */
+	tr_worker_drain(&srv->worker);
 	while (srv->head)
 		process(srv);
+	tr_worker_stop(&srv->worker);
 	for (struct conn *c = srv->conns; c; c = c->next)
 		conn_maybe_done(c);
 	uv_close((uv_handle_t *)&srv->check, NULL);

@@ -28,7 +28,6 @@ struct tr_daemon {
 	struct tr_outputs *outputs;
 	int64_t started_at;
 	uint64_t requests, rejected_events;
-	size_t request_bytes;  /* size of the request line being handled */
 	int stopping;
 };
 

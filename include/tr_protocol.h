@@ -8,6 +8,7 @@
 #include <sys/types.h>
 #include <cjson/cJSON.h>
 #include "tr_daemon.h"
+#include "tr_event.h"
 
 /* Who sent a request (SO_PEERCRED). */
 struct tr_peer {
@@ -34,11 +35,30 @@ cJSON *tr_protocol_parse(const char *line, size_t len, cJSON **error);
  * transaction); *nevents is its event count. */
 int tr_protocol_is_ingest(const cJSON *req, size_t *nevents);
 
-/* Runs one request and returns its response (caller owns; never NULL unless
- * out of memory). Ingest requests run in the open transaction, which the
- * caller commits before sending the answer; every other operation runs
- * outside it (the caller commits first). The request's "id" is echoed. */
-cJSON *tr_protocol_handle(struct tr_daemon *d, const cJSON *req, const struct tr_peer *peer);
+/* A request line made ready for the loop thread: parsed and, for an
+ * ingest, its events validated and normalised. Everything in it is owned by
+ * it and freed by tr_prepared_free. */
+struct tr_prepared {
+	cJSON *req;              /* NULL when answer was decided while parsing */
+	cJSON *answer;           /* the error for a line that is no request */
+	int ingest;
+	size_t nevents;          /* events in an ingest, valid or not */
+	struct tr_event *events; /* the valid ones, in request order */
+	size_t nvalid;
+	cJSON *rejected;         /* [{index, error}] of the invalid ones */
+};
+
+/* Parses and prepares one request line. Thread-safe (no daemon state): the
+ * server runs it on its worker thread. event_bytes: limits.event_bytes. */
+void tr_protocol_prepare(struct tr_prepared *p, const char *line, size_t len, int64_t event_bytes);
+void tr_prepared_free(struct tr_prepared *p);
+
+/* Runs a prepared request (p->req set) and returns its response (caller
+ * owns; never NULL unless out of memory); an ingest's events are consumed.
+ * Ingests run in the open transaction, which the caller commits before
+ * sending the answer; every other operation runs outside it (the caller
+ * commits first). The request's "id" is echoed. */
+cJSON *tr_protocol_handle(struct tr_daemon *d, struct tr_prepared *p, const struct tr_peer *peer);
 
 /* Stats for `stats` and the server's own counters. */
 struct tr_server_stats {

@@ -1,11 +1,11 @@
 /* Fuzz target for the socket protocol's request parser (tr_protocol.h) and
  * the event validation behind `ingest` (tr_event.h): each input is one
- * request line for tr_protocol_parse; a request that parses is an object
- * with a string "op" and no error response, one that does not comes with an
- * error response and no request. An ingest's events (however many, whatever
- * they hold) each go through tr_event_init as the server would run them
- * (a cJSON_Duplicate each, source "fuzz", a fixed now), and every accepted
- * event must be whole: a valid type, an id of 1 to 256 bytes, an object
+ * request line for tr_protocol_prepare, as the server's worker runs it; a
+ * request that parses is an object with a string "op" and no error
+ * response, one that does not comes with an error response and no request.
+ * An ingest's events (however many, whatever they hold) are each either
+ * rejected with an index and a reason or accepted, and every accepted event
+ * must be whole: a valid type, an id of 1 to 256 bytes, an object
  * payload whose printed text is payload_text and reads back as the same
  * event. Everything is freed; no daemon, store or rules are needed. Built
  * with libFuzzer under clang, or with replay_main.c under gcc. Not a test of
@@ -16,6 +16,7 @@
 #include <string.h>
 #include <cjson/cJSON.h>
 #include "tr_event.h"
+#include "tr_json.h"
 #include "tr_protocol.h"
 
 #define NOW 1795500000 /* 2026-11-24T06:00:00Z */
@@ -36,9 +37,9 @@ static void check_event(const struct tr_event *ev)
 		broken("accepted an event without a usable id", ev->id);
 	if (!cJSON_IsObject(ev->payload) || !ev->payload_text || !ev->source)
 		broken("accepted event is incomplete", NULL);
-	if (strcmp(ev->source, "fuzz") != 0)
+	if (strcmp(ev->source, "socket") != 0)
 		broken("source not kept", ev->source);
-	char *text = cJSON_PrintUnformatted(ev->payload);
+	char *text = tr_json_print(ev->payload);
 	if (!text || strcmp(text, ev->payload_text) != 0)
 		broken("payload_text is not the payload", ev->payload_text);
 	free(text);
@@ -69,48 +70,40 @@ static void check_event(const struct tr_event *ev)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	cJSON *error = (cJSON *)1;
-	cJSON *req = tr_protocol_parse((const char *)data, size, &error);
-	if (!req) {
+	struct tr_prepared p;
+	tr_protocol_prepare(&p, (const char *)data, size, 1 << 20);
+	if (!p.req) {
 		/* a refusal always says why, as a bad_request error response */
-		if (!error)
-			broken("no request and no error response", NULL);
-		const cJSON *e = cJSON_GetObjectItemCaseSensitive(error, "error");
+		const cJSON *e = cJSON_GetObjectItemCaseSensitive(p.answer, "error");
 		const cJSON *code = cJSON_GetObjectItemCaseSensitive(e, "code");
-		if (!cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(error, "ok")) || !cJSON_IsString(code) ||
-		    strcmp(code->valuestring, TR_ERR_BAD_REQUEST) != 0 ||
+		if (!p.answer || !cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(p.answer, "ok")) ||
+		    !cJSON_IsString(code) || strcmp(code->valuestring, TR_ERR_BAD_REQUEST) != 0 ||
 		    !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(e, "message")))
 			broken("malformed error response", NULL);
-		cJSON_Delete(error);
+		tr_prepared_free(&p);
 		return 0;
 	}
-	if (error)
+	if (p.answer)
 		broken("a request and an error response", NULL);
-	if (!cJSON_IsObject(req) || !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(req, "op")))
+	if (!cJSON_IsObject(p.req) || !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(p.req, "op")))
 		broken("a request without a string op", NULL);
 
-	size_t nevents = 0;
-	if (tr_protocol_is_ingest(req, &nevents)) {
-		const cJSON *events = cJSON_GetObjectItemCaseSensitive(req, "events");
-		size_t seen = 0;
-		for (const cJSON *item = cJSON_IsArray(events) ? events->child : NULL; item; item = item->next) {
-			seen++;
-			struct tr_event ev;
-			char err[256];
-			memset(err, 0x55, sizeof(err));
-			err[sizeof(err) - 1] = 0;
-			err[0] = 0;
-			int rc = tr_event_init(&ev, cJSON_Duplicate(item, 1), NULL, "fuzz", NOW, err, sizeof(err));
-			if (rc == 0) {
-				check_event(&ev);
-				tr_event_free(&ev);
-			} else if (!err[0] || strlen(err) >= sizeof(err)) {
-				broken("an event refused without a message", NULL);
-			}
+	if (p.ingest && p.rejected) {
+		/* every event is either valid and whole, or rejected with a reason */
+		for (size_t i = 0; i < p.nvalid; i++)
+			check_event(&p.events[i]);
+		size_t rejected = 0;
+		for (const cJSON *r = p.rejected->child; r; r = r->next, rejected++) {
+			const cJSON *msg = cJSON_GetObjectItemCaseSensitive(r, "error");
+			if (!cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(r, "index")) || !cJSON_IsString(msg) ||
+			    !msg->valuestring[0])
+				broken("an event refused without an index and a message", NULL);
 		}
-		if (seen != nevents)
-			broken("tr_protocol_is_ingest miscounts the events", NULL);
+		if (p.nvalid + rejected != p.nevents)
+			broken("valid and rejected events do not add up to the request's", NULL);
+	} else if (p.ingest && (p.nvalid || p.nevents)) {
+		broken("events counted in an ingest without an events array", NULL);
 	}
-	cJSON_Delete(req);
+	tr_prepared_free(&p);
 	return 0;
 }

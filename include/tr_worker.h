@@ -1,0 +1,39 @@
+/* One background thread that runs jobs in the order they were pushed, so
+ * that CPU work which needs neither Lua nor SQLite (parsing and normalising
+ * a request's events) overlaps with the loop thread running rules. The loop
+ * is woken (uv_async) when a job finishes and asks each job whether it is
+ * done; jobs are owned by whoever pushed them and must outlive their run. */
+#ifndef TR_WORKER_H
+#define TR_WORKER_H
+
+#include <stdatomic.h>
+#include <uv.h>
+
+struct tr_job {
+	struct tr_job *next;           /* the worker's queue; not for the owner */
+	void (*run)(struct tr_job *);  /* runs on the worker thread */
+	atomic_int done;
+};
+
+struct tr_worker {
+	uv_thread_t thread;
+	uv_mutex_t mu;
+	uv_cond_t wake, idle;
+	struct tr_job *head, *tail;  /* pushed, not yet taken */
+	int running;                 /* a job is being run */
+	int stopping;
+	uv_async_t async;            /* wakes the loop after each job */
+};
+
+/* Starts the thread. Returns 0 or a negative libuv error. */
+int tr_worker_start(struct tr_worker *w, uv_loop_t *loop);
+/* Queues job (loop thread). */
+void tr_worker_push(struct tr_worker *w, struct tr_job *job);
+/* True once job has run; what it wrote is then visible to the caller. */
+int tr_job_done(struct tr_job *job);
+/* Blocks until every pushed job has run. */
+void tr_worker_drain(struct tr_worker *w);
+/* Drains, joins the thread and closes the wake-up handle. */
+void tr_worker_stop(struct tr_worker *w);
+
+#endif
