@@ -66,6 +66,7 @@ struct tr_server {
 	struct request *head, *tail;
 	struct request *unadmitted;  /* first request not yet admitted */
 	struct tr_worker worker;
+	int worker_stopped;
 	size_t pending_events;
 	int clients;
 	int closing;
@@ -376,16 +377,29 @@ static void on_connection(uv_stream_t *listener, int status)
 	uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);
 }
 
+static void request_free(struct tr_job *job)
+{
+	struct request *r = (struct request *)job;
+	cJSON_Delete(r->answer);
+	tr_prepared_free(&r->prep);
+	free(r->line);
+	free(r);
+}
+
 static void finish(struct tr_server *srv, struct request *r)
 {
 	struct conn *c = r->conn;
 	send_answer(c, r->answer);
-	cJSON_Delete(r->answer);
-	tr_prepared_free(&r->prep);
-	free(r->line);
 	c->queued--;
 	srv->pending_events -= r->nevents;
-	free(r);
+	if (r->prep.nvalid && !srv->worker_stopped) {
+		/* the events were allocated on the worker: freed there too */
+		r->job.run = request_free;
+		r->job.detached = 1;
+		tr_worker_push(&srv->worker, &r->job);
+	} else {
+		request_free(&r->job);
+	}
 	conn_maybe_done(c);
 	conn_release(c);
 }
@@ -564,6 +578,7 @@ void tr_server_close(struct tr_server *srv)
 	while (srv->head)
 		process(srv);
 	tr_worker_stop(&srv->worker);
+	srv->worker_stopped = 1;
 	for (struct conn *c = srv->conns; c; c = c->next)
 		conn_maybe_done(c);
 	uv_close((uv_handle_t *)&srv->check, NULL);

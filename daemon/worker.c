@@ -16,9 +16,13 @@ static void worker_main(void *arg)
 			w->tail = NULL;
 		w->running = 1;
 		uv_mutex_unlock(&w->mu);
-		job->run(job);
-		atomic_store_explicit(&job->done, 1, memory_order_release);
-		uv_async_send(&w->async);
+		if (job->detached) {
+			job->run(job); /* job is gone */
+		} else {
+			job->run(job);
+			atomic_store_explicit(&job->done, 1, memory_order_release);
+			uv_async_send(&w->async);
+		}
 		uv_mutex_lock(&w->mu);
 		w->running = 0;
 		if (!w->head)

@@ -2,7 +2,9 @@
  * that CPU work which needs neither Lua nor SQLite (parsing and normalising
  * a request's events) overlaps with the loop thread running rules. The loop
  * is woken (uv_async) when a job finishes and asks each job whether it is
- * done; jobs are owned by whoever pushed them and must outlive their run. */
+ * done; jobs are owned by whoever pushed them and must outlive their run,
+ * except detached ones, which their run frees (memory handed back to the
+ * thread that allocated it, where freeing is cheapest). */
 #ifndef TR_WORKER_H
 #define TR_WORKER_H
 
@@ -12,6 +14,7 @@
 struct tr_job {
 	struct tr_job *next;           /* the worker's queue; not for the owner */
 	void (*run)(struct tr_job *);  /* runs on the worker thread */
+	int detached;                  /* run frees the job: no done flag, no wake-up */
 	atomic_int done;
 };
 
