@@ -145,7 +145,10 @@ static int push_json(lua_State *L, const cJSON *v, int depth)
 			lua_rawseti(L, -2, i++);
 		}
 	} else if (cJSON_IsObject(v)) {
-		lua_createtable(L, 0, 8);
+		int n = 0;
+		for (const cJSON *c = v->child; c; c = c->next)
+			n++;
+		lua_createtable(L, 0, n); /* sized once: no rehash while filling */
 		for (const cJSON *c = v->child; c; c = c->next) {
 			if (push_json(L, c, depth + 1)) {
 				lua_pop(L, 1);

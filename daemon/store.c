@@ -84,13 +84,28 @@ static const char *const migrations[] = {
 	"ALTER TABLE timers5 RENAME TO timers;"
 	"CREATE INDEX timers_due ON timers(due_at);"
 	"CREATE INDEX timers_ticket ON timers(ticket_id);",
+
+	/* 6: timers kept in due order (firing reads and deletes them in
+	 * sequence, not at random), with ids handed out by the store from a
+	 * counter saved with each commit instead of AUTOINCREMENT's extra
+	 * write per row; ids are still never reused. */
+	"CREATE TABLE timers6(due_at INTEGER NOT NULL, id INTEGER NOT NULL, kind TEXT NOT NULL,"
+	"  ticket_id INTEGER, payload TEXT NOT NULL, event_seq INTEGER,"
+	"  PRIMARY KEY(due_at, id)) WITHOUT ROWID;"
+	"INSERT INTO timers6 SELECT due_at, id, kind, ticket_id, payload, event_seq FROM timers;"
+	"CREATE TABLE timer_ids(next INTEGER NOT NULL);"
+	"INSERT INTO timer_ids SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'timers'), 0),"
+	"  coalesce((SELECT max(id) FROM timers), 0)) + 1;"
+	"DROP TABLE timers;"
+	"ALTER TABLE timers6 RENAME TO timers;"
+	"CREATE INDEX timers_ticket ON timers(ticket_id);",
 };
 
 #define TICKET_COLUMNS "id, key, title, queue, priority, state, account, assignee," \
 	" close_reason, tags, fields, level, due_at, created_at, updated_at, closed_at, acked_at, ladder"
 
 enum stmt {
-	S_BEGIN, S_COMMIT, S_ROLLBACK, S_SAVEPOINT, S_RELEASE, S_ROLLBACK_TO,
+	S_TIMER_IDS_SAVE, S_BEGIN, S_COMMIT, S_ROLLBACK, S_SAVEPOINT, S_RELEASE, S_ROLLBACK_TO,
 	S_EVENT_INSERT, S_OUTCOME_INSERT, S_QUARANTINE_ADD, S_QUARANTINED,
 	S_TICKET_INSERT, S_TICKET_GET, S_TICKET_FIND_OPEN, S_TICKET_UPDATE, S_HISTORY_ADD,
 	S_STATE_GET, S_STATE_SET, S_STATE_DELETE,
@@ -158,13 +173,14 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_FILE_BY_WORK] = "SELECT id, name, work_name, size, state, rows_done, rows_ok, rows_bad,"
 			   " duplicates, started_at FROM files WHERE work_name = ? ORDER BY id DESC LIMIT 1",
 	[S_FILE_ERRORS] = "SELECT line, field, message FROM file_errors WHERE file_id = ? ORDER BY line",
-	[S_TIMER_ADD] = "INSERT INTO timers(due_at, kind, ticket_id, payload, event_seq) VALUES(?,?,?,?,?)",
+	[S_TIMER_ADD] = "INSERT INTO timers(due_at, kind, ticket_id, payload, event_seq, id) VALUES(?,?,?,?,?,?)",
+	[S_TIMER_IDS_SAVE] = "UPDATE timer_ids SET next = ?",
 	[S_TIMERS_CANCEL] = "DELETE FROM timers WHERE ticket_id = ?",
 	[S_TIMERS_CANCEL_KIND] = "DELETE FROM timers WHERE ticket_id = ? AND kind = ?",
 	[S_TIMER_NEXT] = "SELECT min(due_at) FROM timers",
 	[S_TIMERS_DUE] = "SELECT id, due_at, kind, ticket_id, payload FROM timers WHERE due_at <= ?"
 			 " ORDER BY due_at, id LIMIT ?",
-	[S_TIMER_DELETE] = "DELETE FROM timers WHERE id = ?",
+	[S_TIMER_DELETE] = "DELETE FROM timers WHERE due_at = ? AND id = ?",
 	[S_TIMERS_LIST] = "SELECT id, due_at, kind, ticket_id, payload FROM timers ORDER BY due_at, id LIMIT ?",
 	[S_TIMERS_COUNT] = "SELECT count(*) FROM timers",
 	[S_OUTBOX_ADD] = "INSERT INTO outbox(created_at, output, payload, next_at) VALUES(?,?,?,?)",
@@ -189,6 +205,8 @@ struct tr_store {
 	int64_t timer_hint;  /* earliest due_at added since tr_store_timer_hint */
 	int outbox_hint;     /* a notification was added since tr_store_outbox_hint */
 	int64_t quarantined; /* rows in quarantine: skip the lookup while 0 */
+	int64_t next_timer_id;  /* saved to timer_ids by the commit that uses it */
+	int64_t saved_timer_id; /* what timer_ids holds */
 };
 
 const char *tr_store_errmsg(struct tr_store *s)
@@ -366,6 +384,17 @@ int tr_store_open(const char *path, enum tr_durability durability, struct tr_sto
 	}
 	sqlite3_wal_hook(s->db, wal_hook, s);
 	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(s->db, "SELECT max(next, coalesce((SELECT max(id) + 1 FROM timers), 1)) FROM timer_ids",
+			       -1, &st, NULL) == SQLITE_OK) {
+		if (sqlite3_step(st) == SQLITE_ROW)
+			s->next_timer_id = s->saved_timer_id = sqlite3_column_int64(st, 0);
+		sqlite3_finalize(st);
+	}
+	if (s->next_timer_id < 1) {
+		snprintf(err, errlen, "cannot read the timer id counter: %s", sqlite3_errmsg(s->db));
+		tr_store_close(s);
+		return TR_ESTORE;
+	}
 	if (sqlite3_prepare_v2(s->db, "SELECT count(*) FROM quarantine", -1, &st, NULL) == SQLITE_OK) {
 		if (sqlite3_step(st) == SQLITE_ROW)
 			s->quarantined = sqlite3_column_int64(st, 0);
@@ -387,7 +416,22 @@ void tr_store_close(struct tr_store *s)
 }
 
 int tr_store_begin(struct tr_store *s) { return exec_simple(s, S_BEGIN); }
-int tr_store_commit(struct tr_store *s) { return exec_simple(s, S_COMMIT); }
+int tr_store_commit(struct tr_store *s)
+{
+	if (s->next_timer_id != s->saved_timer_id && !sqlite3_get_autocommit(s->db)) {
+		sqlite3_stmt *st = stmt(s, S_TIMER_IDS_SAVE);
+		if (!st)
+			return TR_ESTORE;
+		sqlite3_bind_int64(st, 1, s->next_timer_id);
+		int rc = run(s, st);
+		if (rc)
+			return rc;
+	}
+	int rc = exec_simple(s, S_COMMIT);
+	if (rc == 0)
+		s->saved_timer_id = s->next_timer_id;
+	return rc;
+}
 int tr_store_rollback(struct tr_store *s) { return exec_simple(s, S_ROLLBACK); }
 int tr_store_savepoint(struct tr_store *s) { return exec_simple(s, S_SAVEPOINT); }
 int tr_store_release(struct tr_store *s) { return exec_simple(s, S_RELEASE); }
@@ -1044,10 +1088,14 @@ int tr_store_timer_add(struct tr_store *s, int64_t due_at, const char *kind, int
 	bind_time(st, 3, ticket_id);
 	bind_text(st, 4, payload ? payload : "{}");
 	bind_time(st, 5, event_seq);
+	/* Taken even if the transaction rolls back: an id is never reused
+	 * while running, and an unsaved one was never seen. */
+	int64_t timer = s->next_timer_id++;
+	sqlite3_bind_int64(st, 6, timer);
 	int rc = run(s, st);
 	if (rc == 0) {
 		if (id)
-			*id = sqlite3_last_insert_rowid(s->db);
+			*id = timer;
 		if (s->timer_hint == 0 || due_at < s->timer_hint)
 			s->timer_hint = due_at;
 	}
@@ -1122,12 +1170,13 @@ void tr_timer_rows_free(struct tr_timer *t, int n)
 	}
 }
 
-int tr_store_timer_delete(struct tr_store *s, int64_t id)
+int tr_store_timer_delete(struct tr_store *s, int64_t due_at, int64_t id)
 {
 	sqlite3_stmt *st = stmt(s, S_TIMER_DELETE);
 	if (!st)
 		return TR_ESTORE;
-	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 1, due_at);
+	sqlite3_bind_int64(st, 2, id);
 	int rc = run(s, st);
 	return rc ? rc : sqlite3_changes(s->db) == 1 ? 0 : -ENOENT;
 }

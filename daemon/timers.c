@@ -177,7 +177,7 @@ int tr_timers_fire(struct tr_daemon *d, int64_t now, uint64_t budget_ms, int *mo
 		for (int i = 0; rc == 0 && i < n; i++) {
 			/* A timer an earlier one in this batch cancelled (its ticket
 			 * closed) is gone: skip it. Deleting is what makes it fire once. */
-			rc = tr_store_timer_delete(d->store, due[i].id);
+			rc = tr_store_timer_delete(d->store, due[i].due_at, due[i].id);
 			if (rc == 0)
 				rc = fire_one(d, &due[i], now);
 			else if (rc == -ENOENT)

@@ -154,7 +154,7 @@ int tr_store_timer_next(struct tr_store *s, int64_t *due_at);
 int tr_store_timers_due(struct tr_store *s, int64_t now, int limit, struct tr_timer *out, int *n);
 void tr_timer_rows_free(struct tr_timer *t, int n);
 /* 0, or -ENOENT when it was already gone (fired or cancelled). */
-int tr_store_timer_delete(struct tr_store *s, int64_t id);
+int tr_store_timer_delete(struct tr_store *s, int64_t due_at, int64_t id);
 /* The first limit pending timers, earliest first; *total counts them all. */
 cJSON *tr_store_timers_json(struct tr_store *s, int limit, int64_t *total);
 int tr_store_ticket_set_ladder(struct tr_store *s, int64_t ticket_id, const char *ladder);

@@ -37,8 +37,9 @@ def fill(db_path, n, due_at):
         ((i, f"bench:{i}", f"ticket {i}", now, now) for i in range(1, n + 1)))
     # due times interleaved so that id order is not due order
     db.executemany(
-        "INSERT INTO timers(due_at, kind, ticket_id, payload) VALUES(?, 'nudge', ?, '{\"note\":\"n\"}')",
-        ((due_at + (i * 7919) % n // 1000, i) for i in range(1, n + 1)))
+        "INSERT INTO timers(due_at, id, kind, ticket_id, payload) VALUES(?, ?, 'nudge', ?, '{\"note\":\"n\"}')",
+        ((due_at + (i * 7919) % n // 1000, i, i) for i in range(1, n + 1)))
+    db.execute("UPDATE timer_ids SET next = ?", (n + 1,))
     db.commit()
     db.close()
 

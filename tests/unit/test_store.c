@@ -742,6 +742,53 @@ static void test_tickets_query(void **state)
 	cJSON_Delete(list);
 }
 
+/* Timers come back in due order, and a timer id is never handed out twice:
+ * not after the timer fired (was deleted), not after a rolled-back
+ * transaction, not after a reopen (a fired timer's event is "timer:<id>",
+ * and a reused id would make a later one a duplicate). */
+static void test_timer_ids(void **state)
+{
+	struct fixture *f = *state;
+	int64_t a, b, c, d;
+	assert_int_equal(tr_store_begin(f->s), 0);
+	assert_int_equal(tr_store_timer_add(f->s, NOW + 20, "schedule", 0, NULL, 0, &a), 0);
+	assert_int_equal(tr_store_timer_add(f->s, NOW + 10, "schedule", 0, NULL, 0, &b), 0);
+	assert_int_equal(tr_store_commit(f->s), 0);
+	assert_true(b > a);
+
+	struct tr_timer due[4];
+	int n = 0;
+	assert_int_equal(tr_store_timers_due(f->s, NOW + 100, 4, due, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(due[0].id, b); /* due order, not id order */
+	assert_int_equal(due[1].id, a);
+	assert_int_equal(tr_store_begin(f->s), 0);
+	assert_int_equal(tr_store_timer_delete(f->s, due[0].due_at, due[0].id), 0);
+	assert_int_equal(tr_store_timer_delete(f->s, due[0].due_at, due[0].id), -ENOENT);
+	assert_int_equal(tr_store_timer_delete(f->s, due[1].due_at, due[1].id), 0);
+	assert_int_equal(tr_store_commit(f->s), 0);
+	tr_timer_rows_free(due, n);
+
+	/* rolled back: the id is not given again while running */
+	assert_int_equal(tr_store_begin(f->s), 0);
+	assert_int_equal(tr_store_timer_add(f->s, NOW + 5, "schedule", 0, NULL, 0, &c), 0);
+	assert_int_equal(tr_store_rollback(f->s), 0);
+	assert_true(c > b);
+
+	/* reopened with no timer left: the saved counter still goes on */
+	tr_store_close(f->s);
+	char err[256] = "";
+	assert_int_equal(tr_store_open(f->path, TR_DURABILITY_NORMAL, &f->s, err, sizeof(err)), 0);
+	assert_int_equal(tr_store_begin(f->s), 0);
+	assert_int_equal(tr_store_timer_add(f->s, NOW + 5, "schedule", 0, NULL, 0, &d), 0);
+	assert_int_equal(tr_store_commit(f->s), 0);
+	assert_true(d > b);
+	char *next = side_query(f->path, "SELECT next FROM timer_ids");
+	assert_non_null(next);
+	assert_int_equal(atoll(next), d + 1);
+	free(next);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -755,6 +802,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_windowed_counter, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_savepoint_rollback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tickets_query, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_timer_ids, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
