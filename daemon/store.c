@@ -205,7 +205,8 @@ struct tr_store {
 	int64_t timer_hint;  /* earliest due_at added since tr_store_timer_hint */
 	int outbox_hint;     /* a notification was added since tr_store_outbox_hint */
 	int64_t quarantined; /* rows in quarantine: skip the lookup while 0 */
-	int64_t next_timer_id;  /* saved to timer_ids by the commit that uses it */
+	int64_t next_timer_id;  /* saved to timer_ids by the commit that uses it
+				 * (tr_store_commit), so it is never behind the rows */
 	int64_t saved_timer_id; /* what timer_ids holds */
 };
 
@@ -384,8 +385,7 @@ int tr_store_open(const char *path, enum tr_durability durability, struct tr_sto
 	}
 	sqlite3_wal_hook(s->db, wal_hook, s);
 	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(s->db, "SELECT max(next, coalesce((SELECT max(id) + 1 FROM timers), 1)) FROM timer_ids",
-			       -1, &st, NULL) == SQLITE_OK) {
+	if (sqlite3_prepare_v2(s->db, "SELECT next FROM timer_ids", -1, &st, NULL) == SQLITE_OK) {
 		if (sqlite3_step(st) == SQLITE_ROW)
 			s->next_timer_id = s->saved_timer_id = sqlite3_column_int64(st, 0);
 		sqlite3_finalize(st);
