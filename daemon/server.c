@@ -302,9 +302,8 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	}
 	c->len += (size_t)nread;
 	size_t start = 0;
-	for (size_t i = c->scanned; i < c->len; i++) {
-		if (c->buf[i] != '\n')
-			continue;
+	for (char *nl = c->buf + c->scanned; (nl = memchr(nl, '\n', c->len - (size_t)(nl - c->buf))); nl++) {
+		size_t i = (size_t)(nl - c->buf);
 		if (c->discarding)
 			c->discarding = 0;
 		else
