@@ -125,7 +125,8 @@ static int push_json(lua_State *L, const cJSON *v, int depth)
 	if (!lua_checkstack(L, 4))
 		return -1;
 	if (cJSON_IsString(v)) {
-		lua_pushstring(L, v->valuestring);
+		/* lstring, not pushstring: no pass through Lua's C-string cache */
+		lua_pushlstring(L, v->valuestring, strlen(v->valuestring));
 	} else if (cJSON_IsNumber(v)) {
 		double d = v->valuedouble;
 		if (d == floor(d) && fabs(d) < 9007199254740992.0)
@@ -150,11 +151,12 @@ static int push_json(lua_State *L, const cJSON *v, int depth)
 			n++;
 		lua_createtable(L, 0, n); /* sized once: no rehash while filling */
 		for (const cJSON *c = v->child; c; c = c->next) {
+			lua_pushlstring(L, c->string, strlen(c->string));
 			if (push_json(L, c, depth + 1)) {
-				lua_pop(L, 1);
+				lua_pop(L, 2);
 				return -1;
 			}
-			lua_setfield(L, -2, c->string);
+			lua_rawset(L, -3);
 		}
 	} else {
 		lua_pushnil(L); /* JSON null: absent, as Lua sees it */
