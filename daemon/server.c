@@ -2,7 +2,7 @@
  * the request queue, group commit and in-order answers. Backpressure: a
  * connection with too many requests queued or answers unread stops being
  * read; an ingest that would push the queue past limits.max_pending_events
- * is answered `busy`. Request lines are parsed (and an ingest's events
+ * is answered `busy`. Long request lines are parsed (and an ingest's events
  * normalised) on a worker thread while the loop thread runs rules; requests
  * still run and are answered in the order they arrived. Operations
  * themselves live in protocol.c. */
@@ -26,6 +26,9 @@
 #define MAX_UNREAD_ANSWERS (8u << 20) /* bytes of answers a client has not read */
 #define BATCH_EVENTS 8192             /* events per transaction before the loop breathes */
 #define BATCH_MS 20                   /* or this long: other clients, timers and files wait meanwhile */
+/* Lines up to this long are parsed on the loop thread at once: a ping or a
+ * query answered this loop iteration beats a hop to the worker and back. */
+#define INLINE_PARSE_BYTES 4096
 
 struct conn;
 
@@ -40,6 +43,7 @@ struct request {
 	cJSON *answer;
 	size_t nevents;        /* counted in pending_events once admitted */
 	int admitted;          /* prepared and counted (or answered busy) */
+	int on_worker;         /* prepared on the worker thread */
 };
 
 struct conn {
@@ -178,8 +182,9 @@ static void prepare(struct tr_job *job)
 	r->line = NULL;
 }
 
-/* Queues a request: a line to prepare on the worker, or (line NULL) an
- * answer already decided. Takes ownership of line and answer. */
+/* Queues a request: a line to prepare (on the worker when it is long), or
+ * (line NULL) an answer already decided. Takes ownership of line and
+ * answer. */
 static void enqueue(struct tr_server *srv, struct conn *c, char *line, size_t len, cJSON *answer)
 {
 	struct request *r = calloc(1, sizeof(*r));
@@ -203,10 +208,13 @@ static void enqueue(struct tr_server *srv, struct conn *c, char *line, size_t le
 	srv->tail = r;
 	if (!srv->unadmitted)
 		srv->unadmitted = r;
-	if (line) {
-		r->job.run = prepare;
+	r->job.run = prepare;
+	if (line && len > INLINE_PARSE_BYTES) {
+		r->on_worker = 1;
 		tr_worker_push(&srv->worker, &r->job);
 	} else {
+		if (line)
+			prepare(&r->job);
 		atomic_store(&r->job.done, 1);
 		uv_idle_start(&srv->idle, on_idle);
 	}
@@ -391,7 +399,7 @@ static void finish(struct tr_server *srv, struct request *r)
 	send_answer(c, r->answer);
 	c->queued--;
 	srv->pending_events -= r->nevents;
-	if (r->prep.nvalid && !srv->worker_stopped) {
+	if (r->on_worker && r->prep.nvalid && !srv->worker_stopped) {
 		/* the events were allocated on the worker: freed there too */
 		r->job.run = request_free;
 		r->job.detached = 1;

@@ -174,7 +174,8 @@ int tr_timers_fire(struct tr_daemon *d, int64_t now, uint64_t budget_ms, int *mo
 		rc = tr_ingest_begin(&d->ingest);
 		if (rc == 0)
 			rc = tr_store_timers_due(d->store, now, FIRE_BATCH, due, &n);
-		for (int i = 0; rc == 0 && i < n; i++) {
+		int i;
+		for (i = 0; rc == 0 && i < n; i++) {
 			/* A timer an earlier one in this batch cancelled (its ticket
 			 * closed) is gone: skip it. Deleting is what makes it fire once. */
 			rc = tr_store_timer_delete(d->store, due[i].due_at, due[i].id);
@@ -182,9 +183,14 @@ int tr_timers_fire(struct tr_daemon *d, int64_t now, uint64_t budget_ms, int *mo
 				rc = fire_one(d, &due[i], now);
 			else if (rc == -ENOENT)
 				rc = 0;
+			/* the rest of the batch stays due for the next slice */
+			if ((i & 15) == 15 && tr_mono_ms() > deadline) {
+				i++;
+				break;
+			}
 		}
 		tr_timer_rows_free(due, n);
-		more = n == FIRE_BATCH;
+		more = n == FIRE_BATCH || i < n;
 		rc = rc ? (tr_ingest_abort(&d->ingest), rc) : tr_ingest_commit(&d->ingest);
 	}
 	free(due);
