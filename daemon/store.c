@@ -352,6 +352,11 @@ int tr_store_open(const char *path, enum tr_durability durability, struct tr_sto
 	 * and the checkpoint thread makes that mutex contended. Only has an
 	 * effect before SQLite initialises, i.e. on the first open. */
 	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+	/* Each rule runs in a savepoint, whose sub-journal keeps a copy of the
+	 * pages the rule touches. In memory up to 1 MiB, in one block (with
+	 * temp_store = MEMORY it grew 1 KiB at a time: ~27 mallocs an event);
+	 * past that it spills to a temporary file. */
+	sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, 1 << 20);
 	struct tr_store *s = calloc(1, sizeof(*s));
 	if (!s) {
 		snprintf(err, errlen, "out of memory");
@@ -369,7 +374,7 @@ int tr_store_open(const char *path, enum tr_durability durability, struct tr_sto
 	char pragmas[256];
 	snprintf(pragmas, sizeof(pragmas),
 		 "PRAGMA journal_mode = WAL; PRAGMA synchronous = %s; PRAGMA busy_timeout = 5000;"
-		 "PRAGMA foreign_keys = OFF; PRAGMA cache_size = -16000; PRAGMA temp_store = MEMORY;"
+		 "PRAGMA foreign_keys = OFF; PRAGMA cache_size = -16000; PRAGMA temp_store = FILE;"
 		 "PRAGMA journal_size_limit = 67108864;",
 		 durability == TR_DURABILITY_FULL ? "FULL" : "NORMAL");
 	char *msg = NULL;
