@@ -1,7 +1,9 @@
 /* The Unix-socket server: accepts clients, splits NDJSON lines with bounded
  * buffers, queues requests (bounded: `busy` and paused reads, never an
  * unbounded queue), runs them in arrival order with many ingests per
- * transaction (group commit), and answers each only after its commit. */
+ * transaction (group commit), and answers each only after its commit.
+ * Long lines are parsed on a worker thread (tr_worker.h) it starts and
+ * joins; everything else, rules and SQLite included, is on the loop. */
 #ifndef TR_SERVER_H
 #define TR_SERVER_H
 

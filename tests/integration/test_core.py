@@ -107,12 +107,19 @@ class Protocol(unittest.TestCase):
             c.close()
 
     def test_pipelined_requests_are_answered_in_order(self):
+        # Long lines are parsed on the worker thread, short ones at once on
+        # the loop: answers still come back in the order of the requests.
         with Daemon() as d:
             c = d.client()
             lines = b""
             for i in range(200):
                 if i % 3 == 0:
                     lines += json.dumps({"op": "ping", "id": i}).encode() + b"\n"
+                elif i % 5 == 0:
+                    evs = [{"type": "message.new", "id": f"m{i}-{k}", "order_id": f"o{i}-{k}"} for k in range(100)]
+                    line = json.dumps({"op": "ingest", "id": i, "events": evs}).encode()
+                    self.assertGreater(len(line), 4096)
+                    lines += line + b"\n"
                 else:
                     ev = {"type": "message.new", "id": f"m{i}", "order_id": f"o{i}"}
                     lines += json.dumps({"op": "ingest", "id": i, "events": [ev]}).encode() + b"\n"
@@ -121,6 +128,8 @@ class Protocol(unittest.TestCase):
                 r = c.recv()
                 self.assertEqual(r["id"], i)
                 self.assertTrue(r["ok"])
+                if i % 3 and i % 5 == 0:
+                    self.assertEqual(r["accepted"], 100)
             c.close()
 
     def test_overload_answers_busy_and_loses_nothing(self):
@@ -129,6 +138,9 @@ class Protocol(unittest.TestCase):
             burst = b""
             for r in range(20):
                 events = [{"type": "message.new", "id": f"b{r}-{k}", "order_id": f"o{r}-{k}"} for k in range(50)]
+                if r % 2:  # a long line: parsed on the worker thread
+                    for e in events:
+                        e["body"] = "x" * 100
                 burst += json.dumps({"op": "ingest", "id": r, "events": events}).encode() + b"\n"
             c.send_raw(burst)
             answers = [c.recv() for _ in range(20)]
@@ -144,6 +156,9 @@ class Protocol(unittest.TestCase):
             for a in busy:
                 r = a["id"]
                 events = [{"type": "message.new", "id": f"b{r}-{k}", "order_id": f"o{r}-{k}"} for k in range(50)]
+                if r % 2:
+                    for e in events:
+                        e["body"] = "x" * 100
                 self.assertEqual(c.request({"op": "ingest", "events": events})["accepted"], 50)
             c.close()
 
