@@ -15,7 +15,7 @@
 #include "tr_timers.h"
 
 #define FIRE_BATCH 1000   /* timers per transaction */
-#define FIRE_MS 8         /* then the loop breathes */
+#define FIRE_MS 5         /* then the loop breathes */
 
 struct tr_timers {
 	struct tr_daemon *d;
