@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "decode_internal.h"
+#include "tr_buf.h"
 
 /* Where the JSON scanner is between elements. */
 enum mode {
@@ -24,8 +25,7 @@ enum mode {
 enum kind { CONTAINER, STRING, BARE };
 
 struct json_state {
-	char *buf;            /* the element or NDJSON line being collected */
-	size_t len, cap;
+	struct tr_buf elem;   /* the element or NDJSON line being collected */
 	/* The piece of text being scanned (JSON). */
 	struct tr_text t;
 	size_t pos;
@@ -62,23 +62,12 @@ static int collect(struct json_state *s, const char *p, size_t n, size_t max)
 {
 	if (s->too_big || n == 0)
 		return 0;
-	if (s->len + n > max) {
+	if (s->elem.len + n > max) {
 		s->too_big = true;
 		return 0;
 	}
-	if (s->len + n > s->cap) {
-		size_t cap = s->cap ? s->cap : 4096;
-		while (cap < s->len + n)
-			cap *= 2;
-		char *buf = realloc(s->buf, cap);
-		if (!buf)
-			return -ENOMEM;
-		s->buf = buf;
-		s->cap = cap;
-	}
-	memcpy(s->buf + s->len, p, n);
-	s->len += n;
-	return 0;
+	tr_buf_add(&s->elem, p, n);
+	return s->elem.oom ? -ENOMEM : 0;
 }
 
 /* Parses one complete value of n bytes that starts at line, column col into
@@ -137,7 +126,7 @@ int tr_decode_ndjson_next(struct tr_decoder *d, struct tr_row *row)
 		if (rc == 0)
 			return 0;
 		if (rc == TR_EPARSE) {
-			s->len = 0;
+			s->elem.len = 0;
 			if (!t.eol)
 				tr_charset_skip_line(d->in);
 			return tr_decode_fail(d, row, t.line, t.column, NULL, "%s", t.error);
@@ -146,21 +135,21 @@ int tr_decode_ndjson_next(struct tr_decoder *d, struct tr_row *row)
 			return rc;
 		const char *text = t.data;
 		size_t n = t.len;
-		if (s->len + n > d->max_row_bytes) {
-			s->len = 0;
+		if (s->elem.len + n > d->max_row_bytes) {
+			s->elem.len = 0;
 			if (!t.eol)
 				tr_charset_skip_line(d->in);
 			return tr_decode_fail(d, row, t.line, 0, NULL, "line is longer than %zu bytes",
 					      d->max_row_bytes);
 		}
-		if (!t.eol || s->len > 0) { /* a line in several pieces */
+		if (!t.eol || s->elem.len > 0) { /* a line in several pieces */
 			if (collect(s, t.data, t.len, d->max_row_bytes) < 0)
 				return -ENOMEM;
 			if (!t.eol)
 				continue;
-			text = s->buf;
-			n = s->len;
-			s->len = 0;
+			text = s->elem.p;
+			n = s->elem.len;
+			s->elem.len = 0;
 		}
 		if (blank(text, n))
 			continue;
@@ -193,7 +182,7 @@ static int start_element(struct tr_decoder *d, struct json_state *s)
 	s->elem_col = (int)(s->col0 + s->pos + 1);
 	s->too_big = s->is_broken = false;
 	check_broken(s, s->t.data + s->pos, s->t.len - s->pos < 3 ? s->t.len - s->pos : 3);
-	s->len = 0;
+	s->elem.len = 0;
 	s->pos++;
 	return collect(s, &ch, 1, d->max_row_bytes);
 }
@@ -259,9 +248,9 @@ static int finish_element(struct tr_decoder *d, struct json_state *s, struct tr_
 		rc = tr_decode_fail(d, row, s->elem_line, s->elem_col, NULL,
 				    "nested deeper than %d levels", CJSON_NESTING_LIMIT);
 	} else {
-		rc = parse_row(d, s->buf, s->len, s->elem_line, s->elem_col, row);
+		rc = parse_row(d, s->elem.p, s->elem.len, s->elem_line, s->elem_col, row);
 	}
-	s->len = 0;
+	s->elem.len = 0;
 	return rc;
 }
 
@@ -376,7 +365,7 @@ void tr_decode_json_close(struct tr_decoder *d)
 	struct json_state *s = d->state;
 	if (!s)
 		return;
-	free(s->buf);
+	tr_buf_free(&s->elem);
 	free(s);
 	d->state = NULL;
 }

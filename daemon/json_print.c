@@ -7,42 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "tr_buf.h"
 #include "tr_json.h"
 
-struct out {
-	char *p;
-	size_t len, cap;
-	int failed;
-};
-
-static int reserve(struct out *o, size_t n)
-{
-	if (o->failed)
-		return -1;
-	if (o->len + n + 1 <= o->cap)
-		return 0;
-	size_t cap = o->cap ? o->cap : 256;
-	while (cap < o->len + n + 1)
-		cap *= 2;
-	char *p = realloc(o->p, cap);
-	if (!p) {
-		o->failed = 1;
-		return -1;
-	}
-	o->p = p;
-	o->cap = cap;
-	return 0;
-}
-
-static void put(struct out *o, const char *s, size_t n)
-{
-	if (reserve(o, n) == 0) {
-		memcpy(o->p + o->len, s, n);
-		o->len += n;
-	}
-}
-
-static void put_int(struct out *o, int64_t v)
+static void put_int(struct tr_buf *o, int64_t v)
 {
 	char tmp[24], *e = tmp + sizeof(tmp), *s = e;
 	uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
@@ -51,10 +19,10 @@ static void put_int(struct out *o, int64_t v)
 	while (u /= 10);
 	if (v < 0)
 		*--s = '-';
-	put(o, s, (size_t)(e - s));
+	tr_buf_add(o, s, (size_t)(e - s));
 }
 
-static void put_number(struct out *o, double d)
+static void put_number(struct tr_buf *o, double d)
 {
 	/* 2^63 exactly is out of range: the cast would be undefined */
 	if (d == floor(d) && d >= -9223372036854775808.0 && d < 9223372036854775808.0) {
@@ -62,26 +30,26 @@ static void put_number(struct out *o, double d)
 		return;
 	}
 	if (!isfinite(d)) {
-		put(o, "null", 4);
+		tr_buf_add(o, "null", 4);
 		return;
 	}
 	char tmp[32];
 	int n = snprintf(tmp, sizeof(tmp), "%1.15g", d);
 	if (strtod(tmp, NULL) != d)
 		n = snprintf(tmp, sizeof(tmp), "%1.17g", d);
-	put(o, tmp, (size_t)n);
+	tr_buf_add(o, tmp, (size_t)n);
 }
 
-static void put_string(struct out *o, const char *s)
+static void put_string(struct tr_buf *o, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";
-	put(o, "\"", 1);
+	tr_buf_add(o, "\"", 1);
 	const unsigned char *p = (const unsigned char *)(s ? s : "");
 	for (;;) {
 		const unsigned char *run = p;
 		while (*p >= 0x20 && *p != '"' && *p != '\\')
 			p++;
-		put(o, (const char *)run, (size_t)(p - run));
+		tr_buf_add(o, (const char *)run, (size_t)(p - run));
 		if (!*p)
 			break;
 		char esc[6] = {'\\', 0};
@@ -100,57 +68,56 @@ static void put_string(struct out *o, const char *s)
 			esc[5] = hex[*p & 15];
 			n = 6;
 		}
-		put(o, esc, n);
+		tr_buf_add(o, esc, n);
 		p++;
 	}
-	put(o, "\"", 1);
+	tr_buf_add(o, "\"", 1);
 }
 
-static void put_value(struct out *o, const cJSON *v)
+static void put_value(struct tr_buf *o, const cJSON *v)
 {
 	switch (v->type & 0xff) {
-	case cJSON_NULL: put(o, "null", 4); break;
-	case cJSON_False: put(o, "false", 5); break;
-	case cJSON_True: put(o, "true", 4); break;
+	case cJSON_NULL: tr_buf_add(o, "null", 4); break;
+	case cJSON_False: tr_buf_add(o, "false", 5); break;
+	case cJSON_True: tr_buf_add(o, "true", 4); break;
 	case cJSON_Number: put_number(o, v->valuedouble); break;
 	case cJSON_String: put_string(o, v->valuestring); break;
 	case cJSON_Raw:
 		if (v->valuestring)
-			put(o, v->valuestring, strlen(v->valuestring));
+			tr_buf_add(o, v->valuestring, strlen(v->valuestring));
 		else
-			o->failed = 1;
+			o->oom = 1;
 		break;
 	case cJSON_Array:
 	case cJSON_Object: {
 		int object = (v->type & 0xff) == cJSON_Object;
-		put(o, object ? "{" : "[", 1);
+		tr_buf_add(o, object ? "{" : "[", 1);
 		for (const cJSON *c = v->child; c; c = c->next) {
 			if (object) {
 				put_string(o, c->string);
-				put(o, ":", 1);
+				tr_buf_add(o, ":", 1);
 			}
 			put_value(o, c);
 			if (c->next)
-				put(o, ",", 1);
+				tr_buf_add(o, ",", 1);
 		}
-		put(o, object ? "}" : "]", 1);
+		tr_buf_add(o, object ? "}" : "]", 1);
 		break;
 	}
 	default:
-		o->failed = 1; /* cJSON_Invalid: cJSON refuses to print it too */
+		o->oom = 1; /* cJSON_Invalid: cJSON refuses to print it too */
 	}
 }
 
 char *tr_json_print(const cJSON *item)
 {
-	struct out o = {0};
+	struct tr_buf o = {0};
 	if (!item)
 		return NULL;
 	put_value(&o, item);
-	if (reserve(&o, 0) < 0) {
-		free(o.p);
+	if (o.oom || !o.p) {
+		tr_buf_free(&o);
 		return NULL;
 	}
-	o.p[o.len] = 0;
 	return o.p;
 }

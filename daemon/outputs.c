@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <cjson/cJSON.h>
+#include "tr_buf.h"
 #include "tr_error.h"
 #include "tr_log.h"
 #include "tr_outputs.h"
@@ -317,48 +318,21 @@ static int deliver_dir(const char *dir, const struct tr_notification *x, char *e
 
 /* ---- exec --------------------------------------------------------------- */
 
-struct buf {
-	char *p;
-	size_t len, cap;
-	int oom;
-};
-
-static void buf_add(struct buf *b, const char *s, size_t n)
-{
-	if (b->oom)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 64;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		char *p = realloc(b->p, cap);
-		if (!p) {
-			b->oom = 1;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = 0;
-}
-
 /* The text of a payload value for an argument: strings as they are,
  * integers without a fraction, null or absent as "". */
-static void add_value(struct buf *b, const cJSON *v)
+static void add_value(struct tr_buf *b, const cJSON *v)
 {
 	char num[64];
 	if (cJSON_IsString(v)) {
-		buf_add(b, v->valuestring, strlen(v->valuestring));
+		tr_buf_add(b, v->valuestring, strlen(v->valuestring));
 	} else if (cJSON_IsNumber(v)) {
 		if (v->valuedouble == (double)(long long)v->valuedouble)
 			snprintf(num, sizeof(num), "%lld", (long long)v->valuedouble);
 		else
 			snprintf(num, sizeof(num), "%.17g", v->valuedouble);
-		buf_add(b, num, strlen(num));
+		tr_buf_add(b, num, strlen(num));
 	} else if (cJSON_IsBool(v)) {
-		buf_add(b, cJSON_IsTrue(v) ? "true" : "false", cJSON_IsTrue(v) ? 4 : 5);
+		tr_buf_add(b, cJSON_IsTrue(v) ? "true" : "false", cJSON_IsTrue(v) ? 4 : 5);
 	}
 }
 
@@ -372,17 +346,17 @@ static int name_is(const char *name, size_t len, const char *want)
 
 /* Appends the value of placeholder name (without braces) and returns 1,
  * or returns 0 when the name is not a placeholder (left as written). */
-static int add_placeholder(struct buf *b, const char *name, size_t len, const cJSON *p,
+static int add_placeholder(struct tr_buf *b, const char *name, size_t len, const cJSON *p,
 			   const struct tr_notification *x)
 {
 	char num[32];
 	if (name_is(name, len, "id")) {
 		snprintf(num, sizeof(num), "%lld", (long long)x->id);
-		buf_add(b, num, strlen(num));
+		tr_buf_add(b, num, strlen(num));
 		return 1;
 	}
 	if (name_is(name, len, "output")) {
-		buf_add(b, x->output, strlen(x->output));
+		tr_buf_add(b, x->output, strlen(x->output));
 		return 1;
 	}
 	if (name_is(name, len, "message")) {
@@ -414,8 +388,8 @@ static int add_placeholder(struct buf *b, const char *name, size_t len, const cJ
  * as written. p (the parsed payload) may be NULL: values are then "". */
 static char *substitute(const char *arg, const cJSON *p, const struct tr_notification *x)
 {
-	struct buf b = {0};
-	buf_add(&b, "", 0);
+	struct tr_buf b = {0};
+	tr_buf_add(&b, "", 0);
 	for (const char *s = arg; *s;) {
 		const char *end = s[0] == '{' ? strpbrk(s + 1, "{}") : NULL;
 		if (end && *end == '}' && add_placeholder(&b, s + 1, (size_t)(end - s - 1), p, x)) {
@@ -424,11 +398,11 @@ static char *substitute(const char *arg, const cJSON *p, const struct tr_notific
 		}
 		const char *next = strchr(s + 1, '{');
 		size_t n = next ? (size_t)(next - s) : strlen(s);
-		buf_add(&b, s, n);
+		tr_buf_add(&b, s, n);
 		s += n;
 	}
 	if (b.oom) {
-		free(b.p);
+		tr_buf_free(&b);
 		return NULL;
 	}
 	return b.p;

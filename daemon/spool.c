@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include "tr_buf.h"
 #include "tr_decode.h"
 #include "tr_error.h"
 #include "tr_log.h"
@@ -92,8 +93,7 @@ static int write_atomic(const char *path, const char *text)
 }
 
 struct report {
-	char *buf;
-	size_t len, cap;
+	struct tr_buf text;
 	const char *name;
 };
 
@@ -107,18 +107,8 @@ static int report_line(void *ud, int line, const char *field, const char *messag
 		return 0;
 	if ((size_t)n >= sizeof(one))
 		n = sizeof(one) - 1;
-	if (r->len + (size_t)n + 1 > r->cap) {
-		size_t cap = (r->cap ? r->cap * 2 : 4096) + (size_t)n;
-		char *p = realloc(r->buf, cap);
-		if (!p)
-			return -ENOMEM;
-		r->buf = p;
-		r->cap = cap;
-	}
-	memcpy(r->buf + r->len, one, (size_t)n);
-	r->len += (size_t)n;
-	r->buf[r->len] = 0;
-	return 0;
+	tr_buf_add(&r->text, one, (size_t)n);
+	return r->text.oom ? -ENOMEM : 0;
 }
 
 /* Moves the finished file out of work/ and writes its .errors report. Safe
@@ -136,9 +126,9 @@ static void move_out(struct tr_spool *sp, const struct tr_file *f, const char *r
 		tr_store_file_errors(sp->d->store, f->id, report_line, &r);
 		char errors[4500];
 		snprintf(errors, sizeof(errors), "%s.errors", to);
-		if (write_atomic(errors, r.buf ? r.buf : "") < 0)
+		if (write_atomic(errors, r.text.p ? r.text.p : "") < 0)
 			log_warn("spool: cannot write %s", errors);
-		free(r.buf);
+		tr_buf_free(&r.text);
 	}
 	if (rename(from, to) < 0)
 		log_warn("spool: cannot move %s to %s", from, to);
