@@ -40,7 +40,7 @@ static void put_number(struct tr_buf *o, double d)
 	tr_buf_add(o, tmp, (size_t)n);
 }
 
-static void put_string(struct tr_buf *o, const char *s)
+void tr_json_add_string(struct tr_buf *o, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";
 	tr_buf_add(o, "\"", 1);
@@ -81,7 +81,7 @@ static void put_value(struct tr_buf *o, const cJSON *v)
 	case cJSON_False: tr_buf_add(o, "false", 5); break;
 	case cJSON_True: tr_buf_add(o, "true", 4); break;
 	case cJSON_Number: put_number(o, v->valuedouble); break;
-	case cJSON_String: put_string(o, v->valuestring); break;
+	case cJSON_String: tr_json_add_string(o, v->valuestring); break;
 	case cJSON_Raw:
 		if (v->valuestring)
 			tr_buf_add(o, v->valuestring, strlen(v->valuestring));
@@ -94,7 +94,7 @@ static void put_value(struct tr_buf *o, const cJSON *v)
 		tr_buf_add(o, object ? "{" : "[", 1);
 		for (const cJSON *c = v->child; c; c = c->next) {
 			if (object) {
-				put_string(o, c->string);
+				tr_json_add_string(o, c->string);
 				tr_buf_add(o, ":", 1);
 			}
 			put_value(o, c);

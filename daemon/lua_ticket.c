@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <lauxlib.h>
+#include "tr_buf.h"
 #include "tr_json.h"
 #include "tr_error.h"
 #include "tr_lua.h"
@@ -263,52 +264,34 @@ static int l_t_due(lua_State *L)
 	return apply(L, id, &c);
 }
 
-/* Appends s as a JSON string. */
-static void add_json_string(luaL_Buffer *b, const char *s)
-{
-	luaL_addchar(b, '"');
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\') {
-			luaL_addchar(b, '\\');
-			luaL_addchar(b, (char)*p);
-		} else if (*p < 0x20) {
-			char esc[8];
-			snprintf(esc, sizeof(esc), "\\u%04x", *p);
-			luaL_addstring(b, esc);
-		} else {
-			luaL_addchar(b, (char)*p);
-		}
-	}
-	luaL_addchar(b, '"');
-}
-
 /* Adds a timer of kind for ticket id with payload {"note","notify","level"}
  * (each optional; strings anchored by the caller). */
 static int64_t add_timer(lua_State *L, int64_t id, const char *kind, int64_t due, const char *note,
 			 const char *notify, lua_Integer level)
 {
 	struct tr_run *run = tr_lua_run(L);
-	luaL_Buffer b;
-	luaL_buffinit(L, &b);
-	luaL_addchar(&b, '{');
+	struct tr_buf b = {0};
+	tr_buf_add(&b, "{", 1);
 	if (note) {
-		luaL_addstring(&b, "\"note\":");
-		add_json_string(&b, note);
+		tr_buf_add(&b, "\"note\":", 7);
+		tr_json_add_string(&b, note);
 	}
 	if (notify) {
-		luaL_addstring(&b, note ? ",\"notify\":" : "\"notify\":");
-		add_json_string(&b, notify);
+		tr_buf_add(&b, note ? ",\"notify\":" : "\"notify\":", note ? 10 : 9);
+		tr_json_add_string(&b, notify);
 	}
 	if (level) {
-		lua_pushfstring(L, "%s\"level\":%I", note || notify ? "," : "", level);
-		luaL_addvalue(&b);
+		char num[40];
+		int n = snprintf(num, sizeof(num), "%s\"level\":%lld", note || notify ? "," : "", (long long)level);
+		tr_buf_add(&b, num, (size_t)n);
 	}
-	luaL_addchar(&b, '}');
-	luaL_pushresult(&b);
+	tr_buf_add(&b, "}", 1);
 	int64_t timer;
-	if (tr_store_timer_add(run->store, due, kind, id, lua_tostring(L, -1), run->event ? run->event->seq : 0, &timer))
-		luaL_error(L, "%s: database error: %s", kind, tr_store_errmsg(run->store));
-	lua_pop(L, 1);
+	int rc = b.oom ? -ENOMEM
+		       : tr_store_timer_add(run->store, due, kind, id, b.p, run->event ? run->event->seq : 0, &timer);
+	tr_buf_free(&b);
+	if (rc)
+		luaL_error(L, "%s: database error: %s", kind, rc == -ENOMEM ? "out of memory" : tr_store_errmsg(run->store));
 	cJSON *e = effect("timer.add", id);
 	if (e) {
 		char at[40];

@@ -5,9 +5,13 @@
 #define TR_JSON_H
 
 #include <cjson/cJSON.h>
+#include "tr_buf.h"
 
 /* Returns a malloc'd NUL-terminated string (caller frees), or NULL when out
  * of memory. Thread-safe: no global state. */
 char *tr_json_print(const cJSON *item);
+
+/* Appends s (NULL as "") to b as a quoted JSON string. */
+void tr_json_add_string(struct tr_buf *b, const char *s);
 
 #endif
