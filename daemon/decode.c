@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 #include "decode_internal.h"
+#include "tr_time.h"
 
 #define DEFAULT_ROW_BYTES (1024 * 1024)
 
@@ -164,10 +165,35 @@ static int make_id(const struct tr_decoder *d, cJSON *obj, int line, struct tr_r
 	return rc;
 }
 
+/* The source's time_format: occurred_at read with it, in the source's zone,
+ * and written back as RFC 3339 UTC for event validation. */
+static int apply_time_format(const struct tr_decoder *d, cJSON *obj, int line, struct tr_row *row)
+{
+	const cJSON *at = cJSON_GetObjectItemCaseSensitive(obj, "occurred_at");
+	if (!cJSON_IsString(at))
+		return 0;
+	int64_t t;
+	char utc[40];
+	if (tr_time_parse_with(at->valuestring, d->time_format, d->timezone, &t) != 0 ||
+	    tr_time_format(t, NULL, utc, sizeof(utc)) != 0) {
+		/* a row error (1): the row is reported, not the file */
+		return tr_decode_fail(d, row, line, 0, "occurred_at", "\"%s\" does not match time_format \"%s\"",
+				      at->valuestring, d->time_format);
+	}
+	return set_string(obj, "occurred_at", utc);
+}
+
 int tr_decode_emit(const struct tr_decoder *d, cJSON *obj, int line, struct tr_row *row)
 {
 	int rc = 0;
-	if (d->type)
+	if (d->time_format) {
+		rc = apply_time_format(d, obj, line, row);
+		if (rc == 1) {
+			cJSON_Delete(obj);
+			return 1;
+		}
+	}
+	if (d->type && rc == 0)
 		rc = set_string(obj, "type", d->type);
 	const cJSON *id = cJSON_GetObjectItemCaseSensitive(obj, "id");
 	if (rc == 0 && d->nid_fields > 0 && (!id || (cJSON_IsString(id) && !id->valuestring[0])))
@@ -185,6 +211,8 @@ static void free_copy(struct tr_decoder *d)
 {
 	free(d->path);
 	free(d->type);
+	free(d->time_format);
+	free(d->timezone);
 	for (size_t i = 0; i < d->ncolumns; i++) {
 		free(d->columns[i].header);
 		free(d->columns[i].field);
@@ -212,6 +240,8 @@ static int copy_source(struct tr_decoder *d, const struct tr_source *src)
 	if (!src)
 		return 0;
 	d->type = copy(src->type, &failed);
+	d->time_format = copy(src->time_format, &failed);
+	d->timezone = copy(src->timezone, &failed);
 	if (src->ncolumns > 0) {
 		d->columns = calloc(src->ncolumns, sizeof(*d->columns));
 		if (!d->columns)

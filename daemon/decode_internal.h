@@ -22,6 +22,8 @@ struct tr_decoder {
 	size_t ncolumns;
 	char **id_fields;
 	size_t nid_fields;
+	char *time_format;           /* NULL: occurred_at is left to event validation */
+	char *timezone;
 	void *state;                 /* the format decoder's own */
 };
 

@@ -247,6 +247,29 @@ int tr_time_parse(const char *s, const char *zone, int64_t *out)
 	return local_to_utc(wall, out) == 0 ? 0 : TR_EPARSE;
 }
 
+int tr_time_parse_with(const char *s, const char *fmt, const char *zone, int64_t *out)
+{
+	struct tm tm = {0};
+	const char *end = strptime(s, fmt, &tm);
+	if (!end)
+		return TR_EPARSE;
+	while (*end == ' ')
+		end++;
+	if (*end || tm.tm_mday < 1)
+		return TR_EPARSE;  /* trailing text, or a format without a day */
+	int year = tm.tm_year + 1900, mon = tm.tm_mon + 1;
+	if (year < 0 || year > 9999 || tm.tm_mday > days_in_month(year, mon))
+		return TR_EPARSE;
+	int64_t wall = days_from_civil(year, mon, tm.tm_mday) * 86400 + tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec;
+	if (is_utc(zone)) {
+		*out = wall;
+		return 0;
+	}
+	if (use_zone(zone) != 0)
+		return -EINVAL;
+	return local_to_utc(wall, out) == 0 ? 0 : TR_EPARSE;
+}
+
 int tr_time_format(int64_t t, const char *zone, char *buf, size_t len)
 {
 	if (len < 32)

@@ -12,6 +12,9 @@
  * A time without an offset is read in zone (an IANA name; NULL or "" = UTC).
  * Returns 0 and sets *out, or TR_EPARSE (bad text) / -EINVAL (unknown zone). */
 int tr_time_parse(const char *s, const char *zone, int64_t *out);
+/* Parses s with a strptime(3) format (a file source's time_format) as a
+ * wall-clock time in zone. 0, TR_EPARSE, or -EINVAL for an unknown zone. */
+int tr_time_parse_with(const char *s, const char *fmt, const char *zone, int64_t *out);
 
 /* Formats t as RFC 3339 in zone (NULL = UTC, printed with "Z"; else with its
  * offset, e.g. "2026-11-24T13:00:00+08:00"). buf of at least 32 bytes.

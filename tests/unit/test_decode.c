@@ -400,6 +400,36 @@ static void test_gb18030_four_byte(void **state)
 	result_free(&r);
 }
 
+/* A source's time_format: occurred_at is read with it in the source's zone
+ * and handed on as RFC 3339 UTC; a row that does not match is a row error
+ * naming the field, and the rows after it still come. */
+static void test_time_format(void **state)
+{
+	(void)state;
+	const char *p = write_file("dated.csv",
+				   "id,occurred_at\n"
+				   "a,24.11.2026 09:30\n"
+				   "b,2026-11-24 09:30\n"
+				   "c,31.02.2026 09:30\n"
+				   "d,1.3.2026 00:05\n", -1);
+	struct tr_source s = plain_source("utf-8");
+	s.type = "x.y";
+	s.time_format = "%d.%m.%Y %H:%M";
+	s.timezone = "Asia/Shanghai";
+	struct result r;
+	decode(p, &s, 0, &r);
+	assert_int_equal(r.n, 4);
+	assert_string_equal(field(&r, 0, "occurred_at"), "2026-11-24T01:30:00Z");
+	for (size_t i = 1; i <= 2; i++) {
+		assert_null(r.rows[i].ev);
+		assert_string_equal(r.rows[i].err.field, "occurred_at");
+		assert_non_null(strstr(r.rows[i].err.message, "does not match time_format"));
+	}
+	assert_int_equal(r.rows[1].line, 3);
+	assert_string_equal(field(&r, 3, "occurred_at"), "2026-02-28T16:05:00Z");
+	result_free(&r);
+}
+
 static void test_cp932_wave_dash(void **state)
 {
 	(void)state;
@@ -1273,6 +1303,7 @@ int main(void)
 		cmocka_unit_test(test_sample_cases_json),
 		cmocka_unit_test(test_sample_alerts_yaml),
 		cmocka_unit_test(test_gb18030_four_byte),
+		cmocka_unit_test(test_time_format),
 		cmocka_unit_test(test_cp932_wave_dash),
 		cmocka_unit_test(test_invalid_gbk_byte),
 		cmocka_unit_test(test_invalid_byte_in_multiline_field),
