@@ -5,6 +5,7 @@
  * timers, replay and tests. Not the socket or the store's SQL. */
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -136,7 +137,7 @@ static int l_rule(lua_State *L)
 	lua_getfield(L, 1, "priority");
 	int isnum = 0;
 	lua_Integer priority = lua_isnil(L, -1) ? 0 : lua_tointegerx(L, -1, &isnum);
-	if (!lua_isnil(L, -1) && !isnum)
+	if ((!lua_isnil(L, -1) && !isnum) || priority < INT_MIN || priority > INT_MAX)
 		return luaL_error(L, "rule '%s': 'priority' must be an integer", name);
 	lua_pop(L, 1);
 
@@ -235,7 +236,7 @@ static int by_priority(const void *a, const void *b)
 {
 	const struct tr_rule *x = a, *y = b;
 	if (x->priority != y->priority)
-		return y->priority - x->priority;
+		return y->priority > x->priority ? 1 : -1; /* a subtraction could overflow */
 	return x->order - y->order;
 }
 

@@ -283,7 +283,7 @@ static cJSON *op_ticket_update(struct tr_daemon *d, const cJSON *req, const stru
 	} else {
 		return tr_protocol_error(TR_ERR_BAD_REQUEST, "field \"action\": ack, assign, comment, close or reopen, not \"%s\"", action);
 	}
-	char actor[32], err[256];
+	char actor[32], err[256] = "";
 	snprintf(actor, sizeof(actor), "uid:%u", (unsigned)peer->uid);
 	int64_t now = tr_time_now();
 	int rc = tr_ingest_begin(&d->ingest);
@@ -291,9 +291,9 @@ static cJSON *op_ticket_update(struct tr_daemon *d, const cJSON *req, const stru
 		rc = tr_ticket_apply(d->store, id, &c, actor, 0, now, err, sizeof(err));
 	else
 		snprintf(err, sizeof(err), "database error: %s", tr_store_errmsg(d->store));
-	if (rc == 0)
-		rc = tr_ingest_commit(&d->ingest);
-	else
+	if (rc == 0 && (rc = tr_ingest_commit(&d->ingest)) != 0)
+		snprintf(err, sizeof(err), "commit failed: %s", tr_store_errmsg(d->store));
+	else if (rc)
 		tr_ingest_abort(&d->ingest);
 	if (rc == -ENOENT)
 		return tr_protocol_error(TR_ERR_NOT_FOUND, "%s", err);

@@ -159,6 +159,7 @@ static int l_require(lua_State *L)
 {
 	struct tr_sandbox *sb = tr_sandbox_of(L);
 	const char *name = luaL_checkstring(L, 1);
+	lua_settop(L, 1); /* the cache table goes to slot 2, whatever was passed */
 	size_t n = strlen(name);
 	if (n == 0 || n > 128 || name[0] == '.' || strstr(name, ".."))
 		return luaL_error(L, "require: invalid module name '%s'", name);

@@ -1153,18 +1153,24 @@ int tr_store_timers_due(struct tr_store *s, int64_t now, int limit, struct tr_ti
 		return TR_ESTORE;
 	sqlite3_bind_int64(st, 1, now);
 	sqlite3_bind_int(st, 2, limit);
-	int rc;
+	int step = SQLITE_DONE, rc = 0;
 	*n = 0;
-	while (*n < limit && (rc = sqlite3_step(st)) == SQLITE_ROW)
+	while (rc == 0 && *n < limit && (step = sqlite3_step(st)) == SQLITE_ROW) {
 		timer_from_row(st, &out[(*n)++]);
+		if (!out[*n - 1].payload)
+			rc = -ENOMEM;
+	}
+	if (rc == 0 && step != SQLITE_ROW && step != SQLITE_DONE) {
+		/* a read error is not "nothing due" */
+		log_errx("store: %s", sqlite3_errmsg(s->db));
+		rc = TR_ESTORE;
+	}
 	sqlite3_reset(st);
-	for (int i = 0; i < *n; i++)
-		if (!out[i].payload) {
-			tr_timer_rows_free(out, *n);
-			*n = 0;
-			return -ENOMEM;
-		}
-	return 0;
+	if (rc) {
+		tr_timer_rows_free(out, *n);
+		*n = 0;
+	}
+	return rc;
 }
 
 void tr_timer_rows_free(struct tr_timer *t, int n)
@@ -1256,9 +1262,9 @@ int tr_store_outbox_pending(struct tr_store *s, int64_t now, int limit, struct t
 		return TR_ESTORE;
 	sqlite3_bind_int64(st, 1, now);
 	sqlite3_bind_int(st, 2, limit);
-	int rc = 0;
+	int step = SQLITE_DONE, rc = 0;
 	*n = 0;
-	while (*n < limit && sqlite3_step(st) == SQLITE_ROW) {
+	while (*n < limit && (step = sqlite3_step(st)) == SQLITE_ROW) {
 		struct tr_notification *x = &out[(*n)++];
 		x->id = sqlite3_column_int64(st, 0);
 		snprintf(x->output, sizeof(x->output), "%s", (const char *)sqlite3_column_text(st, 1));
@@ -1266,6 +1272,10 @@ int tr_store_outbox_pending(struct tr_store *s, int64_t now, int limit, struct t
 		x->attempts = sqlite3_column_int(st, 3);
 		if (!x->payload)
 			rc = -ENOMEM;
+	}
+	if (rc == 0 && step != SQLITE_ROW && step != SQLITE_DONE) {
+		log_errx("store: %s", sqlite3_errmsg(s->db));
+		rc = TR_ESTORE;
 	}
 	sqlite3_reset(st);
 	if (rc) {

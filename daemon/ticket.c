@@ -137,15 +137,20 @@ int tr_ticket_apply(struct tr_store *s, int64_t id, const struct tr_ticket_chang
 		return rc;
 	}
 	int open = strcmp(t.state, "open") == 0;
+	int64_t found;
 	if (c->close && !open) {
 		snprintf(err, errlen, "ticket %lld is already closed", (long long)id);
 		rc = -EINVAL;
 	} else if (c->reopen && open) {
 		snprintf(err, errlen, "ticket %lld is already open", (long long)id);
 		rc = -EINVAL;
-	} else if (c->reopen && tr_store_ticket_find_open(s, t.key) != 0) {
-		snprintf(err, errlen, "another open ticket has the key %s", t.key);
-		rc = -EINVAL;
+	} else if (c->reopen && (found = tr_store_ticket_find_open(s, t.key)) != 0) {
+		/* > 0: another open ticket; < 0: the lookup failed */
+		if (found > 0)
+			snprintf(err, errlen, "another open ticket has the key %s", t.key);
+		else
+			snprintf(err, errlen, "database error: %s", tr_store_errmsg(s));
+		rc = found > 0 ? -EINVAL : (int)found;
 	}
 	char *tags = NULL, *fields = NULL;
 	if (rc == 0 && c->tag && !(tags = add_tag(t.tags, c->tag)))
