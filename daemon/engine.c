@@ -188,12 +188,26 @@ static int l_ladder(lua_State *L)
 		return luaL_error(L, "ladder '%s': ack_timeout must be a duration like \"2h\"", name);
 	if (lua_getfield(L, 1, "levels") != LUA_TTABLE || lua_rawlen(L, -1) == 0)
 		return luaL_error(L, "ladder '%s': 'levels' must be a list of {after=, notify=, note=}", name);
+	/* name and calendar escaped: either may hold a quote */
+	struct tr_buf head = {0};
+	tr_buf_add(&head, "{\"name\":", 8);
+	tr_json_add_string(&head, name);
+	char num[64];
+	int k = snprintf(num, sizeof(num), ",\"ack_timeout\":%lld,\"calendar\":", (long long)ack_timeout);
+	tr_buf_add(&head, num, (size_t)k);
+	if (calendar)
+		tr_json_add_string(&head, calendar);
+	else
+		tr_buf_add(&head, "null", 4);
+	tr_buf_add(&head, ",\"levels\":[", 11);
+	if (head.oom) {
+		tr_buf_free(&head);
+		return luaL_error(L, "not enough memory");
+	}
 	luaL_Buffer b;
 	luaL_buffinit(L, &b);
-	lua_pushfstring(L, "{\"name\":\"%s\",\"ack_timeout\":%I,\"calendar\":", name, (lua_Integer)ack_timeout);
-	luaL_addvalue(&b);
-	lua_pushfstring(L, calendar ? "\"%s\",\"levels\":[" : "null,\"levels\":[", calendar);
-	luaL_addvalue(&b);
+	luaL_addlstring(&b, head.p, head.len);
+	tr_buf_free(&head);
 	int levels = lua_absindex(L, -2);
 	lua_Integer n = (lua_Integer)lua_rawlen(L, levels);
 	for (lua_Integer i = 1; i <= n; i++) {

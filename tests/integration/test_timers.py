@@ -159,6 +159,21 @@ class Shipped(unittest.TestCase):
             # the suspension notified the lead through the dir output
             self.assertTrue(wait(lambda: glob.glob(os.path.join(d.dir, "lead", "*.json"))))
 
+    def test_ladder_name_with_quotes_arms_its_levels(self):
+        # the ladder travels as JSON: a quote in its name must not break it
+        src = ('ladder { name = \'the "big" one\', levels = { { after = "1h", note = "n" } } }\n'
+               'rule { name = "l", on = "x.y", action = function(ev)\n'
+               '  local t = ticket.open { key = "k", title = "t" }\n'
+               '  t:escalate { ladder = \'the "big" one\' }\n'
+               'end }\n')
+        with Daemon(rules={"50-ladder.lua": src}, shipped=False) as d:
+            r = d.ingest([{"type": "x.y", "id": "1"}])
+            self.assertEqual(r["accepted"], 1)
+            [t] = d.tickets()
+            timers = d.request({"op": "ticket", "id": t["id"]})["ticket"]["timers"]
+            self.assertEqual([x["kind"] for x in timers], ["escalate"])
+            out = d.request({"op": "explain", "type": "x.y", "event_id": "1"})
+            self.assertNotIn("error", json.dumps([o["status"] for o in out["outcomes"]]))
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
