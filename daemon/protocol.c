@@ -104,7 +104,7 @@ static cJSON *op_ping(struct tr_daemon *d, const cJSON *req, const struct tr_pee
 
 /* SPEC §6 ingest, first half (any thread): each event validated and
  * normalised; the events are moved out of the request, no copy per event. */
-static int prepare_ingest(struct tr_prepared *p, size_t line_len, int64_t event_bytes)
+static int prepare_ingest(struct tr_prepared *p, int64_t event_bytes)
 {
 	cJSON *list = cJSON_GetObjectItemCaseSensitive(p->req, "events");
 	if (!cJSON_IsArray(list))
@@ -118,21 +118,16 @@ static int prepare_ingest(struct tr_prepared *p, size_t line_len, int64_t event_
 	for (cJSON *item = list->child, *next; item; item = next, index++) {
 		next = item->next;
 		char err[256] = "";
-		size_t size = 0;
-		if (line_len > (size_t)event_bytes) {
-			/* only a request larger than one event can hold one too large */
-			char *text = tr_json_print(item);
-			size = text ? strlen(text) : 0;
-			free(text);
-		}
-		int rc;
+		cJSON_DetachItemViaPointer(list, item);
+		struct tr_event *ev = &p->events[p->nvalid];
+		int rc = tr_event_init(ev, item, NULL, "socket", now, err, sizeof(err));
+		size_t size = rc == 0 ? strlen(ev->payload_text) : 0;
 		if (size > (size_t)event_bytes) {
+			/* measured as stored: the normalised text */
+			tr_event_free(ev);
 			snprintf(err, sizeof(err), "event is %zu bytes, more than limits.event_bytes (%lld)",
 				 size, (long long)event_bytes);
 			rc = TR_EPARSE;
-		} else {
-			cJSON_DetachItemViaPointer(list, item);
-			rc = tr_event_init(&p->events[p->nvalid], item, NULL, "socket", now, err, sizeof(err));
 		}
 		if (rc == 0) {
 			p->nvalid++;
@@ -155,7 +150,7 @@ void tr_protocol_prepare(struct tr_prepared *p, const char *line, size_t len, in
 	if (!p->req)
 		return;
 	p->ingest = tr_protocol_is_ingest(p->req, &p->nevents);
-	if (p->ingest && prepare_ingest(p, len, event_bytes) != 0) {
+	if (p->ingest && prepare_ingest(p, event_bytes) != 0) {
 		tr_prepared_free(p);
 		p->answer = tr_protocol_error(TR_ERR_INTERNAL, "out of memory");
 	}

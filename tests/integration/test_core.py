@@ -106,6 +106,15 @@ class Protocol(unittest.TestCase):
             self.assertTrue(c.request({"op": "ping"})["ok"])
             c.close()
 
+    def test_event_over_event_bytes_is_rejected_alone(self):
+        with Daemon(config="limits: { event_bytes: 4096 }\n") as d:
+            big = {"type": "message.new", "id": "big", "order_id": "o1", "body": "x" * 5000}
+            small = {"type": "message.new", "id": "small", "order_id": "o2"}
+            r = d.ingest([big, small])
+            self.assertEqual(r["accepted"], 1)
+            self.assertEqual(r["rejected"][0]["index"], 0)
+            self.assertIn("limits.event_bytes", r["rejected"][0]["error"])
+
     def test_pipelined_requests_are_answered_in_order(self):
         # Long lines are parsed on the worker thread, short ones at once on
         # the loop: answers still come back in the order of the requests.
