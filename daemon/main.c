@@ -189,6 +189,8 @@ int main(int argc, char **argv)
 	if (rc) {
 		print_errors(&errs);
 		tr_errors_free(&errs);
+		if (d->server)
+			tr_server_close(d->server); /* joins its worker thread, removes the socket */
 		uv_walk(&loop, close_handle, NULL);
 		uv_run(&loop, UV_RUN_DEFAULT);
 		tr_outputs_free(d->outputs);

@@ -111,7 +111,8 @@ static void on_conn_closed(uv_handle_t *h)
 
 static void conn_close(struct conn *c)
 {
-	if (c->closing)
+	/* the drain deadline closes every handle of the loop directly */
+	if (c->closing || uv_is_closing((uv_handle_t *)&c->pipe))
 		return;
 	c->closing = 1;
 	uv_close((uv_handle_t *)&c->pipe, on_conn_closed);
@@ -132,18 +133,15 @@ static void on_written(uv_write_t *req, int status)
 	if (status < 0 && status != UV_ECANCELED)
 		log_debug("client write: %s", uv_strerror(status));
 	free(w);
-	if (!c->closing)
-		conn_maybe_done(c);
+	conn_maybe_done(c);
 	conn_release(c);
 }
 
 static void send_answer(struct conn *c, cJSON *answer)
 {
-	char *text = answer ? tr_json_print(answer) : NULL;
-	if (c->closing) {
-		free(text);
+	if (c->closing || uv_is_closing((uv_handle_t *)&c->pipe))
 		return;
-	}
+	char *text = answer ? tr_json_print(answer) : NULL;
 	const char *body = text ? text : "{\"ok\":false,\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}";
 	size_t len = strlen(body);
 	struct write_req *w = malloc(sizeof(*w) + len + 1);
@@ -541,6 +539,7 @@ int tr_server_start(struct tr_daemon *d, struct tr_server **out)
 	int rc = tr_worker_start(&srv->worker, d->loop);
 	if (rc < 0) {
 		log_errx("cannot start the request worker: %s", uv_strerror(rc));
+		uv_run(d->loop, UV_RUN_NOWAIT); /* its wake-up handle is closing: let it go first */
 		free(srv);
 		return rc;
 	}
