@@ -4,9 +4,11 @@
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <lauxlib.h>
 #include "tr_error.h"
+#include "tr_json.h"
 #include "tr_lua.h"
 #include "tr_time.h"
 
@@ -253,4 +255,17 @@ static cJSON *to_json(lua_State *L, int idx, int depth, char *err, size_t errlen
 cJSON *tr_lua_to_json(lua_State *L, int idx, char *err, size_t errlen)
 {
 	return to_json(L, idx, 0, err, errlen);
+}
+
+const char *tr_lua_push_json_text(lua_State *L, int idx, const char *fn)
+{
+	char err[128] = "";
+	cJSON *j = tr_lua_to_json(L, idx, err, sizeof(err));
+	char *text = j ? tr_json_print(j) : NULL;
+	cJSON_Delete(j);
+	if (!text)
+		luaL_error(L, "%s: %s", fn, err[0] ? err : "not enough memory");
+	lua_pushstring(L, text);
+	free(text);
+	return lua_tostring(L, -1);
 }

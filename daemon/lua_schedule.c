@@ -1,9 +1,7 @@
 /* schedule{}, notify() and has_output(): a durable timer that later
  * injects an event, and a notification queued in the event's transaction
  * for delivery after the commit (SPEC §5). */
-#include <stdlib.h>
 #include <lauxlib.h>
-#include "tr_json.h"
 #include "tr_lua.h"
 #include "tr_notify.h"
 
@@ -26,16 +24,9 @@ static int l_schedule(lua_State *L)
 	lua_createtable(L, 0, 1);
 	lua_insert(L, -2);
 	lua_setfield(L, -2, "event");
-	char err[128] = "";
-	cJSON *payload = tr_lua_to_json(L, -1, err, sizeof(err));
-	char *text = payload ? tr_json_print(payload) : NULL;
-	cJSON_Delete(payload);
-	if (!text)
-		return luaL_error(L, "schedule: %s", err[0] ? err : "not enough memory");
-	lua_pushstring(L, text);
-	free(text);
+	const char *text = tr_lua_push_json_text(L, -1, "schedule");
 	int64_t id;
-	if (tr_store_timer_add(run->store, due, "schedule", 0, lua_tostring(L, -1),
+	if (tr_store_timer_add(run->store, due, "schedule", 0, text,
 			       run->event ? run->event->seq : 0, &id))
 		return luaL_error(L, "schedule: database error: %s", tr_store_errmsg(run->store));
 	cJSON *e = cJSON_CreateObject();

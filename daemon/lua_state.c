@@ -3,7 +3,6 @@
  * event's transaction so they roll back with a failing rule. */
 #include <stdlib.h>
 #include <lauxlib.h>
-#include "tr_json.h"
 #include "tr_lua.h"
 #include "tr_time.h"
 
@@ -47,20 +46,12 @@ static int l_state_set(lua_State *L)
 	struct tr_run *run = tr_lua_run_mutating(L, "state.set");
 	const char *key = check_key(L);
 	luaL_checkany(L, 2);
-	char *text = NULL;
+	const char *text = NULL;
 	if (!lua_isnil(L, 2)) {
-		char err[128] = "";
 		lua_createtable(L, 1, 0);
 		lua_pushvalue(L, 2);
 		lua_rawseti(L, -2, 1);
-		cJSON *j = tr_lua_to_json(L, -1, err, sizeof(err));
-		text = j ? tr_json_print(j) : NULL;
-		cJSON_Delete(j);
-		if (!text)
-			return luaL_error(L, "state.set: %s", err[0] ? err : "not enough memory");
-		lua_pushstring(L, text);
-		free(text);
-		text = (char *)lua_tostring(L, -1);
+		text = tr_lua_push_json_text(L, -1, "state.set");
 	}
 	if (tr_store_state_set(run->store, key, text))
 		return luaL_error(L, "state.set: database error: %s", tr_store_errmsg(run->store));

@@ -467,29 +467,10 @@ static int l_t_set(lua_State *L)
 			lua_pop(L, 1);
 		}
 	}
-	if (others) {
-		char err[128] = "";
-		/* converted before apply() allocates, so a raise leaks nothing */
-		cJSON *j = tr_lua_to_json(L, -1, err, sizeof(err));
-		if (!j)
-			return luaL_error(L, "set: %s", err[0] ? err : "not enough memory");
-		char *text = tr_json_print(j);
-		cJSON_Delete(j);
-		if (!text)
-			return luaL_error(L, "not enough memory");
-		lua_pushstring(L, text);
-		free(text);
-		c.fields_json = lua_tostring(L, -1);
-	}
-	char err[128] = "";
-	cJSON *all = tr_lua_to_json(L, 2, err, sizeof(err));
-	char *text = all ? tr_json_print(all) : NULL;
-	cJSON_Delete(all);
-	if (!text)
-		return luaL_error(L, "set: %s", err[0] ? err : "not enough memory");
-	lua_pushstring(L, text);
-	free(text);
-	c.detail = lua_tostring(L, -1);
+	/* converted before apply() allocates, so a raise leaks nothing */
+	if (others)
+		c.fields_json = tr_lua_push_json_text(L, -1, "set");
+	c.detail = tr_lua_push_json_text(L, 2, "set");
 	return apply(L, id, &c);
 }
 

@@ -47,6 +47,9 @@ int tr_lua_push_json(lua_State *L, const cJSON *v);
 /* Converts the Lua value at idx to JSON (tables with 1..n keys become
  * arrays). Returns a new cJSON the caller owns, or NULL with a message in err. */
 cJSON *tr_lua_to_json(lua_State *L, int idx, char *err, size_t errlen);
+/* The value at idx as JSON text, pushed as a Lua string (so it lives while
+ * it is on the stack) and returned; raises "fn: why" when it cannot be. */
+const char *tr_lua_push_json_text(lua_State *L, int idx, const char *fn);
 
 /* Time argument: a number (seconds), an RFC 3339 string, or a duration
  * string ("2h") counted from base. Raises on anything else. */
