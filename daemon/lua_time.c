@@ -42,17 +42,6 @@ static int l_time_format(lua_State *L)
 	return 1;
 }
 
-/* time.duration("1h30m") -> seconds */
-static int l_time_duration(lua_State *L)
-{
-	const char *s = luaL_checkstring(L, 1);
-	int64_t v;
-	if (tr_duration_parse(s, &v))
-		return luaL_error(L, "time.duration: \"%s\" is not a duration (90s, 15m, 4h, 3d, 1h30m)", s);
-	lua_pushinteger(L, v);
-	return 1;
-}
-
 static int64_t check_duration(lua_State *L, int idx, const char *fn)
 {
 	const char *d = luaL_checkstring(L, idx);
@@ -60,6 +49,13 @@ static int64_t check_duration(lua_State *L, int idx, const char *fn)
 	if (tr_duration_parse(d, &v))
 		luaL_error(L, "%s: \"%s\" is not a duration (90s, 15m, 4h, 3d, 1h30m)", fn, d);
 	return v;
+}
+
+/* time.duration("1h30m") -> seconds */
+static int l_time_duration(lua_State *L)
+{
+	lua_pushinteger(L, check_duration(L, 1, "time.duration"));
+	return 1;
 }
 
 /* time.add(t, duration [, calendar]) -> t plus duration of the calendar's
