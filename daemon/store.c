@@ -1140,7 +1140,10 @@ static void timer_from_row(sqlite3_stmt *st, struct tr_timer *t)
 {
 	t->id = sqlite3_column_int64(st, 0);
 	t->due_at = sqlite3_column_int64(st, 1);
-	snprintf(t->kind, sizeof(t->kind), "%s", (const char *)sqlite3_column_text(st, 2));
+	const char *kind = (const char *)sqlite3_column_text(st, 2);
+	size_t len = kind ? strnlen(kind, sizeof(t->kind) - 1) : 0;
+	memcpy(t->kind, kind ? kind : "", len);
+	t->kind[len] = '\0';
 	t->ticket_id = sqlite3_column_int64(st, 3);
 	const char *p = (const char *)sqlite3_column_text(st, 4);
 	t->payload = strdup(p ? p : "{}");

@@ -14,7 +14,8 @@
 #include "tr_time.h"
 #include "tr_timers.h"
 
-#define FIRE_BATCH 1000   /* timers per transaction */
+#define FIRE_BATCH 1000   /* timers per transaction at the most */
+#define FIRE_CHUNK 32     /* timers read at a time */
 #define FIRE_MS 5         /* then the loop breathes */
 
 struct tr_timers {
@@ -168,32 +169,27 @@ static void on_more(uv_idle_t *h);
 int tr_timers_fire(struct tr_daemon *d, int64_t now, uint64_t budget_ms, int *more_out)
 {
 	uint64_t deadline = tr_mono_ms() + budget_ms;
-	struct tr_timer *due = calloc(FIRE_BATCH, sizeof(*due));
-	int n = 0, more = 1, rc = due ? 0 : -ENOMEM;
-	while (rc == 0 && more && tr_mono_ms() <= deadline) {
-		rc = tr_ingest_begin(&d->ingest);
-		if (rc == 0)
-			rc = tr_store_timers_due(d->store, now, FIRE_BATCH, due, &n);
-		int i;
-		for (i = 0; rc == 0 && i < n; i++) {
-			/* A timer an earlier one in this batch cancelled (its ticket
-			 * closed) is gone: skip it. Deleting is what makes it fire once. */
+	struct tr_timer due[FIRE_CHUNK];
+	int more = 1, fired = 0;
+	int rc = tr_ingest_begin(&d->ingest);
+	/* One transaction per slice, read a chunk at a time: a slice that ends
+	 * early re-reads at most a chunk, not a whole batch. */
+	while (rc == 0 && more && fired < FIRE_BATCH && tr_mono_ms() <= deadline) {
+		int n = 0;
+		rc = tr_store_timers_due(d->store, now, FIRE_CHUNK, due, &n);
+		for (int i = 0; rc == 0 && i < n; i++, fired++) {
+			/* A timer an earlier one cancelled (its ticket closed) is
+			 * gone: skip it. Deleting is what makes it fire once. */
 			rc = tr_store_timer_delete(d->store, due[i].due_at, due[i].id);
 			if (rc == 0)
 				rc = fire_one(d, &due[i], now);
 			else if (rc == -ENOENT)
 				rc = 0;
-			/* the rest of the batch stays due for the next slice */
-			if ((i & 15) == 15 && tr_mono_ms() > deadline) {
-				i++;
-				break;
-			}
 		}
 		tr_timer_rows_free(due, n);
-		more = n == FIRE_BATCH || i < n;
-		rc = rc ? (tr_ingest_abort(&d->ingest), rc) : tr_ingest_commit(&d->ingest);
+		more = n == FIRE_CHUNK;
 	}
-	free(due);
+	rc = rc ? (tr_ingest_abort(&d->ingest), rc) : tr_ingest_commit(&d->ingest);
 	*more_out = more;
 	return rc;
 }
