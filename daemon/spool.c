@@ -578,12 +578,8 @@ cJSON *tr_spool_status(struct tr_spool *sp)
 		cJSON_AddNumberToObject(f, "rows_bad", (double)sp->file.rows_bad);
 		cJSON_AddItemToArray(list, f);
 	}
-	time_t now = time(NULL);
-	struct tm tm;
-	localtime_r(&now, &tm);
-	tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
 	int64_t done = 0, rejected = 0;
-	tr_store_files_finished_since(sp->d->store, (int64_t)mktime(&tm), &done, &rejected);
+	tr_store_files_finished_since(sp->d->store, tr_time_host_midnight(tr_time_now()), &done, &rejected);
 	cJSON_AddNumberToObject(o, "done_today", (double)done);
 	cJSON_AddNumberToObject(o, "rejected_today", (double)rejected);
 	cJSON_AddStringToObject(o, "incoming", sp->incoming);

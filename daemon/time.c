@@ -106,18 +106,32 @@ int tr_zone_valid(const char *zone)
 	return ok;
 }
 
+/* The zone switches below change TZ for the whole process; the TZ it
+ * started with (unset: /etc/localtime) is kept to answer for the host. */
+static char current[ZONE_MAX + 2];
+static bool have_current;
+static bool host_saved;
+static char *host_tz;
+
+static void save_host_zone(void)
+{
+	if (host_saved)
+		return;
+	const char *tz = getenv("TZ");
+	host_tz = tz ? strdup(tz) : NULL;
+	host_saved = !tz || host_tz;
+}
+
 /* Makes zone the C library's local zone. Returns 0 or -EINVAL. The cache is
  * the reason repeated calls in one zone cost nothing; a zone name is checked
  * against zoneinfo once per switch. */
 static int use_zone(const char *zone)
 {
-	static char current[ZONE_MAX + 2];
-	static bool have_current;
-
 	if (have_current && strcmp(current + 1, zone) == 0)
 		return 0;
 	if (!tr_zone_valid(zone))
 		return -EINVAL;
+	save_host_zone();
 	/* The leading ':' tells the C library to read a zoneinfo file, never
 	 * to take the name as a POSIX TZ rule. */
 	snprintf(current, sizeof(current), ":%s", zone);
@@ -128,6 +142,26 @@ static int use_zone(const char *zone)
 	tzset();
 	have_current = true;
 	return 0;
+}
+
+int64_t tr_time_host_midnight(int64_t t)
+{
+	save_host_zone();
+	if (have_current && host_saved) {
+		if (host_tz)
+			setenv("TZ", host_tz, 1);
+		else
+			unsetenv("TZ");
+		tzset();
+		have_current = false;
+	}
+	time_t tt = (time_t)t;
+	struct tm tm;
+	if (!localtime_r(&tt, &tm))
+		return t - t % 86400;
+	tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+	tm.tm_isdst = -1;
+	return (int64_t)mktime(&tm);
 }
 
 /* The UTC offset in seconds of zone (already in use) at instant t. */

@@ -30,6 +30,10 @@ int tr_duration_parse(const char *s, int64_t *out);
 /* True if zone names a zoneinfo file (no path tricks). */
 int tr_zone_valid(const char *zone);
 
+/* The start of t's day in the zone the host runs in (the TZ the process
+ * started with, else /etc/localtime), whatever zone was used since. */
+int64_t tr_time_host_midnight(int64_t t);
+
 /* Current time in seconds. */
 int64_t tr_time_now(void);
 /* Monotonic milliseconds, for budgets and latency. */

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <cmocka.h>
@@ -275,8 +276,22 @@ static void test_clocks(void **state)
 	assert_true(bu / 1000 >= b - 1);
 }
 
+/* "today" for the spool's status is the host's day, whatever zone the rows
+ * and calendars switched to since (main starts the process in Tokyo). */
+static void test_host_midnight(void **state)
+{
+	(void)state;
+	int64_t t = parse_ok("2026-11-24T20:00:00Z", NULL);
+	parse_ok("2026-11-24 09:00", "America/Los_Angeles");
+	assert_int_equal(tr_time_host_midnight(t), parse_ok("2026-11-24T15:00:00Z", NULL));
+	/* and the zone cache still answers for Los Angeles afterwards */
+	assert_int_equal(parse_ok("2026-11-24 09:00", "America/Los_Angeles"), parse_ok("2026-11-24T17:00:00Z", NULL));
+	assert_int_equal(tr_time_host_midnight(t), parse_ok("2026-11-24T15:00:00Z", NULL));
+}
+
 int main(void)
 {
+	setenv("TZ", ":Asia/Tokyo", 1);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rfc3339),
 		cmocka_unit_test(test_local_forms),
@@ -287,6 +302,7 @@ int main(void)
 		cmocka_unit_test(test_dst_berlin),
 		cmocka_unit_test(test_durations),
 		cmocka_unit_test(test_clocks),
+		cmocka_unit_test(test_host_midnight),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
