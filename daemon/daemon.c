@@ -5,32 +5,15 @@
 #include <string.h>
 #include <sys/stat.h>
 #include "tr_daemon.h"
+#include "tr_fs.h"
 #include "tr_log.h"
 #include "tr_time.h"
-
-/* mkdir -p for the state folder. */
-static int make_dirs(const char *path, mode_t mode)
-{
-	char buf[4096];
-	snprintf(buf, sizeof(buf), "%s", path);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = 0;
-		if (mkdir(buf, mode) < 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(buf, mode) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
 
 int tr_daemon_open(struct tr_daemon *d, uv_loop_t *loop, struct tr_errors *errs)
 {
 	d->loop = loop;
 	d->started_at = tr_time_now();
-	int rc = make_dirs(d->cfg.state_dir, 0750);
+	int rc = tr_mkdirs(d->cfg.state_dir, 0750);
 	if (rc) {
 		tr_errors_add(errs, d->cfg.state_dir, 0, 0, "state_dir", "cannot create: %s", strerror(-rc));
 		return rc;

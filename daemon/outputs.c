@@ -24,6 +24,7 @@
 #include <cjson/cJSON.h>
 #include "tr_buf.h"
 #include "tr_error.h"
+#include "tr_fs.h"
 #include "tr_log.h"
 #include "tr_outputs.h"
 #include "tr_time.h"
@@ -227,37 +228,6 @@ static void deliver_journal(const struct tr_notification *x)
 	cJSON_Delete(p);
 }
 
-/* mkdir -p; 0 or -1 with err set. */
-static int make_dirs(const char *dir, char *err, size_t errlen)
-{
-	struct stat st;
-	if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
-		return 0;
-	char path[PATH_MAX];
-	if (snprintf(path, sizeof(path), "%s", dir) >= (int)sizeof(path)) {
-		snprintf(err, errlen, "%s: path too long", dir);
-		return -1;
-	}
-	for (char *p = path + 1;; p++) {
-		if (*p != '/' && *p != 0)
-			continue;
-		char was = *p;
-		*p = 0;
-		if (mkdir(path, 0750) < 0 && errno != EEXIST) {
-			snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
-			return -1;
-		}
-		*p = was;
-		if (!was)
-			break;
-	}
-	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		snprintf(err, errlen, "%s is not a folder", dir);
-		return -1;
-	}
-	return 0;
-}
-
 static int write_all(int fd, const char *p, size_t n)
 {
 	while (n > 0) {
@@ -279,8 +249,11 @@ static int write_all(int fd, const char *p, size_t n)
  * The file holds the payload and a newline. 0, or -1 with err set. */
 static int deliver_dir(const char *dir, const struct tr_notification *x, char *err, size_t errlen)
 {
-	if (make_dirs(dir, err, errlen))
+	int rc = tr_mkdirs(dir, 0750);
+	if (rc) {
+		snprintf(err, errlen, "cannot create %s: %s", dir, strerror(-rc));
 		return -1;
+	}
 	char path[PATH_MAX], tmp[PATH_MAX];
 	if (snprintf(path, sizeof(path), "%s/%012lld.json", dir, (long long)x->id) >= (int)sizeof(path) ||
 	    snprintf(tmp, sizeof(tmp), "%s/.%012lld.json.tmp", dir, (long long)x->id) >= (int)sizeof(tmp)) {

@@ -17,6 +17,7 @@
 #include "tr_buf.h"
 #include "tr_decode.h"
 #include "tr_error.h"
+#include "tr_fs.h"
 #include "tr_log.h"
 #include "tr_spool.h"
 #include "tr_time.h"
@@ -491,15 +492,6 @@ static void on_fs_event(uv_fs_event_t *h, const char *filename, int events, int 
 	schedule_scan(h->data, 20); /* debounce bursts of events */
 }
 
-static int make_dir(const char *path)
-{
-	if (mkdir(path, 0750) < 0 && errno != EEXIST) {
-		log_warn("spool: cannot create %s", path);
-		return -errno;
-	}
-	return 0;
-}
-
 int tr_spool_start(struct tr_daemon *d, struct tr_spool **out)
 {
 	struct tr_spool *sp = calloc(1, sizeof(*sp));
@@ -515,10 +507,13 @@ int tr_spool_start(struct tr_daemon *d, struct tr_spool **out)
 	snprintf(sp->rejected, sizeof(sp->rejected), "%s/rejected", root);
 	char outbox[4200];
 	snprintf(outbox, sizeof(outbox), "%s/outbox", root);
-	int rc = make_dir(root);
 	const char *dirs[] = {sp->incoming, sp->work, sp->done, sp->rejected, outbox};
-	for (int i = 0; rc == 0 && i < 5; i++)
-		rc = make_dir(dirs[i]);
+	int rc = 0;
+	for (int i = 0; rc == 0 && i < 5; i++) {
+		rc = tr_mkdirs(dirs[i], 0750);
+		if (rc)
+			log_errx("spool: cannot create %s: %s", dirs[i], strerror(-rc));
+	}
 	if (rc) {
 		free(sp->cands);
 		free(sp);
