@@ -1167,6 +1167,14 @@ static void free_strv(char **v, size_t n)
 	free(v);
 }
 
+const struct tr_output *tr_config_output(const struct tr_config *cfg, const char *name)
+{
+	for (size_t i = 0; cfg && i < cfg->noutputs; i++)
+		if (strcmp(cfg->outputs[i].name, name) == 0)
+			return &cfg->outputs[i];
+	return NULL;
+}
+
 void tr_config_free(struct tr_config *cfg)
 {
 	if (!cfg)

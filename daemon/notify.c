@@ -13,10 +13,7 @@ int tr_notify_output_known(const struct tr_config *cfg, const char *name)
 {
 	if (strcmp(name, "journal") == 0 || strcmp(name, "watch") == 0)
 		return 1;
-	for (size_t i = 0; cfg && i < cfg->noutputs; i++)
-		if (strcmp(cfg->outputs[i].name, name) == 0)
-			return 1;
-	return 0;
+	return tr_config_output(cfg, name) != NULL;
 }
 
 int tr_notify(struct tr_store *s, const struct tr_config *cfg, const char *output, int64_t ticket_id,

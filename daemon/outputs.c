@@ -540,14 +540,6 @@ static struct child *free_slot(struct tr_outputs *o)
 	return NULL;
 }
 
-static const struct tr_output *find_output(const struct tr_config *cfg, const char *name)
-{
-	for (size_t i = 0; i < cfg->noutputs; i++)
-		if (strcmp(cfg->outputs[i].name, name) == 0)
-			return &cfg->outputs[i];
-	return NULL;
-}
-
 /* Records the synchronous outcomes of a pass in one transaction, then
  * tells the watchers. SPEC §5 watch, at most once: only what the commit
  * marked delivered is broadcast. Returns 0 or a store error. */
@@ -604,7 +596,7 @@ static void run_pass(struct tr_outputs *o)
 		memset(r, 0, sizeof(*r));
 		r->id = x->id;
 		r->ok = 1;
-		const struct tr_output *out = find_output(&d->cfg, x->output);
+		const struct tr_output *out = tr_config_output(&d->cfg, x->output);
 		if (strcmp(x->output, "journal") == 0) {
 			deliver_journal(x);
 		} else if (strcmp(x->output, "watch") == 0) {

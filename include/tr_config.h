@@ -102,6 +102,9 @@ int tr_config_load(const char *path, struct tr_config *cfg, struct tr_errors *er
 
 void tr_config_free(struct tr_config *cfg);
 
+/* The output declared as name, or NULL (cfg may be NULL). Borrowed from cfg. */
+const struct tr_output *tr_config_output(const struct tr_config *cfg, const char *name);
+
 /* The first source whose match fits basename, or NULL. */
 const struct tr_source *tr_config_source_for(const struct tr_config *cfg, const char *basename);
 
