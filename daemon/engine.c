@@ -64,6 +64,7 @@ void tr_engine_free(struct tr_engine *e)
 	free(e->rules);
 	tr_sandbox_free(e->sb);
 	tr_calendars_free(e->calendars);
+	tr_buf_free(&e->run.effects);
 	free(e);
 }
 
@@ -549,26 +550,27 @@ int tr_engine_dispatch(struct tr_engine *e, struct tr_store *s, const struct tr_
 		}
 		out->matched++;
 		r->runs++;
-		cJSON *effects = cJSON_CreateArray();
-		if (!effects || (rc = tr_store_savepoint(s))) {
-			cJSON_Delete(effects);
-			rc = rc ? rc : -ENOMEM;
+		if ((rc = tr_store_savepoint(s)))
 			break;
-		}
+		struct tr_buf *effects = &e->run.effects;
+		effects->len = 0;
+		effects->oom = 0;
+		tr_buf_add(effects, "[", 1);
 		e->run.phase = TR_PHASE_ACTION;
-		e->run.effects = effects;
 		lua_rawgeti(L, LUA_REGISTRYINDEX, r->action_ref);
 		lua_pushvalue(L, -3);
 		lua_pushvalue(L, -3);
 		tr_lua_pcall(e->sb, 2, 0, 1, &call);
 		e->run.phase = TR_PHASE_NONE;
-		e->run.effects = NULL;
+		tr_buf_add(effects, "]", 1);
+		if (call.status == 0 && effects->oom) {
+			call.status = TR_ELUA;
+			snprintf(call.message, sizeof(call.message), "not enough memory");
+		}
 		if (call.status == 0) {
-			char *text = tr_json_print(effects);
 			rc = tr_store_release(s);
 			if (rc == 0)
-				rc = record(s, r, ev, "ok", text, &call, now);
-			free(text);
+				rc = record(s, r, ev, "ok", effects->p, &call, now);
 		} else {
 			/* SPEC §3 isolation: undo this rule alone, keep the others. */
 			out->errors++;
@@ -578,7 +580,6 @@ int tr_engine_dispatch(struct tr_engine *e, struct tr_store *s, const struct tr_
 			if (rc == 0)
 				rc = record(s, r, ev, "error", NULL, &call, now);
 		}
-		cJSON_Delete(effects);
 	}
 	lua_settop(L, top);
 	e->run.event = NULL;

@@ -25,15 +25,55 @@ struct tr_run *tr_lua_run_mutating(lua_State *L, const char *what)
 	return run;
 }
 
-void tr_lua_effect(lua_State *L, cJSON *effect)
+/* Effects are written as text straight away: the same JSON a cJSON tree
+ * printed, without a tree of allocations per effect. */
+static void add_key(struct tr_buf *b, const char *key)
 {
-	struct tr_run *run = tr_lua_run(L);
-	if (!effect)
+	tr_buf_add(b, ",", 1);
+	tr_json_add_string(b, key);
+	tr_buf_add(b, ":", 1);
+}
+
+static void add_int(struct tr_buf *b, int64_t v)
+{
+	char num[24];
+	int n = snprintf(num, sizeof(num), "%lld", (long long)v);
+	tr_buf_add(b, num, (size_t)n);
+}
+
+void tr_lua_effect(lua_State *L, const char *op, int64_t ticket)
+{
+	struct tr_buf *b = &tr_lua_run(L)->effects;
+	if (b->len > 1)
+		tr_buf_add(b, ",", 1);
+	tr_buf_add(b, "{\"op\":", 6);
+	tr_json_add_string(b, op);
+	if (ticket > 0) {
+		tr_buf_add(b, ",\"ticket\":", 10);
+		add_int(b, ticket);
+	}
+}
+
+void tr_lua_effect_str(lua_State *L, const char *key, const char *value)
+{
+	struct tr_buf *b = &tr_lua_run(L)->effects;
+	add_key(b, key);
+	tr_json_add_string(b, value);
+}
+
+void tr_lua_effect_int(lua_State *L, const char *key, int64_t value)
+{
+	struct tr_buf *b = &tr_lua_run(L)->effects;
+	add_key(b, key);
+	add_int(b, value);
+}
+
+void tr_lua_effect_end(lua_State *L)
+{
+	struct tr_buf *b = &tr_lua_run(L)->effects;
+	tr_buf_add(b, "}", 1);
+	if (b->oom)
 		luaL_error(L, "not enough memory");
-	if (run->effects)
-		cJSON_AddItemToArray(run->effects, effect);
-	else
-		cJSON_Delete(effect);
 }
 
 void tr_lua_check_options(lua_State *L, int idx, const char *fn, const char *const allowed[])

@@ -29,13 +29,10 @@ static int l_schedule(lua_State *L)
 	if (tr_store_timer_add(run->store, due, "schedule", 0, text,
 			       run->event ? run->event->seq : 0, &id))
 		return luaL_error(L, "schedule: database error: %s", tr_store_errmsg(run->store));
-	cJSON *e = cJSON_CreateObject();
-	if (e) {
-		cJSON_AddStringToObject(e, "op", "schedule");
-		cJSON_AddNumberToObject(e, "timer", (double)id);
-		cJSON_AddNumberToObject(e, "due_at", (double)due);
-	}
-	tr_lua_effect(L, e);
+	tr_lua_effect(L, "schedule", 0);
+	tr_lua_effect_int(L, "timer", id);
+	tr_lua_effect_int(L, "due_at", due);
+	tr_lua_effect_end(L);
 	lua_pushinteger(L, id);
 	return 1;
 }
@@ -56,12 +53,9 @@ static int l_notify(lua_State *L)
 			   run->event ? run->event->id : NULL, run->actor, run->now, err, sizeof(err));
 	if (rc)
 		return luaL_error(L, "notify: %s", err);
-	cJSON *e = cJSON_CreateObject();
-	if (e) {
-		cJSON_AddStringToObject(e, "op", "notify");
-		cJSON_AddStringToObject(e, "output", output);
-	}
-	tr_lua_effect(L, e);
+	tr_lua_effect(L, "notify", 0);
+	tr_lua_effect_str(L, "output", output);
+	tr_lua_effect_end(L);
 	return 0;
 }
 

@@ -55,12 +55,9 @@ static int l_state_set(lua_State *L)
 	}
 	if (tr_store_state_set(run->store, key, text))
 		return luaL_error(L, "state.set: database error: %s", tr_store_errmsg(run->store));
-	cJSON *e = cJSON_CreateObject();
-	if (e) {
-		cJSON_AddStringToObject(e, "op", "state.set");
-		cJSON_AddStringToObject(e, "key", key);
-	}
-	tr_lua_effect(L, e);
+	tr_lua_effect(L, "state.set", 0);
+	tr_lua_effect_str(L, "key", key);
+	tr_lua_effect_end(L);
 	return 0;
 }
 
@@ -89,13 +86,10 @@ static int l_state_incr(lua_State *L)
 	int64_t total = 0;
 	if (tr_store_counter_add(run->store, key, n, t, window, &total))
 		return luaL_error(L, "state.incr: database error: %s", tr_store_errmsg(run->store));
-	cJSON *e = cJSON_CreateObject();
-	if (e) {
-		cJSON_AddStringToObject(e, "op", "state.incr");
-		cJSON_AddStringToObject(e, "key", key);
-		cJSON_AddNumberToObject(e, "value", (double)total);
-	}
-	tr_lua_effect(L, e);
+	tr_lua_effect(L, "state.incr", 0);
+	tr_lua_effect_str(L, "key", key);
+	tr_lua_effect_int(L, "value", total);
+	tr_lua_effect_end(L);
 	lua_pushinteger(L, total);
 	return 1;
 }

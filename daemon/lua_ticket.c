@@ -28,15 +28,6 @@ static int64_t check_ticket(lua_State *L, int idx)
 	return *(int64_t *)luaL_checkudata(L, idx, TICKET_MT);
 }
 
-static cJSON *effect(const char *op, int64_t id)
-{
-	cJSON *e = cJSON_CreateObject();
-	if (e) {
-		cJSON_AddStringToObject(e, "op", op);
-		cJSON_AddNumberToObject(e, "ticket", (double)id);
-	}
-	return e;
-}
 
 /* Raises for a store failure; the savepoint of the rule is rolled back. */
 static int store_failed(lua_State *L, struct tr_run *run, int rc)
@@ -91,7 +82,8 @@ static int l_ticket_open(lua_State *L)
 					      run->actor, "matched", NULL);
 		if (rc)
 			return store_failed(L, run, rc);
-		tr_lua_effect(L, effect("ticket.match", id));
+		tr_lua_effect(L, "ticket.match", id);
+		tr_lua_effect_end(L);
 		push_ticket(L, id);
 		lua_pushboolean(L, 0);
 		return 2;
@@ -139,10 +131,9 @@ static int l_ticket_open(lua_State *L)
 		rc = tr_store_timer_add(run->store, due_at, "due", t.id, NULL, run->event ? run->event->seq : 0, NULL);
 	if (rc)
 		return store_failed(L, run, rc);
-	cJSON *e = effect("ticket.open", t.id);
-	if (e)
-		cJSON_AddStringToObject(e, "key", key);
-	tr_lua_effect(L, e);
+	tr_lua_effect(L, "ticket.open", t.id);
+	tr_lua_effect_str(L, "key", key);
+	tr_lua_effect_end(L);
 	push_ticket(L, t.id);
 	lua_pushboolean(L, 1);
 	return 2;
@@ -191,10 +182,10 @@ static int apply(lua_State *L, int64_t id, const struct tr_ticket_change *c)
 		return luaL_error(L, "%s", err);
 	char op[64];
 	snprintf(op, sizeof(op), "ticket.%s", c->action);
-	cJSON *e = effect(op, id);
-	if (e && c->detail)
-		cJSON_AddStringToObject(e, "detail", c->detail);
-	tr_lua_effect(L, e);
+	tr_lua_effect(L, op, id);
+	if (c->detail)
+		tr_lua_effect_str(L, "detail", c->detail);
+	tr_lua_effect_end(L);
 	lua_settop(L, 1);
 	return 1; /* the ticket, for chaining */
 }
@@ -292,15 +283,13 @@ static int64_t add_timer(lua_State *L, int64_t id, const char *kind, int64_t due
 	tr_buf_free(&b);
 	if (rc)
 		luaL_error(L, "%s: database error: %s", kind, rc == -ENOMEM ? "out of memory" : tr_store_errmsg(run->store));
-	cJSON *e = effect("timer.add", id);
-	if (e) {
-		char at[40];
-		tr_time_format(due, NULL, at, sizeof(at));
-		cJSON_AddStringToObject(e, "kind", kind);
-		cJSON_AddNumberToObject(e, "timer", (double)timer);
-		cJSON_AddStringToObject(e, "due_at", at);
-	}
-	tr_lua_effect(L, e);
+	char at[40];
+	tr_time_format(due, NULL, at, sizeof(at));
+	tr_lua_effect(L, "timer.add", id);
+	tr_lua_effect_str(L, "kind", kind);
+	tr_lua_effect_int(L, "timer", timer);
+	tr_lua_effect_str(L, "due_at", at);
+	tr_lua_effect_end(L);
 	return timer;
 }
 
@@ -371,10 +360,9 @@ static int l_t_escalate(lua_State *L)
 			rc = tr_store_history_add(run->store, id, run->now, seq, run->actor, "ladder", name);
 		if (rc)
 			return store_failed(L, run, rc);
-		cJSON *e = effect("ticket.ladder", id);
-		if (e)
-			cJSON_AddStringToObject(e, "ladder", name);
-		tr_lua_effect(L, e);
+		tr_lua_effect(L, "ticket.ladder", id);
+		tr_lua_effect_str(L, "ladder", name);
+		tr_lua_effect_end(L);
 		lua_settop(L, 1);
 		return 1;
 	}
@@ -421,10 +409,10 @@ static int l_t_cancel(lua_State *L)
 	const char *kind = luaL_optstring(L, 2, NULL);
 	if (tr_store_timers_cancel(run->store, id, kind))
 		return luaL_error(L, "cancel: database error: %s", tr_store_errmsg(run->store));
-	cJSON *e = effect("timer.cancel", id);
-	if (e && kind)
-		cJSON_AddStringToObject(e, "kind", kind);
-	tr_lua_effect(L, e);
+	tr_lua_effect(L, "timer.cancel", id);
+	if (kind)
+		tr_lua_effect_str(L, "kind", kind);
+	tr_lua_effect_end(L);
 	lua_settop(L, 1);
 	return 1;
 }

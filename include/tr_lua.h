@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <lua.h>
 #include <cjson/cJSON.h>
+#include "tr_buf.h"
 #include "tr_sandbox.h"
 #include "tr_store.h"
 #include "tr_event.h"
@@ -23,7 +24,8 @@ struct tr_run {
 	const struct tr_event *event;
 	const char *rule;     /* name of the running rule */
 	char actor[96];       /* "rule:NAME", recorded in ticket history */
-	cJSON *effects;       /* array the run's effects are appended to */
+	struct tr_buf effects; /* the action's effects as a JSON array text,
+				* "[" + objects; owned by the run, reused */
 	int64_t now;          /* processing time (time.now()) */
 	const struct tr_config *cfg;            /* outputs, for notify() */
 	const struct tr_calendars *calendars;   /* for time.add and business-time timers */
@@ -34,8 +36,13 @@ struct tr_run *tr_lua_run(lua_State *L);
 /* Same, raising a Lua error unless an action is running: effects are only
  * allowed there (what = the function's name, for the message). */
 struct tr_run *tr_lua_run_mutating(lua_State *L, const char *what);
-/* Appends {"op": op, ...} to the run's effects; takes ownership of effect. */
-void tr_lua_effect(lua_State *L, cJSON *effect);
+/* Journals an effect of the running action: tr_lua_effect opens
+ * {"op": op (, "ticket": id when id > 0), the _str/_int calls add members,
+ * tr_lua_effect_end closes it (raising when memory ran out). */
+void tr_lua_effect(lua_State *L, const char *op, int64_t ticket);
+void tr_lua_effect_str(lua_State *L, const char *key, const char *value);
+void tr_lua_effect_int(lua_State *L, const char *key, int64_t value);
+void tr_lua_effect_end(lua_State *L);
 
 /* Raises "fn: unknown option 'x'" for any key of the table at idx that is
  * not in allowed (NULL-terminated). */
