@@ -137,16 +137,14 @@ static void on_written(uv_write_t *req, int status)
 	conn_release(c);
 }
 
-static void send_answer(struct conn *c, cJSON *answer)
+/* Queues body and a newline to c. */
+static void send_line(struct conn *c, const char *body)
 {
 	if (c->closing || uv_is_closing((uv_handle_t *)&c->pipe))
 		return;
-	char *text = answer ? tr_json_print(answer) : NULL;
-	const char *body = text ? text : "{\"ok\":false,\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}";
 	size_t len = strlen(body);
 	struct write_req *w = malloc(sizeof(*w) + len + 1);
 	if (!w) {
-		free(text);
 		conn_close(c);
 		return;
 	}
@@ -154,7 +152,6 @@ static void send_answer(struct conn *c, cJSON *answer)
 	w->data[len] = '\n';
 	w->len = len + 1;
 	w->conn = c;
-	free(text);
 	uv_buf_t buf = uv_buf_init(w->data, (unsigned)w->len);
 	c->refs++;
 	c->unread += w->len;
@@ -165,6 +162,15 @@ static void send_answer(struct conn *c, cJSON *answer)
 		conn_release(c);
 		conn_close(c);
 	}
+}
+
+static void send_answer(struct conn *c, cJSON *answer)
+{
+	if (c->closing || uv_is_closing((uv_handle_t *)&c->pipe))
+		return;
+	char *text = answer ? tr_json_print(answer) : NULL;
+	send_line(c, text ? text : "{\"ok\":false,\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}");
+	free(text);
 }
 
 static void on_idle(uv_idle_t *h)
@@ -441,6 +447,7 @@ static int is_watch(const cJSON *req)
 void tr_server_broadcast(void *ud, const char *json)
 {
 	struct tr_server *srv = ud;
+	char *text = NULL; /* the line, made once for every watcher */
 	for (struct conn *c = srv->conns; c; c = c->next) {
 		if (!c->watching || c->closing)
 			continue;
@@ -448,12 +455,18 @@ void tr_server_broadcast(void *ud, const char *json)
 			srv->watch_dropped++; /* bounded: a watcher that does not read misses lines */
 			continue;
 		}
-		cJSON *line = cJSON_CreateObject();
-		cJSON *n = cJSON_Parse(json);
-		cJSON_AddItemToObject(line, "notification", n ? n : cJSON_CreateString(json));
-		send_answer(c, line);
-		cJSON_Delete(line);
+		if (!text) {
+			cJSON *line = cJSON_CreateObject();
+			cJSON *n = cJSON_Parse(json);
+			cJSON_AddItemToObject(line, "notification", n ? n : cJSON_CreateString(json));
+			text = tr_json_print(line);
+			cJSON_Delete(line);
+			if (!text)
+				return;
+		}
+		send_line(c, text);
 	}
+	free(text);
 }
 
 static void process(struct tr_server *srv)

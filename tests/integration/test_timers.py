@@ -99,14 +99,15 @@ class Timers(unittest.TestCase):
 
     def test_watch_streams_notifications(self):
         with Daemon(rules={"50-t.lua": NUDGE.replace('notify = "out"', 'notify = "watch"')}, shipped=False) as d:
-            w = d.client()
-            r = w.request({"op": "watch"})
-            self.assertTrue(r["watching"])
+            watchers = [d.client(), d.client()]  # each gets every line
+            for w in watchers:
+                self.assertTrue(w.request({"op": "watch"})["watching"])
             d.ingest([{"type": "probe.open", "id": "w", "delay": 1}])
-            w.sock.settimeout(15)
-            line = w.recv()
-            self.assertEqual(line["notification"]["message"], "wake up")
-            w.close()
+            for w in watchers:
+                w.sock.settimeout(15)
+                line = w.recv()
+                self.assertEqual(line["notification"]["message"], "wake up")
+                w.close()
 
 
 class Backlog(unittest.TestCase):
