@@ -145,7 +145,9 @@ int tr_store_timer_add(struct tr_store *s, int64_t due_at, const char *kind, int
 		       const char *payload, int64_t event_seq, int64_t *id);
 /* The earliest due_at added since the last call (0: none); resets it. */
 int64_t tr_store_timer_hint(struct tr_store *s);
-/* Deletes a ticket's pending timers (all, or one kind). */
+/* Deletes a ticket's pending timers (all, or one kind), and forgets the
+ * ones that fired: a fired timer's row is deleted alone, its ticket's
+ * entry in ticket_timers stays until the ticket's next cancel. */
 int tr_store_timers_cancel(struct tr_store *s, int64_t ticket_id, const char *kind);
 /* The earliest pending due_at, 0 when there is none. */
 int tr_store_timer_next(struct tr_store *s, int64_t *due_at);

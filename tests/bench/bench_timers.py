@@ -39,6 +39,7 @@ def fill(db_path, n, due_at):
     db.executemany(
         "INSERT INTO timers(due_at, id, kind, ticket_id, payload) VALUES(?, ?, 'nudge', ?, '{\"note\":\"n\"}')",
         ((due_at + (i * 7919) % n // 1000, i, i) for i in range(1, n + 1)))
+    db.execute("INSERT INTO ticket_timers SELECT ticket_id, due_at, id FROM timers")
     db.execute("UPDATE timer_ids SET next = ?", (n + 1,))
     db.commit()
     db.close()
@@ -71,6 +72,7 @@ def main():
 
         sq = sqlite3.connect(db)
         sq.execute("UPDATE timers SET due_at = due_at - 2 * 86400")
+        sq.execute("UPDATE ticket_timers SET due_at = due_at - 2 * 86400")
         sq.commit()
         sq.close()
         t0 = time.monotonic()

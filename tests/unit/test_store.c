@@ -789,6 +789,92 @@ static void test_timer_ids(void **state)
 	free(next);
 }
 
+/* The timers of the ticket at id, as tr_store_ticket_json lists them. */
+static int ticket_timer_count(struct tr_store *s, int64_t id)
+{
+	int found = 0;
+	cJSON *o = tr_store_ticket_json(s, id, 1, &found);
+	assert_true(found);
+	int n = cJSON_GetArraySize(cJSON_GetObjectItem(o, "timers"));
+	cJSON_Delete(o);
+	return n;
+}
+
+static int side_count(const char *path, const char *sql)
+{
+	char *v = side_query(path, sql);
+	int n = v ? atoi(v) : -1;
+	free(v);
+	return n;
+}
+
+/* A ticket's timers are found through ticket_timers: firing (deleting the
+ * timer row) leaves a stale entry that no listing shows, and cancelling
+ * clears the ticket's entries, stale ones included, not another's. */
+static void test_ticket_timers(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(tr_store_begin(f->s), 0);
+	int64_t a = add_ticket(f->s, "t:a", "A", "q", "normal", NULL, 0);
+	int64_t b = add_ticket(f->s, "t:b", "B", "q", "normal", NULL, 0);
+	assert_int_equal(tr_store_timer_add(f->s, NOW + 10, "nudge", a, NULL, 0, NULL), 0);
+	assert_int_equal(tr_store_timer_add(f->s, NOW + 20, "escalate", a, NULL, 0, NULL), 0);
+	assert_int_equal(tr_store_timer_add(f->s, NOW + 30, "due", a, NULL, 0, NULL), 0);
+	assert_int_equal(tr_store_timer_add(f->s, NOW + 10, "nudge", b, NULL, 0, NULL), 0);
+	assert_int_equal(tr_store_commit(f->s), 0);
+	assert_int_equal(ticket_timer_count(f->s, a), 3);
+
+	struct tr_timer due[1];
+	int n = 0;
+	assert_int_equal(tr_store_timers_due(f->s, NOW + 10, 1, due, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(due[0].ticket_id, a);
+	assert_int_equal(tr_store_begin(f->s), 0);
+	assert_int_equal(tr_store_timer_delete(f->s, due[0].due_at, due[0].id), 0);
+	assert_int_equal(tr_store_commit(f->s), 0);
+	tr_timer_rows_free(due, n);
+	assert_int_equal(ticket_timer_count(f->s, a), 2);
+	char sql[128];
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM ticket_timers WHERE ticket_id = %lld", (long long)a);
+	assert_int_equal(side_count(f->path, sql), 3); /* the fired one's entry stays */
+
+	assert_int_equal(tr_store_begin(f->s), 0);
+	assert_int_equal(tr_store_timers_cancel(f->s, a, "escalate"), 0);
+	assert_int_equal(tr_store_commit(f->s), 0);
+	assert_int_equal(ticket_timer_count(f->s, a), 1);
+	assert_int_equal(side_count(f->path, sql), 1);
+
+	assert_int_equal(tr_store_begin(f->s), 0);
+	assert_int_equal(tr_store_timers_cancel(f->s, a, NULL), 0);
+	assert_int_equal(tr_store_commit(f->s), 0);
+	assert_int_equal(ticket_timer_count(f->s, a), 0);
+	assert_int_equal(side_count(f->path, sql), 0);
+	assert_int_equal(ticket_timer_count(f->s, b), 1);
+	assert_int_equal(side_count(f->path, "SELECT count(*) FROM timers"), 1);
+}
+
+/* Migration 7 on a database of version 6: the pending timers' tickets are
+ * copied into ticket_timers and the old index goes. */
+static void test_migration_ticket_timers(void **state)
+{
+	struct fixture *f = *state;
+	tr_store_close(f->s);
+	f->s = NULL;
+	side_exec(f->path, "DROP TABLE ticket_timers; CREATE INDEX timers_ticket ON timers(ticket_id);"
+			   "INSERT INTO tickets(id, key, title, queue, priority, state, created_at, updated_at)"
+			   " VALUES(7, 'k', 'T', 'q', 'normal', 'open', 1, 1);"
+			   "INSERT INTO timers(due_at, id, kind, ticket_id, payload) VALUES(100, 1, 'nudge', 7, '{}'),"
+			   " (50, 2, 'schedule', NULL, '{}');"
+			   "PRAGMA user_version = 6;");
+	char err[256] = "";
+	assert_int_equal(tr_store_open(f->path, TR_DURABILITY_NORMAL, &f->s, err, sizeof(err)), 0);
+	assert_int_equal(side_count(f->path, "PRAGMA user_version"), 7);
+	assert_int_equal(side_count(f->path, "SELECT count(*) FROM ticket_timers WHERE ticket_id = 7 AND id = 1"), 1);
+	assert_int_equal(side_count(f->path, "SELECT count(*) FROM ticket_timers"), 1);
+	assert_int_equal(side_count(f->path, "SELECT count(*) FROM sqlite_master WHERE name = 'timers_ticket'"), 0);
+	assert_int_equal(ticket_timer_count(f->s, 7), 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -803,6 +889,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_savepoint_rollback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tickets_query, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timer_ids, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ticket_timers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migration_ticket_timers, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
