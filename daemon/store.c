@@ -198,8 +198,10 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_TIMERS_LIST] = "SELECT id, due_at, kind, ticket_id, payload FROM timers ORDER BY due_at, id LIMIT ?",
 	[S_TIMERS_COUNT] = "SELECT count(*) FROM timers",
 	[S_OUTBOX_ADD] = "INSERT INTO outbox(created_at, output, payload, next_at) VALUES(?,?,?,?)",
+	/* In the order of the outbox_pending index: ORDER BY id alone sorted
+	 * every pending row to return a batch, O(n log n) per pass. */
 	[S_OUTBOX_PENDING] = "SELECT id, output, payload, attempts FROM outbox WHERE delivered_at IS NULL"
-			     " AND next_at <= ? ORDER BY id LIMIT ?",
+			     " AND next_at <= ? ORDER BY next_at, id LIMIT ?",
 	[S_OUTBOX_DONE] = "UPDATE outbox SET delivered_at = ?, attempts = attempts + 1 WHERE id = ?",
 	[S_OUTBOX_RETRY] = "UPDATE outbox SET attempts = attempts + 1, next_at = ?, last_error = ? WHERE id = ?",
 	[S_OUTBOX_NEXT] = "SELECT min(next_at) FROM outbox WHERE delivered_at IS NULL",

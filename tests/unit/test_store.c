@@ -875,6 +875,42 @@ static void test_migration_ticket_timers(void **state)
 	assert_int_equal(ticket_timer_count(f->s, 7), 1);
 }
 
+/* Pending notifications come in due order (then id), delivered ones never:
+ * the order of the outbox_pending index, so a batch is read, not sorted. */
+static void test_outbox_pending_order(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(tr_store_begin(f->s), 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(tr_store_outbox_add(f->s, "journal", "{}", NOW), 0);
+	assert_int_equal(tr_store_commit(f->s), 0);
+	struct tr_notification x[4];
+	int n = 0;
+	assert_int_equal(tr_store_outbox_pending(f->s, NOW, 4, x, &n), 0);
+	assert_int_equal(n, 3);
+	int64_t first = x[0].id, second = x[1].id, third = x[2].id;
+	assert_true(first < second && second < third);
+	tr_notifications_free(x, n);
+
+	assert_int_equal(tr_store_begin(f->s), 0);
+	assert_int_equal(tr_store_outbox_retry(f->s, first, NOW + 10, "down"), 0);
+	assert_int_equal(tr_store_outbox_done(f->s, second, NOW), 0);
+	assert_int_equal(tr_store_commit(f->s), 0);
+	assert_int_equal(tr_store_outbox_pending(f->s, NOW, 4, x, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(x[0].id, third);
+	tr_notifications_free(x, n);
+	assert_int_equal(tr_store_outbox_pending(f->s, NOW + 10, 4, x, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(x[0].id, third); /* due at NOW, before the retry due at NOW + 10 */
+	assert_int_equal(x[1].id, first);
+	tr_notifications_free(x, n);
+	assert_int_equal(tr_store_outbox_pending(f->s, NOW + 10, 1, x, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(x[0].id, third);
+	tr_notifications_free(x, n);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -891,6 +927,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_timer_ids, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ticket_timers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migration_ticket_timers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_outbox_pending_order, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
