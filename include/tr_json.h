@@ -1,6 +1,8 @@
-/* A compact JSON printer for cJSON trees: the same text as
+/* A compact JSON printer for cJSON trees: the text of
  * cJSON_PrintUnformatted, without its per-number sprintf+sscanf round trip,
- * which made printing the largest single cost of an event's effects. */
+ * which made printing the largest single cost of an event's effects; but
+ * whole numbers in the int64 range print as integers (1e17 as
+ * 100000000000000000, -0 as 0) where cJSON switches to %g. */
 #ifndef TR_JSON_H
 #define TR_JSON_H
 

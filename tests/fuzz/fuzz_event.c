@@ -16,6 +16,7 @@
 #include <string.h>
 #include <cjson/cJSON.h>
 #include "tr_event.h"
+#include "tr_json.h"
 
 #define NOW 1795500000 /* 2026-11-24T06:00:00Z */
 
@@ -54,7 +55,7 @@ static char *validate(const uint8_t *data, size_t size, const char *zone)
 		broken("occurred_at is not RFC 3339 UTC", cJSON_IsString(at) ? at->valuestring : "(none)");
 	if (ev.account && !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(ev.payload, "account")))
 		broken("account does not come from the payload", NULL);
-	char *text = cJSON_PrintUnformatted(ev.payload);
+	char *text = tr_json_print(ev.payload); /* the daemon's printer, not cJSON's */
 	if (!text || strcmp(text, ev.payload_text) != 0)
 		broken("payload_text is not the payload", ev.payload_text);
 	free(text);
