@@ -28,7 +28,6 @@ static int64_t check_ticket(lua_State *L, int idx)
 	return *(int64_t *)luaL_checkudata(L, idx, TICKET_MT);
 }
 
-
 /* Raises for a store failure; the savepoint of the rule is rolled back. */
 static int store_failed(lua_State *L, struct tr_run *run, int rc)
 {
