@@ -109,6 +109,20 @@ static const char *const migrations[] = {
 	"  id INTEGER NOT NULL, PRIMARY KEY(ticket_id, due_at, id)) WITHOUT ROWID;"
 	"INSERT INTO ticket_timers SELECT ticket_id, due_at, id FROM timers WHERE ticket_id IS NOT NULL;"
 	"DROP INDEX timers_ticket;",
+
+	/* 8: ticket counts for `stats` kept by triggers in the writing
+	 * transaction (a rolled-back rule takes its change back with it),
+	 * instead of a scan of every ticket on the loop thread per request
+	 * (166 ms at a million tickets). */
+	"CREATE TABLE ticket_counts(total INTEGER NOT NULL, open INTEGER NOT NULL);"
+	"INSERT INTO ticket_counts SELECT count(*), coalesce(sum(state = 'open'), 0) FROM tickets;"
+	"CREATE TRIGGER ticket_counts_insert AFTER INSERT ON tickets BEGIN"
+	"  UPDATE ticket_counts SET total = total + 1, open = open + (NEW.state = 'open'); END;"
+	"CREATE TRIGGER ticket_counts_state AFTER UPDATE OF state ON tickets"
+	"  WHEN OLD.state IS NOT NEW.state BEGIN"
+	"  UPDATE ticket_counts SET open = open + (NEW.state = 'open') - (OLD.state = 'open'); END;"
+	"CREATE TRIGGER ticket_counts_delete AFTER DELETE ON tickets BEGIN"
+	"  UPDATE ticket_counts SET total = total - 1, open = open - (OLD.state = 'open'); END;",
 };
 
 #define TICKET_COLUMNS "id, key, title, queue, priority, state, account, assignee," \
@@ -175,7 +189,7 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_OUTCOMES_FOR] = "SELECT rule, status, effects, error, location, duration_us"
 			   " FROM outcomes WHERE event_seq = ? ORDER BY id",
 	[S_COUNT_EVENTS] = "SELECT coalesce(max(seq), 0) FROM events",
-	[S_COUNT_TICKETS] = "SELECT count(*), coalesce(sum(state = 'open'), 0) FROM tickets",
+	[S_COUNT_TICKETS] = "SELECT total, open FROM ticket_counts",
 	[S_FILE_ADD] = "INSERT INTO files(name, work_name, size, state, started_at) VALUES(?,?,?,'work',?)",
 	[S_FILE_PROGRESS] = "UPDATE files SET rows_done = ?, rows_ok = ?, rows_bad = ?, duplicates = ?"
 			    " WHERE id = ?",

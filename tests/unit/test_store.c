@@ -853,6 +853,46 @@ static void test_ticket_timers(void **state)
 	assert_int_equal(side_count(f->path, "SELECT count(*) FROM timers"), 1);
 }
 
+/* What migration 8 added, to make a database of an older version. */
+#define UNDO_8 "DROP TRIGGER ticket_counts_insert; DROP TRIGGER ticket_counts_state;" \
+	"DROP TRIGGER ticket_counts_delete; DROP TABLE ticket_counts;"
+
+/* `stats` counts tickets from ticket_counts, kept by triggers: inserts,
+ * closes and reopens count, a rolled-back savepoint takes its change back,
+ * and migration 8 starts from the tickets already there. */
+static void test_ticket_counts(void **state)
+{
+	struct fixture *f = *state;
+	int64_t events, open, total;
+	assert_int_equal(tr_store_begin(f->s), 0);
+	int64_t a = add_ticket(f->s, "c:a", "A", "q", "normal", NULL, 0);
+	add_ticket(f->s, "c:b", "B", "q", "normal", NULL, 0);
+	assert_int_equal(tr_store_commit(f->s), 0);
+	assert_int_equal(tr_store_counts(f->s, &events, &open, &total), 0);
+	assert_int_equal(total, 2);
+	assert_int_equal(open, 2);
+
+	assert_int_equal(tr_store_begin(f->s), 0);
+	close_ticket(f->s, a, NOW);
+	assert_int_equal(tr_store_savepoint(f->s), 0);
+	add_ticket(f->s, "c:rolled-back", "R", "q", "normal", NULL, 0);
+	assert_int_equal(tr_store_rollback_to(f->s), 0);
+	assert_int_equal(tr_store_release(f->s), 0);
+	assert_int_equal(tr_store_commit(f->s), 0);
+	assert_int_equal(tr_store_counts(f->s, &events, &open, &total), 0);
+	assert_int_equal(total, 2);
+	assert_int_equal(open, 1);
+
+	tr_store_close(f->s);
+	f->s = NULL;
+	side_exec(f->path, UNDO_8 "PRAGMA user_version = 7;");
+	char err[256] = "";
+	assert_int_equal(tr_store_open(f->path, TR_DURABILITY_NORMAL, &f->s, err, sizeof(err)), 0);
+	assert_int_equal(tr_store_counts(f->s, &events, &open, &total), 0);
+	assert_int_equal(total, 2);
+	assert_int_equal(open, 1);
+}
+
 /* Migration 7 on a database of version 6: the pending timers' tickets are
  * copied into ticket_timers and the old index goes. */
 static void test_migration_ticket_timers(void **state)
@@ -860,7 +900,7 @@ static void test_migration_ticket_timers(void **state)
 	struct fixture *f = *state;
 	tr_store_close(f->s);
 	f->s = NULL;
-	side_exec(f->path, "DROP TABLE ticket_timers; CREATE INDEX timers_ticket ON timers(ticket_id);"
+	side_exec(f->path, UNDO_8 "DROP TABLE ticket_timers; CREATE INDEX timers_ticket ON timers(ticket_id);"
 			   "INSERT INTO tickets(id, key, title, queue, priority, state, created_at, updated_at)"
 			   " VALUES(7, 'k', 'T', 'q', 'normal', 'open', 1, 1);"
 			   "INSERT INTO timers(due_at, id, kind, ticket_id, payload) VALUES(100, 1, 'nudge', 7, '{}'),"
@@ -868,7 +908,7 @@ static void test_migration_ticket_timers(void **state)
 			   "PRAGMA user_version = 6;");
 	char err[256] = "";
 	assert_int_equal(tr_store_open(f->path, TR_DURABILITY_NORMAL, &f->s, err, sizeof(err)), 0);
-	assert_int_equal(side_count(f->path, "PRAGMA user_version"), 7);
+	assert_int_equal(side_count(f->path, "PRAGMA user_version"), 8);
 	assert_int_equal(side_count(f->path, "SELECT count(*) FROM ticket_timers WHERE ticket_id = 7 AND id = 1"), 1);
 	assert_int_equal(side_count(f->path, "SELECT count(*) FROM ticket_timers"), 1);
 	assert_int_equal(side_count(f->path, "SELECT count(*) FROM sqlite_master WHERE name = 'timers_ticket'"), 0);
@@ -928,6 +968,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ticket_timers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migration_ticket_timers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_outbox_pending_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ticket_counts, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
