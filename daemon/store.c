@@ -838,8 +838,12 @@ cJSON *tr_store_tickets_query(struct tr_store *s, const struct tr_ticket_filter 
 {
 	char sql[768] = "SELECT " TICKET_COLUMNS " FROM tickets WHERE 1";
 	const char *state = f->state ? f->state : "open";
+	/* "+state": read newest first and stop at the limit, like the other
+	 * filters. Through tickets_state (state, due_at) SQLite sorted every
+	 * ticket of the state by id: 0.8 s on the loop thread at a million
+	 * open tickets, for the default `triagectl tickets`. */
 	if (strcmp(state, "all") != 0)
-		filter_eq(sql, sizeof(sql), "state", state);
+		filter_eq(sql, sizeof(sql), "+state", state);
 	filter_eq(sql, sizeof(sql), "queue", f->queue);
 	filter_eq(sql, sizeof(sql), "account", f->account);
 	filter_eq(sql, sizeof(sql), "priority", f->priority);
