@@ -552,25 +552,22 @@ int tr_engine_dispatch(struct tr_engine *e, struct tr_store *s, const struct tr_
 		r->runs++;
 		if ((rc = tr_store_savepoint(s)))
 			break;
-		struct tr_buf *effects = &e->run.effects;
-		effects->len = 0;
-		effects->oom = 0;
-		tr_buf_add(effects, "[", 1);
+		tr_lua_effects_begin(&e->run);
 		e->run.phase = TR_PHASE_ACTION;
 		lua_rawgeti(L, LUA_REGISTRYINDEX, r->action_ref);
 		lua_pushvalue(L, -3);
 		lua_pushvalue(L, -3);
 		tr_lua_pcall(e->sb, 2, 0, 1, &call);
 		e->run.phase = TR_PHASE_NONE;
-		tr_buf_add(effects, "]", 1);
-		if (call.status == 0 && effects->oom) {
+		const char *effects = tr_lua_effects_text(&e->run);
+		if (call.status == 0 && !effects) {
 			call.status = TR_ELUA;
 			snprintf(call.message, sizeof(call.message), "not enough memory");
 		}
 		if (call.status == 0) {
 			rc = tr_store_release(s);
 			if (rc == 0)
-				rc = record(s, r, ev, "ok", effects->p, &call, now);
+				rc = record(s, r, ev, "ok", effects, &call, now);
 		} else {
 			/* SPEC §3 isolation: undo this rule alone, keep the others. */
 			out->errors++;

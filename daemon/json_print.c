@@ -10,7 +10,7 @@
 #include "tr_buf.h"
 #include "tr_json.h"
 
-static void put_int(struct tr_buf *o, int64_t v)
+void tr_json_add_int(struct tr_buf *o, int64_t v)
 {
 	char tmp[24], *e = tmp + sizeof(tmp), *s = e;
 	uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
@@ -26,7 +26,7 @@ static void put_number(struct tr_buf *o, double d)
 {
 	/* 2^63 exactly is out of range: the cast would be undefined */
 	if (d == floor(d) && d >= -9223372036854775808.0 && d < 9223372036854775808.0) {
-		put_int(o, (int64_t)d);
+		tr_json_add_int(o, (int64_t)d);
 		return;
 	}
 	if (!isfinite(d)) {

@@ -34,23 +34,29 @@ static void add_key(struct tr_buf *b, const char *key)
 	tr_buf_add(b, ":", 1);
 }
 
-static void add_int(struct tr_buf *b, int64_t v)
+void tr_lua_effects_begin(struct tr_run *run)
 {
-	char num[24];
-	int n = snprintf(num, sizeof(num), "%lld", (long long)v);
-	tr_buf_add(b, num, (size_t)n);
+	run->effects.len = 0;
+	run->effects.oom = 0;
+	tr_buf_add(&run->effects, "[", 1);
+}
+
+const char *tr_lua_effects_text(struct tr_run *run)
+{
+	tr_buf_add(&run->effects, "]", 1);
+	return run->effects.oom ? NULL : run->effects.p;
 }
 
 void tr_lua_effect(lua_State *L, const char *op, int64_t ticket)
 {
 	struct tr_buf *b = &tr_lua_run(L)->effects;
-	if (b->len > 1)
+	if (b->len > 1) /* after the "[" and an effect */
 		tr_buf_add(b, ",", 1);
 	tr_buf_add(b, "{\"op\":", 6);
 	tr_json_add_string(b, op);
 	if (ticket > 0) {
 		tr_buf_add(b, ",\"ticket\":", 10);
-		add_int(b, ticket);
+		tr_json_add_int(b, ticket);
 	}
 }
 
@@ -65,7 +71,7 @@ void tr_lua_effect_int(lua_State *L, const char *key, int64_t value)
 {
 	struct tr_buf *b = &tr_lua_run(L)->effects;
 	add_key(b, key);
-	add_int(b, value);
+	tr_json_add_int(b, value);
 }
 
 void tr_lua_effect_end(lua_State *L)

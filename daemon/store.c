@@ -1188,11 +1188,11 @@ int tr_store_timers_cancel(struct tr_store *s, int64_t ticket_id, const char *ki
 		rc = TR_ESTORE;
 	}
 	sqlite3_reset(st);
+	if (rc == 0 && n && !(st = stmt(s, S_TICKET_TIMER_FORGET)))
+		rc = TR_ESTORE;
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		if (v[i].pending && (rc = tr_store_timer_delete(s, v[i].due_at, v[i].id)) == -ENOENT)
 			rc = 0;
-		if (rc == 0 && !(st = stmt(s, S_TICKET_TIMER_FORGET)))
-			rc = TR_ESTORE;
 		if (rc == 0) {
 			sqlite3_bind_int64(st, 1, ticket_id);
 			sqlite3_bind_int64(st, 2, v[i].due_at);

@@ -24,8 +24,8 @@ struct tr_run {
 	const struct tr_event *event;
 	const char *rule;     /* name of the running rule */
 	char actor[96];       /* "rule:NAME", recorded in ticket history */
-	struct tr_buf effects; /* the action's effects as a JSON array text,
-				* "[" + objects; owned by the run, reused */
+	struct tr_buf effects; /* the action's effects as JSON text (see
+				* tr_lua_effects_begin); owned by the run, reused */
 	int64_t now;          /* processing time (time.now()) */
 	const struct tr_config *cfg;            /* outputs, for notify() */
 	const struct tr_calendars *calendars;   /* for time.add and business-time timers */
@@ -40,6 +40,10 @@ struct tr_run *tr_lua_run_mutating(lua_State *L, const char *what);
  * {"op": op (, "ticket": id when id > 0), the _str/_int calls add members,
  * tr_lua_effect_end closes it (raising when memory ran out). */
 void tr_lua_effect(lua_State *L, const char *op, int64_t ticket);
+/* Around an action: empties the run's effects; then closes the array and
+ * returns its text (owned by the run), or NULL when memory ran out. */
+void tr_lua_effects_begin(struct tr_run *run);
+const char *tr_lua_effects_text(struct tr_run *run);
 void tr_lua_effect_str(lua_State *L, const char *key, const char *value);
 void tr_lua_effect_int(lua_State *L, const char *key, int64_t value);
 void tr_lua_effect_end(lua_State *L);
