@@ -16,7 +16,7 @@
 
 #define FIRE_BATCH 1000   /* timers per transaction at the most */
 #define FIRE_CHUNK 32     /* timers read at a time */
-#define FIRE_MS 5         /* then the loop breathes */
+#define FIRE_MS 3         /* then the loop breathes (a ping waits for one slice) */
 
 struct tr_timers {
 	struct tr_daemon *d;
@@ -168,16 +168,22 @@ static void on_more(uv_idle_t *h);
 
 int tr_timers_fire(struct tr_daemon *d, int64_t now, uint64_t budget_ms, int *more_out)
 {
-	uint64_t deadline = tr_mono_ms() + budget_ms;
+	uint64_t deadline = tr_mono_us() + budget_ms * 1000u;
 	struct tr_timer due[FIRE_CHUNK];
-	int more = 1, fired = 0;
+	int more = 1, fired = 0, late = 0;
 	int rc = tr_ingest_begin(&d->ingest);
 	/* One transaction per slice, read a chunk at a time: a slice that ends
-	 * early re-reads at most a chunk, not a whole batch. */
-	while (rc == 0 && more && fired < FIRE_BATCH && tr_mono_ms() <= deadline) {
+	 * early re-reads at most a chunk, not a whole batch. The clock is read
+	 * per timer: a chunk of fires can take longer than the whole budget. */
+	while (rc == 0 && more && !late && fired < FIRE_BATCH) {
 		int n = 0;
 		rc = tr_store_timers_due(d->store, now, FIRE_CHUNK, due, &n);
+		more = n == FIRE_CHUNK;
 		for (int i = 0; rc == 0 && i < n; i++, fired++) {
+			if (fired && tr_mono_us() >= deadline) {
+				more = late = 1;
+				break;
+			}
 			/* A timer an earlier one cancelled (its ticket closed) is
 			 * gone: skip it. Deleting is what makes it fire once. */
 			rc = tr_store_timer_delete(d->store, due[i].due_at, due[i].id);
@@ -187,7 +193,6 @@ int tr_timers_fire(struct tr_daemon *d, int64_t now, uint64_t budget_ms, int *mo
 				rc = 0;
 		}
 		tr_timer_rows_free(due, n);
-		more = n == FIRE_CHUNK;
 	}
 	rc = rc ? (tr_ingest_abort(&d->ingest), rc) : tr_ingest_commit(&d->ingest);
 	*more_out = more;
