@@ -1,20 +1,31 @@
 /* WAL checkpoints on the libuv thread pool, one at a time. The worker uses
  * its own SQLite connection; a passive checkpoint never blocks the loop's
- * writer, which keeps committing meanwhile. */
+ * writer, which keeps committing meanwhile. But the WAL only starts over
+ * (instead of growing) after a pass that copied every frame, which never
+ * happens while the loop writes; so once it is large, a last pass runs with
+ * the loop's writes held (d->writes_paused) while it reads and answers. */
 #include <stdlib.h>
 #include <string.h>
 #include "tr_checkpoint.h"
 #include "tr_log.h"
+#include "tr_outputs.h"
+#include "tr_server.h"
+#include "tr_spool.h"
 #include "tr_store.h"
+#include "tr_time.h"
+#include "tr_timers.h"
 
 struct job {
 	uv_work_t work;
+	struct tr_daemon *d;
 	char *path;
+	int last; /* the pass that runs with the writes held */
 	int rc;
 	char err[256];
 };
 
 static int running;
+static uint64_t paused_at; /* tr_mono_us() when the writes were held */
 
 static void run(uv_work_t *w)
 {
@@ -22,36 +33,68 @@ static void run(uv_work_t *w)
 	j->rc = tr_store_checkpoint(j->path, j->err, sizeof(j->err));
 }
 
+static int start(struct tr_daemon *d, int last);
+
+static void resume_writes(struct tr_daemon *d)
+{
+	d->writes_paused = 0;
+	tr_server_resume(d->server);
+	tr_spool_resume(d->spool);
+	tr_timers_resume(d->timers);
+	tr_outputs_resume(d->outputs);
+}
+
 static void done(uv_work_t *w, int status)
 {
 	struct job *j = w->data;
+	struct tr_daemon *d = j->d;
 	if (status == 0 && j->rc)
 		log_warnx("checkpoint: %s", j->err);
+	int last = j->last;
 	free(j->path);
 	free(j);
 	running = 0;
+	if (last) {
+		log_debug("checkpoint: writes held %llu us for the last pass; WAL %lld pages",
+			  (unsigned long long)(tr_mono_us() - paused_at), (long long)tr_store_wal_pages(d->store));
+		resume_writes(d);
+	}
+	else if (status == 0 && tr_store_wal_pages(d->store) >= TR_CHECKPOINT_RESET && !d->stopping &&
+		 start(d, 1) == 0) {
+		d->writes_paused = 1; /* the loop is between transactions here */
+		paused_at = tr_mono_us();
+	}
+}
+
+static int start(struct tr_daemon *d, int last)
+{
+	struct job *j = calloc(1, sizeof(*j));
+	if (!j || !(j->path = strdup(d->cfg.db_path))) {
+		free(j);
+		return -1;
+	}
+	j->work.data = j;
+	j->d = d;
+	j->last = last;
+	if (uv_queue_work(d->loop, &j->work, run, done) != 0) {
+		free(j->path);
+		free(j);
+		return -1;
+	}
+	running = 1;
+	return 0;
 }
 
 void tr_checkpoint_maybe(struct tr_daemon *d)
 {
+	if (running)
+		return;
 	int64_t pages = tr_store_wal_pages(d->store);
-	if (pages >= TR_CHECKPOINT_FORCE && !running) {
+	if (pages >= TR_CHECKPOINT_FORCE) {
 		log_info("checkpoint: the WAL holds %lld pages; checkpointing now", (long long)pages);
 		tr_store_checkpoint_now(d->store);
 		return;
 	}
-	if (running || pages < TR_CHECKPOINT_PAGES)
-		return;
-	struct job *j = calloc(1, sizeof(*j));
-	if (!j || !(j->path = strdup(d->cfg.db_path))) {
-		free(j);
-		return;
-	}
-	j->work.data = j;
-	if (uv_queue_work(d->loop, &j->work, run, done) == 0)
-		running = 1;
-	else {
-		free(j->path);
-		free(j);
-	}
+	if (pages >= TR_CHECKPOINT_PAGES)
+		start(d, 0);
 }

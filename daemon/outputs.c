@@ -647,8 +647,8 @@ static void on_pass(uv_timer_t *t)
 {
 	struct tr_outputs *o = t->data;
 	o->armed = 0;
-	if (o->closing)
-		return;
+	if (o->closing || o->d->writes_paused)
+		return; /* tr_outputs_resume arms it again */
 	if (o->hold_until > uv_now(o->d->loop)) {
 		arm_ms(o, o->hold_until - uv_now(o->d->loop));
 		return;
@@ -685,6 +685,12 @@ void tr_outputs_poke(struct tr_outputs *o)
 	if (!o || o->closing)
 		return;
 	if (tr_store_outbox_hint(o->d->store))
+		arm_ms(o, 0);
+}
+
+void tr_outputs_resume(struct tr_outputs *o)
+{
+	if (o)
 		arm_ms(o, 0);
 }
 

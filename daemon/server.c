@@ -477,6 +477,8 @@ static void process(struct tr_server *srv)
 	admit(srv);
 	while (srv->head && srv->head->admitted && events < BATCH_EVENTS && tr_mono_ms() < deadline) {
 		struct request *r = srv->head;
+		if (r->prep.ingest && !r->answer && srv->d->writes_paused)
+			break; /* it waits at the head, in order; tr_server_resume */
 		srv->head = r->next;
 		if (!srv->head)
 			srv->tail = NULL;
@@ -517,7 +519,7 @@ static void process(struct tr_server *srv)
 	commit_batch(srv, &batch);
 	admit(srv);
 	/* what is still being prepared wakes the loop when it is done */
-	if (srv->head && srv->head->admitted)
+	if (srv->head && srv->head->admitted && !srv->d->writes_paused)
 		uv_idle_start(&srv->idle, on_idle);
 	else
 		uv_idle_stop(&srv->idle);
@@ -533,6 +535,12 @@ static void process(struct tr_server *srv)
 static void on_check(uv_check_t *h)
 {
 	process(h->data);
+}
+
+void tr_server_resume(struct tr_server *srv)
+{
+	if (srv && !srv->closing)
+		uv_idle_start(&srv->idle, on_idle); /* the next pass of the loop runs process() */
 }
 
 int tr_server_start(struct tr_daemon *d, struct tr_server **out)

@@ -23,7 +23,7 @@
 #include "tr_time.h"
 
 #define STEP_ROWS 2000        /* rows per transaction */
-#define STEP_MS 3             /* and at most this long, so ping stays fast */
+#define STEP_MS 2             /* and at most this long, so ping stays fast */
 #define MAX_CANDIDATES 4096   /* files watched for settling in incoming/ */
 #define MAX_WORK_FILES 64     /* claimed and waiting; the rest wait in incoming/ */
 #define RETRY_MS 1000         /* after a database failure */
@@ -325,6 +325,10 @@ static void on_step(uv_idle_t *h)
 	struct tr_spool *sp = h->data;
 	if (sp->closing)
 		return;
+	if (sp->d->writes_paused) {
+		uv_idle_stop(&sp->step); /* tr_spool_resume starts it again */
+		return;
+	}
 	if (!sp->active) {
 		int rc = open_next(sp);
 		if (rc <= 0) {
@@ -356,6 +360,12 @@ static void start_steps(struct tr_spool *sp)
 {
 	if (!sp->closing)
 		uv_idle_start(&sp->step, on_step);
+}
+
+void tr_spool_resume(struct tr_spool *sp)
+{
+	if (sp && sp->active)
+		start_steps(sp);
 }
 
 /* Moves a file out of incoming/ untouched, with a one-line report. */

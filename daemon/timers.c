@@ -16,7 +16,7 @@
 
 #define FIRE_BATCH 1000   /* timers per transaction at the most */
 #define FIRE_CHUNK 32     /* timers read at a time */
-#define FIRE_MS 3         /* then the loop breathes (a ping waits for one slice) */
+#define FIRE_MS 2         /* then the loop breathes (a ping waits for one slice) */
 
 struct tr_timers {
 	struct tr_daemon *d;
@@ -204,6 +204,8 @@ static void on_timer(uv_timer_t *h)
 {
 	struct tr_timers *t = h->data;
 	t->armed_for = 0;
+	if (t->d->writes_paused)
+		return; /* tr_timers_resume arms it again */
 	int more = 0;
 	int rc = tr_timers_fire(t->d, tr_time_now(), FIRE_MS, &more);
 	if (rc) {
@@ -245,6 +247,12 @@ static void arm(struct tr_timers *t)
 	tr_store_timer_hint(t->d->store); /* superseded by the query */
 	if (tr_store_timer_next(t->d->store, &next) == 0)
 		arm_at(t, next);
+}
+
+void tr_timers_resume(struct tr_timers *t)
+{
+	if (t && !t->closing)
+		arm(t);
 }
 
 void tr_timers_poke(struct tr_timers *t)

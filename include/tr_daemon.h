@@ -29,6 +29,10 @@ struct tr_daemon {
 	int64_t started_at;
 	uint64_t requests, rejected_events;
 	int stopping;
+	/* A checkpoint's last pass is running: the loop starts no write
+	 * transaction until it ends, so that it copies the whole WAL and the
+	 * WAL starts over (see tr_checkpoint.h). Reads and pings go on. */
+	int writes_paused;
 };
 
 

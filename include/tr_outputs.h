@@ -15,6 +15,8 @@ struct tr_outputs;
 int tr_outputs_start(struct tr_daemon *d, struct tr_outputs **out);
 /* After a commit that may have queued notifications: deliver soon. */
 void tr_outputs_poke(struct tr_outputs *o);
+/* Looks at the outbox again after d->writes_paused ends. */
+void tr_outputs_resume(struct tr_outputs *o);
 /* Where "watch" notifications go: broadcast(ud, json_line) for each, with
  * the notification object as JSON text (no newline). May be unset. */
 void tr_outputs_set_watch(struct tr_outputs *o, void (*broadcast)(void *ud, const char *json), void *ud);

@@ -14,6 +14,8 @@ struct tr_timers;
 int tr_timers_start(struct tr_daemon *d, struct tr_timers **out);
 /* After any commit: re-arms if the commit added an earlier timer. */
 void tr_timers_poke(struct tr_timers *t);
+/* Re-arms for the earliest timer after d->writes_paused ends. */
+void tr_timers_resume(struct tr_timers *t);
 void tr_timers_close(struct tr_timers *t);
 /* Fires the timers due at now (earliest first) for up to budget_ms, in
  * transactions of up to a thousand; *more says some are still due. The

@@ -181,6 +181,45 @@ class Protocol(unittest.TestCase):
             c.close()
 
 
+class Wal(unittest.TestCase):
+    FAT = """
+rule { name = "fat", on = "bulk", action = function(ev) state.set("fat:" .. ev.id, ev.blob) end }
+"""
+
+    def test_wal_starts_over_under_steady_load_and_pings_are_answered(self):
+        # 20,000 events of ~3 KB, each stored twice (event, state): ~130 MiB
+        # through the WAL without a pause in the load. It must start over
+        # at about 64 MiB (a checkpoint's last pass with the writes held),
+        # not grow to the 256 MiB at which the loop would block for one.
+        with Daemon(rules={"fat.lua": self.FAT}, shipped=False) as d:
+            wal = os.path.join(d.dir, "state", "triaged.db-wal")
+            c, pinger = d.client(), d.client()
+            blob = "x" * 3000
+            sent = answered = biggest = 0
+            slowest_ping = 0.0
+            depth, batch, total = 4, 200, 20000
+            while answered < total // batch:
+                while sent < total // batch and sent - answered < depth:
+                    c.send({"op": "ingest", "events": [{"type": "bulk", "id": f"e{sent}-{k}", "blob": blob}
+                                                       for k in range(batch)]})
+                    sent += 1
+                a = c.recv()
+                self.assertTrue(a["ok"], a)
+                self.assertEqual(a["accepted"], batch)
+                answered += 1
+                if answered % 10 == 0:
+                    t0 = time.monotonic()
+                    self.assertTrue(pinger.request({"op": "ping"})["ok"])
+                    slowest_ping = max(slowest_ping, time.monotonic() - t0)
+                    biggest = max(biggest, os.path.getsize(wal) if os.path.exists(wal) else 0)
+            self.assertEqual(d.request({"op": "stats"})["stats"]["events_stored"], total)
+            self.assertLess(biggest, 112 << 20, f"the WAL grew to {biggest >> 20} MiB")
+            self.assertNotIn("checkpointing now", d.log(), "the loop had to block for a checkpoint")
+            self.assertLess(slowest_ping, 5.0)
+            c.close()
+            pinger.close()
+
+
 class Tickets(unittest.TestCase):
     def test_filters_show_update_and_explain(self):
         with Daemon() as d:
