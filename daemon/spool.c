@@ -362,6 +362,11 @@ static void start_steps(struct tr_spool *sp)
 		uv_idle_start(&sp->step, on_step);
 }
 
+int tr_spool_reading(const struct tr_spool *sp)
+{
+	return sp && sp->active;
+}
+
 void tr_spool_resume(struct tr_spool *sp)
 {
 	if (sp && sp->active)

@@ -10,13 +10,15 @@
 #include "tr_error.h"
 #include "tr_log.h"
 #include "tr_notify.h"
+#include "tr_spool.h"
 #include "tr_ticket.h"
 #include "tr_time.h"
 #include "tr_timers.h"
 
 #define FIRE_BATCH 1000   /* timers per transaction at the most */
 #define FIRE_CHUNK 32     /* timers read at a time */
-#define FIRE_MS 2         /* then the loop breathes (a ping waits for one slice) */
+#define FIRE_MS 5         /* then the loop breathes (a ping waits for a slice) */
+#define FIRE_MS_SHARED 2  /* while a file is read, whose steps take 2 ms of each pass too */
 
 struct tr_timers {
 	struct tr_daemon *d;
@@ -207,7 +209,8 @@ static void on_timer(uv_timer_t *h)
 	if (t->d->writes_paused)
 		return; /* tr_timers_resume arms it again */
 	int more = 0;
-	int rc = tr_timers_fire(t->d, tr_time_now(), FIRE_MS, &more);
+	int rc = tr_timers_fire(t->d, tr_time_now(), tr_spool_reading(t->d->spool) ? FIRE_MS_SHARED : FIRE_MS,
+				&more);
 	if (rc) {
 		log_errx("timers: firing failed (%s); retrying in 1 s", tr_strerror(rc));
 		uv_timer_start(&t->timer, on_timer, 1000, 0);

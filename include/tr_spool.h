@@ -16,6 +16,8 @@ struct tr_spool;
  * loop until the handles closed, tr_spool_free. Returns 0 or a negative
  * errno (logged). */
 int tr_spool_start(struct tr_daemon *d, struct tr_spool **out);
+/* True while a file is being read (its steps run every pass of the loop). */
+int tr_spool_reading(const struct tr_spool *sp);
 /* Goes on with the file being read after d->writes_paused ends. */
 void tr_spool_resume(struct tr_spool *sp);
 void tr_spool_close(struct tr_spool *sp);
