@@ -477,8 +477,8 @@ static void process(struct tr_server *srv)
 	admit(srv);
 	while (srv->head && srv->head->admitted && events < BATCH_EVENTS && tr_mono_ms() < deadline) {
 		struct request *r = srv->head;
-		if (r->prep.ingest && !r->answer && srv->d->writes_paused)
-			break; /* it waits at the head, in order; tr_server_resume */
+		if (r->prep.ingest && !r->answer && srv->d->writes_paused && !srv->closing)
+			break; /* it waits at the head, in order; tr_server_resume (a drain does not wait) */
 		srv->head = r->next;
 		if (!srv->head)
 			srv->tail = NULL;
