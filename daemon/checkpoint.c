@@ -58,8 +58,7 @@ static void done(uv_work_t *w, int status)
 		log_debug("checkpoint: writes held %llu us for the last pass; WAL %lld pages",
 			  (unsigned long long)(tr_mono_us() - paused_at), (long long)tr_store_wal_pages(d->store));
 		resume_writes(d);
-	}
-	else if (status == 0 && tr_store_wal_pages(d->store) >= TR_CHECKPOINT_RESET && !d->stopping &&
+	} else if (status == 0 && tr_store_wal_pages(d->store) >= TR_CHECKPOINT_RESET && !d->stopping &&
 		 start(d, 1) == 0) {
 		d->writes_paused = 1; /* the loop is between transactions here */
 		paused_at = tr_mono_us();
