@@ -24,6 +24,7 @@
 
 #define STEP_ROWS 2000        /* rows per transaction */
 #define STEP_MS 2             /* and at most this long, so ping stays fast */
+#define STEP_MIN_ROWS 16      /* but at least this many */
 #define MAX_CANDIDATES 4096   /* files watched for settling in incoming/ */
 #define MAX_WORK_FILES 64     /* claimed and waiting; the rest wait in incoming/ */
 #define RETRY_MS 1000         /* after a database failure */
@@ -304,7 +305,10 @@ static int step_rows(struct tr_spool *sp)
 					rc = irc;
 			}
 		}
-		if (tr_mono_us() >= deadline) /* rows cost 0.1 ms or more: check each */
+		/* At least STEP_MIN_ROWS a commit (a slow build's rows would
+		 * otherwise commit a few at a time), then the clock after each
+		 * row: rows cost 0.1 ms or more. */
+		if (n + 1 >= STEP_MIN_ROWS && tr_mono_us() >= deadline)
 			break;
 	}
 	if (rc == 0)
