@@ -373,8 +373,8 @@ int tr_spool_reading(const struct tr_spool *sp)
 
 void tr_spool_resume(struct tr_spool *sp)
 {
-	if (sp && sp->active)
-		start_steps(sp);
+	if (sp)
+		start_steps(sp); /* a step with nothing to read stops itself */
 }
 
 /* Moves a file out of incoming/ untouched, with a one-line report. */

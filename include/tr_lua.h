@@ -36,14 +36,14 @@ struct tr_run *tr_lua_run(lua_State *L);
 /* Same, raising a Lua error unless an action is running: effects are only
  * allowed there (what = the function's name, for the message). */
 struct tr_run *tr_lua_run_mutating(lua_State *L, const char *what);
-/* Journals an effect of the running action: tr_lua_effect opens
- * {"op": op (, "ticket": id when id > 0), the _str/_int calls add members,
- * tr_lua_effect_end closes it (raising when memory ran out). */
-void tr_lua_effect(lua_State *L, const char *op, int64_t ticket);
 /* Around an action: empties the run's effects; then closes the array and
  * returns its text (owned by the run), or NULL when memory ran out. */
 void tr_lua_effects_begin(struct tr_run *run);
 const char *tr_lua_effects_text(struct tr_run *run);
+/* Journals an effect of the running action: tr_lua_effect opens
+ * {"op": op (, "ticket": id when id > 0), the _str/_int calls add members,
+ * tr_lua_effect_end closes it (raising when memory ran out). */
+void tr_lua_effect(lua_State *L, const char *op, int64_t ticket);
 void tr_lua_effect_str(lua_State *L, const char *key, const char *value);
 void tr_lua_effect_int(lua_State *L, const char *key, int64_t value);
 void tr_lua_effect_end(lua_State *L);

@@ -18,7 +18,8 @@ struct tr_spool;
 int tr_spool_start(struct tr_daemon *d, struct tr_spool **out);
 /* True while a file is being read (its steps run every pass of the loop). */
 int tr_spool_reading(const struct tr_spool *sp);
-/* Goes on with the file being read after d->writes_paused ends. */
+/* Goes on with the spool's files after d->writes_paused ends (a pause can
+ * also fall before a claimed file was opened). */
 void tr_spool_resume(struct tr_spool *sp);
 void tr_spool_close(struct tr_spool *sp);
 void tr_spool_free(struct tr_spool *sp);
