@@ -5,9 +5,9 @@
  * written atomically, so a re-delivery after a crash overwrites the same
  * file: exactly once) or an exec output (an argv with placeholders, no
  * shell, the payload on stdin, a timeout, at most MAX_CHILDREN at a time:
- * at least once). Success marks the row delivered; a failure records the
- * error and schedules a retry with exponential backoff, so nothing is ever
- * dropped. Not what is notified or when (notify.c and the rules queue rows
+ * at least once). Success marks the row delivered (delivered rows are kept
+ * KEEP_DELIVERED, then pruned); a failure records the error and schedules a
+ * retry with exponential backoff, so nothing is ever dropped. Not what is notified or when (notify.c and the rules queue rows
  * in their event's transaction), nor how watch lines reach clients
  * (server.c). */
 #include <errno.h>
@@ -35,6 +35,7 @@
 #define DEFAULT_TIMEOUT_MS 10000 /* exec timeout when the config gives none */
 #define MAX_BACKOFF 3600         /* seconds: retries slow down to once an hour */
 #define GONE_RETRY 3600          /* seconds: a row whose output left the config */
+#define KEEP_DELIVERED (7 * 86400) /* seconds a delivered row stays in the outbox */
 #define HOLD_MS 1000             /* after a store error, the next pass waits this long */
 #define POLL_MS 1000             /* re-check while due rows wait for a child or a slot */
 #define MAX_SLEEP_MS 60000       /* never sleep longer: wall-clock steps are caught up */
@@ -204,7 +205,7 @@ static int record(struct tr_outputs *o, int64_t id, int ok, int64_t next_at, con
 		return TR_ESTORE; /* never commit someone else's half-done work */
 	int rc = tr_ingest_begin(ig);
 	if (rc == 0)
-		rc = ok ? tr_store_outbox_done(o->d->store, id, now)
+		rc = ok ? tr_store_outbox_done(o->d->store, id, now, now - KEEP_DELIVERED)
 			: tr_store_outbox_retry(o->d->store, id, next_at, error);
 	if (rc == 0)
 		rc = tr_ingest_commit(ig);
@@ -553,7 +554,7 @@ static int record_pass(struct tr_outputs *o, int nres, int64_t now)
 	int rc = tr_ingest_begin(&d->ingest);
 	for (int i = 0; rc == 0 && i < nres; i++) {
 		const struct result *r = &o->results[i];
-		rc = r->ok ? tr_store_outbox_done(d->store, r->id, now)
+		rc = r->ok ? tr_store_outbox_done(d->store, r->id, now, now - KEEP_DELIVERED)
 			   : tr_store_outbox_retry(d->store, r->id, r->next_at, r->error);
 	}
 	if (rc == 0)

@@ -123,6 +123,10 @@ static const char *const migrations[] = {
 	"  UPDATE ticket_counts SET open = open + (NEW.state = 'open') - (OLD.state = 'open'); END;"
 	"CREATE TRIGGER ticket_counts_delete AFTER DELETE ON tickets BEGIN"
 	"  UPDATE ticket_counts SET total = total - 1, open = open - (OLD.state = 'open'); END;",
+
+	/* 9: delivered notifications in the order they were delivered, so
+	 * the oldest are pruned without a scan (see tr_store_outbox_done). */
+	"CREATE INDEX outbox_delivered ON outbox(delivered_at) WHERE delivered_at IS NOT NULL;",
 };
 
 #define TICKET_COLUMNS "id, key, title, queue, priority, state, account, assignee," \
@@ -140,7 +144,7 @@ enum stmt {
 	S_FILE_ERRORS, S_FILES_FINISHED_SINCE,
 	S_TIMER_ADD, S_TICKET_TIMER_ADD, S_TICKET_TIMERS_OF, S_TICKET_TIMER_FORGET, S_TIMER_NEXT, S_TIMERS_DUE, S_TIMER_DELETE,
 	S_TIMERS_LIST, S_TIMERS_COUNT, S_OUTBOX_ADD, S_OUTBOX_PENDING, S_OUTBOX_DONE, S_OUTBOX_RETRY,
-	S_OUTBOX_NEXT, S_TICKET_LADDER, S_SUSPECT_ADD, S_SUSPECT_COUNT, S_TICKET_IS_OPEN,
+	S_OUTBOX_NEXT, S_OUTBOX_PRUNE, S_TICKET_LADDER, S_SUSPECT_ADD, S_SUSPECT_COUNT, S_TICKET_IS_OPEN,
 	S_COUNT
 };
 
@@ -219,6 +223,9 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_OUTBOX_DONE] = "UPDATE outbox SET delivered_at = ?, attempts = attempts + 1 WHERE id = ?",
 	[S_OUTBOX_RETRY] = "UPDATE outbox SET attempts = attempts + 1, next_at = ?, last_error = ? WHERE id = ?",
 	[S_OUTBOX_NEXT] = "SELECT min(next_at) FROM outbox WHERE delivered_at IS NULL",
+	/* Two for each delivery: pruning keeps pace with deliveries, a little at a time. */
+	[S_OUTBOX_PRUNE] = "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE delivered_at IS NOT NULL"
+			   " AND delivered_at < ? ORDER BY delivered_at LIMIT 2)",
 	[S_TICKET_LADDER] = "UPDATE tickets SET ladder = ? WHERE id = ?",
 	[S_TICKET_IS_OPEN] = "SELECT state = 'open' FROM tickets WHERE id = ?",
 	[S_SUSPECT_ADD] = "INSERT INTO suspects(type, id, count, at) VALUES(?, ?, 1, ?)"
@@ -1375,14 +1382,21 @@ void tr_notifications_free(struct tr_notification *x, int n)
 	}
 }
 
-int tr_store_outbox_done(struct tr_store *s, int64_t id, int64_t now)
+int tr_store_outbox_done(struct tr_store *s, int64_t id, int64_t now, int64_t prune_before)
 {
 	sqlite3_stmt *st = stmt(s, S_OUTBOX_DONE);
 	if (!st)
 		return TR_ESTORE;
 	sqlite3_bind_int64(st, 1, now);
 	sqlite3_bind_int64(st, 2, id);
-	return run(s, st);
+	int rc = run(s, st);
+	if (rc == 0 && (st = stmt(s, S_OUTBOX_PRUNE))) {
+		sqlite3_bind_int64(st, 1, prune_before);
+		rc = run(s, st);
+	} else if (rc == 0) {
+		rc = TR_ESTORE;
+	}
+	return rc;
 }
 
 int tr_store_outbox_retry(struct tr_store *s, int64_t id, int64_t next_at, const char *error)

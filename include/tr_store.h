@@ -173,7 +173,10 @@ int tr_store_outbox_add(struct tr_store *s, const char *output, const char *payl
 int tr_store_outbox_hint(struct tr_store *s);
 int tr_store_outbox_pending(struct tr_store *s, int64_t now, int limit, struct tr_notification *out, int *n);
 void tr_notifications_free(struct tr_notification *x, int n);
-int tr_store_outbox_done(struct tr_store *s, int64_t id, int64_t now);
+/* Marks id delivered at now, and deletes up to two notifications delivered
+ * before prune_before: delivered rows are kept a while (what was sent, and
+ * when) but not for ever. */
+int tr_store_outbox_done(struct tr_store *s, int64_t id, int64_t now, int64_t prune_before);
 int tr_store_outbox_retry(struct tr_store *s, int64_t id, int64_t next_at, const char *error);
 /* The earliest next_at of an undelivered notification, 0 when none. */
 int tr_store_outbox_next(struct tr_store *s, int64_t *next_at);

@@ -853,8 +853,9 @@ static void test_ticket_timers(void **state)
 	assert_int_equal(side_count(f->path, "SELECT count(*) FROM timers"), 1);
 }
 
-/* What migration 8 added, to make a database of an older version. */
-#define UNDO_8 "DROP TRIGGER ticket_counts_insert; DROP TRIGGER ticket_counts_state;" \
+/* What migrations 9 and 8 added, to make a database of an older version. */
+#define UNDO_9 "DROP INDEX outbox_delivered;"
+#define UNDO_8 UNDO_9 "DROP TRIGGER ticket_counts_insert; DROP TRIGGER ticket_counts_state;" \
 	"DROP TRIGGER ticket_counts_delete; DROP TABLE ticket_counts;"
 
 /* `stats` counts tickets from ticket_counts, kept by triggers: inserts,
@@ -908,7 +909,7 @@ static void test_migration_ticket_timers(void **state)
 			   "PRAGMA user_version = 6;");
 	char err[256] = "";
 	assert_int_equal(tr_store_open(f->path, TR_DURABILITY_NORMAL, &f->s, err, sizeof(err)), 0);
-	assert_int_equal(side_count(f->path, "PRAGMA user_version"), 8);
+	assert_int_equal(side_count(f->path, "PRAGMA user_version"), 9);
 	assert_int_equal(side_count(f->path, "SELECT count(*) FROM ticket_timers WHERE ticket_id = 7 AND id = 1"), 1);
 	assert_int_equal(side_count(f->path, "SELECT count(*) FROM ticket_timers"), 1);
 	assert_int_equal(side_count(f->path, "SELECT count(*) FROM sqlite_master WHERE name = 'timers_ticket'"), 0);
@@ -934,7 +935,7 @@ static void test_outbox_pending_order(void **state)
 
 	assert_int_equal(tr_store_begin(f->s), 0);
 	assert_int_equal(tr_store_outbox_retry(f->s, first, NOW + 10, "down"), 0);
-	assert_int_equal(tr_store_outbox_done(f->s, second, NOW), 0);
+	assert_int_equal(tr_store_outbox_done(f->s, second, NOW, NOW - 86400), 0);
 	assert_int_equal(tr_store_commit(f->s), 0);
 	assert_int_equal(tr_store_outbox_pending(f->s, NOW, 4, x, &n), 0);
 	assert_int_equal(n, 1);
@@ -951,6 +952,40 @@ static void test_outbox_pending_order(void **state)
 	tr_notifications_free(x, n);
 }
 
+/* Delivered notifications are kept a week, then pruned as later ones are
+ * delivered (two per delivery); undelivered ones are never touched. */
+static void test_outbox_prune(void **state)
+{
+	struct fixture *f = *state;
+	const int64_t week = 7 * 86400, old = NOW - 8 * 86400;
+	int64_t id[6];
+	assert_int_equal(tr_store_begin(f->s), 0);
+	for (int i = 0; i < 6; i++) {
+		assert_int_equal(tr_store_outbox_add(f->s, "journal", "{}", old), 0);
+		id[i] = i + 1;
+	}
+	for (int i = 0; i < 3; i++) /* delivered long ago, nothing older to prune */
+		assert_int_equal(tr_store_outbox_done(f->s, id[i], old + i, old - week), 0);
+	assert_int_equal(tr_store_commit(f->s), 0);
+	char *v = side_query(f->path, "SELECT count(*) FROM outbox");
+	assert_string_equal(v, "6");
+	free(v);
+
+	assert_int_equal(tr_store_begin(f->s), 0);
+	assert_int_equal(tr_store_outbox_done(f->s, id[3], NOW, NOW - week), 0);
+	assert_int_equal(tr_store_commit(f->s), 0);
+	v = side_query(f->path, "SELECT group_concat(id) FROM (SELECT id FROM outbox ORDER BY id)");
+	assert_string_equal(v, "3,4,5,6"); /* the two oldest deliveries went */
+	free(v);
+
+	assert_int_equal(tr_store_begin(f->s), 0);
+	assert_int_equal(tr_store_outbox_done(f->s, id[4], NOW, NOW - week), 0);
+	assert_int_equal(tr_store_commit(f->s), 0);
+	v = side_query(f->path, "SELECT group_concat(id) FROM (SELECT id FROM outbox ORDER BY id)");
+	assert_string_equal(v, "4,5,6"); /* recent deliveries and the pending one stay */
+	free(v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -958,6 +993,7 @@ int main(void)
 		cmocka_unit_test(test_future_schema_refused),
 		cmocka_unit_test_setup_teardown(test_events_and_outcomes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quarantine, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_outbox_prune, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tickets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_one_open_ticket_per_key, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_state, setup, teardown),
