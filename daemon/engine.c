@@ -502,6 +502,73 @@ static int run_when(struct tr_engine *e, struct tr_rule *r, struct tr_call *call
 	return yes;
 }
 
+/* Runs r (whose `on` matches ev) on ev: `when`, then the action in a
+ * savepoint, and records its outcome. Counts into out. Returns 0 or a store
+ * error (the caller rolls back the whole transaction). */
+static int run_rule(struct tr_engine *e, struct tr_store *s, struct tr_rule *r, const struct tr_event *ev,
+		    int64_t now, struct tr_dispatch *out)
+{
+	lua_State *L = tr_sandbox_lua(e->sb);
+	int top = lua_gettop(L);
+	/* Each rule gets its own copy of the event, so an edit by one
+	 * (even one that then fails) never reaches the next. */
+	struct tr_call call = {0};
+	if (push_event(L, ev, now)) {
+		call.status = TR_ELUA;
+		snprintf(call.message, sizeof(call.message), "event nested deeper than %d levels", TR_LUA_MAX_DEPTH);
+		out->errors++;
+		return record(s, r, ev, "error", NULL, &call, now);
+	}
+	lua_pushstring(L, r->name);
+	lua_setfield(L, -2, "rule");
+
+	int rc = 0;
+	begin_run(e, s, ev, r, now, TR_PHASE_WHEN);
+	int m = run_when(e, r, &call);
+	e->run.phase = TR_PHASE_NONE;
+	if (m <= 0) {
+		if (m < 0) {
+			out->errors++;
+			rc = record(s, r, ev, "error", NULL, &call, now);
+		}
+		lua_settop(L, top);
+		return rc;
+	}
+	out->matched++;
+	r->runs++;
+	if ((rc = tr_store_savepoint(s))) {
+		lua_settop(L, top);
+		return rc;
+	}
+	tr_lua_effects_begin(&e->run);
+	e->run.phase = TR_PHASE_ACTION;
+	lua_rawgeti(L, LUA_REGISTRYINDEX, r->action_ref);
+	lua_pushvalue(L, -3);
+	lua_pushvalue(L, -3);
+	tr_lua_pcall(e->sb, 2, 0, 1, &call);
+	e->run.phase = TR_PHASE_NONE;
+	lua_settop(L, top);
+	const char *effects = tr_lua_effects_text(&e->run);
+	if (call.status == 0 && !effects) {
+		call.status = TR_ELUA;
+		snprintf(call.message, sizeof(call.message), "not enough memory");
+	}
+	if (call.status == 0) {
+		rc = tr_store_release(s);
+		if (rc == 0)
+			rc = record(s, r, ev, "ok", effects, &call, now);
+	} else {
+		/* SPEC §3 isolation: undo this rule alone, keep the others. */
+		out->errors++;
+		rc = tr_store_rollback_to(s);
+		if (rc == 0)
+			rc = tr_store_release(s);
+		if (rc == 0)
+			rc = record(s, r, ev, "error", NULL, &call, now);
+	}
+	return rc;
+}
+
 int tr_engine_dispatch(struct tr_engine *e, struct tr_store *s, const struct tr_event *ev,
 		       int64_t now, struct tr_dispatch *out)
 {
@@ -516,72 +583,30 @@ int tr_engine_dispatch(struct tr_engine *e, struct tr_store *s, const struct tr_
 		return tr_store_outcome_insert(s, ev->seq, "(engine)", "quarantined", NULL, reason, NULL, 0, now);
 	}
 
-	lua_State *L = tr_sandbox_lua(e->sb);
-	int top = lua_gettop(L);
-	rc = 0;
-	for (size_t i = 0; i < e->nrules && rc == 0; i++) {
-		struct tr_rule *r = &e->rules[i];
-		if (!rule_matches(r, ev->type))
-			continue;
-		/* Each rule gets its own copy of the event, so an edit by one
-		 * (even one that then fails) never reaches the next. */
-		lua_settop(L, top);
-		if (push_event(L, ev, now)) {
-			struct tr_call call = {.status = TR_ELUA};
-			snprintf(call.message, sizeof(call.message),
-				 "event nested deeper than %d levels", TR_LUA_MAX_DEPTH);
-			rc = record(s, r, ev, "error", NULL, &call, now);
-			out->errors++;
-			break;
-		}
-		lua_pushstring(L, r->name);
-		lua_setfield(L, -2, "rule");
-
-		struct tr_call call;
-		begin_run(e, s, ev, r, now, TR_PHASE_WHEN);
-		int m = run_when(e, r, &call);
-		if (m <= 0) {
-			if (m < 0) {
-				out->errors++;
-				rc = record(s, r, ev, "error", NULL, &call, now);
-			}
-			e->run.phase = TR_PHASE_NONE;
-			continue;
-		}
-		out->matched++;
-		r->runs++;
-		if ((rc = tr_store_savepoint(s)))
-			break;
-		tr_lua_effects_begin(&e->run);
-		e->run.phase = TR_PHASE_ACTION;
-		lua_rawgeti(L, LUA_REGISTRYINDEX, r->action_ref);
-		lua_pushvalue(L, -3);
-		lua_pushvalue(L, -3);
-		tr_lua_pcall(e->sb, 2, 0, 1, &call);
-		e->run.phase = TR_PHASE_NONE;
-		const char *effects = tr_lua_effects_text(&e->run);
-		if (call.status == 0 && !effects) {
-			call.status = TR_ELUA;
-			snprintf(call.message, sizeof(call.message), "not enough memory");
-		}
-		if (call.status == 0) {
-			rc = tr_store_release(s);
-			if (rc == 0)
-				rc = record(s, r, ev, "ok", effects, &call, now);
-		} else {
-			/* SPEC §3 isolation: undo this rule alone, keep the others. */
-			out->errors++;
-			rc = tr_store_rollback_to(s);
-			if (rc == 0)
-				rc = tr_store_release(s);
-			if (rc == 0)
-				rc = record(s, r, ev, "error", NULL, &call, now);
-		}
-	}
-	lua_settop(L, top);
+	for (size_t i = 0; i < e->nrules && rc == 0; i++)
+		if (rule_matches(&e->rules[i], ev->type))
+			rc = run_rule(e, s, &e->rules[i], ev, now, out);
 	e->run.event = NULL;
 	e->run.store = NULL;
 	return rc;
+}
+
+int tr_engine_retry(struct tr_engine *e, struct tr_store *s, const struct tr_event *ev, const char *rule,
+		    int64_t now, struct tr_dispatch *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (size_t i = 0; i < e->nrules; i++) {
+		struct tr_rule *r = &e->rules[i];
+		if (strcmp(r->name, rule) != 0)
+			continue;
+		if (!rule_matches(r, ev->type))
+			return 0;
+		int rc = run_rule(e, s, r, ev, now, out);
+		e->run.event = NULL;
+		e->run.store = NULL;
+		return rc;
+	}
+	return -ENOENT;
 }
 
 cJSON *tr_engine_rules_json(const struct tr_engine *e)

@@ -135,6 +135,45 @@ int tr_ingest_event(struct tr_ingest *ig, struct tr_event *ev, int64_t now)
 	return 0;
 }
 
+int tr_ingest_retry(struct tr_ingest *ig, const struct tr_failed_outcome *o, int64_t now, const char **result,
+		    char *err, size_t errlen)
+{
+	*result = "not_retried";
+	err[0] = 0;
+	if (ig->failed)
+		return TR_ESTORE;
+	int rc = tr_ingest_begin(ig);
+	if (rc)
+		return rc;
+	struct tr_event ev;
+	rc = tr_store_event_get(ig->store, o->event_seq, &ev, err, errlen);
+	if (rc) {
+		if (rc == TR_ESTORE)
+			ig->failed = 1;
+		return rc == TR_ESTORE ? rc : 0; /* an event that cannot be rebuilt stays as it is */
+	}
+	struct tr_dispatch d = {0};
+	marker_set(ig, &ev);
+	rc = tr_engine_retry(ig->engine, ig->store, &ev, o->rule, now, &d);
+	marker_clear(ig);
+	if (rc == -ENOENT) {
+		snprintf(err, errlen, "no rule named %s is loaded", o->rule);
+		rc = 0;
+	} else if (rc == 0) {
+		*result = d.errors ? "error" : d.matched ? "ok" : "skipped";
+		if (!d.matched && !d.errors)
+			snprintf(err, errlen, "rule %s no longer matches this event", o->rule);
+		rc = tr_store_outcome_retried(ig->store, o->id);
+		ig->batch_rule_errors += (uint64_t)d.errors;
+	}
+	tr_event_free(&ev);
+	if (rc) {
+		log_errx("retry of outcome %lld: %s", (long long)o->id, tr_store_errmsg(ig->store));
+		ig->failed = 1;
+	}
+	return rc;
+}
+
 static void reset_batch(struct tr_ingest *ig)
 {
 	ig->failed = 0;

@@ -304,6 +304,75 @@ static cJSON *op_ticket_update(struct tr_daemon *d, const cJSON *req, const stru
 	return r;
 }
 
+#define RETRY_DEFAULT 100 /* outcomes per request: each is a rule run on the loop */
+#define RETRY_MAX 1000
+
+/* SPEC §3 retry: failed outcomes, oldest first, re-run through the rules
+ * loaded now, in one transaction; "more" says whether others wait after
+ * "last" (the client asks again with "after"). */
+static cJSON *op_retry(struct tr_daemon *d, const cJSON *req, const struct tr_peer *peer)
+{
+	int64_t seq = 0, after = 0, limit = RETRY_DEFAULT;
+	const cJSON *rule = cJSON_GetObjectItemCaseSensitive(req, "rule");
+	if (rule && !cJSON_IsString(rule))
+		return tr_protocol_error(TR_ERR_BAD_REQUEST, "field \"rule\": a rule name");
+	if (opt_int(req, "seq", &seq) < 0 || seq < 0)
+		return tr_protocol_error(TR_ERR_BAD_REQUEST, "field \"seq\": an event's sequence number");
+	if (opt_int(req, "after", &after) < 0 || after < 0)
+		return tr_protocol_error(TR_ERR_BAD_REQUEST, "field \"after\": an outcome id");
+	if (opt_int(req, "limit", &limit) < 0 || limit < 1 || limit > RETRY_MAX)
+		return tr_protocol_error(TR_ERR_BAD_REQUEST, "field \"limit\": a whole number from 1 to %d", RETRY_MAX);
+	/* one more than asked, to know whether more wait */
+	struct tr_failed_outcome *list = calloc((size_t)limit + 1, sizeof(*list));
+	if (!list)
+		return tr_protocol_error(TR_ERR_INTERNAL, "out of memory");
+	int n = 0;
+	if (tr_store_failed_outcomes(d->store, after, rule ? rule->valuestring : NULL, seq, (int)limit + 1, list, &n)) {
+		free(list);
+		return tr_protocol_error(TR_ERR_INTERNAL, "database error: %s", tr_store_errmsg(d->store));
+	}
+	int more = n > limit;
+	if (more)
+		n = (int)limit;
+	int64_t now = tr_time_now();
+	int counts[4] = {0};
+	static const char *const kinds[] = {"ok", "error", "skipped", "not_retried"};
+	static const char *const totals[] = {"succeeded", "failed_again", "skipped", "not_retried"};
+	cJSON *r = ok(), *results = cJSON_AddArrayToObject(r, "results");
+	int rc = 0;
+	for (int i = 0; i < n && rc == 0; i++) {
+		const char *result;
+		char err[256];
+		rc = tr_ingest_retry(&d->ingest, &list[i], now, &result, err, sizeof(err));
+		for (int k = 0; k < 4; k++)
+			counts[k] += strcmp(result, kinds[k]) == 0;
+		cJSON *x = cJSON_CreateObject();
+		cJSON_AddNumberToObject(x, "outcome", (double)list[i].id);
+		cJSON_AddNumberToObject(x, "seq", (double)list[i].event_seq);
+		cJSON_AddStringToObject(x, "rule", list[i].rule);
+		cJSON_AddStringToObject(x, "result", result);
+		if (err[0])
+			cJSON_AddStringToObject(x, "reason", err);
+		cJSON_AddItemToArray(results, x);
+	}
+	if (rc == 0 && (rc = tr_ingest_commit(&d->ingest)) == 0) {
+		for (int k = 0; k < 4; k++)
+			cJSON_AddNumberToObject(r, totals[k], counts[k]);
+		cJSON_AddNumberToObject(r, "last", n ? (double)list[n - 1].id : (double)after);
+		cJSON_AddBoolToObject(r, "more", more);
+	} else {
+		tr_ingest_abort(&d->ingest);
+		cJSON_Delete(r);
+		r = tr_protocol_error(TR_ERR_INTERNAL, "database error: %s; nothing was retried",
+				      tr_store_errmsg(d->store));
+	}
+	if (n && rc == 0)
+		log_info("retry by uid %u: %d ok, %d failed again, %d skipped, %d not retried", (unsigned)peer->uid,
+			 counts[0], counts[1], counts[2], counts[3]);
+	free(list);
+	return r;
+}
+
 static cJSON *op_explain(struct tr_daemon *d, const cJSON *req, const struct tr_peer *peer)
 {
 	(void)peer;
@@ -425,6 +494,7 @@ static const struct {
 	{"stats", op_stats},
 	{"timers", op_timers},
 	{"reload", op_reload},
+	{"retry", op_retry},
 };
 
 cJSON *tr_protocol_handle(struct tr_daemon *d, struct tr_prepared *p, const struct tr_peer *peer)

@@ -144,7 +144,7 @@ enum stmt {
 	S_FILE_ERRORS, S_FILES_FINISHED_SINCE,
 	S_TIMER_ADD, S_TICKET_TIMER_ADD, S_TICKET_TIMERS_OF, S_TICKET_TIMER_FORGET, S_TIMER_NEXT, S_TIMERS_DUE, S_TIMER_DELETE,
 	S_TIMERS_LIST, S_TIMERS_COUNT, S_OUTBOX_ADD, S_OUTBOX_PENDING, S_OUTBOX_DONE, S_OUTBOX_RETRY,
-	S_OUTBOX_NEXT, S_OUTBOX_PRUNE, S_TICKET_LADDER, S_SUSPECT_ADD, S_SUSPECT_COUNT, S_TICKET_IS_OPEN,
+	S_OUTBOX_NEXT, S_OUTBOX_PRUNE, S_FAILED_OUTCOMES, S_OUTCOME_RETRIED, S_TICKET_LADDER, S_SUSPECT_ADD, S_SUSPECT_COUNT, S_TICKET_IS_OPEN,
 	S_COUNT
 };
 
@@ -223,6 +223,10 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_OUTBOX_DONE] = "UPDATE outbox SET delivered_at = ?, attempts = attempts + 1 WHERE id = ?",
 	[S_OUTBOX_RETRY] = "UPDATE outbox SET attempts = attempts + 1, next_at = ?, last_error = ? WHERE id = ?",
 	[S_OUTBOX_NEXT] = "SELECT min(next_at) FROM outbox WHERE delivered_at IS NULL",
+	/* Through the outcomes_status partial index, in the order they failed. */
+	[S_FAILED_OUTCOMES] = "SELECT id, event_seq, rule FROM outcomes WHERE status = 'error' AND id > ?1"
+			      " AND (?2 IS NULL OR rule = ?2) AND (?3 = 0 OR event_seq = ?3) ORDER BY id LIMIT ?4",
+	[S_OUTCOME_RETRIED] = "UPDATE outcomes SET status = 'retried' WHERE id = ? AND status = 'error'",
 	/* Two for each delivery: pruning keeps pace with deliveries, a little at a time. */
 	[S_OUTBOX_PRUNE] = "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE delivered_at IS NOT NULL"
 			   " AND delivered_at < ? ORDER BY delivered_at LIMIT 2)",
@@ -518,6 +522,68 @@ int tr_store_outcome_insert(struct tr_store *s, int64_t event_seq, const char *r
 	sqlite3_bind_int64(st, 7, duration_us);
 	sqlite3_bind_int64(st, 8, now);
 	return run(s, st);
+}
+
+int tr_store_failed_outcomes(struct tr_store *s, int64_t after, const char *rule, int64_t seq, int limit,
+			     struct tr_failed_outcome *out, int *n)
+{
+	sqlite3_stmt *st = stmt(s, S_FAILED_OUTCOMES);
+	*n = 0;
+	if (!st)
+		return TR_ESTORE;
+	sqlite3_bind_int64(st, 1, after);
+	bind_text(st, 2, rule);
+	sqlite3_bind_int64(st, 3, seq);
+	sqlite3_bind_int(st, 4, limit);
+	int step;
+	while (*n < limit && (step = sqlite3_step(st)) == SQLITE_ROW) {
+		struct tr_failed_outcome *o = &out[(*n)++];
+		o->id = sqlite3_column_int64(st, 0);
+		o->event_seq = sqlite3_column_int64(st, 1);
+		snprintf(o->rule, sizeof(o->rule), "%s", (const char *)sqlite3_column_text(st, 2));
+	}
+	int rc = *n == limit || step == SQLITE_DONE ? 0 : TR_ESTORE;
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc;
+}
+
+int tr_store_outcome_retried(struct tr_store *s, int64_t id)
+{
+	sqlite3_stmt *st = stmt(s, S_OUTCOME_RETRIED);
+	if (!st)
+		return TR_ESTORE;
+	sqlite3_bind_int64(st, 1, id);
+	return run(s, st);
+}
+
+int tr_store_event_get(struct tr_store *s, int64_t seq, struct tr_event *ev, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = stmt(s, S_EVENT_BY_SEQ);
+	if (!st) {
+		snprintf(err, errlen, "database error: %s", sqlite3_errmsg(s->db));
+		return TR_ESTORE;
+	}
+	sqlite3_bind_int64(st, 1, seq);
+	int step = sqlite3_step(st), rc;
+	if (step == SQLITE_ROW) {
+		const char *payload = (const char *)sqlite3_column_text(st, 8);
+		cJSON *obj = payload ? cJSON_Parse(payload) : NULL;
+		/* Stored payloads are normalised already: this only rebuilds the
+		 * struct. Zone NULL: occurred_at carries its offset. */
+		rc = obj ? tr_event_init(ev, obj, NULL, (const char *)sqlite3_column_text(st, 3),
+					 sqlite3_column_int64(st, 7), err, errlen)
+			 : (snprintf(err, errlen, "the stored payload is not JSON"), TR_EPARSE);
+		if (rc == 0) {
+			ev->seq = sqlite3_column_int64(st, 0);
+			ev->received_at = sqlite3_column_int64(st, 7);
+		}
+	} else {
+		rc = step == SQLITE_DONE ? -ENOENT : TR_ESTORE;
+		snprintf(err, errlen, "%s", step == SQLITE_DONE ? "no such event" : sqlite3_errmsg(s->db));
+	}
+	sqlite3_reset(st);
+	return rc;
 }
 
 int tr_store_quarantine_add(struct tr_store *s, const char *type, const char *id,

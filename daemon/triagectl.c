@@ -678,7 +678,7 @@ static int conn_write_all(struct conn *k, const char *p, size_t len)
 /* The client: global options, the socket it talks to, and requests. */
 
 struct ctl_opts {           /* values of the commands' own options */
-	const char *state, *queue, *account, *priority, *text;
+	const char *state, *queue, *account, *priority, *text, *rule;
 	bool breached;
 	long long limit;        /* 0: not given */
 	long long seq;          /* 0: not given */
@@ -908,7 +908,7 @@ static int ctl_call(struct ctl *c, cJSON *req, cJSON **resp)
 
 enum {  /* ids of the commands' long options */
 	OPT_JSON = 256, OPT_STATE, OPT_QUEUE, OPT_ACCOUNT, OPT_PRIORITY,
-	OPT_BREACHED, OPT_TEXT, OPT_LIMIT, OPT_SEQ,
+	OPT_BREACHED, OPT_TEXT, OPT_LIMIT, OPT_SEQ, OPT_RULE,
 };
 
 #define CMD_VERBATIM 0x1  /* options only before the first operand (free text follows) */
@@ -2063,6 +2063,51 @@ out:
 	return rc;
 }
 
+/* SPEC §3 retry: asks until the daemon says no more wait, one batch per
+ * request (so the daemon serves others in between); a line per outcome. */
+static int cmd_retry(struct ctl *c, int argc, char **argv)
+{
+	(void)argc, (void)argv;
+	static const char *const kinds[] = {"succeeded", "failed_again", "skipped", "not_retried"};
+	long long total[4] = {0}, after = 0;
+	int rc = 0, more = 1;
+	while (rc == 0 && more) {
+		cJSON *req = request("retry"), *resp;
+		req_str(req, "rule", c->o.rule);
+		if (c->o.seq)
+			req_num(req, "seq", c->o.seq);
+		req_num(req, "after", after);
+		if ((rc = ctl_call(c, req, &resp)) != 0) {
+			cJSON_Delete(resp);
+			break;
+		}
+		const cJSON *it, *last = jget(resp, "last");
+		more = cJSON_IsTrue(jget(resp, "more")) && cJSON_IsNumber(last) && last->valuedouble > (double)after;
+		if (cJSON_IsNumber(last))
+			after = (long long)last->valuedouble;
+		for (int k = 0; k < 4; k++) {
+			const cJSON *n = jget(resp, kinds[k]);
+			total[k] += cJSON_IsNumber(n) ? (long long)n->valuedouble : 0;
+		}
+		cJSON_ArrayForEach(it, jget(resp, "results")) {
+			if (c->json)
+				break;
+			char *seq = jfield(it, "seq"), *rule = jfield(it, "rule"), *result = jfield(it, "result"),
+			     *reason = jfield(it, "reason");
+			if (strcmp(reason, "-") != 0)
+				printf("event %s, rule %s: %s (%s)\n", seq, rule, result, reason);
+			else
+				printf("event %s, rule %s: %s\n", seq, rule, result);
+			free(seq), free(rule), free(result), free(reason);
+		}
+		cJSON_Delete(resp);
+	}
+	if (rc == 0 && !c->json)
+		printf("retried %lld: %lld ok, %lld failed again, %lld skipped, %lld not retried\n",
+		       total[0] + total[1] + total[2], total[0], total[1], total[2], total[3]);
+	return rc;
+}
+
 static int cmd_reload(struct ctl *c, int argc, char **argv)
 {
 	(void)argc, (void)argv;
@@ -2146,6 +2191,12 @@ static const struct option limit_opts[] = {
 	{ "limit", required_argument, NULL, OPT_LIMIT },
 	COMMON_OPTS
 };
+static const struct option retry_opts[] = {
+	{ "rule", required_argument, NULL, OPT_RULE },
+	{ "seq", required_argument, NULL, OPT_SEQ },
+	COMMON_OPTS
+};
+
 static const struct option explain_opts[] = {
 	{ "seq", required_argument, NULL, OPT_SEQ },
 	COMMON_OPTS
@@ -2181,6 +2232,8 @@ static const struct ctl_cmd commands[] = {
 	  "loaded rules with their run and error counters" },
 	{ "reload", "", 0, 0, 0, no_opts, cmd_reload,
 	  "build the rules folder afresh and swap it in (the old rules stay if it fails)" },
+	{ "retry", "[--rule NAME] [--seq N]", 0, 0, 0, retry_opts, cmd_retry,
+	  "run failed rule outcomes again, through the rules loaded now" },
 	{ "timers", "[--limit N]", 0, 0, 0, limit_opts, cmd_timers,
 	  "pending nudges, escalations, due times and scheduled events" },
 	{ "watch", "", 0, 0, 0, no_opts, cmd_watch,
@@ -2266,6 +2319,7 @@ static int cmd_option(struct ctl *c, int id, const char *arg)
 	case OPT_QUEUE: c->o.queue = arg; break;
 	case OPT_ACCOUNT: c->o.account = arg; break;
 	case OPT_TEXT: c->o.text = arg; break;
+	case OPT_RULE: c->o.rule = arg; break;
 	case OPT_BREACHED: c->o.breached = true; break;
 	case OPT_LIMIT:
 		if (!(c->o.limit = parse_id(arg)))

@@ -41,6 +41,13 @@ struct tr_dispatch {
 int tr_engine_dispatch(struct tr_engine *e, struct tr_store *s, const struct tr_event *ev,
 		       int64_t now, struct tr_dispatch *out);
 
+/* SPEC §3 retry: runs the loaded rule named rule on the stored event ev, as
+ * tr_engine_dispatch would run it (its `on` and `when` decide; out->matched
+ * says whether it ran), recording a new outcome. Returns 0, -ENOENT when no
+ * loaded rule has that name, or a store error. */
+int tr_engine_retry(struct tr_engine *e, struct tr_store *s, const struct tr_event *ev, const char *rule,
+		    int64_t now, struct tr_dispatch *out);
+
 /* Loaded rules with their counters, for `rules`. Caller owns the result. */
 cJSON *tr_engine_rules_json(const struct tr_engine *e);
 int tr_engine_rule_count(const struct tr_engine *e);

@@ -39,6 +39,15 @@ int tr_ingest_begin(struct tr_ingest *ig);
  * the whole open transaction is doomed: tr_ingest_commit will roll it back
  * and fail. Opens the transaction if needed. */
 int tr_ingest_event(struct tr_ingest *ig, struct tr_event *ev, int64_t now);
+/* SPEC §3 retry: re-runs the failed outcome o (its rule, on its stored
+ * event) and marks it retried, in the open transaction, under the
+ * poison-pill marker. *result is "ok", "error" (failed again: a new error
+ * outcome), "skipped" (the rule no longer matches the event) or
+ * "not_retried" (no loaded rule has that name, or the stored event cannot
+ * be rebuilt: nothing changes); err gets the reason for the last two. Returns 0 or a store error (the
+ * transaction is then doomed, as after tr_ingest_event). */
+int tr_ingest_retry(struct tr_ingest *ig, const struct tr_failed_outcome *o, int64_t now, const char **result,
+		    char *err, size_t errlen);
 /* SPEC §3 acknowledged means durable: commit, after which answers may go.
  * Returns 0, or an error when the transaction failed (it is rolled back and
  * nothing of it remains). */

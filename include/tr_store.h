@@ -52,6 +52,23 @@ int tr_store_outcome_insert(struct tr_store *s, int64_t event_seq, const char *r
 			    const char *status, const char *effects, const char *error,
 			    const char *location, int64_t duration_us, int64_t now);
 
+/* SPEC §3 retry: outcomes recorded as error, oldest first, with ids above
+ * after; rule NULL and seq 0 mean any. Fills up to limit entries of out. */
+struct tr_failed_outcome {
+	int64_t id;
+	int64_t event_seq;
+	char rule[256]; /* a longer name is cut, and then not found */
+};
+int tr_store_failed_outcomes(struct tr_store *s, int64_t after, const char *rule, int64_t seq, int limit,
+			     struct tr_failed_outcome *out, int *n);
+/* Marks an error outcome as retried: it stays in the event's history but
+ * is not retried again. */
+int tr_store_outcome_retried(struct tr_store *s, int64_t id);
+/* The stored event seq rebuilt as the engine sees it; the caller frees it
+ * with tr_event_free on success (nothing to free on failure). Returns 0,
+ * -ENOENT, TR_EPARSE or TR_ESTORE with the reason in err. */
+int tr_store_event_get(struct tr_store *s, int64_t seq, struct tr_event *ev, char *err, size_t errlen);
+
 /* Poison-pill quarantine (SPEC §3): events whose rules killed the process. */
 int tr_store_quarantine_add(struct tr_store *s, const char *type, const char *id,
 			    const char *reason, int64_t now);

@@ -339,5 +339,74 @@ class Reload(unittest.TestCase):
             self.assertEqual(d.stop(), 0)
 
 
+FRAGILE = """
+rule { name = "fragile", on = "probe.order", action = function(ev)
+  %s
+  ticket.open { key = "probe:" .. ev.order_id, title = "Order " .. ev.order_id, queue = "q" }
+end }
+rule { name = "steady", on = "probe.order", action = function(ev) state.incr("steady") end }
+"""
+
+
+class Retry(unittest.TestCase):
+    def outcomes(self, d, event_id):
+        r = d.request({"op": "explain", "type": "probe.order", "event_id": event_id})
+        self.assertTrue(r["ok"], r)
+        return [(o["rule"], o["status"]) for o in r["outcomes"]]
+
+    def test_failed_outcomes_run_again_once_the_rule_is_fixed(self):
+        fragile = os.path.join("rules.d", "50-fragile.lua")
+        with Daemon(shipped=False, rules={"50-fragile.lua": FRAGILE % 'error("not yet")'}) as d:
+            r = d.ingest([{"type": "probe.order", "id": f"e{i}", "order_id": f"o{i}"} for i in range(3)])
+            self.assertEqual(r["accepted"], 3, r)
+            self.assertEqual(self.outcomes(d, "e0"), [("fragile", "error"), ("steady", "ok")])
+
+            # Still broken: each failure is retried once and fails again.
+            r = d.request({"op": "retry", "limit": 2})
+            self.assertTrue(r["ok"], r)
+            self.assertEqual((r["failed_again"], r["succeeded"], r["more"]), (2, 0, True), r)
+            self.assertEqual(self.outcomes(d, "e0"), [("fragile", "retried"), ("steady", "ok"),
+                                                      ("fragile", "error")])
+            self.assertEqual(d.tickets(), [])
+
+            with open(os.path.join(d.dir, fragile), "w") as f:
+                f.write(FRAGILE % "")
+            self.assertEqual(d.ctl("reload").returncode, 0)
+            r = d.ctl("retry", "--rule", "fragile")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("retried 3: 3 ok, 0 failed again", r.stdout)
+            self.assertIn("rule fragile: ok", r.stdout)
+            # The fix ran once per event; the rule that had worked did not run again.
+            self.assertEqual(sorted(t["key"] for t in d.tickets()), ["probe:o0", "probe:o1", "probe:o2"])
+            self.assertEqual(self.outcomes(d, "e0"), [("fragile", "retried"), ("steady", "ok"),
+                                                      ("fragile", "retried"), ("fragile", "ok")])
+            self.assertIn("retried 0:", d.ctl("retry").stdout)
+
+            # A rule that no longer matches the event is skipped (and not
+            # asked again); a failure whose rule is gone stays as it is.
+            with open(os.path.join(d.dir, fragile), "w") as f:
+                f.write(FRAGILE % 'error("again")')
+            self.assertEqual(d.ctl("reload").returncode, 0)
+            d.ingest([{"type": "probe.order", "id": f"e{i}", "order_id": f"o{i}"} for i in (8, 9)])
+            seq8 = d.request({"op": "explain", "type": "probe.order", "event_id": "e8"})["event"]["seq"]
+            with open(os.path.join(d.dir, fragile), "w") as f:
+                f.write('rule { name = "fragile", on = "probe.other", action = function() end }\n')
+            self.assertEqual(d.ctl("reload").returncode, 0)
+            r = d.request({"op": "retry", "seq": seq8})
+            self.assertEqual([x["result"] for x in r["results"]], ["skipped"], r)
+            self.assertEqual(self.outcomes(d, "e8")[0], ("fragile", "retried"))
+            with open(os.path.join(d.dir, fragile), "w") as f:
+                f.write('rule { name = "other", on = "probe.order", action = function() end }\n')
+            self.assertEqual(d.ctl("reload").returncode, 0)
+            r = d.ctl("retry")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("fragile: not_retried (no rule named fragile is loaded)", r.stdout)
+            self.assertIn("retried 0: 0 ok, 0 failed again, 0 skipped, 1 not retried", r.stdout)
+            self.assertEqual(self.outcomes(d, "e9")[0], ("fragile", "error"))
+            self.assertEqual(d.request({"op": "retry", "limit": 0})["error"]["code"], "bad_request")
+            self.assertEqual(d.ctl("retry", "--seq", "x").returncode, 2)
+            self.assertEqual(d.stop(), 0)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
