@@ -306,10 +306,12 @@ static cJSON *op_ticket_update(struct tr_daemon *d, const cJSON *req, const stru
 
 #define RETRY_DEFAULT 100 /* outcomes per request: each is a rule run on the loop */
 #define RETRY_MAX 1000
+#define RETRY_MS 20       /* and at most this long, so others are served in between */
 
 /* SPEC §3 retry: failed outcomes, oldest first, re-run through the rules
- * loaded now, in one transaction; "more" says whether others wait after
- * "last" (the client asks again with "after"). */
+ * loaded now, in one transaction of at most limit outcomes or RETRY_MS;
+ * "more" says whether others wait after "last" (the client asks again with
+ * "after"). */
 static cJSON *op_retry(struct tr_daemon *d, const cJSON *req, const struct tr_peer *peer)
 {
 	int64_t seq = 0, after = 0, limit = RETRY_DEFAULT;
@@ -340,7 +342,13 @@ static cJSON *op_retry(struct tr_daemon *d, const cJSON *req, const struct tr_pe
 	static const char *const totals[] = {"succeeded", "failed_again", "skipped", "not_retried"};
 	cJSON *r = ok(), *results = cJSON_AddArrayToObject(r, "results");
 	int rc = 0;
+	uint64_t deadline = tr_mono_ms() + RETRY_MS;
 	for (int i = 0; i < n && rc == 0; i++) {
+		if (i > 0 && tr_mono_ms() >= deadline) {
+			n = i; /* the rest in the next request */
+			more = 1;
+			break;
+		}
 		const char *result;
 		char err[256];
 		rc = tr_ingest_retry(&d->ingest, &list[i], now, &result, err, sizeof(err));

@@ -403,7 +403,9 @@ class Retry(unittest.TestCase):
             self.assertIn("fragile: not_retried (no rule named fragile is loaded)", r.stdout)
             self.assertIn("retried 0: 0 ok, 0 failed again, 0 skipped, 1 not retried", r.stdout)
             self.assertEqual(self.outcomes(d, "e9")[0], ("fragile", "error"))
-            self.assertEqual(d.request({"op": "retry", "limit": 0})["error"]["code"], "bad_request")
+            for bad in ({"limit": 0}, {"limit": 1001}, {"rule": 7}, {"seq": -1}, {"after": "x"}):
+                r = d.request(dict({"op": "retry"}, **bad))
+                self.assertEqual(r["error"]["code"], "bad_request", (bad, r))
             self.assertEqual(d.ctl("retry", "--seq", "x").returncode, 2)
             self.assertEqual(d.stop(), 0)
 
