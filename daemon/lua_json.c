@@ -154,7 +154,7 @@ int64_t tr_lua_when(lua_State *L, int idx, int64_t base, const char *calendar, c
 	if (has_at) {
 		t = tr_lua_check_time(L, -2, base, fn);
 	} else {
-		int64_t d;
+		int64_t d = 0; /* luaL_error does not return; clang cannot tell */
 		const char *s = lua_tostring(L, -1);
 		if (!s || tr_duration_parse(s, &d))
 			luaL_error(L, "%s: after = \"%s\" is not a duration (90s, 15m, 4h, 3d, 1h30m)", fn,

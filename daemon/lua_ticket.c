@@ -276,7 +276,7 @@ static int64_t add_timer(lua_State *L, int64_t id, const char *kind, int64_t due
 		tr_buf_add(&b, num, (size_t)n);
 	}
 	tr_buf_add(&b, "}", 1);
-	int64_t timer;
+	int64_t timer = 0;
 	int rc = b.oom ? -ENOMEM
 		       : tr_store_timer_add(run->store, due, kind, id, b.p, run->event ? run->event->seq : 0, &timer);
 	tr_buf_free(&b);
