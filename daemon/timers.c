@@ -63,11 +63,10 @@ static int ticket_effect(struct tr_daemon *d, const struct tr_timer *tm, cJSON *
 		const char *note = str(payload, "note");
 		if (strcmp(tm->kind, "due") == 0) {
 			*type = "ticket.breached";
-			return tr_store_history_add(d->store, tm->ticket_id, now, 0, "timer", "breached",
-						    "the due time passed");
+			return tr_store_timer_log(d->store, tm, now, "breached", "the due time passed");
 		}
 		*type = "timer.nudge";
-		int rc = tr_store_history_add(d->store, tm->ticket_id, now, 0, "timer", "nudge", note ? note : "reminder");
+		int rc = tr_store_timer_log(d->store, tm, now, "nudge", note ? note : "reminder");
 		return rc ? rc : notify(d, str(payload, "notify"), tm->ticket_id, note ? note : "reminder", *type, event_id, now);
 	}
 	struct tr_ticket t;

@@ -163,8 +163,10 @@ int tr_store_timer_add(struct tr_store *s, int64_t due_at, const char *kind, int
 /* The earliest due_at added since the last call (0: none); resets it. */
 int64_t tr_store_timer_hint(struct tr_store *s);
 /* Deletes a ticket's pending timers (all, or one kind), and forgets the
- * ones that fired: a fired timer's row is deleted alone, its ticket's
- * entry in ticket_timers stays until the ticket's next cancel. */
+ * ones that fired unlogged: a fired timer's row is deleted alone, its
+ * ticket's entry in ticket_timers stays until the ticket's next cancel, or
+ * for good when the fire was logged (tr_store_timer_log: then the entry is
+ * how the ticket's history finds it). */
 int tr_store_timers_cancel(struct tr_store *s, int64_t ticket_id, const char *kind);
 /* The earliest pending due_at, 0 when there is none. */
 int tr_store_timer_next(struct tr_store *s, int64_t *due_at);
@@ -174,6 +176,11 @@ int tr_store_timers_due(struct tr_store *s, int64_t now, int limit, struct tr_ti
 void tr_timer_rows_free(struct tr_timer *t, int n);
 /* 0, or -ENOENT when it was already gone (fired or cancelled). */
 int tr_store_timer_delete(struct tr_store *s, int64_t due_at, int64_t id);
+/* Logs the fire of tm (a ticket's nudge or breach) as a line of its
+ * ticket's history (`ticket` with history lists it with actor "timer"):
+ * an append, where a ticket_history row would be a random write. */
+int tr_store_timer_log(struct tr_store *s, const struct tr_timer *tm, int64_t at, const char *action,
+		       const char *detail);
 /* The first limit pending timers, earliest first; *total counts them all. */
 cJSON *tr_store_timers_json(struct tr_store *s, int limit, int64_t *total);
 int tr_store_ticket_set_ladder(struct tr_store *s, int64_t ticket_id, const char *ladder);

@@ -89,12 +89,12 @@ def main():
               f"{'MET' if rate >= 100000 else 'MISSED'}")
         print(f"peak RSS while firing: {rss / 1024:.1f} MiB  {'MET' if rss < 65536 else 'MISSED'}")
         d.stop()
-        # Each nudge left a history line; in firing order their tickets' due times never go back.
+        # Each nudge left a line in timer_log (its ticket's history); in firing order their tickets' due times never go back.
         sq = sqlite3.connect(db)
         due = dict(sq.execute("SELECT id, 0 FROM tickets"))
         prev, disorder, count = None, 0, 0
         base = 0
-        for (tid,) in sq.execute("SELECT ticket_id FROM ticket_history WHERE action = 'nudge' ORDER BY id"):
+        for (tid,) in sq.execute("SELECT ticket_id FROM timer_log WHERE action = 'nudge' ORDER BY seq"):
             count += 1
             at = (tid * 7919) % n // 1000
             if prev is not None and at < prev:

@@ -133,7 +133,7 @@ class Backlog(unittest.TestCase):
             self.assertEqual(d.stop(), 0)
             sq = sqlite3.connect(db)
             fired = [t for (t,) in sq.execute(
-                "SELECT ticket_id FROM ticket_history WHERE action = 'nudge' ORDER BY id")]
+                "SELECT ticket_id FROM timer_log WHERE action = 'nudge' ORDER BY seq")]
             sq.close()
             self.assertEqual(len(fired), n)
             self.assertEqual(len(set(fired)), n, "each timer fired once")

@@ -853,8 +853,48 @@ static void test_ticket_timers(void **state)
 	assert_int_equal(side_count(f->path, "SELECT count(*) FROM timers"), 1);
 }
 
-/* What migrations 9 and 8 added, to make a database of an older version. */
-#define UNDO_9 "DROP INDEX outbox_delivered;"
+/* A logged fire is a line of its ticket's history, in time order with the
+ * ticket_history lines, and stays when the ticket's timers are cancelled. */
+static void test_timer_log(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(tr_store_begin(f->s), 0);
+	int64_t a = add_ticket(f->s, "t:a", "A", "q", "normal", NULL, 0);
+	assert_int_equal(tr_store_history_add(f->s, a, NOW + 5, 0, "uid:0", "comment", "first"), 0);
+	assert_int_equal(tr_store_timer_add(f->s, NOW + 10, "nudge", a, "{\"note\":\"n\"}", 0, NULL), 0);
+	assert_int_equal(tr_store_timer_add(f->s, NOW + 20, "nudge", a, NULL, 0, NULL), 0);
+	assert_int_equal(tr_store_commit(f->s), 0);
+
+	struct tr_timer due[1];
+	int n = 0;
+	assert_int_equal(tr_store_timers_due(f->s, NOW + 10, 1, due, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(tr_store_begin(f->s), 0);
+	assert_int_equal(tr_store_timer_delete(f->s, due[0].due_at, due[0].id), 0);
+	assert_int_equal(tr_store_timer_log(f->s, &due[0], NOW + 11, "nudge", "n"), 0);
+	assert_int_equal(tr_store_history_add(f->s, a, NOW + 12, 0, "uid:0", "comment", "last"), 0);
+	assert_int_equal(tr_store_timers_cancel(f->s, a, NULL), 0);
+	assert_int_equal(tr_store_commit(f->s), 0);
+	tr_timer_rows_free(due, n);
+
+	int found;
+	cJSON *o = tr_store_ticket_json(f->s, a, 1, &found);
+	assert_non_null(o);
+	char *text = cJSON_PrintUnformatted(cJSON_GetObjectItem(o, "history"));
+	assert_non_null(strstr(text, "\"detail\":\"first\""));
+	const char *first = strstr(text, "first"), *fire = strstr(text, "\"actor\":\"timer\",\"action\":\"nudge\""),
+		   *last = strstr(text, "last");
+	assert_true(first && fire && last && first < fire && fire < last);
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(o, "timers")), 0);
+	free(text);
+	cJSON_Delete(o);
+	assert_int_equal(side_count(f->path, "SELECT count(*) FROM timers"), 0);
+	assert_int_equal(side_count(f->path, "SELECT count(*) FROM ticket_timers"), 1); /* the logged one */
+}
+
+/* What migrations 10, 9 and 8 added, to make a database of an older version. */
+#define UNDO_10 "DROP TABLE timer_log;"
+#define UNDO_9 UNDO_10 "DROP INDEX outbox_delivered;"
 #define UNDO_8 UNDO_9 "DROP TRIGGER ticket_counts_insert; DROP TRIGGER ticket_counts_state;" \
 	"DROP TRIGGER ticket_counts_delete; DROP TABLE ticket_counts;"
 
@@ -909,7 +949,7 @@ static void test_migration_ticket_timers(void **state)
 			   "PRAGMA user_version = 6;");
 	char err[256] = "";
 	assert_int_equal(tr_store_open(f->path, TR_DURABILITY_NORMAL, &f->s, err, sizeof(err)), 0);
-	assert_int_equal(side_count(f->path, "PRAGMA user_version"), 9);
+	assert_int_equal(side_count(f->path, "PRAGMA user_version"), 10);
 	assert_int_equal(side_count(f->path, "SELECT count(*) FROM ticket_timers WHERE ticket_id = 7 AND id = 1"), 1);
 	assert_int_equal(side_count(f->path, "SELECT count(*) FROM ticket_timers"), 1);
 	assert_int_equal(side_count(f->path, "SELECT count(*) FROM sqlite_master WHERE name = 'timers_ticket'"), 0);
@@ -994,6 +1034,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_events_and_outcomes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quarantine, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_outbox_prune, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_timer_log, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tickets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_one_open_ticket_per_key, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_state, setup, teardown),
