@@ -255,7 +255,8 @@ static int l_t_due(lua_State *L)
 }
 
 /* Adds a timer of kind for ticket id with payload {"note","notify","level"}
- * (each optional; strings anchored by the caller). */
+ * (each optional; strings anchored by the caller). Returns its id, or 0
+ * when the ticket is closed (nothing added, nothing journaled). */
 static int64_t add_timer(lua_State *L, int64_t id, const char *kind, int64_t due, const char *note,
 			 const char *notify, lua_Integer level)
 {
@@ -280,6 +281,8 @@ static int64_t add_timer(lua_State *L, int64_t id, const char *kind, int64_t due
 	int rc = b.oom ? -ENOMEM
 		       : tr_store_timer_add(run->store, due, kind, id, b.p, run->event ? run->event->seq : 0, &timer);
 	tr_buf_free(&b);
+	if (rc == -ENOENT)
+		return 0; /* SPEC §5: a closed ticket's timers have ended; this one too */
 	if (rc)
 		luaL_error(L, "%s: database error: %s", kind, rc == -ENOMEM ? "out of memory" : tr_store_errmsg(run->store));
 	char at[40];

@@ -140,6 +140,13 @@ static const char *const migrations[] = {
 	"CREATE INDEX timer_log_timer ON timer_log(due_at, id);"
 	"DELETE FROM ticket_timers WHERE NOT EXISTS (SELECT 1 FROM timers t"
 	"  WHERE t.due_at = ticket_timers.due_at AND t.id = ticket_timers.id);",
+
+	/* 11: no timer waits on a closed ticket (one added after the close
+	 * did nothing when it fired; now none is added, and firing no longer
+	 * reads the ticket). */
+	"DELETE FROM timers WHERE ticket_id IS NOT NULL AND ticket_id NOT IN (SELECT id FROM tickets WHERE state = 'open');"
+	"DELETE FROM ticket_timers WHERE ticket_id NOT IN (SELECT id FROM tickets WHERE state = 'open')"
+	"  AND NOT EXISTS (SELECT 1 FROM timer_log l WHERE l.due_at = ticket_timers.due_at AND l.id = ticket_timers.id);",
 };
 
 #define TICKET_COLUMNS "id, key, title, queue, priority, state, account, assignee," \
@@ -157,7 +164,7 @@ enum stmt {
 	S_FILE_ERRORS, S_FILES_FINISHED_SINCE,
 	S_TIMER_ADD, S_TICKET_TIMER_ADD, S_TICKET_TIMERS_OF, S_TICKET_TIMER_FORGET, S_TIMER_NEXT, S_TIMERS_DUE, S_TIMER_DELETE,
 	S_TIMERS_LIST, S_TIMERS_COUNT, S_OUTBOX_ADD, S_OUTBOX_PENDING, S_OUTBOX_DONE, S_OUTBOX_RETRY,
-	S_OUTBOX_NEXT, S_OUTBOX_PRUNE, S_FAILED_OUTCOMES, S_OUTCOME_RETRIED, S_TICKET_LADDER, S_SUSPECT_ADD, S_SUSPECT_COUNT, S_TICKET_IS_OPEN,
+	S_OUTBOX_NEXT, S_OUTBOX_PRUNE, S_FAILED_OUTCOMES, S_OUTCOME_RETRIED, S_TICKET_LADDER, S_SUSPECT_ADD, S_SUSPECT_COUNT,
 	S_COUNT
 };
 
@@ -224,7 +231,11 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_FILE_BY_WORK] = "SELECT id, name, work_name, size, state, rows_done, rows_ok, rows_bad,"
 			   " duplicates, started_at FROM files WHERE work_name = ? ORDER BY id DESC LIMIT 1",
 	[S_FILE_ERRORS] = "SELECT line, field, message FROM file_errors WHERE file_id = ? ORDER BY line",
-	[S_TIMER_ADD] = "INSERT INTO timers(due_at, kind, ticket_id, payload, event_seq, id) VALUES(?,?,?,?,?,?)",
+	/* SPEC §5 a ticket's timers end when it closes: none is added to a
+	 * closed ticket, so firing needs no look at the ticket. */
+	[S_TIMER_ADD] = "INSERT INTO timers(due_at, kind, ticket_id, payload, event_seq, id)"
+			" SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE ?3 IS NULL"
+			" OR EXISTS (SELECT 1 FROM tickets WHERE id = ?3 AND state = 'open')",
 	[S_TIMER_IDS_SAVE] = "UPDATE timer_ids SET next = ?",
 	[S_TICKET_TIMER_ADD] = "INSERT INTO ticket_timers(ticket_id, due_at, id) VALUES(?,?,?)",
 	/* a ticket's entries, with the kind of those still pending (NULL:
@@ -255,7 +266,6 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_OUTBOX_PRUNE] = "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE delivered_at IS NOT NULL"
 			   " AND delivered_at < ? ORDER BY delivered_at LIMIT 2)",
 	[S_TICKET_LADDER] = "UPDATE tickets SET ladder = ? WHERE id = ?",
-	[S_TICKET_IS_OPEN] = "SELECT state = 'open' FROM tickets WHERE id = ?",
 	[S_SUSPECT_ADD] = "INSERT INTO suspects(type, id, count, at) VALUES(?, ?, 1, ?)"
 			  " ON CONFLICT(type, id) DO UPDATE SET count = count + 1, at = excluded.at",
 	[S_SUSPECT_COUNT] = "SELECT count FROM suspects WHERE type = ? AND id = ?",
@@ -735,18 +745,6 @@ int tr_store_ticket_get(struct tr_store *s, int64_t id, struct tr_ticket *t)
 	int err = rc == SQLITE_ROW ? ticket_from_row(st, t) : rc == SQLITE_DONE ? -ENOENT : TR_ESTORE;
 	sqlite3_reset(st);
 	return err;
-}
-
-int tr_store_ticket_is_open(struct tr_store *s, int64_t id)
-{
-	sqlite3_stmt *st = stmt(s, S_TICKET_IS_OPEN);
-	if (!st)
-		return TR_ESTORE;
-	sqlite3_bind_int64(st, 1, id);
-	int rc = sqlite3_step(st);
-	int open = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : -ENOENT;
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? open : TR_ESTORE;
 }
 
 int64_t tr_store_ticket_find_open(struct tr_store *s, const char *key)
@@ -1229,6 +1227,8 @@ int tr_store_timer_add(struct tr_store *s, int64_t due_at, const char *kind, int
 	int64_t timer = s->next_timer_id++;
 	sqlite3_bind_int64(st, 6, timer);
 	int rc = run(s, st);
+	if (rc == 0 && sqlite3_changes(s->db) == 0)
+		return -ENOENT;
 	if (rc == 0 && ticket_id > 0) {
 		if (!(st = stmt(s, S_TICKET_TIMER_ADD)))
 			return TR_ESTORE;

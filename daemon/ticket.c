@@ -70,7 +70,9 @@ static int64_t json_int(const cJSON *o, const char *key, int64_t def)
 static int set_due_timer(struct tr_store *s, int64_t id, int64_t due_at, int64_t event_seq)
 {
 	int rc = tr_store_timers_cancel(s, id, "due");
-	return rc ? rc : tr_store_timer_add(s, due_at, "due", id, NULL, event_seq, NULL);
+	if (rc == 0 && (rc = tr_store_timer_add(s, due_at, "due", id, NULL, event_seq, NULL)) == -ENOENT)
+		rc = 0; /* closed: no breach to wait for */
+	return rc;
 }
 
 int tr_ticket_arm_ladder(struct tr_store *s, const struct tr_calendars *cals, int64_t id,
@@ -106,7 +108,7 @@ int tr_ticket_arm_ladder(struct tr_store *s, const struct tr_calendars *cals, in
 		free(text);
 	}
 	cJSON_Delete(ladder);
-	return rc;
+	return rc == -ENOENT ? 0 : rc; /* a closed ticket climbs no ladder */
 }
 
 /* Ack: the pending escalations stop; if the ladder has an ack_timeout, an

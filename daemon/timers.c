@@ -54,12 +54,11 @@ static int ticket_effect(struct tr_daemon *d, const struct tr_timer *tm, cJSON *
 			 int64_t now, const char *event_id)
 {
 	*type = NULL;
-	/* Most timers are nudges and due times: they need the state only. */
+	/* Most timers are nudges and due times, and their ticket is open:
+	 * closing cancels a ticket's timers and none is added to a closed one
+	 * (tr_store_timer_add), so they need no read of the ticket. */
 	int simple = strcmp(tm->kind, "nudge") == 0 || strcmp(tm->kind, "due") == 0;
 	if (simple) {
-		int open = tr_store_ticket_is_open(d->store, tm->ticket_id);
-		if (open <= 0)
-			return open == -ENOENT ? 0 : open;
 		const char *note = str(payload, "note");
 		if (strcmp(tm->kind, "due") == 0) {
 			*type = "ticket.breached";

@@ -95,8 +95,6 @@ void tr_ticket_free(struct tr_ticket *t);
 int tr_store_ticket_insert(struct tr_store *s, struct tr_ticket *t, int64_t now);
 /* Loads a ticket: 0 found, -ENOENT not found, TR_ESTORE. */
 int tr_store_ticket_get(struct tr_store *s, int64_t id, struct tr_ticket *t);
-/* 1 if ticket id is open, 0 if closed, -ENOENT if there is none. */
-int tr_store_ticket_is_open(struct tr_store *s, int64_t id);
 /* The open ticket with key: its id, 0 when none, <0 on error. */
 int64_t tr_store_ticket_find_open(struct tr_store *s, const char *key);
 /* Writes back every mutable column of t (updated_at = now). */
@@ -158,6 +156,9 @@ struct tr_timer {
 	char kind[32];                  /* nudge | escalate | due | schedule | ack_timeout */
 	char *payload;                  /* malloc'd JSON text; tr_timer_rows_free */
 };
+/* Adds a timer (ticket_id 0: none). Returns 0 with *id set (id may be
+ * NULL), -ENOENT when ticket_id names a ticket that is closed or gone
+ * (nothing is added: a closed ticket's timers have ended), or TR_ESTORE. */
 int tr_store_timer_add(struct tr_store *s, int64_t due_at, const char *kind, int64_t ticket_id,
 		       const char *payload, int64_t event_seq, int64_t *id);
 /* The earliest due_at added since the last call (0: none); resets it. */

@@ -29,6 +29,11 @@ end }
 rule { name = "later", on = "probe.later", action = function(ev)
   ticket.open { key = "later:" .. ev.id, title = "scheduled event arrived" }
 end }
+rule { name = "nudge-closed", on = "probe.nudge_closed", action = function(ev, ctx)
+  local t = ticket.get(ev.ticket)
+  t:nudge { after = "1h", note = "too late" }
+  t:escalate { after = "2h", level = 2 }
+end }
 '''
 
 
@@ -91,6 +96,12 @@ class Timers(unittest.TestCase):
             t = d.tickets(text="probe c")[0]
             r = d.request({"op": "ticket.update", "id": t["id"], "action": "close"})
             self.assertTrue(r["ok"])
+            self.assertEqual(d.request({"op": "timers"})["total"], 0)
+            # A closed ticket's timers have ended: a rule's nudge on it adds none.
+            r = d.ingest([{"type": "probe.nudge_closed", "id": "nc", "ticket": t["id"]}])
+            self.assertEqual(r["accepted"], 1, r)
+            [o] = d.request({"op": "explain", "type": "probe.nudge_closed", "event_id": "nc"})["outcomes"]
+            self.assertEqual((o["status"], o["effects"]), ("ok", []), o)
             self.assertEqual(d.request({"op": "timers"})["total"], 0)
             d.ingest([{"type": "probe.schedule", "id": "s"}])
             self.assertTrue(wait(lambda: d.tickets(text="scheduled event arrived")))

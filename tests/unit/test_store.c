@@ -890,9 +890,20 @@ static void test_timer_log(void **state)
 	cJSON_Delete(o);
 	assert_int_equal(side_count(f->path, "SELECT count(*) FROM timers"), 0);
 	assert_int_equal(side_count(f->path, "SELECT count(*) FROM ticket_timers"), 1); /* the logged one */
+
+	/* A closed ticket's timers have ended: none is added. */
+	side_exec(f->path, "UPDATE tickets SET state = 'closed'");
+	assert_int_equal(tr_store_begin(f->s), 0);
+	assert_int_equal(tr_store_timer_add(f->s, NOW + 50, "nudge", a, NULL, 0, NULL), -ENOENT);
+	assert_int_equal(tr_store_timer_add(f->s, NOW + 50, "nudge", 999, NULL, 0, NULL), -ENOENT);
+	assert_int_equal(tr_store_timer_add(f->s, NOW + 50, "schedule", 0, NULL, 0, NULL), 0);
+	assert_int_equal(tr_store_commit(f->s), 0);
+	assert_int_equal(side_count(f->path, "SELECT count(*) FROM timers"), 1);
+	assert_int_equal(side_count(f->path, "SELECT count(*) FROM ticket_timers"), 1);
 }
 
-/* What migrations 10, 9 and 8 added, to make a database of an older version. */
+/* What migrations 10, 9 and 8 added, to make a database of an older version
+ * (11 only deleted rows). */
 #define UNDO_10 "DROP TABLE timer_log;"
 #define UNDO_9 UNDO_10 "DROP INDEX outbox_delivered;"
 #define UNDO_8 UNDO_9 "DROP TRIGGER ticket_counts_insert; DROP TRIGGER ticket_counts_state;" \
@@ -949,7 +960,7 @@ static void test_migration_ticket_timers(void **state)
 			   "PRAGMA user_version = 6;");
 	char err[256] = "";
 	assert_int_equal(tr_store_open(f->path, TR_DURABILITY_NORMAL, &f->s, err, sizeof(err)), 0);
-	assert_int_equal(side_count(f->path, "PRAGMA user_version"), 10);
+	assert_int_equal(side_count(f->path, "PRAGMA user_version"), 11);
 	assert_int_equal(side_count(f->path, "SELECT count(*) FROM ticket_timers WHERE ticket_id = 7 AND id = 1"), 1);
 	assert_int_equal(side_count(f->path, "SELECT count(*) FROM ticket_timers"), 1);
 	assert_int_equal(side_count(f->path, "SELECT count(*) FROM sqlite_master WHERE name = 'timers_ticket'"), 0);
