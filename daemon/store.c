@@ -153,7 +153,7 @@ static const char *const migrations[] = {
 	" close_reason, tags, fields, level, due_at, created_at, updated_at, closed_at, acked_at, ladder"
 
 enum stmt {
-	S_TIMER_IDS_SAVE, S_BEGIN, S_COMMIT, S_ROLLBACK, S_SAVEPOINT, S_RELEASE, S_ROLLBACK_TO,
+	S_TIMER_IDS_SAVE, S_TIMER_ADD_CHECKED, S_BEGIN, S_COMMIT, S_ROLLBACK, S_SAVEPOINT, S_RELEASE, S_ROLLBACK_TO,
 	S_EVENT_INSERT, S_OUTCOME_INSERT, S_QUARANTINE_ADD, S_QUARANTINED,
 	S_TICKET_INSERT, S_TICKET_GET, S_TICKET_FIND_OPEN, S_TICKET_UPDATE, S_HISTORY_ADD,
 	S_STATE_GET, S_STATE_SET, S_STATE_DELETE,
@@ -231,11 +231,12 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_FILE_BY_WORK] = "SELECT id, name, work_name, size, state, rows_done, rows_ok, rows_bad,"
 			   " duplicates, started_at FROM files WHERE work_name = ? ORDER BY id DESC LIMIT 1",
 	[S_FILE_ERRORS] = "SELECT line, field, message FROM file_errors WHERE file_id = ? ORDER BY line",
+	[S_TIMER_ADD] = "INSERT INTO timers(due_at, kind, ticket_id, payload, event_seq, id) VALUES(?,?,?,?,?,?)",
 	/* SPEC §5 a ticket's timers end when it closes: none is added to a
 	 * closed ticket, so firing needs no look at the ticket. */
-	[S_TIMER_ADD] = "INSERT INTO timers(due_at, kind, ticket_id, payload, event_seq, id)"
-			" SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE ?3 IS NULL"
-			" OR EXISTS (SELECT 1 FROM tickets WHERE id = ?3 AND state = 'open')",
+	[S_TIMER_ADD_CHECKED] = "INSERT INTO timers(due_at, kind, ticket_id, payload, event_seq, id)"
+				" SELECT ?1, ?2, ?3, ?4, ?5, ?6"
+				" WHERE EXISTS (SELECT 1 FROM tickets WHERE id = ?3 AND state = 'open')",
 	[S_TIMER_IDS_SAVE] = "UPDATE timer_ids SET next = ?",
 	[S_TICKET_TIMER_ADD] = "INSERT INTO ticket_timers(ticket_id, due_at, id) VALUES(?,?,?)",
 	/* a ticket's entries, with the kind of those still pending (NULL:
@@ -279,6 +280,8 @@ struct tr_store {
 	int64_t wal_pages;   /* frames in the WAL after the last commit */
 	int64_t timer_hint;  /* earliest due_at added since tr_store_timer_hint */
 	int outbox_hint;     /* a notification was added since tr_store_outbox_hint */
+	int64_t fresh_ticket; /* inserted open by this transaction and not written
+			       * since: its timers need no check (tr_store_timer_add) */
 	int64_t quarantined; /* rows in quarantine: skip the lookup while 0 */
 	int64_t next_timer_id;  /* saved to timer_ids by the commit that uses it
 				 * (tr_store_commit), so it is never behind the rows */
@@ -507,15 +510,24 @@ int tr_store_commit(struct tr_store *s)
 		if (rc)
 			return rc;
 	}
+	s->fresh_ticket = 0;
 	int rc = exec_simple(s, S_COMMIT);
 	if (rc == 0)
 		s->saved_timer_id = s->next_timer_id;
 	return rc;
 }
-int tr_store_rollback(struct tr_store *s) { return exec_simple(s, S_ROLLBACK); }
+int tr_store_rollback(struct tr_store *s)
+{
+	s->fresh_ticket = 0;
+	return exec_simple(s, S_ROLLBACK);
+}
 int tr_store_savepoint(struct tr_store *s) { return exec_simple(s, S_SAVEPOINT); }
 int tr_store_release(struct tr_store *s) { return exec_simple(s, S_RELEASE); }
-int tr_store_rollback_to(struct tr_store *s) { return exec_simple(s, S_ROLLBACK_TO); }
+int tr_store_rollback_to(struct tr_store *s)
+{
+	s->fresh_ticket = 0;
+	return exec_simple(s, S_ROLLBACK_TO);
+}
 int tr_store_in_transaction(struct tr_store *s) { return !sqlite3_get_autocommit(s->db); }
 
 int tr_store_event_insert(struct tr_store *s, struct tr_event *ev)
@@ -704,6 +716,8 @@ int tr_store_ticket_insert(struct tr_store *s, struct tr_ticket *t, int64_t now)
 	int rc = run(s, st);
 	if (rc == 0)
 		t->id = sqlite3_last_insert_rowid(s->db);
+	if (rc == 0 && strcmp(t->state, "open") == 0)
+		s->fresh_ticket = t->id;
 	return rc;
 }
 
@@ -781,6 +795,8 @@ int tr_store_ticket_update(struct tr_store *s, struct tr_ticket *t, int64_t now)
 	bind_time(st, 13, t->acked_at);
 	sqlite3_bind_int64(st, 14, now);
 	sqlite3_bind_int64(st, 15, t->id);
+	if (t->id == s->fresh_ticket)
+		s->fresh_ticket = 0;
 	return run(s, st);
 }
 
@@ -1214,7 +1230,9 @@ int tr_store_files_finished_since(struct tr_store *s, int64_t since, int64_t *do
 int tr_store_timer_add(struct tr_store *s, int64_t due_at, const char *kind, int64_t ticket_id,
 		       const char *payload, int64_t event_seq, int64_t *id)
 {
-	sqlite3_stmt *st = stmt(s, S_TIMER_ADD);
+	/* A ticket this transaction just opened is open: no need to look. */
+	int checked = ticket_id > 0 && ticket_id != s->fresh_ticket;
+	sqlite3_stmt *st = stmt(s, checked ? S_TIMER_ADD_CHECKED : S_TIMER_ADD);
 	if (!st)
 		return TR_ESTORE;
 	sqlite3_bind_int64(st, 1, due_at);
@@ -1227,7 +1245,7 @@ int tr_store_timer_add(struct tr_store *s, int64_t due_at, const char *kind, int
 	int64_t timer = s->next_timer_id++;
 	sqlite3_bind_int64(st, 6, timer);
 	int rc = run(s, st);
-	if (rc == 0 && sqlite3_changes(s->db) == 0)
+	if (rc == 0 && checked && sqlite3_changes(s->db) == 0)
 		return -ENOENT;
 	if (rc == 0 && ticket_id > 0) {
 		if (!(st = stmt(s, S_TICKET_TIMER_ADD)))

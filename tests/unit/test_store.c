@@ -897,9 +897,20 @@ static void test_timer_log(void **state)
 	assert_int_equal(tr_store_timer_add(f->s, NOW + 50, "nudge", a, NULL, 0, NULL), -ENOENT);
 	assert_int_equal(tr_store_timer_add(f->s, NOW + 50, "nudge", 999, NULL, 0, NULL), -ENOENT);
 	assert_int_equal(tr_store_timer_add(f->s, NOW + 50, "schedule", 0, NULL, 0, NULL), 0);
+	/* also one opened and closed in the same transaction, or opened in a
+	 * savepoint that was rolled back */
+	int64_t b = add_ticket(f->s, "t:b", "B", "q", "normal", NULL, 0);
+	assert_int_equal(tr_store_timer_add(f->s, NOW + 50, "nudge", b, NULL, 0, NULL), 0);
+	close_ticket(f->s, b, NOW);
+	assert_int_equal(tr_store_timer_add(f->s, NOW + 60, "nudge", b, NULL, 0, NULL), -ENOENT);
+	assert_int_equal(tr_store_savepoint(f->s), 0);
+	int64_t c = add_ticket(f->s, "t:c", "C", "q", "normal", NULL, 0);
+	assert_int_equal(tr_store_rollback_to(f->s), 0);
+	assert_int_equal(tr_store_release(f->s), 0);
+	assert_int_equal(tr_store_timer_add(f->s, NOW + 60, "nudge", c, NULL, 0, NULL), -ENOENT);
 	assert_int_equal(tr_store_commit(f->s), 0);
-	assert_int_equal(side_count(f->path, "SELECT count(*) FROM timers"), 1);
-	assert_int_equal(side_count(f->path, "SELECT count(*) FROM ticket_timers"), 1);
+	assert_int_equal(side_count(f->path, "SELECT count(*) FROM timers"), 2); /* the schedule, b's first */
+	assert_int_equal(side_count(f->path, "SELECT count(*) FROM ticket_timers"), 2);
 }
 
 /* What migrations 10, 9 and 8 added, to make a database of an older version
