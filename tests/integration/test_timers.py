@@ -126,7 +126,7 @@ class Backlog(unittest.TestCase):
         import sqlite3
         sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "bench"))
         from bench_timers import fill
-        n = 50000
+        n = 1000000  # a million pending timers load and fire once, in due order
         with Daemon(shipped=False) as d:
             d.stop()
             db = os.path.join(d.dir, "state", "triaged.db")
