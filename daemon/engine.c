@@ -166,11 +166,15 @@ static int l_rule(lua_State *L)
 	return 0;
 }
 
-/* ladder{name=, levels={{after=, notify=, note=}, …}, ack_timeout=, calendar=}:
- * an escalation ladder, checked here so a typo fails the load at its line. */
+/* ladder{name=, levels={{after=, notify=, note=}, …}, ack_timeout=, calendar=,
+ * repeat_every=, repeat_times=}: an escalation ladder, checked here so a
+ * typo fails the load at its line. repeat_every = "4h": the top level
+ * notifies again every 4 h until the ticket is acknowledged or closed, or
+ * repeat_times times. */
 static int l_ladder(lua_State *L)
 {
-	static const char *const allowed[] = {"name", "levels", "ack_timeout", "calendar", "description", NULL};
+	static const char *const allowed[] = {"name", "levels", "ack_timeout", "calendar", "repeat_every",
+					      "repeat_times", "description", NULL};
 	static const char *const level_allowed[] = {"after", "notify", "note", NULL};
 	struct tr_engine *e = (struct tr_engine *)tr_lua_run(L);
 	if (e->run.phase != TR_PHASE_LOAD)
@@ -187,14 +191,28 @@ static int l_ladder(lua_State *L)
 	if (lua_getfield(L, 1, "ack_timeout") != LUA_TNIL &&
 	    (!lua_isstring(L, -1) || tr_duration_parse(lua_tostring(L, -1), &ack_timeout)))
 		return luaL_error(L, "ladder '%s': ack_timeout must be a duration like \"2h\"", name);
+	int64_t repeat = 0;
+	lua_Integer repeat_times = 0;
+	if (lua_getfield(L, 1, "repeat_every") != LUA_TNIL &&
+	    (!lua_isstring(L, -1) || tr_duration_parse(lua_tostring(L, -1), &repeat)))
+		return luaL_error(L, "ladder '%s': repeat_every must be a duration like \"4h\"", name);
+	if (lua_getfield(L, 1, "repeat_times") != LUA_TNIL) {
+		int ok;
+		repeat_times = lua_tointegerx(L, -1, &ok);
+		if (!ok || repeat_times < 1 || !repeat)
+			return luaL_error(L, "ladder '%s': repeat_times must be a whole number of at least 1, "
+					  "with repeat_every", name);
+	}
+	lua_pop(L, 2);
 	if (lua_getfield(L, 1, "levels") != LUA_TTABLE || lua_rawlen(L, -1) == 0)
 		return luaL_error(L, "ladder '%s': 'levels' must be a list of {after=, notify=, note=}", name);
 	/* name and calendar escaped: either may hold a quote */
 	struct tr_buf head = {0};
 	tr_buf_add(&head, "{\"name\":", 8);
 	tr_json_add_string(&head, name);
-	char num[64];
-	int k = snprintf(num, sizeof(num), ",\"ack_timeout\":%lld,\"calendar\":", (long long)ack_timeout);
+	char num[160];
+	int k = snprintf(num, sizeof(num), ",\"ack_timeout\":%lld,\"repeat\":%lld,\"repeat_times\":%lld,\"calendar\":",
+			 (long long)ack_timeout, (long long)repeat, (long long)repeat_times);
 	tr_buf_add(&head, num, (size_t)k);
 	if (calendar)
 		tr_json_add_string(&head, calendar);

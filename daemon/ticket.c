@@ -75,6 +75,53 @@ static int set_due_timer(struct tr_store *s, int64_t id, int64_t due_at, int64_t
 	return rc;
 }
 
+/* An "escalate" timer for level l of ladder at t; repeat: which repeat of
+ * the top level it is (0: the level itself). */
+static int add_level_timer(struct tr_store *s, int64_t id, const cJSON *ladder, const cJSON *l, int64_t repeat,
+			   int64_t t, int64_t event_seq)
+{
+	const cJSON *name = cJSON_GetObjectItemCaseSensitive(ladder, "name");
+	cJSON *p = cJSON_CreateObject();
+	cJSON_AddNumberToObject(p, "level", (double)json_int(l, "level", 0));
+	cJSON_AddStringToObject(p, "ladder", cJSON_IsString(name) ? name->valuestring : "");
+	const cJSON *notify = cJSON_GetObjectItemCaseSensitive(l, "notify");
+	const cJSON *note = cJSON_GetObjectItemCaseSensitive(l, "note");
+	if (cJSON_IsString(notify))
+		cJSON_AddStringToObject(p, "notify", notify->valuestring);
+	if (cJSON_IsString(note))
+		cJSON_AddStringToObject(p, "note", note->valuestring);
+	if (repeat)
+		cJSON_AddNumberToObject(p, "repeat", (double)repeat);
+	char *text = tr_json_print(p);
+	cJSON_Delete(p);
+	int rc = text ? tr_store_timer_add(s, t, "escalate", id, text, event_seq, NULL) : -ENOMEM;
+	free(text);
+	return rc;
+}
+
+/* The ladder's last level, or NULL. */
+static const cJSON *top_level(const cJSON *ladder)
+{
+	const cJSON *levels = cJSON_GetObjectItemCaseSensitive(ladder, "levels"), *l = NULL;
+	for (const cJSON *x = levels ? levels->child : NULL; x; x = x->next)
+		l = x;
+	return l;
+}
+
+/* Repeat number `repeat` of the top level, `repeat` after base, when the
+ * ladder repeats that often. */
+static int arm_repeat(struct tr_store *s, const struct tr_calendars *cals, int64_t id, const cJSON *ladder,
+		      int64_t repeat, int64_t base, int64_t event_seq)
+{
+	const cJSON *cal = cJSON_GetObjectItemCaseSensitive(ladder, "calendar");
+	int64_t every = json_int(ladder, "repeat", 0), times = json_int(ladder, "repeat_times", 0), t;
+	const cJSON *top = top_level(ladder);
+	if (every <= 0 || !top || (times > 0 && repeat > times))
+		return 0;
+	int rc = tr_calendars_add(cals, cJSON_IsString(cal) ? cal->valuestring : NULL, base, every, &t);
+	return rc ? rc : add_level_timer(s, id, ladder, top, repeat, t, event_seq);
+}
+
 int tr_ticket_arm_ladder(struct tr_store *s, const struct tr_calendars *cals, int64_t id,
 			 const char *ladder_json, int64_t after_level, int64_t base, int64_t event_seq)
 {
@@ -82,33 +129,37 @@ int tr_ticket_arm_ladder(struct tr_store *s, const struct tr_calendars *cals, in
 	if (!ladder)
 		return -EINVAL;
 	const cJSON *cal = cJSON_GetObjectItemCaseSensitive(ladder, "calendar");
-	const cJSON *name = cJSON_GetObjectItemCaseSensitive(ladder, "name");
 	const cJSON *levels = cJSON_GetObjectItemCaseSensitive(ladder, "levels");
 	int64_t t = base;
-	int rc = 0;
+	int rc = 0, armed = 0;
 	for (const cJSON *l = levels ? levels->child : NULL; l && rc == 0; l = l->next) {
 		int64_t level = json_int(l, "level", 0), after = json_int(l, "after", 0);
 		if (level <= after_level)
 			continue;
 		rc = tr_calendars_add(cals, cJSON_IsString(cal) ? cal->valuestring : NULL, t, after, &t);
-		if (rc)
-			break;
-		cJSON *p = cJSON_CreateObject();
-		cJSON_AddNumberToObject(p, "level", (double)level);
-		cJSON_AddStringToObject(p, "ladder", cJSON_IsString(name) ? name->valuestring : "");
-		cJSON *notify = cJSON_GetObjectItemCaseSensitive(l, "notify");
-		cJSON *note = cJSON_GetObjectItemCaseSensitive(l, "note");
-		if (cJSON_IsString(notify))
-			cJSON_AddStringToObject(p, "notify", notify->valuestring);
-		if (cJSON_IsString(note))
-			cJSON_AddStringToObject(p, "note", note->valuestring);
-		char *text = tr_json_print(p);
-		cJSON_Delete(p);
-		rc = text ? tr_store_timer_add(s, t, "escalate", id, text, event_seq, NULL) : -ENOMEM;
-		free(text);
+		if (rc == 0)
+			rc = add_level_timer(s, id, ladder, l, 0, t, event_seq);
+		armed++;
 	}
+	/* Re-armed at the top (an ack timed out there): the repeats go on. */
+	if (rc == 0 && !armed && after_level > 0)
+		rc = arm_repeat(s, cals, id, ladder, 1, base, event_seq);
 	cJSON_Delete(ladder);
 	return rc == -ENOENT ? 0 : rc; /* a closed ticket climbs no ladder */
+}
+
+int tr_ticket_ladder_fired(struct tr_store *s, const struct tr_calendars *cals, int64_t id, const char *ladder_json,
+			   int64_t level, int64_t repeat, int64_t now, int64_t event_seq)
+{
+	cJSON *ladder = cJSON_Parse(ladder_json);
+	if (!ladder)
+		return -EINVAL;
+	const cJSON *top = top_level(ladder);
+	int rc = 0;
+	if (top && json_int(top, "level", 0) == level)
+		rc = arm_repeat(s, cals, id, ladder, repeat + 1, now, event_seq);
+	cJSON_Delete(ladder);
+	return rc == -ENOENT ? 0 : rc;
 }
 
 /* Ack: the pending escalations stop; if the ladder has an ack_timeout, an

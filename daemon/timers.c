@@ -86,9 +86,22 @@ static int ticket_effect(struct tr_daemon *d, const struct tr_timer *tm, cJSON *
 		int64_t level;
 		if (!cJSON_IsNumber(lv) || !tr_whole_number(lv->valuedouble, &level))
 			level = t.level + 1;
-		snprintf(detail, sizeof(detail), "level %lld%s%s", (long long)level, note ? ": " : "", note ? note : "");
+		const cJSON *rp = cJSON_GetObjectItemCaseSensitive(payload, "repeat");
+		int64_t repeat = 0;
+		if (cJSON_IsNumber(rp))
+			tr_whole_number(rp->valuedouble, &repeat);
+		char again[40] = "";
+		if (repeat > 0)
+			snprintf(again, sizeof(again), " (repeat %lld)", (long long)repeat);
+		snprintf(detail, sizeof(detail), "level %lld%s%s%s", (long long)level, again, note ? ": " : "",
+			 note ? note : "");
 		struct tr_ticket_change c = {.action = "escalate", .detail = detail, .level = level};
 		rc = tr_ticket_apply(d->store, t.id, &c, "timer", 0, now, err, sizeof(err));
+		/* SPEC §5 ladders repeat: the top level notifies again until acked */
+		const cJSON *ladder = cJSON_GetObjectItemCaseSensitive(payload, "ladder");
+		if (rc == 0 && t.ladder && cJSON_IsString(ladder) && ladder->valuestring[0])
+			rc = tr_ticket_ladder_fired(d->store, tr_engine_calendars(d->engine), t.id, t.ladder, level,
+						    repeat, now, 0);
 		char message[700];
 		snprintf(message, sizeof(message), "Escalated to %s: %s", detail, t.title);
 		if (rc == 0)

@@ -30,13 +30,20 @@ int tr_ticket_apply(struct tr_store *s, int64_t id, const struct tr_ticket_chang
 		    const char *actor, int64_t event_seq, int64_t now, char *err, size_t errlen);
 
 /* Escalation ladders. ladder_json: {"name","calendar","ack_timeout":secs,
+ * "repeat":secs,"repeat_times":N (0: until ack or close),
  * "levels":[{"level":N,"after":secs,"notify":output|null,"note":text}]},
  * each level's `after` counted from the previous one (the first from base)
  * in the ladder's calendar. Schedules an "escalate" timer for every level
- * above after_level. */
+ * above after_level; at the top already (an ack timed out there), the
+ * next repeat of the top level. */
 struct tr_calendars;
 int tr_ticket_arm_ladder(struct tr_store *s, const struct tr_calendars *cals, int64_t id,
 			 const char *ladder_json, int64_t after_level, int64_t base, int64_t event_seq);
+/* After level `level` of the ticket's ladder fired (repeat: which repeat of
+ * it, 0 for the first time): when it is the top level and the ladder has a
+ * `repeat`, arms the next repeat, unless `repeat_times` are done. */
+int tr_ticket_ladder_fired(struct tr_store *s, const struct tr_calendars *cals, int64_t id, const char *ladder_json,
+			   int64_t level, int64_t repeat, int64_t now, int64_t event_seq);
 
 /* True for low, normal, high, urgent. */
 int tr_ticket_priority_valid(const char *p);

@@ -6,7 +6,8 @@
 -- frozen meanwhile: it opens an urgent ticket due 72 hours after the alert
 -- and climbs the "suspension" escalation ladder until someone acknowledges
 -- it (`triagectl ack`); an acknowledged ticket that sees no progress for
--- ACK_TIMEOUT resumes climbing. Policy warnings and listing removals open
+-- ACK_TIMEOUT resumes climbing; from the top step (68 h) the lead is
+-- reminded every hour until the deadline. Policy warnings and listing removals open
 -- high-priority tickets due in a day. One ticket per account and kind (and
 -- ASIN when there is one) while it is open; repeated alerts are added to it.
 
@@ -22,6 +23,7 @@ ladder {
     { after = "36h", notify = LEAD, note = "48 h in: 24 h left to submit the Plan of Action" },
     { after = "20h", notify = LEAD, note = "68 h in: submit the Plan of Action now" },
   },
+  repeat_every = "1h", repeat_times = 3,   -- then every hour to the deadline, until acknowledged
 }
 
 local KINDS = {

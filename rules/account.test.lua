@@ -48,6 +48,14 @@ test("a suspension climbs its escalation ladder until acknowledged", function()
   eq(t.history[#t.history - 0].action, "ack timed out")
   advance("2026-11-26T08:00:00Z")
   eq(find("account:acme-us:suspension:-").level, 3)
+  advance("2026-11-27T04:00:00Z")
+  eq(find("account:acme-us:suspension:-").level, 4)
+  advance("2026-11-28T04:00:00Z")                     -- the top step repeats hourly, three times
+  local repeats = 0
+  for _, h in ipairs(find("account:acme-us:suspension:-").history) do
+    if h.action == "escalate" and h.detail:find("(repeat", 1, true) then repeats = repeats + 1 end
+  end
+  eq(repeats, 3)
 end)
 
 test("closing the ticket cancels the ladder", function()

@@ -5,12 +5,14 @@ pauses a ladder; notifications reach a dir output and `watch` clients."""
 import glob
 import json
 import os
+import shutil
+import subprocess
 import sys
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import Daemon  # noqa: E402
+from harness import TRIAGED, Daemon  # noqa: E402
 
 NUDGE = '''
 rule { name = "nudge-soon", on = "probe.open", action = function(ev, ctx)
@@ -186,6 +188,42 @@ class Shipped(unittest.TestCase):
             self.assertEqual([x["kind"] for x in timers], ["escalate"])
             out = d.request({"op": "explain", "type": "x.y", "event_id": "1"})
             self.assertNotIn("error", json.dumps([o["status"] for o in out["outcomes"]]))
+    def test_a_ladder_repeats_its_top_level_until_done_or_acked(self):
+        src = ('ladder { name = "twice", repeat_every = "1s", repeat_times = 2,\n'
+               '  levels = { { after = "1s", note = "n1" }, { after = "1s", notify = "out", note = "top" } } }\n'
+               'ladder { name = "forever", repeat_every = "1s", levels = { { after = "1s", notify = "out" } } }\n'
+               'rule { name = "l", on = "x.y", action = function(ev)\n'
+               '  ticket.open { key = ev.id, title = ev.id }:escalate { ladder = ev.ladder }\n'
+               'end }\n')
+        with Daemon(rules={"50-ladder.lua": src}, shipped=False, config="outputs:\n  out: { dir: notes }\n") as d:
+            d.ingest([{"type": "x.y", "id": "a", "ladder": "twice"}, {"type": "x.y", "id": "b", "ladder": "forever"}])
+            a, b = (d.tickets(text=k)[0]["id"] for k in ("a", "b"))
+
+            def escalations(tid):
+                return [h["detail"] for h in d.request({"op": "ticket", "id": tid})["ticket"]["history"]
+                        if h["action"] == "escalate"]
+            self.assertTrue(wait(lambda: len(escalations(b)) >= 2, timeout=20), escalations(b))
+            self.assertEqual(d.ctl("ack", str(b)).returncode, 0)
+            self.assertTrue(wait(lambda: len(escalations(a)) == 4, timeout=20), escalations(a))
+            self.assertEqual(escalations(a), ["level 1: n1", "level 2: top", "level 2 (repeat 1): top",
+                                              "level 2 (repeat 2): top"])
+            seen_b = len(escalations(b))
+            time.sleep(2.5)
+            self.assertEqual(len(escalations(a)), 4, "repeat.times = 2: two repeats, no more")
+            self.assertEqual(len(escalations(b)), seen_b, "an acknowledged ticket's repeats stop")
+            self.assertEqual([x["kind"] for x in d.request({"op": "timers"})["timers"]], [])
+            notes = glob.glob(os.path.join(d.dir, "notes", "*.json"))
+            self.assertEqual(len(notes), 3 + seen_b)  # a's top level three times, b's each time
+
+    def test_a_bad_repeat_fails_the_load_at_its_line(self):
+        src = 'ladder { name = "x", repeat_every = "soon", levels = { { after = "1h" } } }\n'
+        d = Daemon(rules={"50-ladder.lua": src}, shipped=False)  # not started
+        r = subprocess.run([TRIAGED, "-c", d.config, "--check"], capture_output=True, text=True)
+        shutil.rmtree(d.dir, ignore_errors=True)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("50-ladder.lua:1:", r.stderr)
+        self.assertIn("repeat_every must be a duration", r.stderr)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
