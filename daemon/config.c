@@ -951,6 +951,45 @@ static void apply_outputs(struct ctx *c, const struct node *v, void *dst, const 
 	}
 }
 
+/* ---- params ----------------------------------------------------------------- */
+
+/* params: { name: scalar, ... }: values rules read with param(); kept as
+ * written, since only the rule knows the type it wants. */
+static void apply_params(struct ctx *c, const struct node *v, void *dst, const char *key,
+			 const struct key_def *def)
+{
+	(void)def;
+	struct tr_config *cfg = dst;
+	if (is_null(v))
+		return;
+	if (v->kind != NODE_MAP) {
+		problem(c, v, key, "expected a mapping of names to values, got %s", kind_name(v));
+		return;
+	}
+	if (v->nkids == 0)
+		return;
+	cfg->params = calloc(v->nkids / 2, sizeof(*cfg->params));
+	if (!cfg->params) {
+		c->oom = true;
+		return;
+	}
+	for (size_t i = 0; i + 1 < v->nkids; i += 2) {
+		const char *name = pair_key(c, v, i, key);
+		const struct node *val = v->kids[i + 1];
+		if (!name)
+			continue;
+		char where[160];
+		snprintf(where, sizeof(where), "%s.%s", key, name);
+		if (val->kind != NODE_SCALAR || is_null(val)) {
+			problem(c, val, where, "expected a number, a string or a boolean, got %s", kind_name(val));
+			continue;
+		}
+		struct tr_param *p = &cfg->params[cfg->nparams++];
+		p->name = dup_str(c, name);
+		p->value = dup_str(c, val->text);
+	}
+}
+
 /* ---- the top level -------------------------------------------------------- */
 
 static const struct key_def spool_keys[] = {
@@ -989,6 +1028,7 @@ static const struct key_def top_keys[] = {
 	{"outputs", apply_outputs, 0, 0, NULL},
 	{"limits", apply_section, 0, 0, limits_keys},
 	{"log", apply_section, 0, 0, log_keys},
+	{"params", apply_params, 0, 0, NULL},
 	{NULL, NULL, 0, 0, NULL},
 };
 
@@ -1175,6 +1215,14 @@ const struct tr_output *tr_config_output(const struct tr_config *cfg, const char
 	return NULL;
 }
 
+const char *tr_config_param(const struct tr_config *cfg, const char *name)
+{
+	for (size_t i = 0; cfg && i < cfg->nparams; i++)
+		if (cfg->params[i].name && strcmp(cfg->params[i].name, name) == 0)
+			return cfg->params[i].value;
+	return NULL;
+}
+
 void tr_config_free(struct tr_config *cfg)
 {
 	if (!cfg)
@@ -1216,6 +1264,11 @@ void tr_config_free(struct tr_config *cfg)
 		free(cfg->outputs[i].dir);
 	}
 	free(cfg->outputs);
+	for (size_t i = 0; i < cfg->nparams; i++) {
+		free(cfg->params[i].name);
+		free(cfg->params[i].value);
+	}
+	free(cfg->params);
 	memset(cfg, 0, sizeof(*cfg));
 }
 

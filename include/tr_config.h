@@ -53,6 +53,12 @@ struct tr_output {
 	int line;
 };
 
+/* A rule parameter from `params:`, read by rules with param(name, default). */
+struct tr_param {
+	char *name;
+	char *value;        /* the scalar as written */
+};
+
 struct tr_limits {
 	int64_t rule_instructions;  /* default 1000000 */
 	int64_t rule_memory_mb;     /* default 64 */
@@ -81,6 +87,8 @@ struct tr_config {
 	size_t ncalendars;
 	struct tr_output *outputs;
 	size_t noutputs;
+	struct tr_param *params;
+	size_t nparams;
 	struct tr_limits limits;
 	int log_level;        /* TR_LOG_* from log.level, default info */
 };
@@ -104,6 +112,10 @@ void tr_config_free(struct tr_config *cfg);
 
 /* The output declared as name, or NULL (cfg may be NULL). Borrowed from cfg. */
 const struct tr_output *tr_config_output(const struct tr_config *cfg, const char *name);
+
+/* The value of params.name as written, or NULL (borrowed from cfg; cfg may
+ * be NULL). */
+const char *tr_config_param(const struct tr_config *cfg, const char *name);
 
 /* The first source whose match fits basename, or NULL. */
 const struct tr_source *tr_config_source_for(const struct tr_config *cfg, const char *basename);

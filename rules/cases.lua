@@ -10,13 +10,14 @@
 -- phone. A resolved case closes the ticket.
 -- Opening too many cases gets accounts warned (sellers report 10-30 a day),
 -- so more than CASES_PER_DAY cases opened by one account in 24 h opens a
--- warning ticket and notifies the lead.
+-- warning ticket and notifies the lead (params: { cases.max_per_day: N } in
+-- the config; 10 by default).
 
 local QUEUE = "seller-support"
 local TEAM = time.has_calendar("cn-support") and "cn-support" or "24x7"
 local NO_PROGRESS = "16h"       -- business time without an update before phoning
 local CHECK_ANSWER = "2h"       -- business time to judge support's answer
-local CASES_PER_DAY = 10
+local CASES_PER_DAY = param("cases.max_per_day", 10)  -- params: in the config
 local LEAD = has_output("lead") and "lead" or "journal"
 
 local function key(ev) return "case:" .. ev.case_id end
@@ -50,7 +51,7 @@ rule {
 
 rule {
   name = "case-rate-guard",
-  description = "more than 10 cases opened by an account in 24 h opens a warning ticket",
+  description = ("more than %d cases opened by an account in 24 h opens a warning ticket"):format(CASES_PER_DAY),
   on = "case.opened",
   when = function(ev) return ev.account ~= nil end,
   action = function(ev, ctx)

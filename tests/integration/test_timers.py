@@ -155,6 +155,20 @@ class Backlog(unittest.TestCase):
 
 
 class Shipped(unittest.TestCase):
+    def test_the_case_guard_limit_comes_from_the_config_params(self):
+        with Daemon(config="params:\n  cases.max_per_day: 2\n") as d:
+            now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            d.ingest([{"type": "case.opened", "id": f"c{i}", "case_id": f"17{i}", "account": "acme-us",
+                       "subject": "s", "occurred_at": now} for i in range(3)])
+            [warning] = [t for t in d.tickets() if t["key"] == "case-guard:acme-us"]
+            self.assertIn("opened 3 cases in 24 h", warning["title"])
+        d = Daemon(config="params:\n  cases.max_per_day: lots\n")  # not started
+        r = subprocess.run([TRIAGED, "-c", d.config, "--check"], capture_output=True, text=True)
+        shutil.rmtree(d.dir, ignore_errors=True)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("cases.lua:", r.stderr)
+        self.assertIn("param 'cases.max_per_day': \"lots\" in the config's params is not a number", r.stderr)
+
     def test_suspension_ladder_and_ack_through_triagectl(self):
         cfg = "outputs:\n  lead: { dir: lead }\n"
         with Daemon(config=cfg) as d:

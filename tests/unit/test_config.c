@@ -251,7 +251,7 @@ static void test_shipped_default_config_uncommented(void **state)
 	}
 	fclose(in);
 	fclose(out);
-	assert_int_equal(keys, 10); /* every top-level key of SPEC §1 is shown */
+	assert_int_equal(keys, 11); /* every top-level key of SPEC §1 is shown, and params */
 
 	struct tr_config cfg;
 	struct tr_errors errs = {0};
@@ -267,6 +267,7 @@ static void test_shipped_default_config_uncommented(void **state)
 	assert_int_equal(cfg.durability, TR_DURABILITY_FULL);
 	assert_int_equal(cfg.settle_ms, 1000);
 	assert_int_equal(cfg.rescan_ms, 5000);
+	assert_string_equal(tr_config_param(&cfg, "cases.max_per_day"), "10");
 	assert_int_equal(cfg.limits.rule_instructions, 1000000);
 	assert_int_equal(cfg.limits.rule_memory_mb, 64);
 	assert_int_equal(cfg.limits.rule_time_ms, 200);
@@ -891,6 +892,34 @@ static void test_outputs(void **state)
 	tr_errors_free(&errs);
 }
 
+/* params: scalars kept as written for rules' param(); anything else is an
+ * error at its line. */
+static void test_params(void **state)
+{
+	(void)state;
+	struct tr_config cfg;
+	struct tr_errors errs = {0};
+	load_ok("params:\n  cases.max_per_day: 12\n  team: \"cn-support\"\n  strict: true\n", &cfg);
+	assert_string_equal(tr_config_param(&cfg, "cases.max_per_day"), "12");
+	assert_string_equal(tr_config_param(&cfg, "team"), "cn-support");
+	assert_string_equal(tr_config_param(&cfg, "strict"), "true");
+	assert_null(tr_config_param(&cfg, "absent"));
+	assert_null(tr_config_param(NULL, "team"));
+	tr_config_free(&cfg);
+
+	assert_int_equal(load_text("params:\n  a: [1, 2]\n  b:\n  c: 1\n  c: 2\n", &cfg, &errs), TR_EPARSE);
+	expect_error(&errs, 2, 6, "params.a", "expected a number, a string or a boolean");
+	expect_error(&errs, 3, 5, "params.b", "expected a number, a string or a boolean");
+	expect_error(&errs, 5, 3, "params.c", "duplicate key");
+	assert_int_equal(errs.n, 3);
+	tr_config_free(&cfg);
+	tr_errors_free(&errs);
+	assert_int_equal(load_text("params: 7\n", &cfg, &errs), TR_EPARSE);
+	expect_error(&errs, 1, 9, "params", "expected a mapping");
+	tr_config_free(&cfg);
+	tr_errors_free(&errs);
+}
+
 static void test_limits_and_log(void **state)
 {
 	(void)state;
@@ -981,6 +1010,7 @@ int main(void)
 		cmocka_unit_test(test_calendar_hours),
 		cmocka_unit_test(test_calendar_dates),
 		cmocka_unit_test(test_outputs),
+		cmocka_unit_test(test_params),
 		cmocka_unit_test(test_limits_and_log),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
