@@ -818,24 +818,31 @@ static const struct key_def calendar_keys[] = {
 	{NULL, NULL, 0, 0, NULL},
 };
 
+/* Room for every entry of a section that maps names to entries (calendars,
+ * outputs, params): a zeroed array the caller stores in the config, or NULL
+ * when there is nothing to read (empty or null; not a mapping: reported; out
+ * of memory: flagged). what names the keys, for the message. */
+static void *named_entries(struct ctx *c, const struct node *v, const char *key, const char *what, size_t size)
+{
+	if (is_null(v))
+		return NULL;
+	if (v->kind != NODE_MAP) {
+		problem(c, v, key, "expected a mapping of %s, got %s", what, kind_name(v));
+		return NULL;
+	}
+	void *p = v->nkids ? calloc(v->nkids / 2, size) : NULL;
+	if (v->nkids && !p)
+		c->oom = true;
+	return p;
+}
+
 static void apply_calendars(struct ctx *c, const struct node *v, void *dst, const char *key,
 			    const struct key_def *def)
 {
 	(void)def;
 	struct tr_config *cfg = dst;
-	if (is_null(v))
+	if (!(cfg->calendars = named_entries(c, v, key, "calendar names", sizeof(*cfg->calendars))))
 		return;
-	if (v->kind != NODE_MAP) {
-		problem(c, v, key, "expected a mapping of calendar names, got %s", kind_name(v));
-		return;
-	}
-	if (v->nkids == 0)
-		return;
-	cfg->calendars = calloc(v->nkids / 2, sizeof(*cfg->calendars));
-	if (!cfg->calendars) {
-		c->oom = true;
-		return;
-	}
 	for (size_t i = 0; i + 1 < v->nkids; i += 2) {
 		const char *name = pair_key(c, v, i, key);
 		const struct node *body = v->kids[i + 1];
@@ -912,19 +919,8 @@ static void apply_outputs(struct ctx *c, const struct node *v, void *dst, const 
 {
 	(void)def;
 	struct tr_config *cfg = dst;
-	if (is_null(v))
+	if (!(cfg->outputs = named_entries(c, v, key, "output names", sizeof(*cfg->outputs))))
 		return;
-	if (v->kind != NODE_MAP) {
-		problem(c, v, key, "expected a mapping of output names, got %s", kind_name(v));
-		return;
-	}
-	if (v->nkids == 0)
-		return;
-	cfg->outputs = calloc(v->nkids / 2, sizeof(*cfg->outputs));
-	if (!cfg->outputs) {
-		c->oom = true;
-		return;
-	}
 	for (size_t i = 0; i + 1 < v->nkids; i += 2) {
 		const char *name = pair_key(c, v, i, key);
 		const struct node *body = v->kids[i + 1];
@@ -960,19 +956,8 @@ static void apply_params(struct ctx *c, const struct node *v, void *dst, const c
 {
 	(void)def;
 	struct tr_config *cfg = dst;
-	if (is_null(v))
+	if (!(cfg->params = named_entries(c, v, key, "names to values", sizeof(*cfg->params))))
 		return;
-	if (v->kind != NODE_MAP) {
-		problem(c, v, key, "expected a mapping of names to values, got %s", kind_name(v));
-		return;
-	}
-	if (v->nkids == 0)
-		return;
-	cfg->params = calloc(v->nkids / 2, sizeof(*cfg->params));
-	if (!cfg->params) {
-		c->oom = true;
-		return;
-	}
 	for (size_t i = 0; i + 1 < v->nkids; i += 2) {
 		const char *name = pair_key(c, v, i, key);
 		const struct node *val = v->kids[i + 1];
