@@ -581,7 +581,7 @@ int tr_store_failed_outcomes(struct tr_store *s, int64_t after, const char *rule
 	bind_text(st, 2, rule);
 	sqlite3_bind_int64(st, 3, seq);
 	sqlite3_bind_int(st, 4, limit);
-	int step;
+	int step = SQLITE_DONE;
 	while (*n < limit && (step = sqlite3_step(st)) == SQLITE_ROW) {
 		struct tr_failed_outcome *o = &out[(*n)++];
 		o->id = sqlite3_column_int64(st, 0);
