@@ -1208,6 +1208,16 @@ const char *tr_config_param(const struct tr_config *cfg, const char *name)
 	return NULL;
 }
 
+void tr_config_swap_params(struct tr_config *a, struct tr_config *b)
+{
+	struct tr_param *p = a->params;
+	size_t n = a->nparams;
+	a->params = b->params;
+	a->nparams = b->nparams;
+	b->params = p;
+	b->nparams = n;
+}
+
 void tr_config_free(struct tr_config *cfg)
 {
 	if (!cfg)

@@ -117,6 +117,10 @@ const struct tr_output *tr_config_output(const struct tr_config *cfg, const char
  * be NULL). */
 const char *tr_config_param(const struct tr_config *cfg, const char *name);
 
+/* Exchanges a's and b's params: a reload takes the fresh file's and frees
+ * the old ones with the fresh config. */
+void tr_config_swap_params(struct tr_config *a, struct tr_config *b);
+
 /* The first source whose match fits basename, or NULL. */
 const struct tr_source *tr_config_source_for(const struct tr_config *cfg, const char *basename);
 

@@ -43,7 +43,9 @@ struct tr_daemon {
 int tr_daemon_open(struct tr_daemon *d, uv_loop_t *loop, struct tr_errors *errs);
 /* Frees what tr_daemon_open made (not d->cfg). */
 void tr_daemon_close(struct tr_daemon *d);
-/* SPEC §8: builds the rules folder afresh and swaps it in whole; on any
- * problem the old rules stay and errs says why. Returns 0 or TR_EPARSE. */
+/* SPEC §8: builds the rules folder afresh and swaps it in whole, with the
+ * config file's params read again; on any problem (in the rules or
+ * anywhere in the config) the old rules and params stay and errs says why.
+ * Returns 0 or TR_EPARSE. */
 int tr_daemon_reload(struct tr_daemon *d, struct tr_errors *errs);
 #endif

@@ -162,6 +162,21 @@ class Shipped(unittest.TestCase):
                        "subject": "s", "occurred_at": now} for i in range(3)])
             [warning] = [t for t in d.tickets() if t["key"] == "case-guard:acme-us"]
             self.assertIn("opened 3 cases in 24 h", warning["title"])
+            # reload reads params again; a config with errors keeps the old ones
+            with open(d.config) as f:
+                good = f.read()
+            with open(d.config, "w") as f:
+                f.write(good.replace("cases.max_per_day: 2", "cases.max_per_day: [2]"))
+            r = d.request({"op": "reload"})
+            self.assertFalse(r["ok"])
+            self.assertIn("params.cases.max_per_day", r["error"]["message"])
+            with open(d.config, "w") as f:
+                f.write(good.replace("cases.max_per_day: 2", "cases.max_per_day: 0"))
+            self.assertEqual(d.ctl("reload").returncode, 0)
+            d.ingest([{"type": "case.opened", "id": "d0", "case_id": "180", "account": "acme-de",
+                       "subject": "s", "occurred_at": now}])
+            self.assertEqual([t["key"] for t in d.tickets() if t["key"] == "case-guard:acme-de"],
+                             ["case-guard:acme-de"])
         d = Daemon(config="params:\n  cases.max_per_day: lots\n")  # not started
         r = subprocess.run([TRIAGED, "-c", d.config, "--check"], capture_output=True, text=True)
         shutil.rmtree(d.dir, ignore_errors=True)
