@@ -262,29 +262,15 @@ static int64_t add_timer(lua_State *L, int64_t id, const char *kind, int64_t due
 {
 	struct tr_run *run = tr_lua_run(L);
 	struct tr_buf b = {0};
-	tr_buf_add(&b, "{", 1);
-	if (note) {
-		tr_buf_add(&b, "\"note\":", 7);
-		tr_json_add_string(&b, note);
-	}
-	if (notify) {
-		tr_buf_add(&b, note ? ",\"notify\":" : "\"notify\":", note ? 10 : 9);
-		tr_json_add_string(&b, notify);
-	}
-	if (level) {
-		char num[40];
-		int n = snprintf(num, sizeof(num), "%s\"level\":%lld", note || notify ? "," : "", (long long)level);
-		tr_buf_add(&b, num, (size_t)n);
-	}
-	tr_buf_add(&b, "}", 1);
+	tr_ticket_timer_payload(&b, note, notify, level, NULL, 0);
 	int64_t timer = 0;
 	int rc = b.oom ? -ENOMEM
 		       : tr_store_timer_add(run->store, due, kind, id, b.p, run->event ? run->event->seq : 0, &timer);
 	tr_buf_free(&b);
-	if (rc == -ENOENT)
-		return 0; /* SPEC §5: a closed ticket's timers have ended; this one too */
 	if (rc)
 		luaL_error(L, "%s: database error: %s", kind, rc == -ENOMEM ? "out of memory" : tr_store_errmsg(run->store));
+	if (!timer)
+		return 0; /* SPEC §5: a closed ticket's timers have ended; this one too */
 	char at[40];
 	tr_time_format(due, NULL, at, sizeof(at));
 	tr_lua_effect(L, "timer.add", id);

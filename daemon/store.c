@@ -1245,8 +1245,11 @@ int tr_store_timer_add(struct tr_store *s, int64_t due_at, const char *kind, int
 	int64_t timer = s->next_timer_id++;
 	sqlite3_bind_int64(st, 6, timer);
 	int rc = run(s, st);
-	if (rc == 0 && checked && sqlite3_changes(s->db) == 0)
-		return -ENOENT;
+	if (rc == 0 && checked && sqlite3_changes(s->db) == 0) {
+		if (id)
+			*id = 0; /* the ticket is closed: nothing added */
+		return 0;
+	}
 	if (rc == 0 && ticket_id > 0) {
 		if (!(st = stmt(s, S_TICKET_TIMER_ADD)))
 			return TR_ESTORE;

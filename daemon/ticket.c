@@ -70,9 +70,44 @@ static int64_t json_int(const cJSON *o, const char *key, int64_t def)
 static int set_due_timer(struct tr_store *s, int64_t id, int64_t due_at, int64_t event_seq)
 {
 	int rc = tr_store_timers_cancel(s, id, "due");
-	if (rc == 0 && (rc = tr_store_timer_add(s, due_at, "due", id, NULL, event_seq, NULL)) == -ENOENT)
-		rc = 0; /* closed: no breach to wait for */
-	return rc;
+	return rc ? rc : tr_store_timer_add(s, due_at, "due", id, NULL, event_seq, NULL);
+}
+
+/* Opens member key of a JSON object: a comma before all but the first. */
+static void member(struct tr_buf *b, int *n, const char *key)
+{
+	if ((*n)++)
+		tr_buf_add(b, ",", 1);
+	tr_json_add_string(b, key);
+	tr_buf_add(b, ":", 1);
+}
+
+void tr_ticket_timer_payload(struct tr_buf *b, const char *note, const char *notify, int64_t level,
+			     const char *ladder, int64_t repeat)
+{
+	int n = 0;
+	tr_buf_add(b, "{", 1);
+	if (note) {
+		member(b, &n, "note");
+		tr_json_add_string(b, note);
+	}
+	if (notify) {
+		member(b, &n, "notify");
+		tr_json_add_string(b, notify);
+	}
+	if (ladder) {
+		member(b, &n, "ladder");
+		tr_json_add_string(b, ladder);
+	}
+	if (level) {
+		member(b, &n, "level");
+		tr_json_add_int(b, level);
+	}
+	if (repeat) {
+		member(b, &n, "repeat");
+		tr_json_add_int(b, repeat);
+	}
+	tr_buf_add(b, "}", 1);
 }
 
 /* An "escalate" timer for level l of ladder at t; repeat: which repeat of
@@ -81,21 +116,14 @@ static int add_level_timer(struct tr_store *s, int64_t id, const cJSON *ladder, 
 			   int64_t t, int64_t event_seq)
 {
 	const cJSON *name = cJSON_GetObjectItemCaseSensitive(ladder, "name");
-	cJSON *p = cJSON_CreateObject();
-	cJSON_AddNumberToObject(p, "level", (double)json_int(l, "level", 0));
-	cJSON_AddStringToObject(p, "ladder", cJSON_IsString(name) ? name->valuestring : "");
 	const cJSON *notify = cJSON_GetObjectItemCaseSensitive(l, "notify");
 	const cJSON *note = cJSON_GetObjectItemCaseSensitive(l, "note");
-	if (cJSON_IsString(notify))
-		cJSON_AddStringToObject(p, "notify", notify->valuestring);
-	if (cJSON_IsString(note))
-		cJSON_AddStringToObject(p, "note", note->valuestring);
-	if (repeat)
-		cJSON_AddNumberToObject(p, "repeat", (double)repeat);
-	char *text = tr_json_print(p);
-	cJSON_Delete(p);
-	int rc = text ? tr_store_timer_add(s, t, "escalate", id, text, event_seq, NULL) : -ENOMEM;
-	free(text);
+	struct tr_buf b = {0};
+	tr_ticket_timer_payload(&b, cJSON_IsString(note) ? note->valuestring : NULL,
+				cJSON_IsString(notify) ? notify->valuestring : NULL, json_int(l, "level", 0),
+				cJSON_IsString(name) ? name->valuestring : "", repeat);
+	int rc = b.oom ? -ENOMEM : tr_store_timer_add(s, t, "escalate", id, b.p, event_seq, NULL);
+	tr_buf_free(&b);
 	return rc;
 }
 
@@ -145,7 +173,7 @@ int tr_ticket_arm_ladder(struct tr_store *s, const struct tr_calendars *cals, in
 	if (rc == 0 && !armed && after_level > 0)
 		rc = arm_repeat(s, cals, id, ladder, 1, base, event_seq);
 	cJSON_Delete(ladder);
-	return rc == -ENOENT ? 0 : rc; /* a closed ticket climbs no ladder */
+	return rc;
 }
 
 int tr_ticket_ladder_fired(struct tr_store *s, const struct tr_calendars *cals, int64_t id, const char *ladder_json,
@@ -159,7 +187,7 @@ int tr_ticket_ladder_fired(struct tr_store *s, const struct tr_calendars *cals, 
 	if (top && json_int(top, "level", 0) == level)
 		rc = arm_repeat(s, cals, id, ladder, repeat + 1, now, event_seq);
 	cJSON_Delete(ladder);
-	return rc == -ENOENT ? 0 : rc;
+	return rc;
 }
 
 /* Ack: the pending escalations stop; if the ladder has an ack_timeout, an

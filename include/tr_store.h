@@ -157,8 +157,8 @@ struct tr_timer {
 	char *payload;                  /* malloc'd JSON text; tr_timer_rows_free */
 };
 /* Adds a timer (ticket_id 0: none). Returns 0 with *id set (id may be
- * NULL), -ENOENT when ticket_id names a ticket that is closed or gone
- * (nothing is added: a closed ticket's timers have ended), or TR_ESTORE. */
+ * NULL), *id 0 when ticket_id names a ticket that is closed or gone (nothing
+ * is added: a closed ticket's timers have ended), or TR_ESTORE. */
 int tr_store_timer_add(struct tr_store *s, int64_t due_at, const char *kind, int64_t ticket_id,
 		       const char *payload, int64_t event_seq, int64_t *id);
 /* The earliest due_at added since the last call (0: none); resets it. */

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "tr_buf.h"
 #include "tr_store.h"
 
 /* Every pointer is borrowed; NULL / 0 means unchanged. */
@@ -28,6 +29,11 @@ struct tr_ticket_change {
  * TR_ESTORE. */
 int tr_ticket_apply(struct tr_store *s, int64_t id, const struct tr_ticket_change *c,
 		    const char *actor, int64_t event_seq, int64_t now, char *err, size_t errlen);
+
+/* Appends a ticket timer's payload, {"note","notify","ladder","level",
+ * "repeat"} (NULL strings and 0 numbers left out), as timers.c reads it. */
+void tr_ticket_timer_payload(struct tr_buf *b, const char *note, const char *notify, int64_t level,
+			     const char *ladder, int64_t repeat);
 
 /* Escalation ladders. ladder_json: {"name","calendar","ack_timeout":secs,
  * "repeat":secs,"repeat_times":N (0: until ack or close),
