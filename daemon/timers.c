@@ -34,6 +34,14 @@ static const char *str(const cJSON *o, const char *key)
 	return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+/* A whole-number member of o, or def. */
+static int64_t num(const cJSON *o, const char *key, int64_t def)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	int64_t out;
+	return cJSON_IsNumber(v) && tr_whole_number(v->valuedouble, &out) ? out : def;
+}
+
 static int notify(struct tr_daemon *d, const char *output, int64_t ticket_id, const char *message,
 		  const char *type, const char *id, int64_t now)
 {
@@ -82,14 +90,7 @@ static int ticket_effect(struct tr_daemon *d, const struct tr_timer *tm, cJSON *
 	const char *note = str(payload, "note");
 	if (strcmp(tm->kind, "escalate") == 0) {
 		*type = "ticket.escalated";
-		const cJSON *lv = cJSON_GetObjectItemCaseSensitive(payload, "level");
-		int64_t level;
-		if (!cJSON_IsNumber(lv) || !tr_whole_number(lv->valuedouble, &level))
-			level = t.level + 1;
-		const cJSON *rp = cJSON_GetObjectItemCaseSensitive(payload, "repeat");
-		int64_t repeat = 0;
-		if (cJSON_IsNumber(rp))
-			tr_whole_number(rp->valuedouble, &repeat);
+		int64_t level = num(payload, "level", t.level + 1), repeat = num(payload, "repeat", 0);
 		char again[40] = "";
 		if (repeat > 0)
 			snprintf(again, sizeof(again), " (repeat %lld)", (long long)repeat);
@@ -98,8 +99,8 @@ static int ticket_effect(struct tr_daemon *d, const struct tr_timer *tm, cJSON *
 		struct tr_ticket_change c = {.action = "escalate", .detail = detail, .level = level};
 		rc = tr_ticket_apply(d->store, t.id, &c, "timer", 0, now, err, sizeof(err));
 		/* SPEC §5 ladders repeat: the top level notifies again until acked */
-		const cJSON *ladder = cJSON_GetObjectItemCaseSensitive(payload, "ladder");
-		if (rc == 0 && t.ladder && cJSON_IsString(ladder) && ladder->valuestring[0])
+		const char *ladder = str(payload, "ladder");
+		if (rc == 0 && t.ladder && ladder && ladder[0])
 			rc = tr_ticket_ladder_fired(d->store, tr_engine_calendars(d->engine), t.id, t.ladder, level,
 						    repeat, now, 0);
 		char message[700];
@@ -108,10 +109,7 @@ static int ticket_effect(struct tr_daemon *d, const struct tr_timer *tm, cJSON *
 			rc = notify(d, str(payload, "notify"), t.id, message, *type, event_id, now);
 	} else if (strcmp(tm->kind, "ack_timeout") == 0) {
 		*type = "timer.ack_timeout";
-		const cJSON *after = cJSON_GetObjectItemCaseSensitive(payload, "after_level");
-		int64_t after_level;
-		if (!cJSON_IsNumber(after) || !tr_whole_number(after->valuedouble, &after_level))
-			after_level = t.level;
+		int64_t after_level = num(payload, "after_level", t.level);
 		rc = tr_store_history_add(d->store, t.id, now, 0, "timer", "ack timed out", "escalation resumes");
 		if (rc == 0 && t.ladder)
 			rc = tr_ticket_arm_ladder(d->store, tr_engine_calendars(d->engine), t.id, t.ladder,
