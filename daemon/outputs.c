@@ -7,9 +7,9 @@
  * shell, the payload on stdin, a timeout, at most MAX_CHILDREN at a time:
  * at least once). Success marks the row delivered (delivered rows are kept
  * KEEP_DELIVERED, then pruned); a failure records the error and schedules a
- * retry with exponential backoff, so nothing is ever dropped. Not what is notified or when (notify.c and the rules queue rows
- * in their event's transaction), nor how watch lines reach clients
- * (server.c). */
+ * retry with exponential backoff, so nothing is ever dropped. Not what is
+ * notified or when (notify.c and the rules queue rows in their event's
+ * transaction), nor how watch lines reach clients (server.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>

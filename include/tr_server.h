@@ -14,10 +14,10 @@
  * close callbacks ran, then tr_server_free. Returns 0 or a negative errno
  * (logged with the path). */
 int tr_server_start(struct tr_daemon *d, struct tr_server **out);
-/* Stops accepting and reading; answers what is queued, then closes every
- * handle. The loop ends once the last write is done. */
 /* Takes the ingests that waited while d->writes_paused was set. */
 void tr_server_resume(struct tr_server *srv);
+/* Stops accepting and reading; answers what is queued, then closes every
+ * handle. The loop ends once the last write is done. */
 void tr_server_close(struct tr_server *srv);
 void tr_server_free(struct tr_server *srv);
 /* Sends {"notification": json} to every `watch` client (tr_outputs_set_watch
