@@ -2,37 +2,15 @@
  * a temporary .yaml file and loaded. A load either succeeds with no error
  * listed, or fails with every problem listed, each naming the file, a line
  * and a sentence; the config is freed either way. Malformed input must never
- * crash, leak or loop. Built with
- * libFuzzer under clang, or with replay_main.c under gcc. Not a test of what
- * each key means: see tests/unit/test_config.c. */
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
+ * crash, leak or loop. Built with libFuzzer under clang, or with
+ * replay_main.c under gcc. Not a test of what each key means: see
+ * tests/unit/test_config.c. */
+#include "fuzz_file.h"
 #include "tr_config.h"
-
-static char path[64];
-
-static void remove_file(void)
-{
-	if (path[0])
-		unlink(path);
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	if (!path[0]) {
-		snprintf(path, sizeof(path), "/tmp/fuzz_config.XXXXXX.yaml");
-		int fd = mkstemps(path, 5);
-		if (fd < 0)
-			abort();
-		close(fd);
-		atexit(remove_file);
-	}
-	FILE *f = fopen(path, "wb");
-	if (!f || fwrite(data, 1, size, f) != size || fclose(f) != 0)
-		abort();
+	const char *path = fuzz_file_write("fuzz_config", ".yaml", data, size);
 	struct tr_config cfg;
 	struct tr_errors errs = {0};
 	int rc = tr_config_load(path, &cfg, &errs);

@@ -11,16 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "fuzz_file.h"
 #include "tr_decode.h"
 #include "../../daemon/decode_internal.h"
 
-static char path[64];
-
-static void remove_file(void)
-{
-	if (path[0])
-		unlink(path);
-}
+static const char *path; /* the input, as a file */
 
 /* Appends a row's printed form to *out (for comparing two decodes). */
 static void append(char **out, size_t *len, const struct tr_row *row)
@@ -89,17 +84,7 @@ static char *decode_as(const char *format, const char *encoding, size_t max_row,
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	if (!path[0]) {
-		snprintf(path, sizeof(path), "/tmp/fuzz_decode.XXXXXX");
-		int fd = mkstemp(path);
-		if (fd < 0)
-			abort();
-		close(fd);
-		atexit(remove_file);
-	}
-	FILE *f = fopen(path, "wb");
-	if (!f || fwrite(data, 1, size, f) != size || fclose(f) != 0)
-		abort();
+	path = fuzz_file_write("fuzz_decode", "", data, size);
 
 	static const struct { const char *format, *encoding; size_t max_row; int mapped; } runs[] = {
 		{"ndjson", "utf-8", 256, 1}, {"ndjson", "gbk", 1 << 20, 0},
