@@ -73,13 +73,15 @@ static int set_due_timer(struct tr_store *s, int64_t id, int64_t due_at, int64_t
 	return rc ? rc : tr_store_timer_add(s, due_at, "due", id, NULL, event_seq, NULL);
 }
 
-/* Opens member key of a JSON object: a comma before all but the first. */
+/* Opens member key (a plain literal: nothing to escape) of a JSON object,
+ * with a comma before all but the first. */
 static void member(struct tr_buf *b, int *n, const char *key)
 {
 	if ((*n)++)
 		tr_buf_add(b, ",", 1);
-	tr_json_add_string(b, key);
-	tr_buf_add(b, ":", 1);
+	tr_buf_add(b, "\"", 1);
+	tr_buf_add(b, key, strlen(key));
+	tr_buf_add(b, "\":", 2);
 }
 
 void tr_ticket_timer_payload(struct tr_buf *b, const char *note, const char *notify, int64_t level,
