@@ -2,7 +2,7 @@
 # Installs the Debian packages triaged builds, runs and tests with.
 set -eu
 PKGS="build-essential cmake pkg-config liblua5.4-dev libuv1-dev libsqlite3-dev libyaml-dev
- libcjson-dev libcsv-dev libsystemd-dev libcmocka-dev python3 tzdata sqlite3"
+ libcjson-dev libcsv-dev libsystemd-dev libcmocka-dev libjemalloc-dev python3 tzdata sqlite3"
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO=sudo
 missing=""

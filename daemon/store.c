@@ -155,7 +155,7 @@ static const char *const migrations[] = {
 enum stmt {
 	S_TIMER_IDS_SAVE, S_TIMER_ADD_CHECKED, S_BEGIN, S_COMMIT, S_ROLLBACK, S_SAVEPOINT, S_RELEASE, S_ROLLBACK_TO,
 	S_EVENT_INSERT, S_OUTCOME_INSERT, S_QUARANTINE_ADD, S_QUARANTINED,
-	S_TICKET_INSERT, S_TICKET_GET, S_TICKET_FIND_OPEN, S_TICKET_UPDATE, S_HISTORY_ADD,
+	S_TICKET_INSERT, S_TICKET_GET, S_TICKET_FIND_OPEN, S_TICKET_UPDATE, S_TICKET_UPDATE_BODY, S_HISTORY_ADD,
 	S_STATE_GET, S_STATE_SET, S_STATE_DELETE,
 	S_COUNTER_ADD, S_COUNTER_SUM, S_COUNTER_PRUNE,
 	S_HISTORY_LIST, S_TIMER_LOG, S_TIMERS_FOR_TICKET, S_EVENT_BY_ID, S_EVENT_BY_SEQ, S_OUTCOMES_FOR,
@@ -191,6 +191,11 @@ static const char *const stmt_sql[S_COUNT] = {
 			    " account = ?, assignee = ?, close_reason = ?, tags = ?, fields = ?,"
 			    " level = ?, due_at = ?, closed_at = ?, acked_at = ?, updated_at = ?"
 			    " WHERE id = ?",
+	/* The same without state and due_at: SQLite rewrites the index
+	 * entries of every column an UPDATE names, changed or not. */
+	[S_TICKET_UPDATE_BODY] = "UPDATE tickets SET title = ?1, queue = ?2, priority = ?3, account = ?5,"
+				 " assignee = ?6, close_reason = ?7, tags = ?8, fields = ?9, level = ?10,"
+				 " closed_at = ?12, acked_at = ?13, updated_at = ?14 WHERE id = ?15",
 	[S_HISTORY_ADD] = "INSERT INTO ticket_history(ticket_id, at, event_seq, actor, action, detail)"
 			  " VALUES(?,?,?,?,?,?)",
 	[S_STATE_GET] = "SELECT value FROM state WHERE key = ?",
@@ -774,9 +779,9 @@ int64_t tr_store_ticket_find_open(struct tr_store *s, const char *key)
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? id : TR_ESTORE;
 }
 
-int tr_store_ticket_update(struct tr_store *s, struct tr_ticket *t, int64_t now)
+int tr_store_ticket_update(struct tr_store *s, struct tr_ticket *t, int64_t now, int keys_changed)
 {
-	sqlite3_stmt *st = stmt(s, S_TICKET_UPDATE);
+	sqlite3_stmt *st = stmt(s, keys_changed ? S_TICKET_UPDATE : S_TICKET_UPDATE_BODY);
 	if (!st)
 		return TR_ESTORE;
 	t->updated_at = now;
@@ -795,7 +800,7 @@ int tr_store_ticket_update(struct tr_store *s, struct tr_ticket *t, int64_t now)
 	bind_time(st, 13, t->acked_at);
 	sqlite3_bind_int64(st, 14, now);
 	sqlite3_bind_int64(st, 15, t->id);
-	if (t->id == s->fresh_ticket)
+	if (keys_changed && t->id == s->fresh_ticket)
 		s->fresh_ticket = 0;
 	return run(s, st);
 }
