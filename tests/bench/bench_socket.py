@@ -228,10 +228,11 @@ class Daemon:
         return out
 
     def cpu_seconds(self):
-        """user + system CPU time of the daemon so far."""
+        """(user, system) CPU time of the daemon so far."""
         with open(f"/proc/{self.proc.pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        tick = os.sysconf("SC_CLK_TCK")
+        return int(fields[11]) / tick, int(fields[12]) / tick
 
     def schedstat(self):
         """(seconds on a CPU, seconds runnable but waiting for a CPU) of the main thread
@@ -581,7 +582,9 @@ def main():
         io0 = d.io()
         res = drive_pipelined(d.socket, thr_req, a.depth)
         io1 = d.io()
-        cpu = d.cpu_seconds() - cpu0
+        cpu1 = d.cpu_seconds()
+        user, system = cpu1[0] - cpu0[0], cpu1[1] - cpu0[1]
+        cpu = user + system
         run1, wait1 = d.schedstat()
         rq_wait = wait1 - wait0
         eps = a.n / res.seconds
@@ -593,7 +596,8 @@ def main():
             f"accepted {res.accepted}, duplicates {res.duplicates}, rejected {len(res.rejected)}, "
             f"busy retries {res.busy}, errors {len(res.errors)})")
         log(f"  daemon CPU (all threads) during throughput: {cpu:.1f} s = {100 * cpu / res.seconds:.0f}% of one core "
-            f"({1e6 * cpu / a.n:.1f} us of CPU per event); loop thread runnable but waiting for a CPU "
+            f"({1e6 * cpu / a.n:.1f} us of CPU per event: user {1e6 * user / a.n:.1f}, system "
+            f"{1e6 * system / a.n:.1f}); loop thread runnable but waiting for a CPU "
             f"{100 * rq_wait / res.seconds:.0f}% (other processes), the rest blocked "
             f"(disk, or waiting for the client)")
         if io0 and io1:
