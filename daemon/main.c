@@ -19,6 +19,15 @@
 #include "tr_spool.h"
 #include "tr_timers.h"
 
+#ifdef TR_HAVE_JEMALLOC
+/* Read by jemalloc at start-up. With the kernel's transparent huge pages
+ * on "madvise", a fault in memory jemalloc marked for huge pages waits for
+ * the kernel to compact memory: the loop stalled up to 1 s while a large
+ * file was read (bench_spool.py: ping max 213-1037 ms; with ordinary pages
+ * 11-60 ms, as with glibc's malloc). */
+const char *malloc_conf = "thp:never,metadata_thp:disabled";
+#endif
+
 static void notify(const char *state)
 {
 #ifdef TR_HAVE_SYSTEMD
