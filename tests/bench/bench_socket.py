@@ -597,7 +597,8 @@ def main():
             f"busy retries {res.busy}, errors {len(res.errors)})")
         log(f"  daemon CPU (all threads) during throughput: {cpu:.1f} s = {100 * cpu / res.seconds:.0f}% of one core "
             f"({1e6 * cpu / a.n:.1f} us of CPU per event: user {1e6 * user / a.n:.1f}, system "
-            f"{1e6 * system / a.n:.1f}); loop thread runnable but waiting for a CPU "
+            f"{1e6 * system / a.n:.1f}); loop thread on a CPU {100 * (run1 - run0) / res.seconds:.0f}%, "
+            f"runnable but waiting for a CPU "
             f"{100 * rq_wait / res.seconds:.0f}% (other processes), the rest blocked "
             f"(disk, or waiting for the client)")
         if io0 and io1:
