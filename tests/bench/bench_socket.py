@@ -9,7 +9,8 @@ database) with the shipped rules, once per durability (normal, full):
               events/s = N / (first send .. last acknowledgement).
   latency     then, on the same daemon (its database now holding N events),
               a paced stream of --lat-rate events/s in requests of
-              --lat-batch events for --lat-seconds, one request in flight;
+              --lat-batch events for --lat-seconds, open loop (each request
+              sent on time whether or not the ones before were answered);
               acknowledgement latency (send .. answer) p50/p99/max.
   rss         the daemon's peak RSS (VmHWM) after each phase.
 
@@ -359,32 +360,59 @@ def drive_pipelined(path, requests, depth, timeout=600):
     return res
 
 
-def drive_paced(path, requests, rps, timeout=60):
-    """One request in flight; request k is sent at t0 + k/rps (or at once
-    when the previous answer came later than that: counted as `late`)."""
+def drive_paced(path, requests, rps, timeout=60, max_inflight=256):
+    """Open loop, as events arrive at a real source: request k is sent at
+    t0 + k/rps whether or not earlier ones were answered (one thread waits in
+    select() for the next send time or an answer), so a slow answer delays no
+    later send and its queueing is in the figures. Latency = answer received -
+    request sent. A send more than one interval behind its time counts as
+    `late`; a `busy` answer is sent again, its latency running from the first
+    send."""
+    import select
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(timeout)
     s.connect(path)
+    s.setblocking(False)
     res = Result()
-    buf = b""
     interval = 1.0 / rps
+    inflight = collections.deque()  # (k, first send time), in send order
+    out = bytearray()
+    buf = b""
+    nxt = answered = 0
     t0 = time.perf_counter() + 0.01
-    for k, req in enumerate(requests):
-        target = t0 + k * interval
+    deadline = t0 + len(requests) * interval + timeout
+    while answered < len(requests):
         now = time.perf_counter()
-        if now < target:
-            time.sleep(target - now)
-        elif now - target > interval:
-            res.late += 1
+        if now > deadline:
+            raise TimeoutError(f"latency stream: {answered} of {len(requests)} answered")
+        while nxt < len(requests) and t0 + nxt * interval <= now and len(inflight) < max_inflight:
+            if now - (t0 + nxt * interval) > interval:
+                res.late += 1
+            inflight.append((nxt, now))
+            out += requests[nxt]
+            nxt += 1
+        wait = max(0.0, t0 + nxt * interval - now) if nxt < len(requests) else 1.0
+        r, w, _ = select.select([s], [s] if out else [], [], wait)
+        if w:
+            out = out[s.send(out):]
+        if not r:
+            continue
+        chunk = s.recv(1 << 16)
+        if not chunk:
+            raise ConnectionError("daemon closed the connection")
+        buf += chunk
+        te = time.perf_counter()
         while True:
-            ts = time.perf_counter()
-            s.sendall(req)
-            line, buf = read_line(s, buf)
-            te = time.perf_counter()
-            ok = account(res, k, line)
-            res.latencies.append(te - ts)
-            if ok:
+            nl = buf.find(b"\n")
+            if nl < 0:
                 break
+            line, buf = buf[:nl], buf[nl + 1:]
+            k, ts = inflight.popleft()
+            if account(res, k, line):
+                res.latencies.append(te - ts)
+                answered += 1
+            else:
+                inflight.append((k, ts))
+                out += requests[k]
     res.seconds = time.perf_counter() - t0
     s.close()
     return res
@@ -509,7 +537,7 @@ def main():
     ap.add_argument("--depth", type=int, default=4, help="requests in flight on the connection (throughput)")
     ap.add_argument("--durability", default="normal,full", help="comma list of durabilities to run")
     ap.add_argument("--lat-rate", type=int, default=10_000, help="events/s of the paced latency stream")
-    ap.add_argument("--lat-batch", type=int, default=100, help="events per request in the latency stream")
+    ap.add_argument("--lat-batch", type=int, default=10, help="events per request in the latency stream")
     ap.add_argument("--lat-seconds", type=float, default=10.0, help="length of the latency stream")
     ap.add_argument("--no-latency", action="store_true")
     ap.add_argument("--no-peer", action="store_true")
@@ -636,7 +664,7 @@ def main():
             st2 = d.status()
             r["rss_lat"] = st2["VmHWM"]
             log(f"  latency ({len(lat_req)} requests of {a.lat_batch} at {a.lat_rate / a.lat_batch:g}/s, "
-                f"one in flight, DB holding {a.n} events): p50 {r['p50']:.2f} ms, p99 {r['p99']:.2f} ms, "
+                f"open loop, DB holding {a.n} events): p50 {r['p50']:.2f} ms, p99 {r['p99']:.2f} ms, "
                 f"max {r['max']:.2f} ms, mean {r['mean']:.2f} ms; late sends {lr.late}, busy {lr.busy}; "
                 f"achieved {r['lat_rate']:,.0f} events/s"
                 + (" (could not keep the pace: the figures are service times under saturation)"
@@ -680,7 +708,7 @@ def main():
         f"rules: {a.rules}, Python driver" + (f" (client ceiling {ceiling:,.0f} events/s)" if ceiling else ""))
     if lat_n:
         log(f"  latency stream: {a.lat_rate} events/s as {a.lat_rate / a.lat_batch:g} requests/s of "
-            f"{a.lat_batch} events, {a.lat_seconds:g} s, one request in flight")
+            f"{a.lat_batch} events, {a.lat_seconds:g} s, open loop")
     log("")
     log(f"  {'durability':<10} {'events/s':>10} {'CPU':>5} {'rq wait':>7} {'p50 ms':>8} {'p99 ms':>8} "
         f"{'max ms':>8} {'peak RSS MiB':>13}")
