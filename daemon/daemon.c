@@ -1,6 +1,7 @@
 /* Setting up and tearing down the daemon's parts, and swapping in a new rule
  * set whole (reload). Shared by main.c and the protocol's `reload`. */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -41,6 +42,35 @@ void tr_daemon_close(struct tr_daemon *d)
 	d->engine = NULL;
 	tr_store_close(d->store);
 	d->store = NULL;
+}
+
+void tr_slice_start(struct tr_slice *sl, const struct tr_daemon *d, uint64_t budget_us)
+{
+	uint64_t now = tr_mono_us();
+	sl->d = d;
+	sl->deadline_us = now + budget_us;
+	sl->next_check_us = now + TR_SLICE_CHECK_US;
+}
+
+int tr_slice_over(struct tr_slice *sl)
+{
+	uint64_t now = tr_mono_us();
+	if (now >= sl->deadline_us)
+		return 1;
+	if (now < sl->next_check_us)
+		return 0;
+	sl->next_check_us = now + TR_SLICE_CHECK_US;
+	return tr_daemon_io_waiting(sl->d);
+}
+
+int tr_daemon_io_waiting(const struct tr_daemon *d)
+{
+	if (!d->loop)
+		return 0;
+	/* libuv's epoll descriptor is readable while a descriptor it watches
+	 * is ready; polling it consumes nothing. */
+	struct pollfd p = { .fd = uv_backend_fd(d->loop), .events = POLLIN };
+	return poll(&p, 1, 0) > 0;
 }
 
 int tr_daemon_reload(struct tr_daemon *d, struct tr_errors *errs)

@@ -269,7 +269,8 @@ static int step_rows(struct tr_spool *sp)
 {
 	struct tr_ingest *ig = &sp->d->ingest;
 	struct tr_file saved = sp->file;
-	uint64_t deadline = tr_mono_us() + STEP_MS * 1000u;
+	struct tr_slice slice;
+	tr_slice_start(&slice, sp->d, STEP_MS * 1000u);
 	int64_t now = tr_time_now();
 	int more = 1, rc = tr_ingest_begin(ig);
 	for (int n = 0; rc == 0 && n < STEP_ROWS && more; n++) {
@@ -307,8 +308,8 @@ static int step_rows(struct tr_spool *sp)
 		}
 		/* At least STEP_MIN_ROWS a commit (a slow build's rows would
 		 * otherwise commit a few at a time), then the clock after each
-		 * row: rows cost 0.1 ms or more. */
-		if (n + 1 >= STEP_MIN_ROWS && tr_mono_us() >= deadline)
+		 * row: rows cost 0.05 ms or more. */
+		if (n + 1 >= STEP_MIN_ROWS && tr_slice_over(&slice))
 			break;
 	}
 	if (rc == 0)
@@ -333,6 +334,8 @@ static void on_step(uv_idle_t *h)
 		uv_idle_stop(&sp->step); /* tr_spool_resume starts it again */
 		return;
 	}
+	if (tr_daemon_io_waiting(sp->d))
+		return; /* the client first (tr_slice): the next pass steps */
 	if (!sp->active) {
 		int rc = open_next(sp);
 		if (rc <= 0) {

@@ -17,7 +17,7 @@
 
 #define FIRE_BATCH 1000   /* timers per transaction at the most */
 #define FIRE_CHUNK 32     /* timers read at a time */
-#define FIRE_MS 5         /* then the loop breathes (a ping waits for a slice) */
+#define FIRE_MS 5         /* then the loop breathes (sooner when a client waits) */
 #define FIRE_MS_SHARED 2  /* while a file is read, whose steps take 2 ms of each pass too */
 
 struct tr_timers {
@@ -179,7 +179,8 @@ static void on_more(uv_idle_t *h);
 
 int tr_timers_fire(struct tr_daemon *d, int64_t now, uint64_t budget_ms, int *more_out)
 {
-	uint64_t deadline = tr_mono_us() + budget_ms * 1000u;
+	struct tr_slice slice;
+	tr_slice_start(&slice, d, budget_ms * 1000u);
 	struct tr_timer due[FIRE_CHUNK];
 	int more = 1, fired = 0, late = 0;
 	int rc = tr_ingest_begin(&d->ingest);
@@ -191,7 +192,7 @@ int tr_timers_fire(struct tr_daemon *d, int64_t now, uint64_t budget_ms, int *mo
 		rc = tr_store_timers_due(d->store, now, FIRE_CHUNK, due, &n);
 		more = n == FIRE_CHUNK;
 		for (int i = 0; rc == 0 && i < n; i++, fired++) {
-			if (fired && tr_mono_us() >= deadline) {
+			if (fired && tr_slice_over(&slice)) {
 				more = late = 1;
 				break;
 			}
@@ -237,6 +238,8 @@ static void on_timer(uv_timer_t *h)
 static void on_more(uv_idle_t *h)
 {
 	struct tr_timers *t = h->data;
+	if (tr_daemon_io_waiting(t->d))
+		return; /* the client first (tr_slice); this pass's idle ends here */
 	uv_idle_stop(h);
 	on_timer(&t->timer);
 }

@@ -43,6 +43,25 @@ struct tr_daemon {
 int tr_daemon_open(struct tr_daemon *d, uv_loop_t *loop, struct tr_errors *errs);
 /* Frees what tr_daemon_open made (not d->cfg). */
 void tr_daemon_close(struct tr_daemon *d);
+/* A bounded piece of work on the loop thread (a step of a file's rows, a
+ * slice of timers): it ends at its deadline, or earlier when the loop has
+ * I/O waiting (a request, a new client, a worker's wake-up), so that a ping
+ * waits for a fraction of a millisecond, not for the whole step. The I/O
+ * check is a poll(2) of libuv's epoll descriptor (a few microseconds here),
+ * so it is made every TR_SLICE_CHECK_US at most. */
+#define TR_SLICE_CHECK_US 250
+struct tr_slice {
+	const struct tr_daemon *d;
+	uint64_t deadline_us, next_check_us;
+};
+void tr_slice_start(struct tr_slice *sl, const struct tr_daemon *d, uint64_t budget_us);
+/* True once the slice should end; reads the clock: call it after each unit. */
+int tr_slice_over(struct tr_slice *sl);
+/* True when the loop has I/O waiting. A step that is about to start checks
+ * it too: if an earlier one ended for a client, it waits for the next pass
+ * of the loop instead of making one more short transaction before the
+ * client is served. */
+int tr_daemon_io_waiting(const struct tr_daemon *d);
 /* SPEC §8: builds the rules folder afresh and swaps it in whole, with the
  * config file's params read again; on any problem (in the rules or
  * anywhere in the config) the old rules and params stay and errs says why.
