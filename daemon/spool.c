@@ -23,7 +23,9 @@
 #include "tr_time.h"
 
 #define STEP_ROWS 2000        /* rows per transaction */
-#define STEP_MS 2             /* and at most this long, so ping stays fast */
+#define STEP_MS 2             /* and at most this long: a client that ends a step early
+				 * (tr_slice) still waits for its commit, which grows
+				 * with the step (10 ms steps: ping max 13-16 ms) */
 #define STEP_MIN_ROWS 16      /* but at least this many */
 #define MAX_CANDIDATES 4096   /* files watched for settling in incoming/ */
 #define MAX_WORK_FILES 64     /* claimed and waiting; the rest wait in incoming/ */
