@@ -181,7 +181,7 @@ class Daemon:
         self.config = os.path.join(self.dir, "triaged.yaml")
         with open(self.config, "w") as f:
             f.write(f"state_dir: state\nsocket: triaged.sock\nrules_dir: rules.d\n"
-                    f"durability: {durability}\nlog: {{ level: info }}\n")
+                    f"durability: {durability}\nlog: {{ level: {os.environ.get('TR_BENCH_LOG_LEVEL', 'info')} }}\n")
         self.log_path = os.path.join(self.dir, "triaged.log")
         self.proc = None
 
