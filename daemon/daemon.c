@@ -44,12 +44,22 @@ void tr_daemon_close(struct tr_daemon *d)
 	d->store = NULL;
 }
 
+static int io_waiting(const struct tr_daemon *d)
+{
+	if (!d->loop)
+		return 0;
+	/* libuv's epoll descriptor is readable while a descriptor it watches
+	 * is ready; polling it consumes nothing. */
+	struct pollfd p = { .fd = uv_backend_fd(d->loop), .events = POLLIN };
+	return poll(&p, 1, 0) > 0;
+}
+
 void tr_slice_start(struct tr_slice *sl, const struct tr_daemon *d, uint64_t budget_us)
 {
 	uint64_t now = tr_mono_us();
 	sl->d = d;
 	sl->deadline_us = now + budget_us;
-	sl->next_check_us = now + TR_SLICE_CHECK_US;
+	sl->next_check_us = now + TR_SLICE_MIN_US;
 }
 
 int tr_slice_over(struct tr_slice *sl)
@@ -60,17 +70,13 @@ int tr_slice_over(struct tr_slice *sl)
 	if (now < sl->next_check_us)
 		return 0;
 	sl->next_check_us = now + TR_SLICE_CHECK_US;
-	return tr_daemon_io_waiting(sl->d);
+	return io_waiting(sl->d);
 }
 
-int tr_daemon_io_waiting(const struct tr_daemon *d)
+int tr_daemon_io_first(const struct tr_daemon *d, int *deferred)
 {
-	if (!d->loop)
-		return 0;
-	/* libuv's epoll descriptor is readable while a descriptor it watches
-	 * is ready; polling it consumes nothing. */
-	struct pollfd p = { .fd = uv_backend_fd(d->loop), .events = POLLIN };
-	return poll(&p, 1, 0) > 0;
+	*deferred = !*deferred && io_waiting(d);
+	return *deferred;
 }
 
 int tr_daemon_reload(struct tr_daemon *d, struct tr_errors *errs)

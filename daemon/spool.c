@@ -54,6 +54,7 @@ struct tr_spool {
 	struct tr_decoder *dec;
 	const struct tr_source *src;
 	struct tr_file file;
+	int deferred; /* the last pass's step waited for a client (tr_daemon_io_first) */
 	int closing;
 };
 
@@ -336,8 +337,8 @@ static void on_step(uv_idle_t *h)
 		uv_idle_stop(&sp->step); /* tr_spool_resume starts it again */
 		return;
 	}
-	if (tr_daemon_io_waiting(sp->d))
-		return; /* the client first (tr_slice): the next pass steps */
+	if (tr_daemon_io_first(sp->d, &sp->deferred))
+		return; /* the next pass steps */
 	if (!sp->active) {
 		int rc = open_next(sp);
 		if (rc <= 0) {

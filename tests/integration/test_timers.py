@@ -154,6 +154,54 @@ class Backlog(unittest.TestCase):
             self.assertEqual(due, sorted(due), "in due order")
 
 
+    def test_due_timers_fire_while_a_client_keeps_the_socket_busy(self):
+        # A slice of timers lets a waiting client go first (tr_slice), but
+        # never twice in a row: a client that streams without pause must not
+        # hold the timers back until it stops.
+        import threading
+        sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "bench"))
+        from bench_timers import fill
+        n = 5000
+        with Daemon(shipped=False) as d:
+            d.stop()
+            # due 3 to 8 s from now: after the stream has started
+            fill(os.path.join(d.dir, "state", "triaged.db"), n, int(time.time()) + 3)
+            d.start()
+            stop, sent = threading.Event(), [0]
+
+            # made beforehand and kept 16 deep, so that the socket always
+            # has a request waiting: the daemon, not the client, is busy
+            body = ",".join('{"type":"noise.tick","id":"n%d"}' % i for i in range(500))
+            reqs = [('{"op":"ingest","events":[%s]}\n' % body.replace('"n', '"n%d-' % k)).encode()
+                    for k in range(200)]
+
+            def stream():
+                c = d.client()
+                k, inflight = 0, 0
+                while not stop.is_set() or inflight:
+                    while not stop.is_set() and inflight < 16:
+                        c.send_raw(reqs[k % len(reqs)])  # later rounds are duplicates: still work
+                        k, inflight = k + 1, inflight + 1
+                    self.assertTrue(c.recv()["ok"])
+                    inflight -= 1
+                    sent[0] += 1
+                c.close()
+
+            th = threading.Thread(target=stream)
+            th.start()
+            try:
+                self.assertTrue(wait(lambda: sent[0] > 20), "the stream runs")
+                self.assertGreater(d.request({"op": "timers", "limit": 1})["total"], n // 2)
+                at_start = sent[0]
+                left = wait(lambda: d.request({"op": "timers", "limit": 1})["total"] == 0, timeout=120)
+                during = sent[0] - at_start
+            finally:
+                stop.set()
+                th.join()
+            self.assertTrue(left, "every due timer fired while the client streamed")
+            self.assertGreater(during, 0, "the stream went on meanwhile")
+
+
 class Shipped(unittest.TestCase):
     def test_the_case_guard_limit_comes_from_the_config_params(self):
         with Daemon(config="params:\n  cases.max_per_day: 2\n") as d:

@@ -1,7 +1,8 @@
-/* Unit tests for tr_slice and tr_daemon_io_waiting (daemon/daemon.c): a
+/* Unit tests for tr_slice and tr_daemon_io_first (daemon/daemon.c): a
  * bounded step on the loop thread ends at its deadline when nobody waits,
- * and within a check interval once a descriptor the loop watches is ready,
- * without consuming what is waiting. A real libuv loop watches one end of
+ * and soon after its minimum once a descriptor the loop watches is ready,
+ * without consuming what is waiting; a step defers to a client once, never
+ * twice in a row. A real libuv loop watches one end of
  * a socket pair; the test writes to the other end. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -57,17 +58,21 @@ static int teardown(void **state)
 	return 0;
 }
 
-static void test_io_waiting_sees_without_consuming(void **state)
+static void test_io_first_defers_once_without_consuming(void **state)
 {
 	struct fixture *f = *state;
-	assert_false(tr_daemon_io_waiting(&f->d));
+	int deferred = 0;
+	assert_false(tr_daemon_io_first(&f->d, &deferred));
 	assert_int_equal(write(f->fds[1], "x", 1), 1);
-	assert_true(tr_daemon_io_waiting(&f->d));
-	assert_true(tr_daemon_io_waiting(&f->d)); /* still there */
-	assert_int_equal(f->reads, 0);
+	assert_true(tr_daemon_io_first(&f->d, &deferred));
+	/* never twice in a row: a busy socket cannot starve the step */
+	assert_false(tr_daemon_io_first(&f->d, &deferred));
+	assert_true(tr_daemon_io_first(&f->d, &deferred));
+	assert_int_equal(f->reads, 0); /* seen, not consumed */
 	uv_run(&f->loop, UV_RUN_NOWAIT); /* the loop serves it */
 	assert_int_equal(f->reads, 1);
-	assert_false(tr_daemon_io_waiting(&f->d));
+	deferred = 0;
+	assert_false(tr_daemon_io_first(&f->d, &deferred));
 }
 
 static void test_slice_runs_to_its_deadline_when_nobody_waits(void **state)
@@ -92,8 +97,8 @@ static void test_slice_ends_early_for_a_waiting_client(void **state)
 	while (!tr_slice_over(&sl))
 		checks++;
 	uint64_t took = tr_mono_us() - t0;
-	/* not before the first check interval, and long before the deadline */
-	assert_true(took >= TR_SLICE_CHECK_US);
+	/* not before its minimum, and long before the deadline */
+	assert_true(took >= TR_SLICE_MIN_US);
 	assert_true(took < 1000 * 1000);
 	assert_true(checks > 0);
 	uv_run(&f->loop, UV_RUN_NOWAIT);
@@ -105,7 +110,8 @@ static void test_no_loop_never_waits(void **state)
 	(void)state;
 	struct tr_daemon d;
 	memset(&d, 0, sizeof(d)); /* offline rule tests run without a loop */
-	assert_false(tr_daemon_io_waiting(&d));
+	int deferred = 0;
+	assert_false(tr_daemon_io_first(&d, &deferred));
 	struct tr_slice sl;
 	tr_slice_start(&sl, &d, 1000);
 	while (!tr_slice_over(&sl))
@@ -115,7 +121,7 @@ static void test_no_loop_never_waits(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_io_waiting_sees_without_consuming, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_io_first_defers_once_without_consuming, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_slice_runs_to_its_deadline_when_nobody_waits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_slice_ends_early_for_a_waiting_client, setup, teardown),
 		cmocka_unit_test(test_no_loop_never_waits),
