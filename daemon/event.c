@@ -21,6 +21,13 @@ int tr_whole_number(double v, int64_t *out)
 	return 1;
 }
 
+int64_t tr_json_whole(const cJSON *o, const char *key, int64_t def)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	int64_t out;
+	return cJSON_IsNumber(v) && tr_whole_number(v->valuedouble, &out) ? out : def;
+}
+
 int tr_event_type_valid(const char *s)
 {
 	size_t n = strlen(s);

@@ -57,14 +57,6 @@ static char *merge_fields(const char *fields, const char *add_json)
 	return out;
 }
 
-/* A whole-number member, or def when absent or not a number. */
-static int64_t json_int(const cJSON *o, const char *key, int64_t def)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-	int64_t out;
-	return cJSON_IsNumber(v) && tr_whole_number(v->valuedouble, &out) ? out : def;
-}
-
 /* Replaces the ticket's "due" timer (SPEC §3 Time): when due_at passes
  * with the ticket open, the engine emits ticket.breached. */
 static int set_due_timer(struct tr_store *s, int64_t id, int64_t due_at, int64_t event_seq)
@@ -122,7 +114,7 @@ static int add_level_timer(struct tr_store *s, int64_t id, const cJSON *ladder, 
 	const cJSON *note = cJSON_GetObjectItemCaseSensitive(l, "note");
 	struct tr_buf b = {0};
 	tr_ticket_timer_payload(&b, cJSON_IsString(note) ? note->valuestring : NULL,
-				cJSON_IsString(notify) ? notify->valuestring : NULL, json_int(l, "level", 0),
+				cJSON_IsString(notify) ? notify->valuestring : NULL, tr_json_whole(l, "level", 0),
 				cJSON_IsString(name) ? name->valuestring : "", repeat);
 	int rc = b.oom ? -ENOMEM : tr_store_timer_add(s, t, "escalate", id, b.p, event_seq, NULL);
 	tr_buf_free(&b);
@@ -144,7 +136,8 @@ static int arm_repeat(struct tr_store *s, const struct tr_calendars *cals, int64
 		      int64_t repeat, int64_t base, int64_t event_seq)
 {
 	const cJSON *cal = cJSON_GetObjectItemCaseSensitive(ladder, "calendar");
-	int64_t every = json_int(ladder, "repeat", 0), times = json_int(ladder, "repeat_times", 0), t;
+	int64_t every = tr_json_whole(ladder, "repeat", 0), t;
+	int64_t times = tr_json_whole(ladder, "repeat_times", 0);
 	const cJSON *top = top_level(ladder);
 	if (every <= 0 || !top || (times > 0 && repeat > times))
 		return 0;
@@ -163,7 +156,7 @@ int tr_ticket_arm_ladder(struct tr_store *s, const struct tr_calendars *cals, in
 	int64_t t = base;
 	int rc = 0, armed = 0;
 	for (const cJSON *l = levels ? levels->child : NULL; l && rc == 0; l = l->next) {
-		int64_t level = json_int(l, "level", 0), after = json_int(l, "after", 0);
+		int64_t level = tr_json_whole(l, "level", 0), after = tr_json_whole(l, "after", 0);
 		if (level <= after_level)
 			continue;
 		rc = tr_calendars_add(cals, cJSON_IsString(cal) ? cal->valuestring : NULL, t, after, &t);
@@ -186,7 +179,7 @@ int tr_ticket_ladder_fired(struct tr_store *s, const struct tr_calendars *cals, 
 		return -EINVAL;
 	const cJSON *top = top_level(ladder);
 	int rc = 0;
-	if (top && json_int(top, "level", 0) == level)
+	if (top && tr_json_whole(top, "level", 0) == level)
 		rc = arm_repeat(s, cals, id, ladder, repeat + 1, now, event_seq);
 	cJSON_Delete(ladder);
 	return rc;
@@ -200,7 +193,7 @@ static int pause_ladder(struct tr_store *s, const struct tr_ticket *t, int64_t n
 	if (rc == 0)
 		rc = tr_store_timers_cancel(s, t->id, "ack_timeout");
 	cJSON *ladder = t->ladder ? cJSON_Parse(t->ladder) : NULL;
-	int64_t timeout = json_int(ladder, "ack_timeout", 0);
+	int64_t timeout = tr_json_whole(ladder, "ack_timeout", 0);
 	cJSON_Delete(ladder);
 	if (rc == 0 && timeout > 0) {
 		char payload[64];

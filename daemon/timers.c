@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "tr_error.h"
+#include "tr_event.h"
 #include "tr_log.h"
 #include "tr_notify.h"
 #include "tr_spool.h"
@@ -33,14 +34,6 @@ static const char *str(const cJSON *o, const char *key)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
 	return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-/* A whole-number member of o, or def. */
-static int64_t num(const cJSON *o, const char *key, int64_t def)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-	int64_t out;
-	return cJSON_IsNumber(v) && tr_whole_number(v->valuedouble, &out) ? out : def;
 }
 
 static int notify(struct tr_daemon *d, const char *output, int64_t ticket_id, const char *message,
@@ -91,7 +84,8 @@ static int ticket_effect(struct tr_daemon *d, const struct tr_timer *tm, cJSON *
 	const char *note = str(payload, "note");
 	if (strcmp(tm->kind, "escalate") == 0) {
 		*type = "ticket.escalated";
-		int64_t level = num(payload, "level", t.level + 1), repeat = num(payload, "repeat", 0);
+		int64_t level = tr_json_whole(payload, "level", t.level + 1);
+		int64_t repeat = tr_json_whole(payload, "repeat", 0);
 		char again[40] = "";
 		if (repeat > 0)
 			snprintf(again, sizeof(again), " (repeat %lld)", (long long)repeat);
@@ -110,7 +104,7 @@ static int ticket_effect(struct tr_daemon *d, const struct tr_timer *tm, cJSON *
 			rc = notify(d, str(payload, "notify"), t.id, message, *type, event_id, now);
 	} else if (strcmp(tm->kind, "ack_timeout") == 0) {
 		*type = "timer.ack_timeout";
-		int64_t after_level = num(payload, "after_level", t.level);
+		int64_t after_level = tr_json_whole(payload, "after_level", t.level);
 		rc = tr_store_history_add(d->store, t.id, now, 0, "timer", "ack timed out", "escalation resumes");
 		if (rc == 0 && t.ladder)
 			rc = tr_ticket_arm_ladder(d->store, tr_engine_calendars(d->engine), t.id, t.ladder,

@@ -44,6 +44,10 @@ void tr_event_free(struct tr_event *ev);
  * double is undefined behaviour); returns 1, else 0. */
 int tr_whole_number(double v, int64_t *out);
 
+/* Member key of object o when it is such a whole number, else def (absent,
+ * not a number, a fraction). o may be NULL. */
+int64_t tr_json_whole(const cJSON *o, const char *key, int64_t def);
+
 /* True if s is a valid event type name. */
 int tr_event_type_valid(const char *s);
 

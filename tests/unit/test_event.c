@@ -557,6 +557,22 @@ static void test_ownership_on_every_path(void **state)
 	}
 }
 
+/* Whole-number members, as timers and ladders read their payloads. */
+static void test_json_whole(void **state)
+{
+	(void)state;
+	cJSON *o = cJSON_Parse("{\"level\":3,\"neg\":-2,\"frac\":1.5,\"text\":\"3\",\"big\":1e300}");
+	assert_non_null(o);
+	assert_int_equal(tr_json_whole(o, "level", 9), 3);
+	assert_int_equal(tr_json_whole(o, "neg", 9), -2);
+	assert_int_equal(tr_json_whole(o, "frac", 9), 9);
+	assert_int_equal(tr_json_whole(o, "text", 9), 9);
+	assert_int_equal(tr_json_whole(o, "big", 9), 9);
+	assert_int_equal(tr_json_whole(o, "absent", 9), 9);
+	assert_int_equal(tr_json_whole(NULL, "level", 9), 9);
+	cJSON_Delete(o);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -573,6 +589,7 @@ int main(void)
 		cmocka_unit_test(test_account_marketplace),
 		cmocka_unit_test(test_nesting),
 		cmocka_unit_test(test_ownership_on_every_path),
+		cmocka_unit_test(test_json_whole),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
