@@ -66,7 +66,7 @@ static int set_due_timer(struct tr_store *s, int64_t id, int64_t due_at, int64_t
 }
 
 /* Opens member key (a plain literal: nothing to escape) of a JSON object,
- * with a comma before all but the first. */
+ * with a comma before all but the first (*n counts them). */
 static void member(struct tr_buf *b, int *n, const char *key)
 {
 	if ((*n)++)
@@ -76,31 +76,34 @@ static void member(struct tr_buf *b, int *n, const char *key)
 	tr_buf_add(b, "\":", 2);
 }
 
+/* Member key = v, left out when v is NULL. */
+static void add_str(struct tr_buf *b, int *n, const char *key, const char *v)
+{
+	if (v) {
+		member(b, n, key);
+		tr_json_add_string(b, v);
+	}
+}
+
+/* Member key = v, left out when v is 0. */
+static void add_int(struct tr_buf *b, int *n, const char *key, int64_t v)
+{
+	if (v) {
+		member(b, n, key);
+		tr_json_add_int(b, v);
+	}
+}
+
 void tr_ticket_timer_payload(struct tr_buf *b, const char *note, const char *notify, int64_t level,
 			     const char *ladder, int64_t repeat)
 {
 	int n = 0;
 	tr_buf_add(b, "{", 1);
-	if (note) {
-		member(b, &n, "note");
-		tr_json_add_string(b, note);
-	}
-	if (notify) {
-		member(b, &n, "notify");
-		tr_json_add_string(b, notify);
-	}
-	if (ladder) {
-		member(b, &n, "ladder");
-		tr_json_add_string(b, ladder);
-	}
-	if (level) {
-		member(b, &n, "level");
-		tr_json_add_int(b, level);
-	}
-	if (repeat) {
-		member(b, &n, "repeat");
-		tr_json_add_int(b, repeat);
-	}
+	add_str(b, &n, "note", note);
+	add_str(b, &n, "notify", notify);
+	add_str(b, &n, "ladder", ladder);
+	add_int(b, &n, "level", level);
+	add_int(b, &n, "repeat", repeat);
 	tr_buf_add(b, "}", 1);
 }
 

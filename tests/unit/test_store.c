@@ -27,6 +27,7 @@
 #include "tr_error.h"
 #include "tr_event.h"
 #include "tr_store.h"
+#include "tr_ticket.h"
 
 #define NOW 1795500000 /* 2026-11-24T06:00:00Z */
 
@@ -1066,6 +1067,25 @@ static void test_outbox_prune(void **state)
 	free(v);
 }
 
+/* A timer's payload as timers.c reads it back: members present only when
+ * set, strings escaped. */
+static void test_timer_payload(void **state)
+{
+	(void)state;
+	struct tr_buf b = {0};
+	tr_ticket_timer_payload(&b, NULL, NULL, 0, NULL, 0);
+	assert_false(b.oom);
+	assert_string_equal(b.p, "{}");
+	tr_buf_free(&b);
+	tr_ticket_timer_payload(&b, "say \"hi\"", "lead", 2, "suspension", 3);
+	assert_string_equal(b.p, "{\"note\":\"say \\\"hi\\\"\",\"notify\":\"lead\",\"ladder\":\"suspension\","
+				 "\"level\":2,\"repeat\":3}");
+	tr_buf_free(&b);
+	tr_ticket_timer_payload(&b, NULL, "journal", 1, NULL, 0);
+	assert_string_equal(b.p, "{\"notify\":\"journal\",\"level\":1}");
+	tr_buf_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1086,6 +1106,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_migration_ticket_timers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_outbox_pending_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ticket_counts, setup, teardown),
+		cmocka_unit_test(test_timer_payload),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
