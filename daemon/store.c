@@ -779,8 +779,11 @@ int64_t tr_store_ticket_find_open(struct tr_store *s, const char *key)
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? id : TR_ESTORE;
 }
 
-int tr_store_ticket_update(struct tr_store *s, struct tr_ticket *t, int64_t now, int keys_changed)
+int tr_store_ticket_update(struct tr_store *s, struct tr_ticket *t, const struct tr_ticket *stored,
+			   int64_t now)
 {
+	int keys_changed = !stored || t->due_at != stored->due_at || !t->state || !stored->state ||
+			   strcmp(t->state, stored->state) != 0;
 	sqlite3_stmt *st = stmt(s, keys_changed ? S_TICKET_UPDATE : S_TICKET_UPDATE_BODY);
 	if (!st)
 		return TR_ESTORE;

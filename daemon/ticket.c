@@ -259,7 +259,7 @@ int tr_ticket_apply(struct tr_store *s, int64_t id, const struct tr_ticket_chang
 			w.closed_at = 0;
 			w.close_reason = NULL;
 		}
-		rc = tr_store_ticket_update(s, &w, now, strcmp(w.state, t.state) != 0 || w.due_at != t.due_at);
+		rc = tr_store_ticket_update(s, &w, &t, now);
 		if (rc == 0)
 			rc = tr_store_history_add(s, id, now, event_seq, actor, c->action, c->detail);
 		/* SPEC §5: closing cancels what is pending; a new due time

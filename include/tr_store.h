@@ -97,10 +97,12 @@ int tr_store_ticket_insert(struct tr_store *s, struct tr_ticket *t, int64_t now)
 int tr_store_ticket_get(struct tr_store *s, int64_t id, struct tr_ticket *t);
 /* The open ticket with key: its id, 0 when none, <0 on error. */
 int64_t tr_store_ticket_find_open(struct tr_store *s, const char *key);
-/* Writes back every mutable column of t (updated_at = now). keys_changed:
- * whether state or due_at may differ from what is stored; when they do
- * not, their indexes are left alone (a comment or tag is cheaper). */
-int tr_store_ticket_update(struct tr_store *s, struct tr_ticket *t, int64_t now, int keys_changed);
+/* Writes back every mutable column of t (updated_at = now). stored: the
+ * row as read before the change, or NULL when not at hand; when t keeps
+ * its state and due_at, their indexes are left alone (a comment or tag is
+ * cheaper). */
+int tr_store_ticket_update(struct tr_store *s, struct tr_ticket *t, const struct tr_ticket *stored,
+			   int64_t now);
 /* Appends to a ticket's history. actor: "rule:NAME" or "uid:N"; detail may be NULL. */
 int tr_store_history_add(struct tr_store *s, int64_t ticket_id, int64_t at, int64_t event_seq,
 			 const char *actor, const char *action, const char *detail);
