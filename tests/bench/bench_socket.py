@@ -36,6 +36,7 @@ import json
 import os
 import platform
 import re
+import select
 import shutil
 import signal
 import socket
@@ -368,7 +369,6 @@ def drive_paced(path, requests, rps, timeout=60, max_inflight=256):
     request sent. A send more than one interval behind its time counts as
     `late`; a `busy` answer is sent again, its latency running from the first
     send."""
-    import select
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.connect(path)
     s.setblocking(False)
