@@ -10,6 +10,7 @@
 #include "tr_log.h"
 #include "tr_store.h"
 #include "tr_time.h"
+#include "tr_wal_vfs.h"
 
 /* Migrations: entry i brings the schema from version i to i + 1. Never edit
  * a shipped entry; append a new one. */
@@ -445,8 +446,10 @@ int tr_store_open(const char *path, enum tr_durability durability, struct tr_sto
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
+	/* After the sqlite3_config calls: finding the default VFS initialises
+	 * SQLite. Commits' WAL frames go out in one write (tr_wal_vfs.h). */
 	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-			    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+			    SQLITE_OPEN_NOMUTEX, tr_wal_vfs()) != SQLITE_OK) {
 		snprintf(err, errlen, "cannot open database %s: %s", path,
 			 s->db ? sqlite3_errmsg(s->db) : "out of memory");
 		tr_store_close(s);
