@@ -25,6 +25,18 @@ struct job {
 };
 
 static int running;
+
+/* WAL frames (pages of 4 KiB) at which the last pass runs */
+static int64_t reset_pages(const struct tr_daemon *d)
+{
+	return d->cfg.limits.wal_mb << 8;
+}
+
+int64_t tr_checkpoint_wal_file_bytes(const struct tr_config *cfg)
+{
+	return (cfg->limits.wal_mb + 32) << 20;
+}
+
 static uint64_t paused_at; /* tr_mono_us() when the writes were held */
 
 static void run(uv_work_t *w)
@@ -58,7 +70,7 @@ static void done(uv_work_t *w, int status)
 		log_debug("checkpoint: writes held %llu us for the last pass; WAL %lld pages",
 			  (unsigned long long)(tr_mono_us() - paused_at), (long long)tr_store_wal_pages(d->store));
 		resume_writes(d);
-	} else if (status == 0 && tr_store_wal_pages(d->store) >= TR_CHECKPOINT_RESET && !d->stopping &&
+	} else if (status == 0 && tr_store_wal_pages(d->store) >= reset_pages(d) && !d->stopping &&
 		 start(d, 1) == 0) {
 		d->writes_paused = 1; /* the loop is between transactions here */
 		paused_at = tr_mono_us();
@@ -89,11 +101,11 @@ void tr_checkpoint_maybe(struct tr_daemon *d)
 	if (running)
 		return;
 	int64_t pages = tr_store_wal_pages(d->store);
-	if (pages >= TR_CHECKPOINT_FORCE) {
+	if (pages >= 4 * reset_pages(d)) {
 		log_info("checkpoint: the WAL holds %lld pages; checkpointing now", (long long)pages);
 		tr_store_checkpoint_now(d->store);
 		return;
 	}
-	if (pages >= TR_CHECKPOINT_PAGES)
+	if (pages >= TR_CHECKPOINT_PAGES || pages >= reset_pages(d))
 		start(d, 0);
 }

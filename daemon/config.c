@@ -994,6 +994,7 @@ static const struct key_def limits_keys[] = {
 	{"request_bytes", apply_count, offsetof(struct tr_config, limits.request_bytes), INT32_MAX, NULL},
 	{"max_clients", apply_count, offsetof(struct tr_config, limits.max_clients), INT32_MAX, NULL},
 	{"max_pending_events", apply_count, offsetof(struct tr_config, limits.max_pending_events), INT32_MAX, NULL},
+	{"wal_mb", apply_count, offsetof(struct tr_config, limits.wal_mb), 1 << 16, NULL},
 	{NULL, NULL, 0, 0, NULL},
 };
 
@@ -1064,6 +1065,7 @@ int tr_config_defaults(struct tr_config *cfg)
 		.request_bytes = 16777216,
 		.max_clients = 256,
 		.max_pending_events = 20000,
+		.wal_mb = 256,
 	};
 	cfg->log_level = TR_LOG_INFO;
 	if (!cfg->state_dir || !cfg->socket_path || !cfg->rules_dir)

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include "tr_checkpoint.h"
 #include "tr_daemon.h"
 #include "tr_fs.h"
 #include "tr_log.h"
@@ -21,6 +22,8 @@ int tr_daemon_open(struct tr_daemon *d, uv_loop_t *loop, struct tr_errors *errs)
 	}
 	char err[512];
 	rc = tr_store_open(d->cfg.db_path, d->cfg.durability, &d->store, err, sizeof(err));
+	if (rc == 0 && (rc = tr_store_wal_limit(d->store, tr_checkpoint_wal_file_bytes(&d->cfg))) != 0)
+		snprintf(err, sizeof(err), "cannot set the WAL size limit: %s", tr_store_errmsg(d->store));
 	if (rc) {
 		tr_errors_add(errs, d->cfg.db_path, 0, 0, NULL, "%s", err);
 		return rc;

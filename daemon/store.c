@@ -399,6 +399,13 @@ int64_t tr_store_wal_pages(struct tr_store *s)
 	return s->wal_pages;
 }
 
+int tr_store_wal_limit(struct tr_store *s, int64_t bytes)
+{
+	char sql[64];
+	snprintf(sql, sizeof(sql), "PRAGMA journal_size_limit = %lld", (long long)bytes);
+	return sqlite3_exec(s->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : TR_ESTORE;
+}
+
 int tr_store_checkpoint_now(struct tr_store *s)
 {
 	int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_RESTART, NULL, NULL);

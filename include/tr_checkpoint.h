@@ -7,18 +7,25 @@
 #ifndef TR_CHECKPOINT_H
 #define TR_CHECKPOINT_H
 
+#include <stdint.h>
+#include "tr_config.h"
 #include "tr_daemon.h"
 
 #define TR_CHECKPOINT_PAGES 4096     /* WAL frames (about 16 MiB) that start one */
-#define TR_CHECKPOINT_RESET 16384    /* frames (64 MiB) after which a last pass resets the WAL */
-#define TR_CHECKPOINT_FORCE 65536    /* frames (256 MiB) past which the loop checkpoints itself */
 
 /* Starts a checkpoint on the libuv thread pool if the WAL is past
  * TR_CHECKPOINT_PAGES and none is running (the loop stays alive until it
- * ends); past TR_CHECKPOINT_RESET its end starts the last pass. Should that
- * fail to reset the WAL (a write that did not wait, such as a ticket.update),
- * past TR_CHECKPOINT_FORCE the loop runs a blocking one: a rare, bounded
- * pause instead of a WAL that grows without end. */
+ * ends); past limits.wal_mb its end starts the last pass. Each such pass
+ * holds the writes for a few milliseconds (two fsyncs: 3-20 ms on the
+ * bench's VM), so a larger WAL means rarer pauses: with 64 MiB, one every
+ * 1.2 s at 10,000 events/s. Should that fail to reset the WAL (a write
+ * that did not wait, such as a ticket.update), past four times wal_mb the
+ * loop runs a blocking one: a rare, bounded pause instead of a WAL that
+ * grows without end. */
 void tr_checkpoint_maybe(struct tr_daemon *d);
+
+/* The size the WAL file is cut back to after it starts over: wal_mb and a
+ * margin, so that it is not cut and grown again every time. */
+int64_t tr_checkpoint_wal_file_bytes(const struct tr_config *cfg);
 
 #endif

@@ -67,6 +67,7 @@ struct tr_limits {
 	int64_t request_bytes;      /* default 16777216: largest request line on the socket */
 	int64_t max_clients;        /* default 256 */
 	int64_t max_pending_events; /* default 20000: above this, ingest answers busy */
+	int64_t wal_mb;             /* default 256: WAL size at which a checkpoint starts it over */
 };
 
 /* All strings are heap copies owned by the struct; tr_config_free frees them.

@@ -26,6 +26,9 @@ void tr_store_close(struct tr_store *s);
  * store checkpoints what is left. */
 int64_t tr_store_wal_pages(struct tr_store *s);
 int tr_store_checkpoint(const char *path, char *err, size_t errlen);
+/* The size the WAL file is cut back to when it starts over (SQLite's
+ * journal_size_limit; 128 MiB until set). */
+int tr_store_wal_limit(struct tr_store *s, int64_t bytes);
 /* A blocking RESTART checkpoint on this connection, for when the
  * background ones cannot catch up with a writer that never pauses. */
 int tr_store_checkpoint_now(struct tr_store *s);

@@ -126,6 +126,7 @@ static void expect_defaults(const struct tr_config *cfg)
 	assert_int_equal(cfg->limits.request_bytes, 16777216);
 	assert_int_equal(cfg->limits.max_clients, 256);
 	assert_int_equal(cfg->limits.max_pending_events, 20000);
+	assert_int_equal(cfg->limits.wal_mb, 256);
 	assert_int_equal(cfg->log_level, TR_LOG_INFO);
 }
 
@@ -935,6 +936,7 @@ static void test_limits_and_log(void **state)
 		"  request_bytes: 65536\n"
 		"  max_clients: 4\n"
 		"  max_pending_events: 100\n"
+		"  wal_mb: 64\n"
 		"log: { level: debug }\n",
 		&cfg);
 	assert_int_equal(cfg.durability, TR_DURABILITY_NORMAL);
@@ -947,6 +949,7 @@ static void test_limits_and_log(void **state)
 	assert_int_equal(cfg.limits.request_bytes, 65536);
 	assert_int_equal(cfg.limits.max_clients, 4);
 	assert_int_equal(cfg.limits.max_pending_events, 100);
+	assert_int_equal(cfg.limits.wal_mb, 64);
 	assert_int_equal(cfg.log_level, TR_LOG_DEBUG);
 	tr_config_free(&cfg);
 
@@ -989,6 +992,15 @@ static void test_limits_and_log(void **state)
 	expect_error(&errs, 2, 6, "log", "got a list");
 	expect_error(&errs, 3, 8, "spool", "expected a mapping");
 	assert_int_equal(errs.n, 3);
+	tr_config_free(&cfg);
+	tr_errors_free(&errs);
+
+	assert_int_equal(load_text("limits: { wal_mb: 0 }\n", &cfg, &errs), TR_EPARSE);
+	expect_error(&errs, 1, 19, "limits.wal_mb", "must be positive");
+	tr_config_free(&cfg);
+	tr_errors_free(&errs);
+	assert_int_equal(load_text("limits: { wal_mb: 65537 }\n", &cfg, &errs), TR_EPARSE);
+	expect_error(&errs, 1, 19, "limits.wal_mb", "at most 65536");
 	tr_config_free(&cfg);
 	tr_errors_free(&errs);
 }
