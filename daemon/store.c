@@ -2,9 +2,11 @@
  * transactions, and one prepared statement per query, kept for the life of
  * the connection. Only this file speaks SQL. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sqlite3.h>
 #include "tr_error.h"
 #include "tr_log.h"
@@ -417,8 +419,20 @@ int tr_store_checkpoint_now(struct tr_store *s)
 	return 0;
 }
 
-int tr_store_checkpoint(const char *path, char *err, size_t errlen)
+/* fdatasync(2) of the file at path; 0 or a negative errno */
+static int sync_file(const char *path)
 {
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int rc = fdatasync(fd) == 0 ? 0 : -errno;
+	close(fd);
+	return rc;
+}
+
+int tr_store_checkpoint(const char *path, int sync, int64_t *copied, char *err, size_t errlen)
+{
+	*copied = -1;
 	sqlite3 *db = NULL;
 	int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc == SQLITE_OK)
@@ -432,8 +446,22 @@ int tr_store_checkpoint(const char *path, char *err, size_t errlen)
 		rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &wal, &done);
 	if (rc != SQLITE_OK)
 		snprintf(err, errlen, "%s", db ? sqlite3_errmsg(db) : "out of memory");
+	else
+		*copied = done;
 	sqlite3_close(db);
-	return rc == SQLITE_OK ? 0 : TR_ESTORE;
+	if (rc != SQLITE_OK)
+		return TR_ESTORE;
+	if (sync) {
+		char wal[4096];
+		int src = sync_file(path);
+		if (src == 0 && snprintf(wal, sizeof(wal), "%s-wal", path) < (int)sizeof(wal))
+			src = sync_file(wal);
+		if (src && src != -ENOENT) {
+			snprintf(err, errlen, "fdatasync: %s", strerror(-src));
+			return src;
+		}
+	}
+	return 0;
 }
 
 int tr_store_open(const char *path, enum tr_durability durability, struct tr_store **out,
