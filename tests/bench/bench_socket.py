@@ -302,6 +302,7 @@ class Result:
         self.errors = []
         self.seconds = 0.0
         self.latencies = []
+        self.sent = []  # send time of each latency, same order
         self.late = 0
 
 
@@ -409,6 +410,7 @@ def drive_paced(path, requests, rps, timeout=60, max_inflight=256):
             k, ts = inflight.popleft()
             if account(res, k, line):
                 res.latencies.append(te - ts)
+                res.sent.append(ts)
                 answered += 1
             else:
                 inflight.append((k, ts))
@@ -657,8 +659,15 @@ def main():
 
         if lat_req:
             time.sleep(1.0)
+            lio0 = d.io()
             lr = drive_paced(d.socket, lat_req, a.lat_rate / a.lat_batch)
+            lio1 = d.io()
             lats = sorted(x * 1000 for x in lr.latencies)
+            # When the slow answers came: a pause (a checkpoint's held pass,
+            # a stalled write) shows as one bad second, load as many.
+            by_second = collections.defaultdict(list)
+            for ts, lat in zip(lr.sent, lr.latencies):
+                by_second[int(ts - lr.sent[0])].append(lat * 1000)
             r.update(p50=pct(lats, 50), p99=pct(lats, 99), max=lats[-1], mean=sum(lats) / len(lats),
                      lat_late=lr.late, lat_rate=lat_n / lr.seconds)
             st2 = d.status()
@@ -669,6 +678,11 @@ def main():
                 f"achieved {r['lat_rate']:,.0f} events/s"
                 + (" (could not keep the pace: the figures are service times under saturation)"
                    if r["lat_rate"] < 0.97 * a.lat_rate else ""))
+            log("  latency p99/max ms by second: " + " ".join(
+                f"{pct(sorted(v), 99):.1f}/{max(v):.0f}" for _, v in sorted(by_second.items())))
+            if lio0 and lio1:
+                log(f"  daemon writes during latency: {(lio1['wchar'] - lio0['wchar']) / lat_n / 1024:.1f} KiB "
+                    f"per event (small commits rewrite more pages per event)")
             log(f"  daemon RSS after latency: peak {st2['VmHWM']:.1f} MiB, now {st2['VmRSS']:.1f} MiB")
             if lr.accepted + lr.duplicates != lat_n or lr.rejected or lr.errors:
                 failures.append(f"{dur} latency: accepted {lr.accepted} dup {lr.duplicates} "
