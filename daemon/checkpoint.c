@@ -9,10 +9,11 @@
  * waits for it. A pass that does not reach the WAL's end does not fsync the
  * database, so without help the held pass wrote out everything the passes
  * before it had copied: holds of 20-120 ms at a million events. So first
- * "chase" passes, holding nothing, copy and fdatasync both files, until at
- * most CHASE_LEFT frames are new since the last one (or CHASE_PASSES ran:
- * at full speed the writes outrun the copying); then the held pass has
- * little to copy and little to flush. */
+ * "chase" passes, holding nothing, copy and fdatasync the database, until
+ * at most CHASE_LEFT frames are new since the last one (or CHASE_PASSES
+ * ran, or the WAL is half again past wal_mb: at full speed the writes
+ * outrun the copying); then the held pass has little to copy and little
+ * to flush. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,7 +51,7 @@ static int64_t reset_pages(const struct tr_daemon *d)
 
 int64_t tr_checkpoint_wal_file_bytes(const struct tr_config *cfg)
 {
-	return (cfg->limits.wal_mb + 32) << 20;
+	return (4 * cfg->limits.wal_mb) << 20;
 }
 
 static uint64_t paused_at; /* tr_mono_us() when the writes were held */

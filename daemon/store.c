@@ -452,11 +452,8 @@ int tr_store_checkpoint(const char *path, int sync, int64_t *copied, char *err, 
 	if (rc != SQLITE_OK)
 		return TR_ESTORE;
 	if (sync) {
-		char wal[4096];
 		int src = sync_file(path);
-		if (src == 0 && snprintf(wal, sizeof(wal), "%s-wal", path) < (int)sizeof(wal))
-			src = sync_file(wal);
-		if (src && src != -ENOENT) {
+		if (src) {
 			snprintf(err, errlen, "fdatasync: %s", strerror(-src));
 			return src;
 		}

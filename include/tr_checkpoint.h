@@ -24,8 +24,10 @@
  * grows without end. */
 void tr_checkpoint_maybe(struct tr_daemon *d);
 
-/* The size the WAL file is cut back to after it starts over: wal_mb and a
- * margin, so that it is not cut and grown again every time. */
+/* The size the WAL file is cut back to after it starts over: four times
+ * wal_mb, where the loop checkpoints itself. Cutting it is an ftruncate(2)
+ * on the loop thread, 8-25 ms on ext4 for a file grown 100 MiB past the
+ * cut while chase passes ran, every time the WAL started over. */
 int64_t tr_checkpoint_wal_file_bytes(const struct tr_config *cfg);
 
 #endif
