@@ -419,13 +419,18 @@ int tr_store_checkpoint_now(struct tr_store *s)
 	return 0;
 }
 
-/* fdatasync(2) of the file at path; 0 or a negative errno */
-static int sync_file(const char *path)
+/* Writes out the file's dirty pages and waits for them, without the
+ * journal commit an fsync forces: under durability full the loop's own
+ * commit fsyncs would queue behind it (p50 1.6 -> 3.5 ms with fdatasync
+ * here). Durability is still the job of the fsyncs SQLite makes; this
+ * only leaves them less to write. 0 or a negative errno. */
+static int write_out_file(const char *path)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	int rc = fdatasync(fd) == 0 ? 0 : -errno;
+	int rc = sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+					   SYNC_FILE_RANGE_WAIT_AFTER) == 0 ? 0 : -errno;
 	close(fd);
 	return rc;
 }
@@ -452,9 +457,9 @@ int tr_store_checkpoint(const char *path, int sync, int64_t *copied, char *err, 
 	if (rc != SQLITE_OK)
 		return TR_ESTORE;
 	if (sync) {
-		int src = sync_file(path);
+		int src = write_out_file(path);
 		if (src) {
-			snprintf(err, errlen, "fdatasync: %s", strerror(-src));
+			snprintf(err, errlen, "sync_file_range: %s", strerror(-src));
 			return src;
 		}
 	}
