@@ -136,18 +136,26 @@ static int w_file_size(sqlite3_file *file, sqlite3_int64 *size)
 	return rc != SQLITE_OK ? rc : f->real->pMethods->xFileSize(f->real, size);
 }
 
-static int w_lock(sqlite3_file *file, int level)
+static int w_file_control(sqlite3_file *file, int op, void *arg)
 {
 	struct wal_file *f = (struct wal_file *)file;
 	int rc = write_out(f);
-	return rc != SQLITE_OK ? rc : f->real->pMethods->xLock(f->real, level);
+	return rc != SQLITE_OK ? rc : f->real->pMethods->xFileControl(f->real, op, arg);
+}
+
+/* Plain pass-through: these touch no file content (file locks, the
+ * shared-memory wal-index and mmap belong to the main database file,
+ * which never holds anything). */
+static int w_lock(sqlite3_file *file, int level)
+{
+	struct wal_file *f = (struct wal_file *)file;
+	return f->real->pMethods->xLock(f->real, level);
 }
 
 static int w_unlock(sqlite3_file *file, int level)
 {
 	struct wal_file *f = (struct wal_file *)file;
-	int rc = write_out(f);
-	return rc != SQLITE_OK ? rc : f->real->pMethods->xUnlock(f->real, level);
+	return f->real->pMethods->xUnlock(f->real, level);
 }
 
 static int w_check_reserved(sqlite3_file *file, int *out)
@@ -156,15 +164,6 @@ static int w_check_reserved(sqlite3_file *file, int *out)
 	return f->real->pMethods->xCheckReservedLock(f->real, out);
 }
 
-static int w_file_control(sqlite3_file *file, int op, void *arg)
-{
-	struct wal_file *f = (struct wal_file *)file;
-	int rc = write_out(f);
-	return rc != SQLITE_OK ? rc : f->real->pMethods->xFileControl(f->real, op, arg);
-}
-
-/* Plain pass-through: these touch no file content (the shared-memory
- * wal-index and mmap belong to the main database file, never held). */
 static int w_sector_size(sqlite3_file *file)
 {
 	struct wal_file *f = (struct wal_file *)file;
