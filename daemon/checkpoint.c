@@ -12,7 +12,6 @@
  * million-event database. So every pass that holds nothing writes the
  * database out after it (tr_store_checkpoint's sync): the held pass finds
  * only its own few pages to flush, 2.5-4 ms at that rate. */
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "tr_checkpoint.h"
@@ -30,12 +29,10 @@ struct job {
 	char *path;
 	int last; /* the pass that runs with the writes held */
 	int rc;
-	int64_t copied; /* frames from the WAL's start now in the database; -1 unknown */
 	char err[256];
 };
 
 static int running;
-static int64_t held_left;  /* frames new since the pass before, when the writes were held */
 
 /* WAL frames (pages of 4 KiB) at which the last pass runs */
 static int64_t reset_pages(const struct tr_daemon *d)
@@ -53,7 +50,7 @@ static uint64_t paused_at; /* tr_mono_us() when the writes were held */
 static void run(uv_work_t *w)
 {
 	struct job *j = w->data;
-	j->rc = tr_store_checkpoint(j->path, !j->last, &j->copied, j->err, sizeof(j->err));
+	j->rc = tr_store_checkpoint(j->path, !j->last, j->err, sizeof(j->err));
 }
 
 static int start(struct tr_daemon *d, int last);
@@ -74,21 +71,16 @@ static void done(uv_work_t *w, int status)
 	if (status == 0 && j->rc)
 		log_warnx("checkpoint: %s", j->err);
 	int last = j->last, ok = status == 0 && j->rc == 0;
-	/* frames the loop wrote while the pass ran (the WAL cannot have
-	 * started over meanwhile: that needs every frame copied) */
-	int64_t left = j->copied >= 0 ? tr_store_wal_pages(d->store) - j->copied : INT64_MAX;
 	free(j->path);
 	free(j);
 	running = 0;
 	if (last) {
-		log_debug("checkpoint: writes held %llu us for the last pass (%lld frames new); WAL %lld pages",
-			  (unsigned long long)(tr_mono_us() - paused_at), (long long)held_left,
-			  (long long)tr_store_wal_pages(d->store));
+		log_debug("checkpoint: writes held %llu us for the last pass; WAL %lld pages",
+			  (unsigned long long)(tr_mono_us() - paused_at), (long long)tr_store_wal_pages(d->store));
 		resume_writes(d);
 	} else if (ok && tr_store_wal_pages(d->store) >= reset_pages(d) && !d->stopping && start(d, 1) == 0) {
 		d->writes_paused = 1; /* the loop is between transactions here */
 		paused_at = tr_mono_us();
-		held_left = left;
 	}
 }
 

@@ -435,9 +435,8 @@ static int write_out_file(const char *path)
 	return rc;
 }
 
-int tr_store_checkpoint(const char *path, int sync, int64_t *copied, char *err, size_t errlen)
+int tr_store_checkpoint(const char *path, int sync, char *err, size_t errlen)
 {
-	*copied = -1;
 	sqlite3 *db = NULL;
 	int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc == SQLITE_OK)
@@ -446,13 +445,10 @@ int tr_store_checkpoint(const char *path, int sync, int64_t *copied, char *err, 
 	 * WAL: its checkpoint would quietly do nothing. */
 	if (rc == SQLITE_OK)
 		rc = sqlite3_exec(db, "SELECT 1 FROM sqlite_schema LIMIT 1", NULL, NULL, NULL);
-	int wal = -1, done = -1;
 	if (rc == SQLITE_OK)
-		rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &wal, &done);
+		rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 	if (rc != SQLITE_OK)
 		snprintf(err, errlen, "%s", db ? sqlite3_errmsg(db) : "out of memory");
-	else
-		*copied = done;
 	sqlite3_close(db);
 	if (rc != SQLITE_OK)
 		return TR_ESTORE;

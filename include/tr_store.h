@@ -27,9 +27,8 @@ void tr_store_close(struct tr_store *s);
 int64_t tr_store_wal_pages(struct tr_store *s);
 /* sync: then write the database's dirty pages out (sync_file_range, no
  * fsync), so that a later pass that completes the WAL, and has to fsync
- * the database, finds little left to write. *copied: frames from the
- * WAL's start now in the database, or -1. */
-int tr_store_checkpoint(const char *path, int sync, int64_t *copied, char *err, size_t errlen);
+ * the database, finds little left to write. */
+int tr_store_checkpoint(const char *path, int sync, char *err, size_t errlen);
 /* The size the WAL file is cut back to when it starts over (SQLite's
  * journal_size_limit; 128 MiB until set). */
 int tr_store_wal_limit(struct tr_store *s, int64_t bytes);
