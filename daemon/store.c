@@ -493,8 +493,7 @@ int tr_store_open(const char *path, enum tr_durability durability, struct tr_sto
 	char pragmas[256];
 	snprintf(pragmas, sizeof(pragmas),
 		 "PRAGMA journal_mode = WAL; PRAGMA synchronous = %s; PRAGMA busy_timeout = 5000;"
-		 "PRAGMA foreign_keys = OFF; PRAGMA cache_size = -16000; PRAGMA temp_store = FILE;"
-		 "PRAGMA journal_size_limit = 134217728;",
+		 "PRAGMA foreign_keys = OFF; PRAGMA cache_size = -16000; PRAGMA temp_store = FILE;",
 		 durability == TR_DURABILITY_FULL ? "FULL" : "NORMAL");
 	char *msg = NULL;
 	if (sqlite3_exec(s->db, pragmas, NULL, NULL, &msg) != SQLITE_OK) {

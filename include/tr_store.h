@@ -30,7 +30,8 @@ int64_t tr_store_wal_pages(struct tr_store *s);
  * the database, finds little left to write. */
 int tr_store_checkpoint(const char *path, int sync, char *err, size_t errlen);
 /* The size the WAL file is cut back to when it starts over (SQLite's
- * journal_size_limit; 128 MiB until set). */
+ * journal_size_limit; until set, never cut back). The daemon sets it from
+ * limits.wal_mb (tr_checkpoint_wal_file_bytes). */
 int tr_store_wal_limit(struct tr_store *s, int64_t bytes);
 /* A blocking RESTART checkpoint on this connection, for when the
  * background ones cannot catch up with a writer that never pauses. */
