@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include "tr_checkpoint.h"
 #include "tr_daemon.h"
+#include "tr_flusher.h"
 #include "tr_fs.h"
 #include "tr_log.h"
 #include "tr_time.h"
@@ -45,6 +46,48 @@ void tr_daemon_close(struct tr_daemon *d)
 	d->engine = NULL;
 	tr_store_close(d->store);
 	d->store = NULL;
+}
+
+void tr_daemon_start_flusher(struct tr_daemon *d, void (*on_flushed)(void *d))
+{
+	if (d->cfg.durability != TR_DURABILITY_FULL)
+		return;
+	char wal[4200];
+	snprintf(wal, sizeof(wal), "%s-wal", d->cfg.db_path);
+	int rc = tr_flusher_start(d->loop, wal, on_flushed, d, &d->flusher);
+	if (rc == 0 && tr_store_set_synchronous(d->store, 0) != 0) {
+		tr_flusher_close(d->flusher);
+		d->flusher = NULL;
+		rc = TR_ESTORE;
+	}
+	if (rc)
+		log_warnx("cannot flush %s off the event loop (%s); every commit waits for the disk", wal,
+			  tr_strerror(rc));
+	else
+		tr_daemon_committed(d); /* commits so far were synchronous: one flush says so */
+}
+
+void tr_daemon_committed(struct tr_daemon *d)
+{
+	if (d->flusher)
+		tr_flusher_request(d->flusher, d->ingest.commits);
+}
+
+int tr_daemon_durable(const struct tr_daemon *d, uint64_t commit)
+{
+	return !d->flusher || commit <= tr_flusher_flushed(d->flusher);
+}
+
+void tr_daemon_stop_flusher(struct tr_daemon *d)
+{
+	if (!d->flusher)
+		return;
+	/* synchronous first: the last flush's callback may commit */
+	if (tr_store_set_synchronous(d->store, 1) != 0)
+		log_errx("store: cannot make commits synchronous again: %s", tr_store_errmsg(d->store));
+	struct tr_flusher *f = d->flusher;
+	tr_flusher_close(f);
+	d->flusher = NULL;
 }
 
 static int io_waiting(const struct tr_daemon *d)

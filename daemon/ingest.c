@@ -191,6 +191,7 @@ int tr_ingest_commit(struct tr_ingest *ig)
 		tr_ingest_abort(ig);
 		return rc;
 	}
+	ig->commits++;
 	ig->accepted += ig->batch_accepted;
 	ig->duplicates += ig->batch_duplicates;
 	ig->rule_errors += ig->batch_rule_errors;

@@ -104,6 +104,7 @@ static void on_signal(uv_signal_t *h, int signum)
 	tr_spool_close(d->spool);
 	tr_timers_close(d->timers);
 	tr_outputs_close(d->outputs);
+	tr_daemon_stop_flusher(d); /* the last answers and file moves */
 	for (int i = 0; i < 4; i++)
 		uv_close((uv_handle_t *)&sigs[i], NULL);
 	uv_close((uv_handle_t *)&watchdog, NULL);
@@ -111,13 +112,26 @@ static void on_signal(uv_signal_t *h, int signum)
 	uv_unref((uv_handle_t *)&drain_deadline);
 }
 
-/* New timers and notifications are looked at after every commit. */
+/* New timers are looked at after every commit; new notifications once
+ * durable, i.e. at once, or after the flush (under durability full, those
+ * of a commit made while it ran may go with them). */
 static void after_commit(void *ud)
 {
 	struct tr_daemon *d = ud;
+	tr_daemon_committed(d);
 	tr_timers_poke(d->timers);
-	tr_outputs_poke(d->outputs);
+	if (!d->flusher)
+		tr_outputs_poke(d->outputs);
 	tr_checkpoint_maybe(d);
+}
+
+/* SPEC §3 acknowledged means durable: what waited for a flush goes. */
+static void after_flush(void *ud)
+{
+	struct tr_daemon *d = ud;
+	tr_server_flushed(d->server);
+	tr_spool_flushed(d->spool);
+	tr_outputs_poke(d->outputs);
 }
 
 static int watchdog_enabled;
@@ -194,6 +208,7 @@ int main(int argc, char **argv)
 		tr_outputs_set_watch(d->outputs, tr_server_broadcast, d->server);
 		d->ingest.on_commit = after_commit;
 		d->ingest.on_commit_ud = d;
+		tr_daemon_start_flusher(d, after_flush);
 	}
 	if (rc) {
 		print_errors(&errs);

@@ -4,8 +4,10 @@
  * read; an ingest that would push the queue past limits.max_pending_events
  * is answered `busy`. Long request lines are parsed (and an ingest's events
  * normalised) on a worker thread while the loop thread runs rules; requests
- * still run and are answered in the order they arrived. Operations
- * themselves live in protocol.c. */
+ * still run and are answered in the order they arrived. Under durability
+ * full an answer waits until the WAL flush covers the last commit it could
+ * have seen (tr_flusher.h), and a connection's later answers wait behind
+ * it. Operations themselves live in protocol.c. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +45,7 @@ struct request {
 	cJSON *answer;
 	size_t nevents;        /* counted in pending_events once admitted */
 	int admitted;          /* prepared and counted (or answered busy) */
+	uint64_t commit;       /* the answer goes once this commit is durable */
 	int on_worker;         /* prepared on the worker thread */
 };
 
@@ -54,7 +57,8 @@ struct conn {
 	int discarding;   /* skipping the rest of an over-long line */
 	int eof, closing;
 	int refs;         /* the handle, queued requests, pending writes */
-	int queued;
+	int queued;       /* requests not yet answered, held ones included */
+	int held;         /* answers waiting for a flush */
 	int paused;
 	int watching;     /* subscribed to notifications (`watch`) */
 	size_t unread;    /* answer bytes written but not yet taken by the client */
@@ -69,6 +73,7 @@ struct tr_server {
 	uv_idle_t idle;
 	struct request *head, *tail;
 	struct request *unadmitted;  /* first request not yet admitted */
+	struct request *held, *held_tail; /* answered, waiting for a flush, in order */
 	struct tr_worker worker;
 	int worker_stopped;
 	size_t pending_events;
@@ -397,7 +402,7 @@ static void request_free(struct tr_job *job)
 	free(r);
 }
 
-static void finish(struct tr_server *srv, struct request *r)
+static void deliver(struct tr_server *srv, struct request *r)
 {
 	struct conn *c = r->conn;
 	send_answer(c, r->answer);
@@ -415,9 +420,47 @@ static void finish(struct tr_server *srv, struct request *r)
 	conn_release(c);
 }
 
+static int is_op(const cJSON *req, const char *name)
+{
+	const cJSON *op = cJSON_GetObjectItemCaseSensitive(req, "op");
+	return cJSON_IsString(op) && strcmp(op->valuestring, name) == 0;
+}
+
+/* SPEC §3 acknowledged means durable: an answer goes once the last commit
+ * it could have seen is durable (a ping sees none), and after the answers
+ * its connection is owed before it. */
+static void finish(struct tr_server *srv, struct request *r)
+{
+	struct conn *c = r->conn;
+	r->commit = r->prep.req && is_op(r->prep.req, "ping") ? 0 : srv->d->ingest.commits;
+	if (!c->held && tr_daemon_durable(srv->d, r->commit)) {
+		deliver(srv, r);
+		return;
+	}
+	c->held++;
+	r->next = NULL;
+	if (srv->held_tail)
+		srv->held_tail->next = r;
+	else
+		srv->held = r;
+	srv->held_tail = r;
+}
+
+void tr_server_flushed(struct tr_server *srv)
+{
+	struct request *r;
+	while (srv && (r = srv->held) && tr_daemon_durable(srv->d, r->commit)) {
+		srv->held = r->next;
+		if (!srv->held)
+			srv->held_tail = NULL;
+		r->conn->held--;
+		deliver(srv, r);
+	}
+}
+
 /* SPEC §3 acknowledged means durable: the batch's answers go out only after
- * its commit; if the commit fails, every ingest in it is answered with an
- * error and nothing of it remains. */
+ * its commit (and its flush: finish); if the commit fails, every ingest in
+ * it is answered with an error and nothing of it remains. */
 static void commit_batch(struct tr_server *srv, struct request **batch)
 {
 	struct request *r = *batch;
@@ -436,12 +479,6 @@ static void commit_batch(struct tr_server *srv, struct request **batch)
 		r = next;
 	}
 	*batch = NULL;
-}
-
-static int is_watch(const cJSON *req)
-{
-	const cJSON *op = cJSON_GetObjectItemCaseSensitive(req, "op");
-	return cJSON_IsString(op) && strcmp(op->valuestring, "watch") == 0;
 }
 
 void tr_server_broadcast(void *ud, const char *json)
@@ -502,7 +539,7 @@ static void process(struct tr_server *srv)
 		}
 		commit_batch(srv, &batch);
 		batch_tail = &batch;
-		if (is_watch(r->prep.req)) {
+		if (is_op(r->prep.req, "watch")) {
 			/* SPEC §6 watch: notifications stream to this client until it leaves. */
 			r->conn->watching = 1;
 			r->answer = cJSON_CreateObject();

@@ -55,6 +55,11 @@ struct tr_spool {
 	const struct tr_source *src;
 	struct tr_file file;
 	int deferred; /* the last pass's step waited for a client (tr_daemon_io_first) */
+	/* SPEC §3: the finished file moves out once its end is durable;
+	 * nothing else is read meanwhile (tr_spool_flushed) */
+	int moving;
+	uint64_t moving_commit;
+	char moving_reason[512];
 	int closing;
 };
 
@@ -167,7 +172,23 @@ static void finish_file(struct tr_spool *sp, const char *state, const char *reas
 		schedule_scan(sp, RETRY_MS);
 		return;
 	}
-	move_out(sp, &sp->file, reason);
+	if (tr_daemon_durable(sp->d, ig->commits)) {
+		move_out(sp, &sp->file, reason);
+		return;
+	}
+	sp->moving = 1;
+	sp->moving_commit = ig->commits;
+	snprintf(sp->moving_reason, sizeof(sp->moving_reason), "%s", reason ? reason : "");
+	uv_idle_stop(&sp->step);
+}
+
+void tr_spool_flushed(struct tr_spool *sp)
+{
+	if (!sp || !sp->moving || !tr_daemon_durable(sp->d, sp->moving_commit))
+		return;
+	sp->moving = 0;
+	move_out(sp, &sp->file, sp->moving_reason[0] ? sp->moving_reason : NULL);
+	start_steps(sp);
 }
 
 /* Records a newly claimed file in its own transaction. */
@@ -333,8 +354,8 @@ static void on_step(uv_idle_t *h)
 	struct tr_spool *sp = h->data;
 	if (sp->closing)
 		return;
-	if (sp->d->writes_paused) {
-		uv_idle_stop(&sp->step); /* tr_spool_resume starts it again */
+	if (sp->d->writes_paused || sp->moving) {
+		uv_idle_stop(&sp->step); /* tr_spool_resume or _flushed starts it again */
 		return;
 	}
 	if (tr_daemon_io_first(sp->d, &sp->deferred))

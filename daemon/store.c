@@ -408,6 +408,12 @@ int tr_store_wal_limit(struct tr_store *s, int64_t bytes)
 	return sqlite3_exec(s->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : TR_ESTORE;
 }
 
+int tr_store_set_synchronous(struct tr_store *s, int full)
+{
+	const char *sql = full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL";
+	return sqlite3_exec(s->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : TR_ESTORE;
+}
+
 int tr_store_checkpoint_now(struct tr_store *s)
 {
 	int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_RESTART, NULL, NULL);

@@ -15,6 +15,7 @@ struct tr_server;
 struct tr_spool;
 struct tr_timers;
 struct tr_outputs;
+struct tr_flusher;
 
 struct tr_daemon {
 	struct tr_config cfg;
@@ -26,6 +27,9 @@ struct tr_daemon {
 	struct tr_spool *spool;
 	struct tr_timers *timers;
 	struct tr_outputs *outputs;
+	/* durability full: flushes the WAL off the loop thread; NULL under
+	 * normal, and when commits are synchronous (see tr_daemon_durable) */
+	struct tr_flusher *flusher;
 	int64_t started_at;
 	uint64_t requests, rejected_events;
 	int stopping;
@@ -43,6 +47,20 @@ struct tr_daemon {
 int tr_daemon_open(struct tr_daemon *d, uv_loop_t *loop, struct tr_errors *errs);
 /* Frees what tr_daemon_open made (not d->cfg). */
 void tr_daemon_close(struct tr_daemon *d);
+/* SPEC §3 acknowledged means durable. Under durability full, starts the
+ * WAL flusher and makes commits write the WAL without waiting for the disk
+ * (tr_flusher.h); on_flushed(d) runs on the loop thread after each flush.
+ * When the flusher cannot start, commits stay synchronous and this says
+ * why in the log. */
+void tr_daemon_start_flusher(struct tr_daemon *d, void (*on_flushed)(void *d));
+/* After a commit: asks for the flush that covers it. */
+void tr_daemon_committed(struct tr_daemon *d);
+/* True once commit number commit (d->ingest.commits after it) is on disk,
+ * as durability promises: at once under normal or synchronous commits. */
+int tr_daemon_durable(const struct tr_daemon *d, uint64_t commit);
+/* Flushes what is pending (on_flushed runs for it), stops the flusher,
+ * and makes later commits synchronous again. */
+void tr_daemon_stop_flusher(struct tr_daemon *d);
 /* A bounded piece of work on the loop thread (a step of a file's rows, a
  * slice of timers): it ends at its deadline, or once it has run
  * TR_SLICE_MIN_US when the loop has I/O waiting (a request, a new client, a

@@ -21,6 +21,7 @@ struct tr_ingest {
 	void (*on_commit)(void *ud);
 	void *on_commit_ud;
 	uint64_t batch_accepted, batch_duplicates, batch_rule_errors, batch_quarantined;
+	uint64_t commits;          /* successful commits so far (tr_daemon_durable) */
 	/* totals of committed work */
 	uint64_t accepted, duplicates, rejected, rule_errors, quarantined;
 };

@@ -16,6 +16,9 @@
 int tr_server_start(struct tr_daemon *d, struct tr_server **out);
 /* Takes the ingests that waited while d->writes_paused was set. */
 void tr_server_resume(struct tr_server *srv);
+/* A WAL flush finished: sends the answers that waited for it. NULL is a
+ * no-op. */
+void tr_server_flushed(struct tr_server *srv);
 /* Stops accepting and reading; answers what is queued, then closes every
  * handle. The loop ends once the last write is done. */
 void tr_server_close(struct tr_server *srv);

@@ -21,6 +21,9 @@ int tr_spool_reading(const struct tr_spool *sp);
 /* Goes on with the spool's files after d->writes_paused ends (a pause can
  * also fall before a claimed file was opened). */
 void tr_spool_resume(struct tr_spool *sp);
+/* A WAL flush finished: moves out the file whose end waited for it, and
+ * goes on reading. NULL is a no-op. */
+void tr_spool_flushed(struct tr_spool *sp);
 void tr_spool_close(struct tr_spool *sp);
 void tr_spool_free(struct tr_spool *sp);
 

@@ -33,6 +33,10 @@ int tr_store_checkpoint(const char *path, int sync, char *err, size_t errlen);
  * journal_size_limit; until set, never cut back). The daemon sets it from
  * limits.wal_mb (tr_checkpoint_wal_file_bytes). */
 int tr_store_wal_limit(struct tr_store *s, int64_t bytes);
+/* SQLite's synchronous setting: full fsyncs the WAL in every commit;
+ * otherwise commits only write it, and durability full is kept by
+ * flushing it off the loop thread (tr_flusher.h). 0 or TR_ESTORE. */
+int tr_store_set_synchronous(struct tr_store *s, int full);
 /* A blocking RESTART checkpoint on this connection, for when the
  * background ones cannot catch up with a writer that never pauses. */
 int tr_store_checkpoint_now(struct tr_store *s);

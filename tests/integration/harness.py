@@ -7,7 +7,8 @@ to over its Unix socket as a user would (or through triagectl).
         d.ctl("tickets", "--json")
         d.kill9(); d.start()
 
-Environment (set by ctest): TRIAGED, TRIAGECTL, TR_SOURCE_DIR, TR_SHARED_DIR.
+Environment (set by ctest): TRIAGED, TRIAGECTL, TR_SOURCE_DIR, TR_SHARED_DIR,
+TR_FSYNC_SHIM.
 """
 import json
 import os
@@ -62,7 +63,7 @@ class Daemon:
     """A triaged in a temp folder. rules: {filename: source} written into
     rules.d (shipped=True also copies rules/*.lua). config: extra YAML."""
 
-    def __init__(self, rules=None, shipped=True, config="", durability="normal"):
+    def __init__(self, rules=None, shipped=True, config="", durability="full", env=None):
         self.dir = tempfile.mkdtemp(prefix="triaged-test-")
         self.rules_dir = os.path.join(self.dir, "rules.d")
         os.makedirs(self.rules_dir)
@@ -79,6 +80,7 @@ class Daemon:
         with open(self.config, "w") as f:
             f.write(f"state_dir: state\nsocket: triaged.sock\nrules_dir: rules.d\n"
                     f"durability: {durability}\nlog: {{ level: info }}\n{config}")
+        self.env = dict(os.environ, **(env or {}))
         self.proc = None
         self.log_path = os.path.join(self.dir, "triaged.log")
 
@@ -97,7 +99,7 @@ class Daemon:
     def start(self, timeout=20):
         self.log_file = open(self.log_path, "ab")
         self.proc = subprocess.Popen([TRIAGED, "-c", self.config], stdout=self.log_file,
-                                     stderr=subprocess.STDOUT)
+                                     stderr=subprocess.STDOUT, env=self.env)
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
