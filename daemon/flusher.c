@@ -8,6 +8,7 @@
 #include "tr_error.h"
 #include "tr_flusher.h"
 #include "tr_log.h"
+#include "tr_time.h"
 
 struct tr_flusher {
 	uv_async_t async;    /* first: the handle is the object; async.data = this */
@@ -19,6 +20,7 @@ struct tr_flusher {
 	int stopping;        /* under mu */
 	uint64_t requested;  /* under mu */
 	uint64_t done;       /* under mu: flushed by the thread */
+	struct tr_flusher_stats stats; /* under mu */
 	uint64_t flushed;    /* loop thread: what on_flushed was told */
 	void (*on_flushed)(void *ud);
 	void *ud;
@@ -56,9 +58,15 @@ static void flusher_main(void *arg)
 			break;
 		uint64_t target = f->requested; /* every commit counted so far is written */
 		uv_mutex_unlock(&f->mu);
+		uint64_t start = tr_mono_us();
 		flush_wal(f);
+		uint64_t took = tr_mono_us() - start;
 		uv_mutex_lock(&f->mu);
 		f->done = target;
+		f->stats.flushes++;
+		f->stats.total_us += took;
+		if (took > f->stats.max_us)
+			f->stats.max_us = took;
 		uv_async_send(&f->async);
 	}
 	uv_mutex_unlock(&f->mu);
@@ -78,6 +86,13 @@ static void report(struct tr_flusher *f)
 static void on_async(uv_async_t *h)
 {
 	report(h->data);
+}
+
+void tr_flusher_get_stats(struct tr_flusher *f, struct tr_flusher_stats *st)
+{
+	uv_mutex_lock(&f->mu);
+	*st = f->stats;
+	uv_mutex_unlock(&f->mu);
 }
 
 static void on_closed(uv_handle_t *h);

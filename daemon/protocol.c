@@ -9,6 +9,7 @@
 #include <string.h>
 #include "tr_json.h"
 #include "tr_error.h"
+#include "tr_flusher.h"
 #include "tr_log.h"
 #include "tr_protocol.h"
 #include "tr_spool.h"
@@ -481,6 +482,14 @@ static cJSON *op_stats(struct tr_daemon *d, const cJSON *req, const struct tr_pe
 	cJSON_AddNumberToObject(s, "busy_answers", (double)ss.busy_answers);
 	cJSON_AddNumberToObject(s, "requests", (double)d->requests);
 	cJSON_AddStringToObject(s, "durability", d->cfg.durability == TR_DURABILITY_FULL ? "full" : "normal");
+	if (d->flusher) {
+		/* durability full: how the disk keeps up (tr_flusher.h) */
+		struct tr_flusher_stats fs;
+		tr_flusher_get_stats(d->flusher, &fs);
+		cJSON_AddNumberToObject(s, "wal_flushes", (double)fs.flushes);
+		cJSON_AddNumberToObject(s, "wal_flush_mean_ms", fs.flushes ? fs.total_us / 1e3 / (double)fs.flushes : 0);
+		cJSON_AddNumberToObject(s, "wal_flush_max_ms", fs.max_us / 1e3);
+	}
 	if (d->spool)
 		cJSON_AddItemToObject(r, "spool", tr_spool_status(d->spool));
 	return r;

@@ -30,6 +30,12 @@ int tr_flusher_start(uv_loop_t *loop, const char *wal_path, void (*on_flushed)(v
 void tr_flusher_request(struct tr_flusher *f, uint64_t commit);
 /* The latest commit number known to be on disk (loop thread). */
 uint64_t tr_flusher_flushed(const struct tr_flusher *f);
+/* Flushes done and how long they took, for `stats` (loop thread). */
+struct tr_flusher_stats {
+	uint64_t flushes;
+	uint64_t total_us, max_us;
+};
+void tr_flusher_get_stats(struct tr_flusher *f, struct tr_flusher_stats *st);
 /* Lets the thread flush what was asked, joins it and closes the handle;
  * the memory goes in the close callback. on_flushed runs once more, before
  * this returns, if that last flush covered anything new. Commits after this

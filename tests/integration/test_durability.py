@@ -55,6 +55,9 @@ class FlushBeforeAnswer(unittest.TestCase):
                     c.send({"op": "ingest", "events": [event(100 + i)], "id": i})
                 self.assertEqual([c.recv()["id"] for _ in range(20)], list(range(20)))
                 self.assertEqual(len(d.tickets()), 21)
+                stats = d.request({"op": "stats"})["stats"]
+                self.assertGreaterEqual(stats["wal_flushes"], 2, stats)
+                self.assertGreaterEqual(stats["wal_flush_max_ms"], 650, stats)
             finally:
                 if os.path.exists(control):
                     os.unlink(control)
