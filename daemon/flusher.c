@@ -114,8 +114,6 @@ int tr_flusher_start(uv_loop_t *loop, const char *wal_path, void (*on_flushed)(v
 			if ((rc = uv_async_init(loop, &f->async, on_async)) == 0) {
 				f->async.data = f;
 				if ((rc = uv_thread_create(&f->thread, flusher_main, f)) == 0) {
-					/* what waits for a flush keeps the loop alive */
-					uv_unref((uv_handle_t *)&f->async);
 					*out = f;
 					return 0;
 				}

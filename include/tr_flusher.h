@@ -22,8 +22,9 @@ struct tr_flusher;
 
 /* Opens wal_path (the store's "<db>-wal", which exists once the store is
  * open and lives as long as it) and starts the thread. on_flushed runs on
- * the loop thread after each flush. *out is the caller's, freed by
- * tr_flusher_close. Returns 0 or a negative errno. */
+ * the loop thread after each flush; its handle keeps the loop running
+ * until tr_flusher_close. *out is the caller's, freed by tr_flusher_close.
+ * Returns 0 or a negative errno. */
 int tr_flusher_start(uv_loop_t *loop, const char *wal_path, void (*on_flushed)(void *ud), void *ud,
 		     struct tr_flusher **out);
 /* Asks for a flush covering commit number commit (loop thread). */
