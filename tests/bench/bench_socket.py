@@ -529,6 +529,17 @@ def mark(ok):
 
 # ---------------------------------------------------------------- main
 
+def flush_log(phase, stats, before):
+    """Durability full: the WAL flushes (fdatasync off the loop) of a phase."""
+    n = stats.get("wal_flushes", 0) - before.get("wal_flushes", 0)
+    if not n:
+        return
+    total = stats["wal_flush_mean_ms"] * stats["wal_flushes"] - \
+        before.get("wal_flush_mean_ms", 0) * before.get("wal_flushes", 0)
+    log(f"  WAL flushes during {phase}: {n:,}, mean {total / n:.2f} ms "
+        f"(worst since start {stats['wal_flush_max_ms']:.1f} ms)")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -640,6 +651,7 @@ def main():
         files = d.db_files()
         log(f"  on disk after throughput: database {files['db']:,.0f} MiB, WAL {files['db-wal']:,.0f} MiB")
         log(f"  daemon RSS after throughput: peak {st['VmHWM']:.1f} MiB, now {st['VmRSS']:.1f} MiB")
+        flush_log("throughput", stats, {})
         log("  stats: " + json.dumps({k: stats.get(k) for k in (
             "events_stored", "events_accepted", "duplicates", "rejected", "rule_errors", "quarantined",
             "tickets_open", "tickets_total", "busy_answers", "requests")}))
@@ -684,6 +696,7 @@ def main():
                 log(f"  daemon writes during latency: {(lio1['wchar'] - lio0['wchar']) / lat_n / 1024:.1f} KiB "
                     f"per event (small commits rewrite more pages per event)")
             log(f"  daemon RSS after latency: peak {st2['VmHWM']:.1f} MiB, now {st2['VmRSS']:.1f} MiB")
+            flush_log("latency", d.request({"op": "stats"}).get("stats", {}), stats)
             if lr.accepted + lr.duplicates != lat_n or lr.rejected or lr.errors:
                 failures.append(f"{dur} latency: accepted {lr.accepted} dup {lr.duplicates} "
                                 f"rejected {len(lr.rejected)} errors {lr.errors[:1]}")
