@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import sys
+import tempfile
 import time
 import unittest
 
@@ -22,99 +23,96 @@ def event(i):
 
 @unittest.skipUnless(os.path.exists(SHIM), "TR_FSYNC_SHIM (built by ctest) not found")
 class FlushBeforeAnswer(unittest.TestCase):
-    def daemon(self, control, config=""):
-        env = {"LD_PRELOAD": SHIM, "TR_FSYNC_CONTROL": control,
+    def setUp(self):
+        self.control = os.path.join(tempfile.gettempdir(), f"tr-fsync-{os.getpid()}-{self._testMethodName}")
+
+    def tearDown(self):
+        self.fsync(None)
+
+    def fsync(self, what):
+        """What the shim makes of fdatasync from now on: "delay MS", "fail", or None (pass through)."""
+        if what is None:
+            if os.path.exists(self.control):
+                os.unlink(self.control)
+        else:
+            with open(self.control, "w") as f:
+                f.write(what + "\n")
+
+    def daemon(self, config=""):
+        env = {"LD_PRELOAD": SHIM, "TR_FSYNC_CONTROL": self.control,
                # under ASan the preloaded shim comes before the sanitizer's runtime
                "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"}
         return Daemon(durability="full", env=env, config=config)
 
     def test_answers_wait_for_the_flush_and_pings_do_not(self):
-        control = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"tr-fsync-{os.getpid()}-1")
-        with self.daemon(control) as d:
-            try:
-                with open(control, "w") as f:
-                    f.write("delay 700\n")
-                c, other = d.client(), d.client()
-                t0 = time.monotonic()
-                c.send({"op": "ingest", "events": [event(1)], "id": "a"})
-                c.send({"op": "ping", "id": "b"})
-                time.sleep(0.1)
-                # another client's ping goes at once: the loop is not waiting for the disk
-                self.assertTrue(other.request({"op": "ping"})["ok"])
-                ping_s = time.monotonic() - t0
-                first = c.recv()
-                ingest_s = time.monotonic() - t0
-                second = c.recv()
-                self.assertEqual((first["id"], first["accepted"]), ("a", 1), first)
-                self.assertEqual(second["id"], "b", second)  # in order, behind the held answer
-                self.assertLess(ping_s, 0.5)
-                self.assertGreaterEqual(ingest_s, 0.6, "the ingest was answered before its flush")
-                os.unlink(control)
-                # normal speed again, and every answer stays in order
-                for i in range(20):
-                    c.send({"op": "ingest", "events": [event(100 + i)], "id": i})
-                self.assertEqual([c.recv()["id"] for _ in range(20)], list(range(20)))
-                self.assertEqual(len(d.tickets()), 21)
-                stats = d.request({"op": "stats"})["stats"]
-                self.assertGreaterEqual(stats["wal_flushes"], 2, stats)
-                self.assertGreaterEqual(stats["wal_flush_max_ms"], 650, stats)
-            finally:
-                if os.path.exists(control):
-                    os.unlink(control)
+        with self.daemon() as d:
+            self.fsync("delay 700")
+            c, other = d.client(), d.client()
+            t0 = time.monotonic()
+            c.send({"op": "ingest", "events": [event(1)], "id": "a"})
+            c.send({"op": "ping", "id": "b"})
+            time.sleep(0.1)
+            # another client's ping goes at once: the loop is not waiting for the disk
+            self.assertTrue(other.request({"op": "ping"})["ok"])
+            ping_s = time.monotonic() - t0
+            first = c.recv()
+            ingest_s = time.monotonic() - t0
+            second = c.recv()
+            self.assertEqual((first["id"], first["accepted"]), ("a", 1), first)
+            self.assertEqual(second["id"], "b", second)  # in order, behind the held answer
+            self.assertLess(ping_s, 0.5)
+            self.assertGreaterEqual(ingest_s, 0.6, "the ingest was answered before its flush")
+            self.fsync(None)
+            # normal speed again, and every answer stays in order
+            for i in range(20):
+                c.send({"op": "ingest", "events": [event(100 + i)], "id": i})
+            self.assertEqual([c.recv()["id"] for _ in range(20)], list(range(20)))
+            self.assertEqual(len(d.tickets()), 21)
+            stats = d.request({"op": "stats"})["stats"]
+            self.assertGreaterEqual(stats["wal_flushes"], 2, stats)
+            self.assertGreaterEqual(stats["wal_flush_max_ms"], 650, stats)
             self.assertEqual(d.stop(), 0)
 
     def test_a_failed_flush_stops_the_daemon_before_it_answers(self):
-        control = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"tr-fsync-{os.getpid()}-2")
-        with self.daemon(control) as d:
-            try:
-                self.assertEqual(d.ingest([event(1)])["accepted"], 1)
-                with open(control, "w") as f:
-                    f.write("fail\n")
-                c = d.client()
-                c.send({"op": "ingest", "events": [event(2)]})
-                with self.assertRaises((ConnectionError, OSError)):
-                    c.recv()  # never an ok for what may not be on disk
-                self.assertEqual(d.proc.wait(20), -signal.SIGABRT)
-                d.log_file.close()
-                self.assertIn("cannot flush", d.log())
-                self.assertIn("-wal", d.log())
-                os.unlink(control)
-                d.start()  # the WAL is recovered: both events are there (the process died, not the disk)
-                self.assertEqual(d.ingest([event(1), event(2)])["duplicates"], 2)
-            finally:
-                if os.path.exists(control):
-                    os.unlink(control)
+        with self.daemon() as d:
+            self.assertEqual(d.ingest([event(1)])["accepted"], 1)
+            self.fsync("fail")
+            c = d.client()
+            c.send({"op": "ingest", "events": [event(2)]})
+            with self.assertRaises((ConnectionError, OSError)):
+                c.recv()  # never an ok for what may not be on disk
+            self.assertEqual(d.proc.wait(20), -signal.SIGABRT)
+            d.log_file.close()
+            self.assertIn("cannot flush", d.log())
+            self.assertIn("-wal", d.log())
+            self.fsync(None)
+            d.start()  # the WAL is recovered: both events are there (the process died, not the disk)
+            self.assertEqual(d.ingest([event(1), event(2)])["duplicates"], 2)
             self.assertEqual(d.stop(), 0)
 
     def test_a_file_moves_to_done_once_its_end_is_durable(self):
-        control = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"tr-fsync-{os.getpid()}-3")
-        with self.daemon(control, config="spool: { settle_ms: 50, rescan_ms: 100 }\n") as d:
-            try:
-                with open(control, "w") as f:
-                    f.write("delay 1000\n")
-                spool = os.path.join(d.dir, "state", "spool")
-                tmp = os.path.join(spool, ".flush.ndjson.tmp")
-                with open(tmp, "w") as f:
-                    f.writelines(json.dumps(event(i)) + "\n" for i in range(3))
-                os.rename(tmp, os.path.join(spool, "incoming", "flush.ndjson"))
-                in_work = in_done = None
-                deadline = time.monotonic() + 30
-                while in_done is None and time.monotonic() < deadline:
-                    now = time.monotonic()
-                    if in_work is None and os.listdir(os.path.join(spool, "work")):
-                        in_work = now
-                    if os.path.exists(os.path.join(spool, "done", "flush.ndjson")):
-                        in_done = now
-                    time.sleep(0.01)
-                self.assertIsNotNone(in_work, "the file was never seen in work/")
-                self.assertIsNotNone(in_done, "the file never reached done/:\n" + d.log())
-                # claimed (a flush), read and finished at once, then moved after the next flush
-                self.assertGreaterEqual(in_done - in_work, 0.9)
-                os.unlink(control)
-                self.assertEqual(len(d.tickets()), 3)
-            finally:
-                if os.path.exists(control):
-                    os.unlink(control)
+        with self.daemon(config="spool: { settle_ms: 50, rescan_ms: 100 }\n") as d:
+            self.fsync("delay 1000")
+            spool = os.path.join(d.dir, "state", "spool")
+            tmp = os.path.join(spool, ".flush.ndjson.tmp")
+            with open(tmp, "w") as f:
+                f.writelines(json.dumps(event(i)) + "\n" for i in range(3))
+            os.rename(tmp, os.path.join(spool, "incoming", "flush.ndjson"))
+            in_work = in_done = None
+            deadline = time.monotonic() + 30
+            while in_done is None and time.monotonic() < deadline:
+                now = time.monotonic()
+                if in_work is None and os.listdir(os.path.join(spool, "work")):
+                    in_work = now
+                if os.path.exists(os.path.join(spool, "done", "flush.ndjson")):
+                    in_done = now
+                time.sleep(0.01)
+            self.assertIsNotNone(in_work, "the file was never seen in work/")
+            self.assertIsNotNone(in_done, "the file never reached done/:\n" + d.log())
+            # claimed (a flush), read and finished at once, then moved after the next flush
+            self.assertGreaterEqual(in_done - in_work, 0.9)
+            self.fsync(None)
+            self.assertEqual(len(d.tickets()), 3)
             self.assertEqual(d.stop(), 0)
 
 
