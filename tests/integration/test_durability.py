@@ -71,6 +71,15 @@ class FlushBeforeAnswer(unittest.TestCase):
             stats = d.request({"op": "stats"})["stats"]
             self.assertGreaterEqual(stats["wal_flushes"], 2, stats)
             self.assertGreaterEqual(stats["wal_flush_max_ms"], 650, stats)
+            # SIGTERM while an answer waits for its flush: it is flushed, answered, and the exit is clean
+            self.fsync("delay 500")
+            c.send({"op": "ingest", "events": [event(200)], "id": "last"})
+            time.sleep(0.1)
+            d.proc.send_signal(signal.SIGTERM)
+            last = c.recv()
+            self.assertEqual((last["id"], last["accepted"]), ("last", 1), last)
+            self.assertEqual(d.proc.wait(20), 0)
+            self.fsync(None)
             self.assertEqual(d.stop(), 0)
 
     def test_a_failed_flush_stops_the_daemon_before_it_answers(self):
