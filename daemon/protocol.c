@@ -480,6 +480,14 @@ static cJSON *op_stats(struct tr_daemon *d, const cJSON *req, const struct tr_pe
 	cJSON_AddNumberToObject(s, "clients", ss.clients);
 	cJSON_AddNumberToObject(s, "pending_events", (double)ss.pending_events);
 	cJSON_AddNumberToObject(s, "busy_answers", (double)ss.busy_answers);
+	if (ss.ingest_answer.n) {
+		/* the daemon's own time to answer the last ingests (tr_latency.h) */
+		cJSON *a = cJSON_AddObjectToObject(s, "ingest_answer_ms");
+		cJSON_AddNumberToObject(a, "last", (double)ss.ingest_answer.n);
+		cJSON_AddNumberToObject(a, "p50", ss.ingest_answer.p50_ms);
+		cJSON_AddNumberToObject(a, "p99", ss.ingest_answer.p99_ms);
+		cJSON_AddNumberToObject(a, "max", ss.ingest_answer.max_ms);
+	}
 	cJSON_AddNumberToObject(s, "requests", (double)d->requests);
 	cJSON_AddStringToObject(s, "durability", d->cfg.durability == TR_DURABILITY_FULL ? "full" : "normal");
 	if (d->flusher) {

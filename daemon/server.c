@@ -46,6 +46,7 @@ struct request {
 	size_t nevents;        /* counted in pending_events once admitted */
 	int admitted;          /* prepared and counted (or answered busy) */
 	uint64_t commit;       /* the answer goes once this commit is durable */
+	uint64_t taken_us;     /* tr_mono_us() when its line was read */
 	int on_worker;         /* prepared on the worker thread */
 };
 
@@ -81,6 +82,7 @@ struct tr_server {
 	int closing;
 	struct conn *conns;
 	uint64_t busy_answers;
+	struct tr_latency ingest_latency; /* read to answered, for `stats` */
 	uint64_t watch_dropped;  /* notifications a slow watcher did not get */
 	size_t max_line;
 };
@@ -208,6 +210,7 @@ static void enqueue(struct tr_server *srv, struct conn *c, char *line, size_t le
 	r->len = len;
 	r->event_bytes = srv->d->cfg.limits.event_bytes;
 	r->answer = answer;
+	r->taken_us = tr_mono_us();
 	c->refs++;
 	c->queued++;
 	if (srv->tail)
@@ -405,6 +408,8 @@ static void request_free(struct tr_job *job)
 static void deliver(struct tr_server *srv, struct request *r)
 {
 	struct conn *c = r->conn;
+	if (r->prep.ingest)
+		tr_latency_add(&srv->ingest_latency, tr_mono_us() - r->taken_us);
 	send_answer(c, r->answer);
 	c->queued--;
 	srv->pending_events -= r->nevents;
@@ -660,4 +665,6 @@ void tr_server_get_stats(struct tr_server *srv, struct tr_server_stats *st)
 	st->clients = srv->clients;
 	st->pending_events = srv->pending_events;
 	st->busy_answers = srv->busy_answers;
+	if (tr_latency_summarize(&srv->ingest_latency, &st->ingest_answer) != 0)
+		memset(&st->ingest_answer, 0, sizeof(st->ingest_answer));
 }

@@ -9,6 +9,7 @@
 #include <cjson/cJSON.h>
 #include "tr_daemon.h"
 #include "tr_event.h"
+#include "tr_latency.h"
 
 /* Who sent a request (SO_PEERCRED). */
 struct tr_peer {
@@ -65,6 +66,7 @@ struct tr_server_stats {
 	int clients;
 	size_t pending_events;
 	uint64_t busy_answers;
+	struct tr_latency_summary ingest_answer;  /* the last TR_LATENCY_WINDOW ingests */
 };
 void tr_server_get_stats(struct tr_server *srv, struct tr_server_stats *st);
 

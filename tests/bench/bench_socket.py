@@ -696,7 +696,16 @@ def main():
                 log(f"  daemon writes during latency: {(lio1['wchar'] - lio0['wchar']) / lat_n / 1024:.1f} KiB "
                     f"per event (small commits rewrite more pages per event)")
             log(f"  daemon RSS after latency: peak {st2['VmHWM']:.1f} MiB, now {st2['VmRSS']:.1f} MiB")
-            flush_log("latency", d.request({"op": "stats"}).get("stats", {}), stats)
+            lstats = d.request({"op": "stats"}).get("stats", {})
+            flush_log("latency", lstats, stats)
+            own = lstats.get("ingest_answer_ms")
+            if own:
+                # from the line read to the answer handed to the socket; not in it: the time a
+                # line waited in the socket before the loop read it, and the client's own time
+                log(f"  the daemon's own answer times, last {own['last']:,} ingests"
+                    f"{' (the latency stream)' if own['last'] <= len(lat_req) else ''}: "
+                    f"p50 {own['p50']:.2f} ms, p99 {own['p99']:.2f} ms, max {own['max']:.2f} ms")
+                r["own_p99"] = own["p99"]
             if lr.accepted + lr.duplicates != lat_n or lr.rejected or lr.errors:
                 failures.append(f"{dur} latency: accepted {lr.accepted} dup {lr.duplicates} "
                                 f"rejected {len(lr.rejected)} errors {lr.errors[:1]}")

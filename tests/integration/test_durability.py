@@ -71,6 +71,11 @@ class FlushBeforeAnswer(unittest.TestCase):
             stats = d.request({"op": "stats"})["stats"]
             self.assertGreaterEqual(stats["wal_flushes"], 2, stats)
             self.assertGreaterEqual(stats["wal_flush_max_ms"], 650, stats)
+            # the daemon's own answer times include the wait for the flush
+            answers = stats["ingest_answer_ms"]
+            self.assertEqual(answers["last"], 21, answers)
+            self.assertGreaterEqual(answers["max"], 650, answers)
+            self.assertLess(answers["p50"], 650, answers)
             # SIGTERM while an answer waits for its flush: it is flushed, answered, and the exit is clean
             self.fsync("delay 500")
             c.send({"op": "ingest", "events": [event(200)], "id": "last"})
