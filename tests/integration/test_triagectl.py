@@ -434,7 +434,8 @@ class Views(Base):
         self.answer(lambda req: {"ok": True, "stats": {
             "version": "0.1.0", "uptime_s": 93784, "events_stored": 1200, "events_accepted": 1000,
             "duplicates": 3, "rejected": 2, "tickets_open": 5, "clients": 1, "pending_events": 0,
-            "durability": "full", "rules": 4},
+            "durability": "full", "rules": 4, "wal_flushes": 120, "wal_flush_mean_ms": 1.5,
+            "wal_flush_max_ms": 9.25, "ingest_answer_ms": {"last": 900, "p50": 0.5, "p99": 4.25, "max": 12}},
             "spool": {"queued": 2, "in_progress": [{"file": "feedback_20261123.csv", "rows_done": 1200}],
                       "rejected_today": 1}})
         rc, out, err = self.ctl("status")
@@ -443,7 +444,9 @@ class Views(Base):
         for pattern in (r"uptime\s+1d 2h 3m", r"events\s+1200", r"duplicates\s+3", r"rejected\s+2",
                         r"open tickets\s+5", r"clients\s+1", r"pending\s+0", r"durability\s+full", r"rules\s+4",
                         r"spool queued\s+2", r"spool working\s+feedback_20261123.csv \(1200 rows done\)",
-                        r"spool rejected\s+1 today"):
+                        r"spool rejected\s+1 today",
+                        r"answers\s+p50 0.50 ms, p99 4.25 ms, max 12.00 ms \(last 900 ingests\)",
+                        r"disk flushes\s+120, mean 1.50 ms, worst 9.25 ms"):
             self.assertRegex(out, "(?m)^" + pattern + "$")
 
     def test_status_flat_and_missing(self):
