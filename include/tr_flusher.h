@@ -5,7 +5,7 @@
  * ingest's answer, a file's move to done/, a notification) waits for the
  * flush that covers its commit, while the loop runs the next events' rules.
  * One flush covers every commit made before it started, so commits group
- * themselves: a flush that takes 3 ms covers the commits of those 3 ms.
+ * themselves: the next flush covers all that were made while one ran.
  *
  * Commits are counted by the caller (tr_ingest's commits); the flusher is
  * told the latest one and reports, on the loop thread, the latest one on
