@@ -439,21 +439,33 @@ while True:
 """
 
 
-def client_ceiling(requests, depth, workdir):
-    """Runs the driver against a sink that discards requests and answers each
-    line at once: how fast the client alone can push the prepared requests."""
+def against_sink(workdir, drive):
+    """Runs drive(path) against a sink that discards requests and answers
+    each line at once, to see what the driver alone costs."""
     path = os.path.join(workdir, f"sink-{os.getpid()}.sock")
     if os.path.exists(path):
         os.unlink(path)
     p = subprocess.Popen([sys.executable, "-c", SINK, path], stdout=subprocess.PIPE, text=True)
     try:
         p.stdout.readline()
-        res = drive_pipelined(path, requests, depth)
+        return drive(path)
     finally:
         p.wait(10)
         if os.path.exists(path):
             os.unlink(path)
-    return res.seconds
+
+
+def client_ceiling(requests, depth, workdir):
+    """How fast the client alone can push the prepared requests."""
+    return against_sink(workdir, lambda path: drive_pipelined(path, requests, depth)).seconds
+
+
+def latency_floor(requests, rps, workdir):
+    """The paced stream against the sink: the latency the driver, the sink
+    (Python too) and this machine add before any daemon work."""
+    res = against_sink(workdir, lambda path: drive_paced(path, requests, rps))
+    lats = sorted(x * 1000 for x in res.latencies)
+    return pct(lats, 50), pct(lats, 99), lats[-1]
 
 
 # ---------------------------------------------------------------- peer
@@ -596,6 +608,10 @@ def main():
         ceiling = a.n / secs
         log(f"\nclient ceiling (this driver against a sink that answers at once): "
             f"{ceiling:,.0f} events/s ({secs:.2f} s)")
+        if lat_req:
+            p50, p99, worst = latency_floor(lat_req, a.lat_rate / a.lat_batch, data_dir)
+            log(f"latency floor (the paced stream against the same sink): p50 {p50:.2f} ms, "
+                f"p99 {p99:.2f} ms, max {worst:.2f} ms")
 
     results = {}
     perf_done = False
