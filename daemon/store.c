@@ -401,17 +401,24 @@ int64_t tr_store_wal_pages(struct tr_store *s)
 	return s->wal_pages;
 }
 
+/* Sets one PRAGMA to value: 0 or TR_ESTORE. */
+static int set_pragma(struct tr_store *s, const char *name, const char *value)
+{
+	char sql[96];
+	snprintf(sql, sizeof(sql), "PRAGMA %s = %s", name, value);
+	return sqlite3_exec(s->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : TR_ESTORE;
+}
+
 int tr_store_wal_limit(struct tr_store *s, int64_t bytes)
 {
-	char sql[64];
-	snprintf(sql, sizeof(sql), "PRAGMA journal_size_limit = %lld", (long long)bytes);
-	return sqlite3_exec(s->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : TR_ESTORE;
+	char value[24];
+	snprintf(value, sizeof(value), "%lld", (long long)bytes);
+	return set_pragma(s, "journal_size_limit", value);
 }
 
 int tr_store_set_synchronous(struct tr_store *s, int full)
 {
-	const char *sql = full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL";
-	return sqlite3_exec(s->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : TR_ESTORE;
+	return set_pragma(s, "synchronous", full ? "FULL" : "NORMAL");
 }
 
 int tr_store_checkpoint_now(struct tr_store *s)
