@@ -82,11 +82,11 @@ void tr_daemon_stop_flusher(struct tr_daemon *d)
 {
 	if (!d->flusher)
 		return;
-	/* synchronous first: the last flush's callback may commit */
+	/* a commit made after this (none is expected once the parts are
+	 * closed) waits for the disk itself */
 	if (tr_store_set_synchronous(d->store, 1) != 0)
 		log_errx("store: cannot make commits synchronous again: %s", tr_store_errmsg(d->store));
-	struct tr_flusher *f = d->flusher;
-	tr_flusher_close(f);
+	tr_flusher_close(d->flusher); /* its last report still reads d->flusher */
 	d->flusher = NULL;
 }
 

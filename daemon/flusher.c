@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include "tr_error.h"
 #include "tr_flusher.h"
@@ -27,19 +26,12 @@ struct tr_flusher {
 };
 
 /* fdatasync on our own descriptor of the WAL: fsync is per file, not per
- * descriptor, so it covers what SQLite wrote through its own. The WAL is
- * only ever deleted when its last connection closes, which the store's
- * outlives; a deleted one (no links) is opened again all the same. */
+ * descriptor, so it covers what SQLite wrote through its own. SQLite
+ * deletes a WAL only when its last connection closes, and the store's
+ * connection, which holds its shared lock, outlives the flusher: the file
+ * opened at start is the file for good. */
 static void flush_wal(struct tr_flusher *f)
 {
-	struct stat st;
-	if (fstat(f->fd, &st) == 0 && st.st_nlink == 0) {
-		int fd = open(f->wal_path, O_RDONLY | O_CLOEXEC);
-		if (fd >= 0) {
-			close(f->fd);
-			f->fd = fd;
-		}
-	}
 	if (fdatasync(f->fd) != 0) {
 		log_errx("cannot flush %s to disk: %s; stopping, so that nothing is acknowledged that is not durable",
 			 f->wal_path, strerror(errno));
@@ -108,23 +100,26 @@ int tr_flusher_start(uv_loop_t *loop, const char *wal_path, void (*on_flushed)(v
 	f->on_flushed = on_flushed;
 	f->ud = ud;
 	f->fd = open(wal_path, O_RDONLY | O_CLOEXEC);
-	int rc = f->fd < 0 ? -errno : 0;
-	if (rc == 0 && (rc = uv_mutex_init(&f->mu)) == 0) {
-		if ((rc = uv_cond_init(&f->wake)) == 0) {
-			if ((rc = uv_async_init(loop, &f->async, on_async)) == 0) {
-				f->async.data = f;
-				if ((rc = uv_thread_create(&f->thread, flusher_main, f)) == 0) {
-					*out = f;
-					return 0;
-				}
-				close(f->fd);
-				uv_close((uv_handle_t *)&f->async, on_closed); /* frees f */
-				return rc;
-			}
-			uv_cond_destroy(&f->wake);
-		}
-		uv_mutex_destroy(&f->mu);
+	int rc = f->fd < 0 ? -errno : uv_mutex_init(&f->mu);
+	if (rc)
+		goto no_mutex;
+	if ((rc = uv_cond_init(&f->wake)) != 0)
+		goto no_cond;
+	if ((rc = uv_async_init(loop, &f->async, on_async)) != 0)
+		goto no_async;
+	f->async.data = f;
+	if ((rc = uv_thread_create(&f->thread, flusher_main, f)) != 0) {
+		close(f->fd);
+		uv_close((uv_handle_t *)&f->async, on_closed); /* frees f */
+		return rc;
 	}
+	*out = f;
+	return 0;
+no_async:
+	uv_cond_destroy(&f->wake);
+no_cond:
+	uv_mutex_destroy(&f->mu);
+no_mutex:
 	if (f->fd >= 0)
 		close(f->fd);
 	free(f->wal_path);
