@@ -112,26 +112,28 @@ static void on_signal(uv_signal_t *h, int signum)
 	uv_unref((uv_handle_t *)&drain_deadline);
 }
 
-/* New timers are looked at after every commit; new notifications once
- * durable, i.e. at once, or after the flush (under durability full, those
- * of a commit made while it ran may go with them). */
-static void after_commit(void *ud)
-{
-	struct tr_daemon *d = ud;
-	tr_daemon_committed(d);
-	tr_timers_poke(d->timers);
-	if (!d->flusher)
-		tr_outputs_poke(d->outputs);
-	tr_checkpoint_maybe(d);
-}
-
-/* SPEC §3 acknowledged means durable: what waited for a flush goes. */
+/* SPEC §3 acknowledged means durable: once a commit is on disk, what
+ * waited for it goes: answers, a file's move, new notifications (under
+ * durability full, those of a commit made while the flush ran may go with
+ * them). */
 static void after_flush(void *ud)
 {
 	struct tr_daemon *d = ud;
 	tr_server_flushed(d->server);
 	tr_spool_flushed(d->spool);
 	tr_outputs_poke(d->outputs);
+}
+
+/* New timers are looked at after every commit; the commit is durable at
+ * once, or after the flush that tr_daemon_committed asks for. */
+static void after_commit(void *ud)
+{
+	struct tr_daemon *d = ud;
+	tr_daemon_committed(d);
+	tr_timers_poke(d->timers);
+	if (!d->flusher)
+		after_flush(d);
+	tr_checkpoint_maybe(d);
 }
 
 static int watchdog_enabled;
