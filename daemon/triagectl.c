@@ -1027,16 +1027,14 @@ static int cmd_status(struct ctl *c, int argc, char **argv)
 		table_add2(&t, status_rows[i].label, status_value(resp, i));
 	}
 	/* how long answers take, and the disk's share under durability full */
-	const cJSON *own = jobject(jget(stats_of(resp), "ingest_answer_ms"));
+	const cJSON *st = stats_of(resp), *own = jobject(jget(st, "ingest_answer_ms"));
 	if (own)
 		table_add2(&t, "answers", xasprintf("p50 %.2f ms, p99 %.2f ms, max %.2f ms (last %.0f ingests)",
 						     jnum(own, "p50"), jnum(own, "p99"), jnum(own, "max"),
 						     jnum(own, "last")));
-	if (jget(stats_of(resp), "wal_flushes"))
-		table_add2(&t, "disk flushes", xasprintf("%.0f, mean %.2f ms, worst %.2f ms",
-							  jnum(stats_of(resp), "wal_flushes"),
-							  jnum(stats_of(resp), "wal_flush_mean_ms"),
-							  jnum(stats_of(resp), "wal_flush_max_ms")));
+	if (jget(st, "wal_flushes"))
+		table_add2(&t, "disk flushes", xasprintf("%.0f, mean %.2f ms, worst %.2f ms", jnum(st, "wal_flushes"),
+							  jnum(st, "wal_flush_mean_ms"), jnum(st, "wal_flush_max_ms")));
 	const cJSON *spool = jget(stats_of(resp), "spool"), *work, *it;
 	if (!spool)
 		spool = jget(resp, "spool");
