@@ -721,7 +721,6 @@ def main():
                 log(f"  the daemon's own answer times, last {own['last']:,} ingests"
                     f"{' (the latency stream)' if own['last'] <= len(lat_req) else ''}: "
                     f"p50 {own['p50']:.2f} ms, p99 {own['p99']:.2f} ms, max {own['max']:.2f} ms")
-                r["own_p99"] = own["p99"]
             if lr.accepted + lr.duplicates != lat_n or lr.rejected or lr.errors:
                 failures.append(f"{dur} latency: accepted {lr.accepted} dup {lr.duplicates} "
                                 f"rejected {len(lr.rejected)} errors {lr.errors[:1]}")
