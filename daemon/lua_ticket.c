@@ -33,6 +33,8 @@ static int store_failed(lua_State *L, struct tr_run *run, int rc)
 {
 	if (rc == -ENOENT)
 		return luaL_error(L, "ticket not found");
+	if (rc == -EEXIST)
+		return luaL_error(L, "another open ticket has this key");
 	return luaL_error(L, "database error: %s", rc == -ENOMEM ? "out of memory" : tr_store_errmsg(run->store));
 }
 

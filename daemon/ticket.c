@@ -272,7 +272,11 @@ int tr_ticket_apply(struct tr_store *s, int64_t id, const struct tr_ticket_chang
 			rc = set_due_timer(s, id, w.due_at, event_seq);
 		if (rc == 0 && c->ack && open)
 			rc = pause_ladder(s, &t, now, event_seq);
-		if (rc)
+		if (rc == -EEXIST)
+			snprintf(err, errlen, "another open ticket has the key %s", t.key);
+		else if (rc == -ENOMEM)
+			snprintf(err, errlen, "out of memory");
+		else if (rc)
 			snprintf(err, errlen, "database error: %s", tr_store_errmsg(s));
 	} else if (rc == -ENOMEM) {
 		snprintf(err, errlen, "out of memory");

@@ -102,16 +102,19 @@ struct tr_ticket {
 };
 void tr_ticket_free(struct tr_ticket *t);
 
-/* Inserts t (id, created_at/updated_at set from now). */
+/* Inserts t (id, created_at/updated_at set from now). At most one open
+ * ticket holds a key: -EEXIST when another does. 0, -EEXIST, -ENOMEM or
+ * TR_ESTORE. */
 int tr_store_ticket_insert(struct tr_store *s, struct tr_ticket *t, int64_t now);
 /* Loads a ticket: 0 found, -ENOENT not found, TR_ESTORE. */
 int tr_store_ticket_get(struct tr_store *s, int64_t id, struct tr_ticket *t);
-/* The open ticket with key: its id, 0 when none, <0 on error. */
+/* The open ticket with key: its id, 0 when none, <0 on error. Found
+ * through a map in memory (tr_open_keys.h), not an index. */
 int64_t tr_store_ticket_find_open(struct tr_store *s, const char *key);
 /* Writes back every mutable column of t (updated_at = now). stored: the
  * row as read before the change, or NULL when not at hand; when t keeps
  * its state and due_at, their indexes are left alone (a comment or tag is
- * cheaper). */
+ * cheaper). Reopening while another open ticket holds the key: -EEXIST. */
 int tr_store_ticket_update(struct tr_store *s, struct tr_ticket *t, const struct tr_ticket *stored,
 			   int64_t now);
 /* Appends to a ticket's history. actor: "rule:NAME" or "uid:N"; detail may be NULL. */

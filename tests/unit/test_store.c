@@ -5,10 +5,12 @@
  * answers TR_EDUP (SPEC §2); outcomes and events come back through explain
  * by (type, id) and by seq; tickets are inserted, read, found by key only
  * while open, updated and given history; at most one open ticket holds a key
- * (a second one is a store error) while a closed ticket does not block a new
+ * (a second one is refused with -EEXIST) while a closed ticket does not block a new
  * one; rule state is set, read and deleted; a 24 h windowed counter sums what
  * was added inside the window and forgets what fell out of it; a rolled-back
- * savepoint undoes only the work done inside it (SPEC §3 isolation); the
+ * savepoint undoes only the work done inside it (SPEC §3 isolation), and
+ * the open keys kept in memory follow rolled-back rules and transactions
+ * and are rebuilt at reopening; the
  * `tickets` query honours each filter of SPEC §6 (state, queue, account,
  * priority, breached at now, text in title or key, limit); and a database
  * written by a newer triaged (user_version 99) is refused with a message. */
@@ -151,8 +153,9 @@ static void test_open_schema_wal_reopen(void **state)
 			       " 'timers', 'quarantine')");
 	assert_string_equal(v, "8");
 	free(v);
+	/* dropped by migration 12: open keys live in memory (tr_open_keys.h) */
 	v = side_query(f->path, "SELECT count(*) FROM sqlite_master WHERE name = 'tickets_open_key'");
-	assert_string_equal(v, "1");
+	assert_string_equal(v, "0");
 	free(v);
 	v = side_query(f->path, "PRAGMA journal_mode");
 	assert_string_equal(v, "wal");
@@ -498,8 +501,7 @@ static void test_one_open_ticket_per_key(void **state)
 	assert_int_equal(tr_store_savepoint(f->s), 0);
 	struct tr_ticket t = {.key = "case:77", .title = "Case 77 again", .queue = "cases",
 			      .priority = "normal", .state = "open"};
-	assert_int_equal(tr_store_ticket_insert(f->s, &t, NOW), TR_ESTORE);
-	assert_true(strlen(tr_store_errmsg(f->s)) > 0);
+	assert_int_equal(tr_store_ticket_insert(f->s, &t, NOW), -EEXIST);
 	assert_int_equal(tr_store_rollback_to(f->s), 0);
 	assert_int_equal(tr_store_release(f->s), 0);
 	assert_int_equal(tr_store_ticket_find_open(f->s, "case:77"), first);
@@ -520,7 +522,7 @@ static void test_one_open_ticket_per_key(void **state)
 	free(g.state);
 	g.state = strdup("open");
 	assert_int_equal(tr_store_savepoint(f->s), 0);
-	assert_int_equal(tr_store_ticket_update(f->s, &g, NULL, NOW + 30), TR_ESTORE);
+	assert_int_equal(tr_store_ticket_update(f->s, &g, NULL, NOW + 30), -EEXIST);
 	assert_int_equal(tr_store_rollback_to(f->s), 0);
 	assert_int_equal(tr_store_release(f->s), 0);
 	tr_ticket_free(&g);
@@ -598,6 +600,48 @@ static void test_windowed_counter(void **state)
 	assert_int_equal(counter(f->s, "ever", 1, t0, 0), 1);
 	assert_int_equal(counter(f->s, "ever", 1, t0 + 400 * day, 0), 2);
 	assert_int_equal(counter(f->s, "ever", 3, t0 + 800 * day, 0), 5);
+}
+
+/* Open keys live in memory (migration 12): they follow a rolled-back
+ * rule, a rolled-back transaction and a restart like the rows do. */
+static void test_open_keys_follow_the_rows(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(tr_store_begin(f->s), 0);
+	int64_t kept = add_ticket(f->s, "k:kept", "Kept", "q", "normal", NULL, 0);
+	int64_t closing = add_ticket(f->s, "k:closing", "Closing", "q", "normal", NULL, 0);
+	assert_int_equal(tr_store_savepoint(f->s), 0);
+	add_ticket(f->s, "k:rule-failed", "R", "q", "normal", NULL, 0);
+	close_ticket(f->s, kept, NOW);
+	assert_int_equal(tr_store_ticket_find_open(f->s, "k:kept"), 0);
+	assert_int_equal(tr_store_rollback_to(f->s), 0);
+	assert_int_equal(tr_store_release(f->s), 0);
+	assert_int_equal(tr_store_ticket_find_open(f->s, "k:rule-failed"), 0);
+	assert_int_equal(tr_store_ticket_find_open(f->s, "k:kept"), kept);
+	assert_int_equal(tr_store_commit(f->s), 0);
+
+	/* a transaction that fails as a whole */
+	assert_int_equal(tr_store_begin(f->s), 0);
+	close_ticket(f->s, closing, NOW);
+	add_ticket(f->s, "k:batch-failed", "B", "q", "normal", NULL, 0);
+	assert_int_equal(tr_store_rollback(f->s), 0);
+	assert_int_equal(tr_store_ticket_find_open(f->s, "k:closing"), closing);
+	assert_int_equal(tr_store_ticket_find_open(f->s, "k:batch-failed"), 0);
+
+	/* closed for good, then reopened under a new ticket */
+	assert_int_equal(tr_store_begin(f->s), 0);
+	close_ticket(f->s, closing, NOW);
+	int64_t again = add_ticket(f->s, "k:closing", "Again", "q", "normal", NULL, 0);
+	assert_int_equal(tr_store_commit(f->s), 0);
+
+	/* a restart rebuilds the map from the open rows alone */
+	tr_store_close(f->s);
+	char err[256] = "";
+	assert_int_equal(tr_store_open(f->path, TR_DURABILITY_NORMAL, &f->s, err, sizeof(err)), 0);
+	assert_int_equal(tr_store_ticket_find_open(f->s, "k:kept"), kept);
+	assert_int_equal(tr_store_ticket_find_open(f->s, "k:closing"), again);
+	assert_int_equal(tr_store_ticket_find_open(f->s, "k:rule-failed"), 0);
+	assert_int_equal(tr_store_ticket_find_open(f->s, "k:batch-failed"), 0);
 }
 
 static void test_savepoint_rollback(void **state)
@@ -994,7 +1038,7 @@ static void test_migration_ticket_timers(void **state)
 			   "PRAGMA user_version = 6;");
 	char err[256] = "";
 	assert_int_equal(tr_store_open(f->path, TR_DURABILITY_NORMAL, &f->s, err, sizeof(err)), 0);
-	assert_int_equal(side_count(f->path, "PRAGMA user_version"), 11);
+	assert_int_equal(side_count(f->path, "PRAGMA user_version"), 12);
 	assert_int_equal(side_count(f->path, "SELECT count(*) FROM ticket_timers WHERE ticket_id = 7 AND id = 1"), 1);
 	assert_int_equal(side_count(f->path, "SELECT count(*) FROM ticket_timers"), 1);
 	assert_int_equal(side_count(f->path, "SELECT count(*) FROM sqlite_master WHERE name = 'timers_ticket'"), 0);
@@ -1134,6 +1178,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_state, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_windowed_counter, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_savepoint_rollback, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_keys_follow_the_rows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tickets_query, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timer_ids, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ticket_timers, setup, teardown),

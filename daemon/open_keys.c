@@ -1,0 +1,284 @@
+/* The open tickets' keys in memory (tr_open_keys.h): an open-addressing
+ * table with linear probing and backward-shift deletion (no tombstones,
+ * so removals leave no debris to rehash), and an undo journal. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include "tr_open_keys.h"
+
+struct slot {
+	uint64_t hash;
+	int64_t id; /* 0: empty */
+};
+
+struct change {
+	uint64_t hash;
+	int64_t id;
+	int added; /* 1: undo removes it; 0: undo puts it back */
+};
+
+struct tr_open_keys {
+	struct slot *slots;
+	size_t cap, count;           /* cap: a power of two, or 0 */
+	struct change *journal;
+	size_t journal_len, journal_cap;
+	size_t *marks;               /* journal lengths at each open savepoint */
+	size_t marks_len, marks_cap;
+};
+
+/* ---- SipHash-2-4 (Aumasson and Bernstein), keyed once per process ---- */
+
+#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+#define SIPROUND                                                        \
+	do {                                                            \
+		v0 += v1; v1 = ROTL(v1, 13); v1 ^= v0; v0 = ROTL(v0, 32); \
+		v2 += v3; v3 = ROTL(v3, 16); v3 ^= v2;                  \
+		v0 += v3; v3 = ROTL(v3, 21); v3 ^= v0;                  \
+		v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32); \
+	} while (0)
+
+uint64_t tr_open_keys_siphash(const void *data, size_t len, uint64_t k0, uint64_t k1)
+{
+	const unsigned char *p = data, *end = p + len - len % 8;
+	uint64_t v0 = 0x736f6d6570736575ULL ^ k0, v1 = 0x646f72616e646f6dULL ^ k1;
+	uint64_t v2 = 0x6c7967656e657261ULL ^ k0, v3 = 0x7465646279746573ULL ^ k1;
+	for (; p != end; p += 8) {
+		uint64_t m = 0;
+		for (int i = 7; i >= 0; i--)
+			m = m << 8 | p[i];
+		v3 ^= m;
+		SIPROUND;
+		SIPROUND;
+		v0 ^= m;
+	}
+	uint64_t b = (uint64_t)len << 56;
+	for (int i = (int)(len % 8) - 1; i >= 0; i--)
+		b |= (uint64_t)p[i] << (8 * i);
+	v3 ^= b;
+	SIPROUND;
+	SIPROUND;
+	v0 ^= b;
+	v2 ^= 0xff;
+	SIPROUND;
+	SIPROUND;
+	SIPROUND;
+	SIPROUND;
+	return v0 ^ v1 ^ v2 ^ v3;
+}
+
+static uint64_t secret[2];
+static pthread_once_t secret_once = PTHREAD_ONCE_INIT;
+
+static void make_secret(void)
+{
+	/* Without entropy (very early boot) the table still works; only its
+	 * resistance to chosen keys is weaker. */
+	if (getrandom(secret, sizeof(secret), GRND_NONBLOCK) != (ssize_t)sizeof(secret)) {
+		secret[0] = (uint64_t)(uintptr_t)&secret ^ 0x9e3779b97f4a7c15ULL;
+		secret[1] = (uint64_t)(uintptr_t)&make_secret;
+	}
+}
+
+uint64_t tr_open_keys_hash(const char *key)
+{
+	pthread_once(&secret_once, make_secret);
+	return tr_open_keys_siphash(key, strlen(key), secret[0], secret[1]);
+}
+
+/* ---- the table ---- */
+
+struct tr_open_keys *tr_open_keys_new(void)
+{
+	return calloc(1, sizeof(struct tr_open_keys));
+}
+
+void tr_open_keys_free(struct tr_open_keys *k)
+{
+	if (!k)
+		return;
+	free(k->slots);
+	free(k->journal);
+	free(k->marks);
+	free(k);
+}
+
+size_t tr_open_keys_count(const struct tr_open_keys *k)
+{
+	return k->count;
+}
+
+/* Places a pair; the caller made room (count < 3/4 of cap). */
+static void put(struct tr_open_keys *k, uint64_t hash, int64_t id)
+{
+	size_t mask = k->cap - 1, i = hash & mask;
+	while (k->slots[i].id)
+		i = (i + 1) & mask;
+	k->slots[i] = (struct slot){hash, id};
+	k->count++;
+}
+
+/* Room for one more pair at a load of at most 3/4. 0 or -ENOMEM. */
+static int make_room(struct tr_open_keys *k)
+{
+	if (k->cap && (k->count + 1) * 4 <= k->cap * 3)
+		return 0;
+	size_t cap = k->cap ? k->cap * 2 : 1024;
+	struct slot *old = k->slots, *slots = calloc(cap, sizeof(*slots));
+	if (!slots)
+		return -ENOMEM;
+	size_t old_cap = k->cap;
+	k->slots = slots;
+	k->cap = cap;
+	k->count = 0;
+	for (size_t i = 0; i < old_cap; i++)
+		if (old[i].id)
+			put(k, old[i].hash, old[i].id);
+	free(old);
+	return 0;
+}
+
+/* The slot holding the pair, or cap. */
+static size_t find(const struct tr_open_keys *k, uint64_t hash, int64_t id)
+{
+	if (!k->cap)
+		return 0;
+	size_t mask = k->cap - 1;
+	for (size_t i = hash & mask; k->slots[i].id; i = (i + 1) & mask)
+		if (k->slots[i].hash == hash && k->slots[i].id == id)
+			return i;
+	return k->cap;
+}
+
+/* Empties slot i and shifts back the pairs after it that probed past it,
+ * so every pair stays reachable from its home slot. */
+static void take_out(struct tr_open_keys *k, size_t i)
+{
+	size_t mask = k->cap - 1;
+	for (size_t j = (i + 1) & mask; k->slots[j].id; j = (j + 1) & mask) {
+		size_t home = k->slots[j].hash & mask;
+		/* Stays when its home lies cyclically in (i, j]. */
+		int stays = i < j ? (home > i && home <= j) : (home > i || home <= j);
+		if (!stays) {
+			k->slots[i] = k->slots[j];
+			i = j;
+		}
+	}
+	k->slots[i] = (struct slot){0, 0};
+	k->count--;
+}
+
+static int journal_room(struct tr_open_keys *k)
+{
+	if (k->journal_len < k->journal_cap)
+		return 0;
+	size_t cap = k->journal_cap ? k->journal_cap * 2 : 64;
+	struct change *j = realloc(k->journal, cap * sizeof(*j));
+	if (!j)
+		return -ENOMEM;
+	k->journal = j;
+	k->journal_cap = cap;
+	return 0;
+}
+
+int tr_open_keys_reserve(struct tr_open_keys *k)
+{
+	return make_room(k) || journal_room(k) ? -ENOMEM : 0;
+}
+
+int tr_open_keys_add(struct tr_open_keys *k, uint64_t hash, int64_t id, int logged)
+{
+	if (find(k, hash, id) != k->cap)
+		return 0;
+	if (tr_open_keys_reserve(k))
+		return -ENOMEM;
+	if (logged)
+		k->journal[k->journal_len++] = (struct change){hash, id, 1};
+	put(k, hash, id);
+	return 0;
+}
+
+int tr_open_keys_remove(struct tr_open_keys *k, uint64_t hash, int64_t id, int logged)
+{
+	size_t i = find(k, hash, id);
+	if (i == k->cap)
+		return 0;
+	if (logged && journal_room(k))
+		return -ENOMEM;
+	if (logged)
+		k->journal[k->journal_len++] = (struct change){hash, id, 0};
+	take_out(k, i);
+	return 0;
+}
+
+int64_t tr_open_keys_next(const struct tr_open_keys *k, uint64_t hash, size_t *cursor)
+{
+	size_t mask = k->cap - 1;
+	for (size_t n = *cursor; n < k->cap; n++) {
+		const struct slot *s = &k->slots[(hash + n) & mask];
+		if (!s->id)
+			break;
+		if (s->hash == hash) {
+			*cursor = n + 1;
+			return s->id;
+		}
+	}
+	*cursor = k->cap;
+	return 0;
+}
+
+/* Undoes the journal back to length len, newest first. Never allocates:
+ * a pair put back was removed in this transaction, at this capacity or a
+ * smaller one, so there is room for it. */
+static void undo_to(struct tr_open_keys *k, size_t len)
+{
+	while (k->journal_len > len) {
+		const struct change *c = &k->journal[--k->journal_len];
+		if (c->added) {
+			size_t i = find(k, c->hash, c->id);
+			if (i != k->cap)
+				take_out(k, i);
+		} else {
+			put(k, c->hash, c->id);
+		}
+	}
+}
+
+int tr_open_keys_savepoint(struct tr_open_keys *k)
+{
+	if (k->marks_len == k->marks_cap) {
+		size_t cap = k->marks_cap ? k->marks_cap * 2 : 4;
+		size_t *m = realloc(k->marks, cap * sizeof(*m));
+		if (!m)
+			return -ENOMEM;
+		k->marks = m;
+		k->marks_cap = cap;
+	}
+	k->marks[k->marks_len++] = k->journal_len;
+	return 0;
+}
+
+void tr_open_keys_release(struct tr_open_keys *k)
+{
+	if (k->marks_len)
+		k->marks_len--;
+}
+
+void tr_open_keys_rollback_to(struct tr_open_keys *k)
+{
+	if (k->marks_len)
+		undo_to(k, k->marks[k->marks_len - 1]);
+}
+
+void tr_open_keys_commit(struct tr_open_keys *k)
+{
+	k->journal_len = 0;
+	k->marks_len = 0;
+}
+
+void tr_open_keys_rollback(struct tr_open_keys *k)
+{
+	undo_to(k, 0);
+	k->marks_len = 0;
+}
