@@ -10,7 +10,17 @@
 
 struct slot {
 	uint64_t hash;
-	int64_t id; /* 0: empty */
+	int64_t id; /* 0: empty; GONE: removed from the old table */
+};
+
+#define GONE (-1)
+#define MOVES_PER_STEP 16 /* old slots moved per change: done well before
+			   * the new table fills (it takes cap/4 adds) */
+
+struct table {
+	struct slot *slots;
+	size_t cap; /* a power of two, or 0 */
+	size_t used; /* slots not empty */
 };
 
 struct change {
@@ -19,12 +29,17 @@ struct change {
 	int added; /* 1: undo removes it; 0: undo puts it back */
 };
 
+/* Growing moves the pairs a few at a time, not all at once: moving 393,000
+ * took 18 ms, a stall no client should see. Until done, old holds the
+ * pairs of its slots from `moved` on (minus those marked GONE), and every
+ * add goes to cur. */
 struct tr_open_keys {
-	struct slot *slots;
-	size_t cap, count;           /* cap: a power of two, or 0 */
+	struct table cur, old;
+	size_t moved;
+	size_t count; /* pairs in both tables */
 	struct change *journal;
 	size_t journal_len, journal_cap;
-	size_t *marks;               /* journal lengths at each open savepoint */
+	size_t *marks; /* journal lengths at each open savepoint */
 	size_t marks_len, marks_cap;
 };
 
@@ -98,7 +113,8 @@ void tr_open_keys_free(struct tr_open_keys *k)
 {
 	if (!k)
 		return;
-	free(k->slots);
+	free(k->cur.slots);
+	free(k->old.slots);
 	free(k->journal);
 	free(k->marks);
 	free(k);
@@ -109,63 +125,91 @@ size_t tr_open_keys_count(const struct tr_open_keys *k)
 	return k->count;
 }
 
-/* Places a pair; the caller made room (count < 3/4 of cap). */
-static void put(struct tr_open_keys *k, uint64_t hash, int64_t id)
+/* Places a pair in t, which has an empty slot. */
+static void put(struct table *t, uint64_t hash, int64_t id)
 {
-	size_t mask = k->cap - 1, i = hash & mask;
-	while (k->slots[i].id)
+	size_t mask = t->cap - 1, i = hash & mask;
+	while (t->slots[i].id)
 		i = (i + 1) & mask;
-	k->slots[i] = (struct slot){hash, id};
-	k->count++;
+	t->slots[i] = (struct slot){hash, id};
+	t->used++;
 }
 
-/* Room for one more pair at a load of at most 3/4. 0 or -ENOMEM. */
+/* Moves up to n of the old table's slots into cur; frees it when done. */
+static void move_some(struct tr_open_keys *k, size_t n)
+{
+	for (; n && k->moved < k->old.cap; n--, k->moved++) {
+		const struct slot *s = &k->old.slots[k->moved];
+		if (s->id > 0)
+			put(&k->cur, s->hash, s->id);
+	}
+	if (k->old.slots && k->moved == k->old.cap) {
+		free(k->old.slots);
+		k->old = (struct table){0};
+	}
+}
+
+/* Room in cur for one more pair, counting those still to move from old,
+ * at a load of at most 3/4. 0 or -ENOMEM. */
 static int make_room(struct tr_open_keys *k)
 {
-	if (k->cap && (k->count + 1) * 4 <= k->cap * 3)
+	move_some(k, MOVES_PER_STEP);
+	if (k->cur.cap && (k->count + 1) * 4 <= k->cur.cap * 3)
 		return 0;
-	size_t cap = k->cap ? k->cap * 2 : 1024;
-	struct slot *old = k->slots, *slots = calloc(cap, sizeof(*slots));
+	size_t cap = k->cur.cap ? k->cur.cap * 2 : 1024;
+	struct slot *slots = calloc(cap, sizeof(*slots));
 	if (!slots)
 		return -ENOMEM;
-	size_t old_cap = k->cap;
-	k->slots = slots;
-	k->cap = cap;
-	k->count = 0;
-	for (size_t i = 0; i < old_cap; i++)
-		if (old[i].id)
-			put(k, old[i].hash, old[i].id);
-	free(old);
+	move_some(k, SIZE_MAX); /* only if growing again before done: rare */
+	k->old = k->cur;
+	k->moved = 0;
+	k->cur = (struct table){slots, cap, 0};
 	return 0;
 }
 
-/* The slot holding the pair, or cap. */
-static size_t find(const struct tr_open_keys *k, uint64_t hash, int64_t id)
+/* Where a pair is: its table and slot, or NULL. */
+static struct table *find(struct tr_open_keys *k, uint64_t hash, int64_t id, size_t *at)
 {
-	if (!k->cap)
-		return 0;
-	size_t mask = k->cap - 1;
-	for (size_t i = hash & mask; k->slots[i].id; i = (i + 1) & mask)
-		if (k->slots[i].hash == hash && k->slots[i].id == id)
-			return i;
-	return k->cap;
+	struct table *tables[2] = {&k->cur, &k->old};
+	for (int t = 0; t < 2; t++) {
+		struct table *tb = tables[t];
+		size_t mask = tb->cap - 1;
+		for (size_t i = hash & mask; tb->cap && tb->slots[i].id; i = (i + 1) & mask) {
+			if (tb->slots[i].hash == hash && tb->slots[i].id == id && (t == 0 || i >= k->moved)) {
+				*at = i;
+				return tb;
+			}
+		}
+	}
+	return NULL;
 }
 
-/* Empties slot i and shifts back the pairs after it that probed past it,
- * so every pair stays reachable from its home slot. */
-static void take_out(struct tr_open_keys *k, size_t i)
+/* Empties slot i of cur and shifts back the pairs after it that probed
+ * past it, so every pair stays reachable from its home slot. */
+static void take_out(struct table *t, size_t i)
 {
-	size_t mask = k->cap - 1;
-	for (size_t j = (i + 1) & mask; k->slots[j].id; j = (j + 1) & mask) {
-		size_t home = k->slots[j].hash & mask;
+	size_t mask = t->cap - 1;
+	for (size_t j = (i + 1) & mask; t->slots[j].id; j = (j + 1) & mask) {
+		size_t home = t->slots[j].hash & mask;
 		/* Stays when its home lies cyclically in (i, j]. */
 		int stays = i < j ? (home > i && home <= j) : (home > i || home <= j);
 		if (!stays) {
-			k->slots[i] = k->slots[j];
+			t->slots[i] = t->slots[j];
 			i = j;
 		}
 	}
-	k->slots[i] = (struct slot){0, 0};
+	t->slots[i] = (struct slot){0, 0};
+	t->used--;
+}
+
+/* Removes the pair at slot i of table t. The old table is only read and
+ * moved from: a pair leaving it is marked, and probing goes on past it. */
+static void remove_at(struct tr_open_keys *k, struct table *t, size_t i)
+{
+	if (t == &k->cur)
+		take_out(t, i);
+	else
+		t->slots[i].id = GONE;
 	k->count--;
 }
 
@@ -189,58 +233,71 @@ int tr_open_keys_reserve(struct tr_open_keys *k)
 
 int tr_open_keys_add(struct tr_open_keys *k, uint64_t hash, int64_t id, int logged)
 {
-	if (find(k, hash, id) != k->cap)
+	size_t i;
+	if (find(k, hash, id, &i))
 		return 0;
 	if (tr_open_keys_reserve(k))
 		return -ENOMEM;
 	if (logged)
 		k->journal[k->journal_len++] = (struct change){hash, id, 1};
-	put(k, hash, id);
+	put(&k->cur, hash, id);
+	k->count++;
 	return 0;
 }
 
 int tr_open_keys_remove(struct tr_open_keys *k, uint64_t hash, int64_t id, int logged)
 {
-	size_t i = find(k, hash, id);
-	if (i == k->cap)
+	size_t i;
+	struct table *t = find(k, hash, id, &i);
+	if (!t)
 		return 0;
 	if (logged && journal_room(k))
 		return -ENOMEM;
 	if (logged)
 		k->journal[k->journal_len++] = (struct change){hash, id, 0};
-	take_out(k, i);
+	remove_at(k, t, i);
 	return 0;
 }
 
+/* The cursor counts probe steps: in cur first, then (from cur.cap on)
+ * in the old table, whose moved and removed slots are passed over. */
 int64_t tr_open_keys_next(const struct tr_open_keys *k, uint64_t hash, size_t *cursor)
 {
-	size_t mask = k->cap - 1;
-	for (size_t n = *cursor; n < k->cap; n++) {
-		const struct slot *s = &k->slots[(hash + n) & mask];
-		if (!s->id)
-			break;
-		if (s->hash == hash) {
-			*cursor = n + 1;
-			return s->id;
+	const struct table *tables[2] = {&k->cur, &k->old};
+	for (int t = 0; t < 2; t++) {
+		const struct table *tb = tables[t];
+		size_t base = t ? k->cur.cap : 0, mask = tb->cap - 1;
+		if (*cursor >= base + tb->cap)
+			continue;
+		for (size_t n = *cursor > base ? *cursor - base : 0; n < tb->cap; n++) {
+			size_t i = (hash + n) & mask;
+			const struct slot *s = &tb->slots[i];
+			if (!s->id)
+				break;
+			if (s->hash == hash && s->id > 0 && (t == 0 || i >= k->moved)) {
+				*cursor = base + n + 1;
+				return s->id;
+			}
 		}
+		*cursor = base + tb->cap;
 	}
-	*cursor = k->cap;
 	return 0;
 }
 
 /* Undoes the journal back to length len, newest first. Never allocates:
- * a pair put back was removed in this transaction, at this capacity or a
- * smaller one, so there is room for it. */
+ * a pair put back was removed in this transaction, when there were at
+ * least as many pairs in tables no larger, so cur has room for it. */
 static void undo_to(struct tr_open_keys *k, size_t len)
 {
 	while (k->journal_len > len) {
 		const struct change *c = &k->journal[--k->journal_len];
-		if (c->added) {
-			size_t i = find(k, c->hash, c->id);
-			if (i != k->cap)
-				take_out(k, i);
-		} else {
-			put(k, c->hash, c->id);
+		size_t i;
+		struct table *t = find(k, c->hash, c->id, &i);
+		if (c->added && t) {
+			remove_at(k, t, i);
+		} else if (!c->added && !t) {
+			put(&k->cur, c->hash, c->id);
+			k->count++;
 		}
 	}
 }

@@ -16,8 +16,10 @@
  * event's sender cannot be made to pile up in one chain.
  *
  * Memory: a 16-byte slot, kept between 3/8 and 3/4 full: 21-43 bytes an
- * open ticket (16 MiB for 570,000). The map and its journal are owned by
- * the store; nothing here is thread-safe. */
+ * open ticket (16 MiB for 570,000). Growing to twice the slots moves the
+ * pairs 16 slots per later change, not all at once (the old table lives
+ * until then), so no call stalls the loop. The map and its journal are
+ * owned by the store; nothing here is thread-safe. */
 #ifndef TR_OPEN_KEYS_H
 #define TR_OPEN_KEYS_H
 

@@ -4,7 +4,9 @@
  * twice keeps one, and removing leaves the others reachable; thousands of
  * random adds and removes over a few hashes (long probe chains that wrap
  * around the table, growth, backward shifts) agree with a plain list at
- * every step; and the journal undoes exactly what a rolled-back savepoint
+ * every step; growing moves pairs to the larger table a few at a time,
+ * and meanwhile each pair is found once and can be removed and put back;
+ * and the journal undoes exactly what a rolled-back savepoint
  * or transaction did, while release and commit keep it. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -112,6 +114,49 @@ static void test_random_against_a_list(void **state)
 	tr_open_keys_free(k);
 }
 
+/* Growing moves pairs over many later changes: meanwhile every pair is
+ * found once, under either table, and changes to moved and unmoved pairs
+ * alike are seen; a rollback in the middle undoes them across both. */
+static void test_growth_moves_gradually(void **state)
+{
+	(void)state;
+	struct tr_open_keys *k = tr_open_keys_new();
+	assert_non_null(k);
+	const uint64_t shared = 0x5151;
+	for (int64_t id = 1; id <= 10; id++) /* ten keys, one hash */
+		assert_int_equal(tr_open_keys_add(k, shared, id, 0), 0);
+	int64_t id = 11;
+	for (; id <= 768; id++) /* 768: the 1024-slot table's 3/4 */
+		assert_int_equal(tr_open_keys_add(k, (uint64_t)id * 0x9e3779b97f4a7c15ULL, id, 0), 0);
+	int n;
+	for (int round = 0; round < 80; round++, id++) { /* the move takes 64 changes */
+		tr_open_keys_commit(k);
+		assert_int_equal(tr_open_keys_add(k, (uint64_t)id * 0x9e3779b97f4a7c15ULL, id, 1), 0);
+		assert_int_equal(ids_under(k, shared, &n), 55);
+		assert_int_equal(n, 10);
+		if (round == 5) { /* an unmoved pair leaves, and comes back on rollback */
+			assert_int_equal(tr_open_keys_remove(k, shared, 7, 1), 0);
+			assert_int_equal(ids_under(k, shared, &n), 48);
+			assert_int_equal(tr_open_keys_savepoint(k), 0);
+			assert_int_equal(tr_open_keys_add(k, shared, 99, 1), 0);
+			assert_int_equal(tr_open_keys_remove(k, shared, 3, 1), 0);
+			tr_open_keys_rollback_to(k);
+			tr_open_keys_release(k);
+			assert_int_equal(ids_under(k, shared, &n), 48);
+			tr_open_keys_rollback(k);
+			assert_int_equal(ids_under(k, shared, &n), 55);
+			assert_false(has(k, (uint64_t)id * 0x9e3779b97f4a7c15ULL, id)); /* rolled back too */
+			assert_int_equal(tr_open_keys_add(k, (uint64_t)id * 0x9e3779b97f4a7c15ULL, id, 0), 0);
+		}
+		for (int64_t j = 11; j <= id; j += 37)
+			assert_true(has(k, (uint64_t)j * 0x9e3779b97f4a7c15ULL, j));
+	}
+	assert_int_equal(tr_open_keys_count(k), (size_t)(id - 1));
+	for (int64_t j = 11; j < id; j++)
+		assert_true(has(k, (uint64_t)j * 0x9e3779b97f4a7c15ULL, j));
+	tr_open_keys_free(k);
+}
+
 static void test_journal(void **state)
 {
 	(void)state;
@@ -170,6 +215,7 @@ int main(void)
 		cmocka_unit_test(test_siphash_reference),
 		cmocka_unit_test(test_add_find_remove),
 		cmocka_unit_test(test_random_against_a_list),
+		cmocka_unit_test(test_growth_moves_gradually),
 		cmocka_unit_test(test_journal),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
