@@ -1,6 +1,7 @@
 /* The open tickets' keys in memory (tr_open_keys.h): an open-addressing
  * table with linear probing and backward-shift deletion (no tombstones,
- * so removals leave no debris to rehash), and an undo journal. */
+ * so removals leave no debris to rehash), grown a few slots at a time, and
+ * an undo journal. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -8,19 +9,24 @@
 #include <sys/random.h>
 #include "tr_open_keys.h"
 
-struct slot {
-	uint64_t hash;
-	int64_t id; /* 0: empty; GONE: removed from the old table */
-};
-
-#define GONE (-1)
+/* A slot packs a pair into 8 bytes: the hash's top TAG_BITS bits over the
+ * ticket id. The tag alone decides the home slot and a match, which is
+ * why a match is only a candidate. 0: empty; GONE: a pair removed from
+ * the old table. */
+#define ID_BITS 36
+#define ID_MASK ((UINT64_C(1) << ID_BITS) - 1)
+#define TAG_BITS (64 - ID_BITS)
+#define GONE (~ID_MASK)
+#define MAX_CAP ((size_t)1 << TAG_BITS) /* homes come from the tag */
 #define MOVES_PER_STEP 16 /* old slots moved per change: done well before
 			   * the new table fills (it takes cap/4 adds) */
 
+static uint64_t tag_of(uint64_t hash) { return hash >> ID_BITS; }
+static int64_t id_of(uint64_t slot) { return (int64_t)(slot & ID_MASK); }
+
 struct table {
-	struct slot *slots;
+	uint64_t *slots;
 	size_t cap; /* a power of two, or 0 */
-	size_t used; /* slots not empty */
 };
 
 struct change {
@@ -126,27 +132,54 @@ size_t tr_open_keys_count(const struct tr_open_keys *k)
 }
 
 /* Places a pair in t, which has an empty slot. */
-static void put(struct table *t, uint64_t hash, int64_t id)
+static void put(struct table *t, uint64_t slot)
 {
-	size_t mask = t->cap - 1, i = hash & mask;
-	while (t->slots[i].id)
+	size_t mask = t->cap - 1, i = tag_of(slot) & mask;
+	while (t->slots[i])
 		i = (i + 1) & mask;
-	t->slots[i] = (struct slot){hash, id};
-	t->used++;
+	t->slots[i] = slot;
 }
 
 /* Moves up to n of the old table's slots into cur; frees it when done. */
 static void move_some(struct tr_open_keys *k, size_t n)
 {
 	for (; n && k->moved < k->old.cap; n--, k->moved++) {
-		const struct slot *s = &k->old.slots[k->moved];
-		if (s->id > 0)
-			put(&k->cur, s->hash, s->id);
+		uint64_t s = k->old.slots[k->moved];
+		if (id_of(s))
+			put(&k->cur, s);
 	}
 	if (k->old.slots && k->moved == k->old.cap) {
 		free(k->old.slots);
 		k->old = (struct table){0};
 	}
+}
+
+/* The smallest capacity that holds n pairs at a load of at most 3/4. */
+static size_t cap_for(size_t n)
+{
+	size_t cap = 1024;
+	while (n * 4 > cap * 3 && cap < MAX_CAP)
+		cap *= 2;
+	return cap;
+}
+
+/* Starts moving into a new table of cap slots. 0 or -ENOMEM. */
+static int grow(struct tr_open_keys *k, size_t cap)
+{
+	uint64_t *slots = cap <= MAX_CAP ? calloc(cap, sizeof(*slots)) : NULL;
+	if (!slots)
+		return -ENOMEM;
+	move_some(k, SIZE_MAX); /* only if growing again before done: rare */
+	k->old = k->cur;
+	k->moved = 0;
+	k->cur = (struct table){slots, cap};
+	return 0;
+}
+
+int tr_open_keys_expect(struct tr_open_keys *k, size_t n)
+{
+	size_t cap = cap_for(n);
+	return cap > k->cur.cap ? grow(k, cap) : 0;
 }
 
 /* Room in cur for one more pair, counting those still to move from old,
@@ -156,26 +189,19 @@ static int make_room(struct tr_open_keys *k)
 	move_some(k, MOVES_PER_STEP);
 	if (k->cur.cap && (k->count + 1) * 4 <= k->cur.cap * 3)
 		return 0;
-	size_t cap = k->cur.cap ? k->cur.cap * 2 : 1024;
-	struct slot *slots = calloc(cap, sizeof(*slots));
-	if (!slots)
-		return -ENOMEM;
-	move_some(k, SIZE_MAX); /* only if growing again before done: rare */
-	k->old = k->cur;
-	k->moved = 0;
-	k->cur = (struct table){slots, cap, 0};
-	return 0;
+	return grow(k, k->cur.cap ? k->cur.cap * 2 : 1024);
 }
 
 /* Where a pair is: its table and slot, or NULL. */
 static struct table *find(struct tr_open_keys *k, uint64_t hash, int64_t id, size_t *at)
 {
 	struct table *tables[2] = {&k->cur, &k->old};
+	uint64_t want = (tag_of(hash) << ID_BITS) | (uint64_t)id;
 	for (int t = 0; t < 2; t++) {
 		struct table *tb = tables[t];
 		size_t mask = tb->cap - 1;
-		for (size_t i = hash & mask; tb->cap && tb->slots[i].id; i = (i + 1) & mask) {
-			if (tb->slots[i].hash == hash && tb->slots[i].id == id && (t == 0 || i >= k->moved)) {
+		for (size_t i = tag_of(hash) & mask; tb->cap && tb->slots[i]; i = (i + 1) & mask) {
+			if (tb->slots[i] == want && (t == 0 || i >= k->moved)) {
 				*at = i;
 				return tb;
 			}
@@ -189,8 +215,8 @@ static struct table *find(struct tr_open_keys *k, uint64_t hash, int64_t id, siz
 static void take_out(struct table *t, size_t i)
 {
 	size_t mask = t->cap - 1;
-	for (size_t j = (i + 1) & mask; t->slots[j].id; j = (j + 1) & mask) {
-		size_t home = t->slots[j].hash & mask;
+	for (size_t j = (i + 1) & mask; t->slots[j]; j = (j + 1) & mask) {
+		size_t home = tag_of(t->slots[j]) & mask;
 		/* Stays when its home lies cyclically in (i, j]. */
 		int stays = i < j ? (home > i && home <= j) : (home > i || home <= j);
 		if (!stays) {
@@ -198,8 +224,7 @@ static void take_out(struct table *t, size_t i)
 			i = j;
 		}
 	}
-	t->slots[i] = (struct slot){0, 0};
-	t->used--;
+	t->slots[i] = 0;
 }
 
 /* Removes the pair at slot i of table t. The old table is only read and
@@ -209,7 +234,7 @@ static void remove_at(struct tr_open_keys *k, struct table *t, size_t i)
 	if (t == &k->cur)
 		take_out(t, i);
 	else
-		t->slots[i].id = GONE;
+		t->slots[i] = GONE;
 	k->count--;
 }
 
@@ -234,13 +259,15 @@ int tr_open_keys_reserve(struct tr_open_keys *k)
 int tr_open_keys_add(struct tr_open_keys *k, uint64_t hash, int64_t id, int logged)
 {
 	size_t i;
+	if (id <= 0 || (uint64_t)id > ID_MASK)
+		return -EOVERFLOW;
 	if (find(k, hash, id, &i))
 		return 0;
 	if (tr_open_keys_reserve(k))
 		return -ENOMEM;
 	if (logged)
 		k->journal[k->journal_len++] = (struct change){hash, id, 1};
-	put(&k->cur, hash, id);
+	put(&k->cur, (tag_of(hash) << ID_BITS) | (uint64_t)id);
 	k->count++;
 	return 0;
 }
@@ -264,19 +291,20 @@ int tr_open_keys_remove(struct tr_open_keys *k, uint64_t hash, int64_t id, int l
 int64_t tr_open_keys_next(const struct tr_open_keys *k, uint64_t hash, size_t *cursor)
 {
 	const struct table *tables[2] = {&k->cur, &k->old};
+	uint64_t tag = tag_of(hash);
 	for (int t = 0; t < 2; t++) {
 		const struct table *tb = tables[t];
 		size_t base = t ? k->cur.cap : 0, mask = tb->cap - 1;
 		if (*cursor >= base + tb->cap)
 			continue;
 		for (size_t n = *cursor > base ? *cursor - base : 0; n < tb->cap; n++) {
-			size_t i = (hash + n) & mask;
-			const struct slot *s = &tb->slots[i];
-			if (!s->id)
+			size_t i = (tag + n) & mask;
+			uint64_t s = tb->slots[i];
+			if (!s)
 				break;
-			if (s->hash == hash && s->id > 0 && (t == 0 || i >= k->moved)) {
+			if (tag_of(s) == tag && id_of(s) && (t == 0 || i >= k->moved)) {
 				*cursor = base + n + 1;
-				return s->id;
+				return id_of(s);
 			}
 		}
 		*cursor = base + tb->cap;
@@ -296,7 +324,7 @@ static void undo_to(struct tr_open_keys *k, size_t len)
 		if (c->added && t) {
 			remove_at(k, t, i);
 		} else if (!c->added && !t) {
-			put(&k->cur, c->hash, c->id);
+			put(&k->cur, (tag_of(c->hash) << ID_BITS) | (uint64_t)c->id);
 			k->count++;
 		}
 	}

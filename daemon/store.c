@@ -488,8 +488,16 @@ static int load_open_keys(struct tr_store *s)
 {
 	if (!(s->open_keys = tr_open_keys_new()))
 		return -1;
+	int64_t events, open, total;
+	if (tr_store_counts(s, &events, &open, &total) || tr_open_keys_expect(s->open_keys, (size_t)open))
+		return -1;
+	/* Most tickets open: one pass over the table in its order reads each
+	 * page once (1M open tickets: 404 ms through the state index, whose
+	 * due order visits the rows at random). Few open: the index. */
+	const char *sql = open > total / 4 ? "SELECT id, key FROM tickets NOT INDEXED WHERE state = 'open'"
+					   : "SELECT id, key FROM tickets WHERE state = 'open'";
 	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(s->db, "SELECT id, key FROM tickets WHERE state = 'open'", -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
 		return -1;
 	int rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -844,7 +852,7 @@ int tr_store_ticket_insert(struct tr_store *s, struct tr_ticket *t, int64_t now)
 		t->id = sqlite3_last_insert_rowid(s->db);
 	if (rc == 0 && open) {
 		s->fresh_ticket = t->id;
-		tr_open_keys_add(s->open_keys, tr_open_keys_hash(t->key), t->id, tr_store_in_transaction(s));
+		rc = tr_open_keys_add(s->open_keys, tr_open_keys_hash(t->key), t->id, tr_store_in_transaction(s));
 	}
 	return rc;
 }
@@ -948,9 +956,9 @@ int tr_store_ticket_update(struct tr_store *s, struct tr_ticket *t, const struct
 		 * when it already agrees). */
 		uint64_t hash = tr_open_keys_hash(t->key);
 		if (open)
-			tr_open_keys_add(s->open_keys, hash, t->id, tr_store_in_transaction(s));
+			rc = tr_open_keys_add(s->open_keys, hash, t->id, tr_store_in_transaction(s));
 		else
-			tr_open_keys_remove(s->open_keys, hash, t->id, tr_store_in_transaction(s));
+			rc = tr_open_keys_remove(s->open_keys, hash, t->id, tr_store_in_transaction(s));
 	}
 	return rc;
 }

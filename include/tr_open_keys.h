@@ -15,8 +15,9 @@
  * with a per-process random secret (SipHash-2-4), so keys chosen by an
  * event's sender cannot be made to pile up in one chain.
  *
- * Memory: a 16-byte slot, kept between 3/8 and 3/4 full: 21-43 bytes an
- * open ticket (16 MiB for 570,000). Growing to twice the slots moves the
+ * Memory: an 8-byte slot (the hash's top 28 bits and the ticket id, which
+ * must be below 2^36), kept between 3/8 and 3/4 full: 11-21 bytes an open
+ * ticket (16 MiB for a million). Growing to twice the slots moves the
  * pairs 16 slots per later change, not all at once (the old table lives
  * until then), so no call stalls the loop. The map and its journal are
  * owned by the store; nothing here is thread-safe. */
@@ -37,9 +38,14 @@ uint64_t tr_open_keys_hash(const char *key);
 /* SipHash-2-4 of len bytes with the key (k0, k1), for the tests. */
 uint64_t tr_open_keys_siphash(const void *data, size_t len, uint64_t k0, uint64_t k1);
 
+/* Sizes the map for n pairs at once (before loading them: no growth
+ * on the way). 0 or -ENOMEM. */
+int tr_open_keys_expect(struct tr_open_keys *k, size_t n);
+
 /* Records that ticket id is open with a key hashing to hash; nothing when
  * that pair is there already. logged: undo it on rollback (the store is
- * in a transaction). 0, or -ENOMEM (nothing changed). */
+ * in a transaction). 0, -EOVERFLOW (id not in 1..2^36-1) or -ENOMEM
+ * (nothing changed). */
 int tr_open_keys_add(struct tr_open_keys *k, uint64_t hash, int64_t id, int logged);
 /* Forgets the pair, if there; journaled like add. 0, or -ENOMEM (nothing
  * changed: the journal could not grow). */
@@ -50,7 +56,8 @@ int tr_open_keys_remove(struct tr_open_keys *k, uint64_t hash, int64_t id, int l
  * 0 or -ENOMEM. */
 int tr_open_keys_reserve(struct tr_open_keys *k);
 
-/* The ids recorded under hash, one per call: start with *cursor = 0; 0
+/* The ids recorded under a hash with the same top 28 bits as hash (so
+ * candidates, to be confirmed), one per call: start with *cursor = 0; 0
  * when there are no more. No add or remove between the calls. */
 int64_t tr_open_keys_next(const struct tr_open_keys *k, uint64_t hash, size_t *cursor);
 size_t tr_open_keys_count(const struct tr_open_keys *k);

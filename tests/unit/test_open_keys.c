@@ -8,6 +8,7 @@
  * and meanwhile each pair is found once and can be removed and put back;
  * and the journal undoes exactly what a rolled-back savepoint
  * or transaction did, while release and commit keep it. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +18,9 @@
 #include "tr_open_keys.h"
 
 /* The ids under hash, in an order-free form: their sum and how many. */
+/* A hash whose kept part (the top 28 bits) is x. */
+#define H(x) ((uint64_t)(x) << 36)
+
 static int64_t ids_under(struct tr_open_keys *k, uint64_t hash, int *n)
 {
 	size_t cursor = 0;
@@ -61,19 +65,25 @@ static void test_add_find_remove(void **state)
 	int n;
 	assert_int_equal(ids_under(k, 42, &n), 0); /* empty, never allocated */
 	assert_int_equal(n, 0);
-	assert_int_equal(tr_open_keys_add(k, 42, 7, 0), 0);
-	assert_int_equal(tr_open_keys_add(k, 42, 7, 0), 0); /* already there */
-	assert_int_equal(tr_open_keys_add(k, 42, 9, 0), 0); /* another key, same hash */
-	assert_int_equal(tr_open_keys_add(k, 43, 11, 0), 0);
-	assert_int_equal(tr_open_keys_count(k), 3);
-	assert_int_equal(ids_under(k, 42, &n), 16);
+	assert_int_equal(tr_open_keys_add(k, H(42), 7, 0), 0);
+	assert_int_equal(tr_open_keys_add(k, H(42), 7, 0), 0); /* already there */
+	assert_int_equal(tr_open_keys_add(k, H(42), 9, 0), 0); /* another key, same hash */
+	assert_int_equal(tr_open_keys_add(k, H(42) | 0xfff, 10, 0), 0); /* low bits not kept: the same too */
+	assert_int_equal(tr_open_keys_add(k, H(43), 11, 0), 0);
+	assert_int_equal(tr_open_keys_count(k), 4);
+	assert_int_equal(ids_under(k, H(42), &n), 26);
+	assert_int_equal(n, 3);
+	assert_int_equal(tr_open_keys_remove(k, H(42), 7, 0), 0);
+	assert_int_equal(tr_open_keys_remove(k, H(42), 7, 0), 0); /* not there: nothing */
+	assert_int_equal(ids_under(k, H(42), &n), 19);
 	assert_int_equal(n, 2);
-	assert_int_equal(tr_open_keys_remove(k, 42, 7, 0), 0);
-	assert_int_equal(tr_open_keys_remove(k, 42, 7, 0), 0); /* not there: nothing */
-	assert_int_equal(ids_under(k, 42, &n), 9);
-	assert_int_equal(n, 1);
-	assert_true(has(k, 43, 11));
-	assert_int_equal(tr_open_keys_count(k), 2);
+	assert_true(has(k, H(43), 11));
+	assert_false(has(k, H(44), 11));
+	/* ids are kept in 36 bits */
+	assert_int_equal(tr_open_keys_add(k, H(45), (int64_t)1 << 36, 0), -EOVERFLOW);
+	assert_int_equal(tr_open_keys_add(k, H(45), ((int64_t)1 << 36) - 1, 0), 0);
+	assert_true(has(k, H(45), ((int64_t)1 << 36) - 1));
+	assert_int_equal(tr_open_keys_count(k), 4);
 	tr_open_keys_free(k);
 	tr_open_keys_free(NULL);
 }
@@ -90,8 +100,8 @@ static void test_random_against_a_list(void **state)
 	assert_non_null(k);
 	srand(12345);
 	for (int id = 1; id <= IDS; id++)
-		/* low bits near the top of any power-of-two table: wrap-around */
-		hash_of[id] = ((uint64_t)(rand() % 7) << 32) | (uint64_t)(0xffffff00u + (unsigned)(rand() % 200));
+		/* homes near the end of any power-of-two table: wrap-around */
+		hash_of[id] = H(0xfffffffu - (unsigned)(rand() % 200)) | (uint64_t)rand();
 	size_t count = 0;
 	for (int step = 0; step < 40000; step++) {
 		int id = 1 + rand() % IDS;
@@ -122,7 +132,7 @@ static void test_growth_moves_gradually(void **state)
 	(void)state;
 	struct tr_open_keys *k = tr_open_keys_new();
 	assert_non_null(k);
-	const uint64_t shared = 0x5151;
+	const uint64_t shared = H(0x5151);
 	for (int64_t id = 1; id <= 10; id++) /* ten keys, one hash */
 		assert_int_equal(tr_open_keys_add(k, shared, id, 0), 0);
 	int64_t id = 11;
@@ -162,50 +172,50 @@ static void test_journal(void **state)
 	(void)state;
 	struct tr_open_keys *k = tr_open_keys_new();
 	assert_non_null(k);
-	assert_int_equal(tr_open_keys_add(k, 1, 100, 0), 0); /* committed before */
-	assert_int_equal(tr_open_keys_add(k, 2, 200, 0), 0);
+	assert_int_equal(tr_open_keys_add(k, H(1), 100, 0), 0); /* committed before */
+	assert_int_equal(tr_open_keys_add(k, H(2), 200, 0), 0);
 
 	/* a transaction: a rule's savepoint rolled back, another released */
-	assert_int_equal(tr_open_keys_add(k, 3, 300, 1), 0);
+	assert_int_equal(tr_open_keys_add(k, H(3), 300, 1), 0);
 	assert_int_equal(tr_open_keys_savepoint(k), 0);
-	assert_int_equal(tr_open_keys_add(k, 4, 400, 1), 0);
-	assert_int_equal(tr_open_keys_remove(k, 1, 100, 1), 0);
-	assert_int_equal(tr_open_keys_add(k, 1, 101, 1), 0); /* closed, reopened under a new id */
+	assert_int_equal(tr_open_keys_add(k, H(4), 400, 1), 0);
+	assert_int_equal(tr_open_keys_remove(k, H(1), 100, 1), 0);
+	assert_int_equal(tr_open_keys_add(k, H(1), 101, 1), 0); /* closed, reopened under a new id */
 	tr_open_keys_rollback_to(k);
 	tr_open_keys_release(k);
-	assert_false(has(k, 4, 400));
-	assert_true(has(k, 1, 100));
-	assert_false(has(k, 1, 101));
-	assert_true(has(k, 3, 300)); /* before the savepoint: kept */
+	assert_false(has(k, H(4), 400));
+	assert_true(has(k, H(1), 100));
+	assert_false(has(k, H(1), 101));
+	assert_true(has(k, H(3), 300)); /* before the savepoint: kept */
 	assert_int_equal(tr_open_keys_savepoint(k), 0);
-	assert_int_equal(tr_open_keys_remove(k, 2, 200, 1), 0);
+	assert_int_equal(tr_open_keys_remove(k, H(2), 200, 1), 0);
 	tr_open_keys_release(k);
-	assert_false(has(k, 2, 200));
+	assert_false(has(k, H(2), 200));
 
 	/* the whole transaction rolled back: as before it began */
 	tr_open_keys_rollback(k);
-	assert_true(has(k, 1, 100));
-	assert_true(has(k, 2, 200));
-	assert_false(has(k, 3, 300));
+	assert_true(has(k, H(1), 100));
+	assert_true(has(k, H(2), 200));
+	assert_false(has(k, H(3), 300));
 	assert_int_equal(tr_open_keys_count(k), 2);
 
 	/* committed: a later rollback leaves it alone */
-	assert_int_equal(tr_open_keys_add(k, 5, 500, 1), 0);
-	assert_int_equal(tr_open_keys_remove(k, 2, 200, 1), 0);
+	assert_int_equal(tr_open_keys_add(k, H(5), 500, 1), 0);
+	assert_int_equal(tr_open_keys_remove(k, H(2), 200, 1), 0);
 	tr_open_keys_commit(k);
 	tr_open_keys_rollback(k);
-	assert_true(has(k, 5, 500));
-	assert_false(has(k, 2, 200));
+	assert_true(has(k, H(5), 500));
+	assert_false(has(k, H(2), 200));
 
 	/* undo across growth: many adds after a remove, all rolled back */
-	assert_int_equal(tr_open_keys_remove(k, 1, 100, 1), 0);
+	assert_int_equal(tr_open_keys_remove(k, H(1), 100, 1), 0);
 	for (int64_t id = 1000; id < 6000; id++)
-		assert_int_equal(tr_open_keys_add(k, (uint64_t)id * 2654435761u, id, 1), 0);
+		assert_int_equal(tr_open_keys_add(k, (uint64_t)id * 0x9e3779b97f4a7c15ULL, id, 1), 0);
 	tr_open_keys_rollback(k);
 	assert_int_equal(tr_open_keys_count(k), 2);
-	assert_true(has(k, 5, 500));
-	assert_true(has(k, 1, 100));
-	assert_false(has(k, 1000 * 2654435761u, 1000));
+	assert_true(has(k, H(5), 500));
+	assert_true(has(k, H(1), 100));
+	assert_false(has(k, 1000 * 0x9e3779b97f4a7c15ULL, 1000));
 	tr_open_keys_free(k);
 }
 
