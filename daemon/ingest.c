@@ -204,7 +204,7 @@ int tr_ingest_commit(struct tr_ingest *ig)
 
 void tr_ingest_abort(struct tr_ingest *ig)
 {
-	if (ig->in_transaction && tr_store_in_transaction(ig->store))
-		tr_store_rollback(ig->store);
+	if (ig->in_transaction)
+		tr_store_rollback(ig->store); /* also when SQLite ended it itself */
 	reset_batch(ig);
 }

@@ -611,14 +611,15 @@ int tr_store_commit(struct tr_store *s)
 	}
 	return rc;
 }
-/* The map of open keys follows every way a transaction ends; a failed
- * COMMIT is followed by this rollback, which undoes the map's changes
- * whatever SQLite did. */
+/* The map of open keys follows every way a transaction ends, including
+ * one SQLite already rolled back by itself (a failed COMMIT, a full disk):
+ * then there is no ROLLBACK to run, but the map's changes are undone all
+ * the same. */
 int tr_store_rollback(struct tr_store *s)
 {
 	s->fresh_ticket = 0;
 	tr_open_keys_rollback(s->open_keys);
-	return exec_simple(s, S_ROLLBACK);
+	return tr_store_in_transaction(s) ? exec_simple(s, S_ROLLBACK) : 0;
 }
 int tr_store_savepoint(struct tr_store *s)
 {
@@ -923,10 +924,10 @@ int64_t tr_store_ticket_find_open(struct tr_store *s, const char *key)
 int tr_store_ticket_update(struct tr_store *s, struct tr_ticket *t, const struct tr_ticket *stored,
 			   int64_t now)
 {
-	int keys_changed = !stored || t->due_at != stored->due_at || !t->state || !stored->state ||
-			   strcmp(t->state, stored->state) != 0;
+	int state_changed = !stored || !t->state || !stored->state || strcmp(t->state, stored->state) != 0;
+	int keys_changed = state_changed || t->due_at != stored->due_at;
 	int open = t->state && strcmp(t->state, "open") == 0;
-	int rc = !keys_changed ? 0 : open ? open_key_free(s, t->key, t->id) : tr_open_keys_reserve(s->open_keys);
+	int rc = !state_changed ? 0 : open ? open_key_free(s, t->key, t->id) : tr_open_keys_reserve(s->open_keys);
 	if (rc)
 		return rc;
 	sqlite3_stmt *st = stmt(s, keys_changed ? S_TICKET_UPDATE : S_TICKET_UPDATE_BODY);
@@ -951,7 +952,7 @@ int tr_store_ticket_update(struct tr_store *s, struct tr_ticket *t, const struct
 	if (keys_changed && t->id == s->fresh_ticket)
 		s->fresh_ticket = 0;
 	rc = run(s, st);
-	if (rc == 0 && keys_changed) {
+	if (rc == 0 && state_changed) {
 		/* Closed or reopened: the map follows (add and remove do nothing
 		 * when it already agrees). */
 		uint64_t hash = tr_open_keys_hash(t->key);
