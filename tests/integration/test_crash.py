@@ -1,7 +1,11 @@
 """SPEC §3 exactly-once: a SIGKILL in the middle of a stream of
 acknowledged ingests, then a restart, loses no acknowledged event and runs
 no rule twice. A counting rule numbers every run it makes; after the crash
-the numbers must be exactly 1..N for the N stored events, each once."""
+the numbers must be exactly 1..N for the N stored events, each once.
+Open tickets are found by key through a map the daemon keeps in memory:
+a ticket opened by a rule that then failed leaves no key behind, and after
+a SIGKILL the map comes back from the database, so a buyer's next message
+joins the open ticket of its order and a closed order's gets a new one."""
 import os
 import sys
 import threading
@@ -64,6 +68,40 @@ class Crash(unittest.TestCase):
             self.assertEqual((r["accepted"], r["duplicates"]), (1, 1))
             self.assertEqual(d.stop(), 0)
             print(f"{durability}: {len(acked)} acknowledged before SIGKILL, {len(ids)} stored")
+
+    def test_open_keys_after_a_failed_rule_and_a_sigkill(self):
+        failing = ('rule { name = "opens-then-fails", on = "test.fail", action = function(ev)\n'
+                   '  ticket.open { key = "message:" .. ev.order_id, title = "phantom" }\n'
+                   '  error("fails after opening")\n'
+                   'end }\n')
+        msg = {"type": "message.new", "buyer": "Ann", "subject": "Where is my parcel?", "body": "Hello"}
+        with Daemon(rules={"90-fail.lua": failing}) as d:
+            r = d.ingest([dict(msg, id="m1", order_id="111-A"), dict(msg, id="m2", order_id="222-B"),
+                          {"type": "message.replied", "id": "r2", "order_id": "222-B"},
+                          {"type": "test.fail", "id": "f3", "order_id": "333-C"}])
+            self.assertEqual(r["accepted"], 4, r)
+            # the failed rule's ticket is gone, and so is its key
+            r = d.ingest([dict(msg, id="m3", order_id="333-C")])
+            self.assertEqual(r["accepted"], 1, r)
+            before = {t["key"]: t for t in d.tickets()}
+            self.assertEqual(sorted(before), ["message:111-A", "message:222-B", "message:333-C"])
+            self.assertEqual(before["message:333-C"]["title"], "Reply to Ann: Where is my parcel?")
+            d.kill9()
+            d.start()
+            r = d.ingest([dict(msg, id="m4", order_id="111-A"), dict(msg, id="m5", order_id="222-B"),
+                          dict(msg, id="m6", order_id="333-C")])
+            self.assertEqual(r["accepted"], 3, r)
+            after = d.tickets()
+            self.assertEqual(len(after), 4, after)  # 222-B was closed: a new ticket
+            by_key = {}
+            for t in after:
+                by_key.setdefault(t["key"], []).append(t)
+            self.assertEqual([t["id"] for t in by_key["message:111-A"]], [before["message:111-A"]["id"]])
+            self.assertEqual([t["id"] for t in by_key["message:333-C"]], [before["message:333-C"]["id"]])
+            self.assertEqual(sorted(t["state"] for t in by_key["message:222-B"]), ["closed", "open"])
+            shown = d.request({"op": "ticket", "id": before["message:111-A"]["id"]})
+            self.assertIn("Another message (m4)", str(shown))
+            self.assertEqual(d.stop(), 0)
 
     def test_sigkill_full(self):
         self.run_crash("full")
