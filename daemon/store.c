@@ -811,13 +811,15 @@ void tr_ticket_free(struct tr_ticket *t)
 	memset(t, 0, sizeof(*t));
 }
 
-/* Before ticket self (0: a new one) becomes open with key: no other is
- * (the map is the only guard: the database has no unique index on keys),
- * and the map has room to follow the write. 0, -EEXIST, -ENOMEM or
- * TR_ESTORE. */
-static int open_key_free(struct tr_store *s, const char *key, int64_t self)
+static int64_t find_open(struct tr_store *s, const char *key, uint64_t hash);
+
+/* Before ticket self (0: a new one) becomes open with key (hashed to
+ * hash): no other is (the map is the only guard: the database has no
+ * unique index on keys), and the map has room to follow the write. 0,
+ * -EEXIST, -ENOMEM or TR_ESTORE. */
+static int open_key_free(struct tr_store *s, const char *key, uint64_t hash, int64_t self)
 {
-	int64_t open = tr_store_ticket_find_open(s, key);
+	int64_t open = find_open(s, key, hash);
 	if (open < 0)
 		return (int)open;
 	if (open > 0 && open != self)
@@ -828,7 +830,8 @@ static int open_key_free(struct tr_store *s, const char *key, int64_t self)
 int tr_store_ticket_insert(struct tr_store *s, struct tr_ticket *t, int64_t now)
 {
 	int open = strcmp(t->state, "open") == 0;
-	int rc = open ? open_key_free(s, t->key, 0) : 0;
+	uint64_t hash = open ? tr_open_keys_hash(t->key) : 0;
+	int rc = open ? open_key_free(s, t->key, hash, 0) : 0;
 	if (rc)
 		return rc;
 	sqlite3_stmt *st = stmt(s, S_TICKET_INSERT);
@@ -853,7 +856,7 @@ int tr_store_ticket_insert(struct tr_store *s, struct tr_ticket *t, int64_t now)
 		t->id = sqlite3_last_insert_rowid(s->db);
 	if (rc == 0 && open) {
 		s->fresh_ticket = t->id;
-		rc = tr_open_keys_add(s->open_keys, tr_open_keys_hash(t->key), t->id, tr_store_in_transaction(s));
+		rc = tr_open_keys_add(s->open_keys, hash, t->id, tr_store_in_transaction(s));
 	}
 	return rc;
 }
@@ -900,9 +903,8 @@ int tr_store_ticket_get(struct tr_store *s, int64_t id, struct tr_ticket *t)
 
 /* Each ticket the map names under key's hash is a candidate; its row
  * confirms it (two keys may share a hash). */
-int64_t tr_store_ticket_find_open(struct tr_store *s, const char *key)
+static int64_t find_open(struct tr_store *s, const char *key, uint64_t hash)
 {
-	uint64_t hash = tr_open_keys_hash(key);
 	size_t cursor = 0;
 	int64_t id;
 	while ((id = tr_open_keys_next(s->open_keys, hash, &cursor)) != 0) {
@@ -921,13 +923,19 @@ int64_t tr_store_ticket_find_open(struct tr_store *s, const char *key)
 	return 0;
 }
 
+int64_t tr_store_ticket_find_open(struct tr_store *s, const char *key)
+{
+	return find_open(s, key, tr_open_keys_hash(key));
+}
+
 int tr_store_ticket_update(struct tr_store *s, struct tr_ticket *t, const struct tr_ticket *stored,
 			   int64_t now)
 {
 	int state_changed = !stored || !t->state || !stored->state || strcmp(t->state, stored->state) != 0;
 	int keys_changed = state_changed || t->due_at != stored->due_at;
 	int open = t->state && strcmp(t->state, "open") == 0;
-	int rc = !state_changed ? 0 : open ? open_key_free(s, t->key, t->id) : tr_open_keys_reserve(s->open_keys);
+	uint64_t hash = state_changed ? tr_open_keys_hash(t->key) : 0;
+	int rc = !state_changed ? 0 : open ? open_key_free(s, t->key, hash, t->id) : tr_open_keys_reserve(s->open_keys);
 	if (rc)
 		return rc;
 	sqlite3_stmt *st = stmt(s, keys_changed ? S_TICKET_UPDATE : S_TICKET_UPDATE_BODY);
@@ -955,7 +963,6 @@ int tr_store_ticket_update(struct tr_store *s, struct tr_ticket *t, const struct
 	if (rc == 0 && state_changed) {
 		/* Closed or reopened: the map follows (add and remove do nothing
 		 * when it already agrees). */
-		uint64_t hash = tr_open_keys_hash(t->key);
 		if (open)
 			rc = tr_open_keys_add(s->open_keys, hash, t->id, tr_store_in_transaction(s));
 		else

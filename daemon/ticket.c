@@ -216,20 +216,12 @@ int tr_ticket_apply(struct tr_store *s, int64_t id, const struct tr_ticket_chang
 		return rc;
 	}
 	int open = strcmp(t.state, "open") == 0;
-	int64_t found;
 	if (c->close && !open) {
 		snprintf(err, errlen, "ticket %lld is already closed", (long long)id);
 		rc = -EINVAL;
 	} else if (c->reopen && open) {
 		snprintf(err, errlen, "ticket %lld is already open", (long long)id);
 		rc = -EINVAL;
-	} else if (c->reopen && (found = tr_store_ticket_find_open(s, t.key)) != 0) {
-		/* > 0: another open ticket; < 0: the lookup failed */
-		if (found > 0)
-			snprintf(err, errlen, "another open ticket has the key %s", t.key);
-		else
-			snprintf(err, errlen, "database error: %s", tr_store_errmsg(s));
-		rc = found > 0 ? -EINVAL : (int)found;
 	}
 	char *tags = NULL, *fields = NULL;
 	if (rc == 0 && c->tag && !(tags = add_tag(t.tags, c->tag)))
@@ -272,12 +264,14 @@ int tr_ticket_apply(struct tr_store *s, int64_t id, const struct tr_ticket_chang
 			rc = set_due_timer(s, id, w.due_at, event_seq);
 		if (rc == 0 && c->ack && open)
 			rc = pause_ladder(s, &t, now, event_seq);
-		if (rc == -EEXIST)
+		if (rc == -EEXIST) { /* reopening: the store refuses a second open ticket with the key */
 			snprintf(err, errlen, "another open ticket has the key %s", t.key);
-		else if (rc == -ENOMEM)
+			rc = -EINVAL;
+		} else if (rc == -ENOMEM) {
 			snprintf(err, errlen, "out of memory");
-		else if (rc)
+		} else if (rc) {
 			snprintf(err, errlen, "database error: %s", tr_store_errmsg(s));
+		}
 	} else if (rc == -ENOMEM) {
 		snprintf(err, errlen, "out of memory");
 	}

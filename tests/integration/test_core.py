@@ -277,6 +277,24 @@ class Tickets(unittest.TestCase):
             # the 5 events, and one ticket.breached per ticket past due (a rule handles those)
             self.assertEqual((stats["events_stored"], stats["tickets_total"]), (5 + len(past_due), 4))
 
+    def test_reopen_refused_while_another_ticket_holds_the_key(self):
+        opener = 'rule { name = "opener", on = "x.open", action = function(ev) ticket.open { key = "k:" .. ev.k, title = ev.id } end }\n'
+        with Daemon(rules={"50-open.lua": opener}, shipped=False) as d:
+            d.ingest([{"type": "x.open", "id": "1", "k": "a"}])
+            [first] = d.tickets()
+            r = d.request({"op": "ticket.update", "id": first["id"], "action": "close"})
+            self.assertTrue(r["ok"], r)
+            d.ingest([{"type": "x.open", "id": "2", "k": "a"}])
+            second = [t for t in d.tickets(state="open")]
+            self.assertEqual([t["title"] for t in second], ["2"])
+            r = d.request({"op": "ticket.update", "id": first["id"], "action": "reopen"})
+            self.assertEqual(r["error"]["code"], "bad_request", r)
+            self.assertIn("another open ticket has the key k:a", r["error"]["message"])
+            r = d.request({"op": "ticket.update", "id": second[0]["id"], "action": "close"})
+            r = d.request({"op": "ticket.update", "id": first["id"], "action": "reopen"})
+            self.assertEqual(r["ticket"]["state"], "open", r)
+            self.assertEqual([t["id"] for t in d.tickets(state="open")], [first["id"]])
+
 
 class Check(unittest.TestCase):
     def test_check_lists_every_problem_with_file_and_line(self):
