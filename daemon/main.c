@@ -217,6 +217,8 @@ int main(int argc, char **argv)
 		tr_errors_free(&errs);
 		if (d->server)
 			tr_server_close(d->server); /* joins its worker thread, removes the socket */
+		if (d->spool)
+			tr_spool_close(d->spool); /* joins its reader thread */
 		uv_walk(&loop, close_handle, NULL);
 		uv_run(&loop, UV_RUN_DEFAULT);
 		tr_outputs_free(d->outputs);

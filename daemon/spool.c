@@ -1,6 +1,7 @@
 /* The spool: incoming/ -> work/ -> done/ | rejected/. A file is claimed
  * once it has not changed for settle_ms (a writer may write in place),
- * then decoded and ingested in steps of at most STEP_ROWS rows or STEP_MS,
+ * then decoded ahead on a thread of its own (spool_reader.c) and ingested
+ * in steps of at most STEP_ROWS rows or STEP_MS,
  * each step one transaction that also records the file's progress
  * (SPEC §4: resumed without duplicates after a crash). Bad rows are kept in
  * the database until the file ends, then written to rejected/NAME.errors.
@@ -20,6 +21,7 @@
 #include "tr_fs.h"
 #include "tr_log.h"
 #include "tr_spool.h"
+#include "tr_spool_reader.h"
 #include "tr_time.h"
 
 #define STEP_ROWS 2000        /* rows per transaction */
@@ -51,8 +53,7 @@ struct tr_spool {
 	size_t work_files;
 	/* the file being read */
 	int active;
-	struct tr_decoder *dec;
-	const struct tr_source *src;
+	struct tr_spool_reader *reader; /* owns the file's decoder while active */
 	struct tr_file file;
 	int deferred; /* the last pass's step waited for a client (tr_daemon_io_first) */
 	/* SPEC §3: the finished file moves out once its end is durable;
@@ -161,8 +162,7 @@ static void finish_file(struct tr_spool *sp, const char *state, const char *reas
 		rc = tr_ingest_commit(ig);
 	else
 		tr_ingest_abort(ig);
-	tr_decoder_close(sp->dec);
-	sp->dec = NULL;
+	tr_spool_reader_end(sp->reader);
 	sp->active = 0;
 	if (rc) {
 		/* The file stays in work/ as it was: it is opened again, its
@@ -250,10 +250,11 @@ static int open_next(struct tr_spool *sp)
 	}
 	char path[4400];
 	snprintf(path, sizeof(path), "%s/%s", sp->work, work_name);
-	sp->src = tr_config_source_for(&sp->d->cfg, f->name);
+	const struct tr_source *src = tr_config_source_for(&sp->d->cfg, f->name);
 	struct tr_errors errs = {0};
+	struct tr_decoder *dec;
 	sp->active = 1;
-	rc = tr_decoder_open(path, sp->src, (size_t)sp->d->cfg.limits.event_bytes, &sp->dec, &errs);
+	rc = tr_decoder_open(path, src, (size_t)sp->d->cfg.limits.event_bytes, &dec, &errs);
 	if (rc) {
 		char reason[512] = "cannot be decoded";
 		if (errs.n) /* the report names the file already */
@@ -261,7 +262,6 @@ static int open_next(struct tr_spool *sp)
 				 errs.items[0].field[0] ? ": " : "", errs.items[0].message);
 		tr_errors_free(&errs);
 		log_warnx("spool: %s: %s", f->name, reason);
-		sp->dec = NULL;
 		finish_file(sp, "rejected", reason);
 		return 1;
 	}
@@ -271,12 +271,7 @@ static int open_next(struct tr_spool *sp)
 	else
 		log_info("spool: reading %s", f->name);
 	/* SPEC §4 resume: rows up to the last committed step were handled. */
-	for (int64_t i = 0; i < f->rows_done; i++) {
-		struct tr_row row;
-		if (tr_decoder_next(sp->dec, &row) <= 0)
-			break;
-		cJSON_Delete(row.event);
-	}
+	tr_spool_reader_begin(sp->reader, dec, f->name, src ? src->timezone : NULL, f->rows_done);
 	return 1;
 }
 
@@ -298,37 +293,30 @@ static int step_rows(struct tr_spool *sp)
 	int64_t now = tr_time_now();
 	int more = 1, rc = tr_ingest_begin(ig);
 	for (int n = 0; rc == 0 && n < STEP_ROWS && more; n++) {
-		struct tr_row row;
-		int got = tr_decoder_next(sp->dec, &row);
+		struct tr_read_row *row;
+		int got = tr_spool_reader_next(sp->reader, &row);
+		if (got == TR_READ_WAIT)
+			break; /* the rules outran the reader: commit what there is */
+		if (got == TR_READ_END) {
+			more = 0;
+			break;
+		}
 		if (got < 0) {
 			rc = record_bad_row(sp, 0, NULL, "read error; the rest of the file was not read");
 			more = 0;
 			break;
 		}
-		if (got == 0) {
-			more = 0;
-			break;
-		}
 		sp->file.rows_done++;
-		if (!row.event) {
-			rc = record_bad_row(sp, row.line, row.err.field, row.err.message);
+		if (!row->ok) {
+			rc = record_bad_row(sp, row->line, row->field, row->err.message);
 		} else {
-			char source[400], err[256];
-			snprintf(source, sizeof(source), "file:%s:%d", sp->file.name, row.line);
-			struct tr_event ev;
-			if (tr_event_init(&ev, row.event, sp->src ? sp->src->timezone : NULL, source, now, err,
-					  sizeof(err))) {
-				rc = record_bad_row(sp, row.line, NULL, err);
-			} else {
-				int irc = tr_ingest_event(ig, &ev, now);
-				tr_event_free(&ev);
-				if (irc == 0)
-					sp->file.rows_ok++;
-				else if (irc == TR_EDUP)
-					sp->file.duplicates++;
-				else
-					rc = irc;
-			}
+			int irc = tr_ingest_event(ig, &row->ev, now);
+			if (irc == 0)
+				sp->file.rows_ok++;
+			else if (irc == TR_EDUP)
+				sp->file.duplicates++;
+			else
+				rc = irc;
 		}
 		/* At least STEP_MIN_ROWS a commit (a slow build's rows would
 		 * otherwise commit a few at a time), then the clock after each
@@ -360,6 +348,10 @@ static void on_step(uv_idle_t *h)
 	}
 	if (tr_daemon_io_first(sp->d, &sp->deferred))
 		return; /* the next pass steps */
+	if (sp->active && !tr_spool_reader_ready(sp->reader)) {
+		uv_idle_stop(&sp->step); /* on_rows_read starts it again */
+		return;
+	}
 	if (!sp->active) {
 		int rc = open_next(sp);
 		if (rc <= 0) {
@@ -379,8 +371,7 @@ static void on_step(uv_idle_t *h)
 	} else if (rc < 0) {
 		/* Nothing of the step was kept: read it again from its last commit. */
 		log_errx("spool: %s: database error; retrying in %d ms", sp->file.name, RETRY_MS);
-		tr_decoder_close(sp->dec);
-		sp->dec = NULL;
+		tr_spool_reader_end(sp->reader);
 		sp->active = 0;
 		uv_idle_stop(&sp->step);
 		schedule_scan(sp, RETRY_MS);
@@ -391,6 +382,11 @@ static void start_steps(struct tr_spool *sp)
 {
 	if (!sp->closing)
 		uv_idle_start(&sp->step, on_step);
+}
+
+static void on_rows_read(void *data)
+{
+	start_steps(data);
 }
 
 int tr_spool_reading(const struct tr_spool *sp)
@@ -560,6 +556,8 @@ int tr_spool_start(struct tr_daemon *d, struct tr_spool **out)
 		if (rc)
 			log_errx("spool: cannot create %s: %s", dirs[i], strerror(-rc));
 	}
+	if (rc == 0 && (rc = tr_spool_reader_start(d->loop, on_rows_read, sp, &sp->reader)))
+		log_errx("spool: cannot start the file reader: %s", strerror(-rc));
 	if (rc) {
 		free(sp->cands);
 		free(sp);
@@ -589,8 +587,7 @@ void tr_spool_close(struct tr_spool *sp)
 {
 	sp->closing = 1;
 	/* Every committed step already recorded its progress. */
-	tr_decoder_close(sp->dec);
-	sp->dec = NULL;
+	tr_spool_reader_stop(sp->reader);
 	uv_close((uv_handle_t *)&sp->watch, NULL);
 	uv_close((uv_handle_t *)&sp->scan_timer, NULL);
 	uv_close((uv_handle_t *)&sp->step, NULL);
@@ -600,6 +597,7 @@ void tr_spool_free(struct tr_spool *sp)
 {
 	if (!sp)
 		return;
+	tr_spool_reader_free(sp->reader);
 	free(sp->cands);
 	free(sp);
 }

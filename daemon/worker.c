@@ -33,7 +33,16 @@ static void worker_main(void *arg)
 
 static void on_async(uv_async_t *h)
 {
-	(void)h; /* the wake-up is the point: the loop's check phase looks at the jobs */
+	/* The wake-up is the point: the loop's check phase looks at the jobs. */
+	struct tr_worker *w = h->data;
+	if (w->woken)
+		w->woken(w->woken_data);
+}
+
+void tr_worker_on_wake(struct tr_worker *w, void (*fn)(void *data), void *data)
+{
+	w->woken = fn;
+	w->woken_data = data;
 }
 
 int tr_worker_start(struct tr_worker *w, uv_loop_t *loop)
@@ -45,6 +54,7 @@ int tr_worker_start(struct tr_worker *w, uv_loop_t *loop)
 	if ((rc = uv_cond_init(&w->wake)) || (rc = uv_cond_init(&w->idle)) ||
 	    (rc = uv_async_init(loop, &w->async, on_async)))
 		return rc;
+	w->async.data = w;
 	rc = uv_thread_create(&w->thread, worker_main, w);
 	if (rc)
 		uv_close((uv_handle_t *)&w->async, NULL);

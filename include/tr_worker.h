@@ -26,10 +26,15 @@ struct tr_worker {
 	int running;                 /* a job is being run */
 	int stopping;
 	uv_async_t async;            /* wakes the loop after each job */
+	void (*woken)(void *data);   /* called on the loop after the wake-up; may be NULL */
+	void *woken_data;
 };
 
 /* Starts the thread. Returns 0 or a negative libuv error. */
 int tr_worker_start(struct tr_worker *w, uv_loop_t *loop);
+/* Calls fn(data) on the loop thread after jobs finished (once for one or
+ * more). Set it after tr_worker_start. */
+void tr_worker_on_wake(struct tr_worker *w, void (*fn)(void *data), void *data);
 /* Queues job (loop thread). */
 void tr_worker_push(struct tr_worker *w, struct tr_job *job);
 /* True once job has run; what it wrote is then visible to the caller. */

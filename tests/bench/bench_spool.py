@@ -6,6 +6,7 @@ the daemon's peak RSS, and `ping` latency measured while the file is read
 A benchmark, not a test: exits 0 when a goal is missed.
 
   python3 tests/bench/bench_spool.py [--n 1000000] [--durability normal] [--times file|receipt]
+                                     [--rules shipped|peer]
 Environment: TRIAGED (default build/triaged), TR_SHARED_DIR.
 """
 import argparse
@@ -45,6 +46,10 @@ def main():
                          " dates (from 2026-11-24) most nudges, escalations and breaches fall due at once"
                          " and fire during the import; receipt: that column is kept as a plain field and"
                          " events occur when read, like the socket benchmark's (timers in the future)")
+    ap.add_argument("--rules", choices=["shipped", "peer"], default="shipped",
+                    help="shipped: rules/*.lua; peer: tests/bench/peer_rules.lua, the Python peer's job"
+                         " (store every row, a ticket for JP messages and feedback of 2 stars or fewer),"
+                         " to tell the file path's own speed from the shipped rules' work")
     ap.add_argument("--data", default="/tmp/triaged-bench")
     a = ap.parse_args()
     os.makedirs(a.data, exist_ok=True)
@@ -55,8 +60,13 @@ def main():
     print(f"machine: {os.cpu_count()} cores; file {src} ({os.path.getsize(src) / 1e6:.0f} MB)")
     print(f"command: {' '.join(sys.argv)}")
     time_field = "occurred_at" if a.times == "file" else "exported_at"
-    print(f"times: {a.times} (接收时间 -> {time_field})")
-    with Daemon(config=SOURCE.format(time_field=time_field), durability=a.durability) as d:
+    print(f"times: {a.times} (接收时间 -> {time_field}); rules: {a.rules}")
+    peer = {}
+    if a.rules == "peer":
+        with open(os.path.join(HERE, "peer_rules.lua")) as f:
+            peer = {"peer.lua": f.read()}
+    with Daemon(rules=peer, shipped=a.rules == "shipped", config=SOURCE.format(time_field=time_field),
+                durability=a.durability) as d:
         incoming = os.path.join(d.dir, "state", "spool", "incoming")
         done = os.path.join(d.dir, "state", "spool", "done", "orders_bench.csv")
         rejected = os.path.join(d.dir, "state", "spool", "rejected", "orders_bench.csv")
