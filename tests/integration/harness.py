@@ -140,7 +140,7 @@ class Daemon:
 
     def check_sanitizers(self):
         log = self.log()
-        for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+        for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:", "WARNING: ThreadSanitizer"):
             if marker in log:
                 raise AssertionError(f"sanitizer report in triaged's log:\n{log}")
 
