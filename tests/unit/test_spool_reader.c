@@ -49,6 +49,12 @@ static struct tr_decoder *open_file(void)
 	return dec;
 }
 
+/* Begins reading the file after its first skip rows. */
+static void begin(struct tr_spool_reader *r, int64_t skip)
+{
+	tr_spool_reader_begin(r, open_file(), "orders.ndjson", NULL, skip);
+}
+
 /* Next row, running the loop while the reader says to wait; checks that
  * every wait ends with a wake-up. */
 static int next_row(struct tr_spool_reader *r, struct tr_read_row **row)
@@ -89,10 +95,15 @@ static int read_all(struct tr_spool_reader *r, int from, int bad_every, int stop
 	return i - from;
 }
 
-static void setup_loop(void)
+/* A loop, a file of n rows (see write_file) and a reader started on it. */
+static struct tr_spool_reader *start(int n, int bad_every)
 {
 	woken = 0;
 	assert_int_equal(uv_loop_init(&loop), 0);
+	write_file(n, bad_every);
+	struct tr_spool_reader *r;
+	assert_int_equal(tr_spool_reader_start(&loop, on_ready, NULL, &r), 0);
+	return r;
 }
 
 static void finish(struct tr_spool_reader *r)
@@ -108,11 +119,8 @@ static void finish(struct tr_spool_reader *r)
 static void test_rows_in_order_across_chunks(void **state)
 {
 	(void)state;
-	setup_loop();
-	write_file(5000, 7);
-	struct tr_spool_reader *r;
-	assert_int_equal(tr_spool_reader_start(&loop, on_ready, NULL, &r), 0);
-	tr_spool_reader_begin(r, open_file(), "orders.ndjson", NULL, 0);
+	struct tr_spool_reader *r = start(5000, 7);
+	begin(r, 0);
 	assert_int_equal(read_all(r, 0, 7, 0), 5000);
 	/* the end stays the end */
 	struct tr_read_row *row;
@@ -124,14 +132,11 @@ static void test_rows_in_order_across_chunks(void **state)
 static void test_resume_skips_the_rows_asked(void **state)
 {
 	(void)state;
-	setup_loop();
-	write_file(1000, 0);
-	struct tr_spool_reader *r;
-	assert_int_equal(tr_spool_reader_start(&loop, on_ready, NULL, &r), 0);
-	tr_spool_reader_begin(r, open_file(), "orders.ndjson", NULL, 777);
+	struct tr_spool_reader *r = start(1000, 0);
+	begin(r, 777);
 	assert_int_equal(read_all(r, 777, 0, 0), 223);
 	/* skipping past the end is the end, not an error */
-	tr_spool_reader_begin(r, open_file(), "orders.ndjson", NULL, 5000);
+	begin(r, 5000);
 	struct tr_read_row *row;
 	assert_int_equal(next_row(r, &row), TR_READ_END);
 	finish(r);
@@ -140,20 +145,17 @@ static void test_resume_skips_the_rows_asked(void **state)
 static void test_ended_halfway_and_begun_again(void **state)
 {
 	(void)state;
-	setup_loop();
-	write_file(3000, 0);
-	struct tr_spool_reader *r;
-	assert_int_equal(tr_spool_reader_start(&loop, on_ready, NULL, &r), 0);
-	tr_spool_reader_begin(r, open_file(), "orders.ndjson", NULL, 0);
+	struct tr_spool_reader *r = start(3000, 0);
+	begin(r, 0);
 	assert_int_equal(read_all(r, 0, 0, 1234), 1234);
 	/* as after a failed transaction: read again from the last commit */
 	tr_spool_reader_end(r);
 	struct tr_read_row *row;
 	assert_int_equal(tr_spool_reader_next(r, &row), TR_READ_END); /* no file */
-	tr_spool_reader_begin(r, open_file(), "orders.ndjson", NULL, 1000);
+	begin(r, 1000);
 	assert_int_equal(read_all(r, 1000, 0, 0), 2000);
 	/* stopped with a file open and chunks full: nothing leaks */
-	tr_spool_reader_begin(r, open_file(), "orders.ndjson", NULL, 0);
+	begin(r, 0);
 	assert_int_equal(read_all(r, 0, 0, 10), 10);
 	finish(r);
 }
@@ -161,11 +163,8 @@ static void test_ended_halfway_and_begun_again(void **state)
 static void test_waits_are_woken(void **state)
 {
 	(void)state;
-	setup_loop();
-	write_file(2000, 0);
-	struct tr_spool_reader *r;
-	assert_int_equal(tr_spool_reader_start(&loop, on_ready, NULL, &r), 0);
-	tr_spool_reader_begin(r, open_file(), "orders.ndjson", NULL, 0);
+	struct tr_spool_reader *r = start(2000, 0);
+	begin(r, 0);
 	/* as the spool does: ask whether rows are there, else sleep in the loop */
 	int rows = 0, waits = 0;
 	struct tr_read_row *row;
