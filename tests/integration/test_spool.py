@@ -1,11 +1,13 @@
 """File drops (SPEC §4) through the real daemon: every sample file gives
 the result its README states, bad rows are reported with their line,
 re-drops are duplicates, files dropped while the daemon is down are taken at
-start, files written in place are taken once settled, and a SIGKILL in the
-middle of a file resumes it with no row lost and none run twice."""
+start, files written in place are taken once settled, and a SIGKILL or a
+locked database in the middle of a file resumes it with no row lost and none
+run twice."""
 import json
 import os
 import shutil
+import signal
 import sys
 import threading
 import time
@@ -230,26 +232,71 @@ class Resume(unittest.TestCase):
             big_ndjson(src, n)
             s.drop("big.ndjson", src=src)
             # wait until the file is being read, then kill
-            deadline = time.time() + 60
-            while time.time() < deadline:
-                st = d.request({"op": "stats"})
-                prog = st.get("spool", {}).get("in_progress", [])
-                if prog and prog[0]["rows_done"] > 20000:
-                    break
-                time.sleep(0.01)
-            else:
-                self.fail("the file was never seen in progress")
-            self.assertEqual(prog[0]["file"], "big.ndjson")
+            self.assertEqual(past_row(d, 20000)["file"], "big.ndjson")
             d.kill9()
             self.assertEqual(os.listdir(s.path("work")) != [], True)
             d.start()
             s.wait_for("done", "big.ndjson", timeout=300)
             self.assertIn("resuming big.ndjson", d.log())
-            stats = d.request({"op": "stats"})["stats"]
-            self.assertEqual(stats["events_stored"], n, "every row stored once")
-            self.assertEqual(stats["tickets_total"], n + 1, "every row's rule ran")
-            [counter] = d.tickets(text="counter")
-            self.assertEqual(counter["fields"]["runs"], n, "no row's rule ran twice")
+            each_row_once(self, d, n)
+
+    def test_a_locked_database_mid_file_reads_again_from_the_last_commit(self):
+        # Another program holding the write lock (an operator's sqlite3 shell
+        # left in a transaction) fails a step's BEGIN once busy_timeout (5 s)
+        # runs out: the rows read ahead are dropped, the file is opened again
+        # a second later and read from its last committed row, and every row
+        # still runs once.
+        import sqlite3
+        n = 30000
+        with Daemon(rules={"50-count.lua": COUNTING}, shipped=False, durability="normal",
+                    config="spool: { settle_ms: 50, rescan_ms: 100 }\n") as d:
+            s = Spool(d)
+            src = os.path.join(d.dir, "big.ndjson")
+            big_ndjson(src, n)
+            s.drop("big.ndjson", src=src)
+            past_row(d, 3000)
+            db = sqlite3.connect(os.path.join(d.dir, "state", "triaged.db"), timeout=0, isolation_level=None)
+            # The daemon takes the lock again right after each step's commit:
+            # stop it, and take the lock when it was stopped between steps.
+            for _ in range(5000):
+                os.kill(d.proc.pid, signal.SIGSTOP)
+                try:
+                    db.execute("BEGIN IMMEDIATE")
+                    locked = True
+                except sqlite3.OperationalError:
+                    locked = False
+                os.kill(d.proc.pid, signal.SIGCONT)
+                if locked:
+                    break
+                time.sleep(0.001)
+            self.assertTrue(locked, "the write lock was never free")
+            time.sleep(6.5)
+            db.execute("ROLLBACK")
+            db.close()
+            s.wait_for("done", "big.ndjson", timeout=300)
+            each_row_once(self, d, n)
+            self.assertIn("big.ndjson: database error; retrying", d.log())
+            self.assertIn("resuming big.ndjson", d.log())
+
+
+def past_row(d, rows):
+    """The spool's file in progress once it is past `rows` rows."""
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        prog = d.request({"op": "stats"}).get("spool", {}).get("in_progress", [])
+        if prog and prog[0]["rows_done"] > rows:
+            return prog[0]
+        time.sleep(0.01)
+    raise AssertionError(f"no file was seen past row {rows}; log:\n{d.log()}")
+
+
+def each_row_once(test, d, n):
+    """COUNTING ran once for each of the n rows, and each row is stored once."""
+    stats = d.request({"op": "stats"})["stats"]
+    test.assertEqual(stats["events_stored"], n, "every row stored once")
+    test.assertEqual(stats["tickets_total"], n + 1, "every row's rule ran")
+    [counter] = d.tickets(text="counter")
+    test.assertEqual(counter["fields"]["runs"], n, "no row's rule ran twice")
 
 
 class Responsive(unittest.TestCase):
