@@ -557,7 +557,7 @@ int tr_spool_start(struct tr_daemon *d, struct tr_spool **out)
 			log_errx("spool: cannot create %s: %s", dirs[i], strerror(-rc));
 	}
 	if (rc == 0 && (rc = tr_spool_reader_start(d->loop, on_rows_read, sp, &sp->reader)))
-		log_errx("spool: cannot start the file reader: %s", strerror(-rc));
+		log_errx("spool: cannot start the file reader: %s", uv_strerror(rc));
 	if (rc) {
 		free(sp->cands);
 		free(sp);

@@ -127,6 +127,7 @@ int tr_spool_reader_start(uv_loop_t *loop, void (*ready)(void *data), void *data
 		return -ENOMEM;
 	int rc = tr_worker_start(&r->worker, loop);
 	if (rc) {
+		uv_run(loop, UV_RUN_NOWAIT); /* its wake-up handle may be closing: let it go first */
 		free(r);
 		return rc;
 	}

@@ -30,7 +30,8 @@ struct tr_spool_reader;
 
 /* Starts the reading thread. ready(data) is called on the loop thread when
  * rows that tr_spool_reader_next said to wait for have been read. *out is
- * the caller's: tr_spool_reader_stop. Returns 0 or a negative errno. */
+ * the caller's: tr_spool_reader_stop. Returns 0 or a negative errno (a
+ * libuv error: uv_strerror names it). */
 int tr_spool_reader_start(uv_loop_t *loop, void (*ready)(void *data), void *data,
 			  struct tr_spool_reader **out);
 
