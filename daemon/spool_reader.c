@@ -38,8 +38,7 @@ struct tr_spool_reader {
 	 * by jobs (and eof/skip written by them) */
 	struct tr_decoder *dec;
 	char name[256];
-	char zone[128];
-	int has_zone;
+	char zone[128];                 /* "": UTC */
 	int64_t skip;
 	int eof;
 };
@@ -64,28 +63,19 @@ static void build_row(struct tr_spool_reader *r, struct tr_row *in, struct tr_re
 	}
 	char source[400];
 	snprintf(source, sizeof(source), "file:%s:%d", r->name, in->line);
-	out->ok = tr_event_init(&out->ev, in->event, r->has_zone ? r->zone : NULL, source, now,
+	out->ok = tr_event_init(&out->ev, in->event, r->zone[0] ? r->zone : NULL, source, now,
 				out->err.message, sizeof(out->err.message)) == 0;
 	out->field = NULL;
 }
 
-/* Reader thread: frees what the loop took, then reads the next rows. */
+/* Reader thread: frees what the loop took, then reads the next rows,
+ * passing over those still to skip. */
 static void fill(struct tr_job *job)
 {
 	struct chunk *c = (struct chunk *)job;
 	struct tr_spool_reader *r = c->r;
 	free_rows(c);
-	c->end = c->failed = 0;
-	for (; r->skip > 0 && !r->eof; r->skip--) {
-		struct tr_row row;
-		int got = tr_decoder_next(r->dec, &row);
-		if (got <= 0) {
-			r->eof = 1;
-			c->failed = got < 0 ? got : 0;
-		} else {
-			cJSON_Delete(row.event);
-		}
-	}
+	c->failed = 0;
 	int64_t now = tr_time_now();
 	size_t bytes = 0;
 	while (!r->eof && c->n < CHUNK_ROWS && bytes < CHUNK_BYTES) {
@@ -93,8 +83,13 @@ static void fill(struct tr_job *job)
 		int got = tr_decoder_next(r->dec, &row);
 		if (got <= 0) {
 			r->eof = 1;
-			c->failed = got < 0 ? got : 0;
+			c->failed = got; /* 0 at the end of the file */
 			break;
+		}
+		if (r->skip > 0) {
+			r->skip--;
+			cJSON_Delete(row.event);
+			continue;
 		}
 		struct tr_read_row *out = &c->rows[c->n++];
 		build_row(r, &row, out, now);
@@ -148,7 +143,6 @@ void tr_spool_reader_begin(struct tr_spool_reader *r, struct tr_decoder *dec, co
 	tr_spool_reader_end(r);
 	r->dec = dec;
 	snprintf(r->name, sizeof(r->name), "%s", name);
-	r->has_zone = zone != NULL;
 	snprintf(r->zone, sizeof(r->zone), "%s", zone ? zone : "");
 	r->skip = skip;
 	r->eof = 0;
@@ -217,8 +211,7 @@ void tr_spool_reader_end(struct tr_spool_reader *r)
 	tr_worker_drain(&r->worker);
 	for (int i = 0; i < 2; i++) {
 		r->chunks[i].filling = 0;
-		free_rows(&r->chunks[i]);
-		r->chunks[i].end = r->chunks[i].failed = 0;
+		free_rows(&r->chunks[i]); /* rows not taken; the next fill resets the rest */
 	}
 	tr_decoder_close(r->dec);
 	r->dec = NULL;

@@ -267,14 +267,12 @@ int tr_ticket_apply(struct tr_store *s, int64_t id, const struct tr_ticket_chang
 		if (rc == -EEXIST) { /* reopening: the store refuses a second open ticket with the key */
 			snprintf(err, errlen, "another open ticket has the key %s", t.key);
 			rc = -EINVAL;
-		} else if (rc == -ENOMEM) {
-			snprintf(err, errlen, "out of memory");
-		} else if (rc) {
+		} else if (rc && rc != -ENOMEM) {
 			snprintf(err, errlen, "database error: %s", tr_store_errmsg(s));
 		}
-	} else if (rc == -ENOMEM) {
-		snprintf(err, errlen, "out of memory");
 	}
+	if (rc == -ENOMEM)
+		snprintf(err, errlen, "out of memory");
 	free(tags);
 	free(fields);
 	tr_ticket_free(&t);

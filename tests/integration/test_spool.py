@@ -225,12 +225,8 @@ class Resume(unittest.TestCase):
         # every 2 ms step of ~16 rows waits for an fsync, and 200,000 rows
         # took 250 s alone, past the timeout when other tests ran beside it
         n = 60000
-        with Daemon(rules={"50-count.lua": COUNTING}, shipped=False, durability="full",
-                    config="spool: { settle_ms: 50, rescan_ms: 100 }\n") as d:
-            s = Spool(d)
-            src = os.path.join(d.dir, "big.ndjson")
-            big_ndjson(src, n)
-            s.drop("big.ndjson", src=src)
+        with counting_daemon("full") as d:
+            s = drop_big(d, n)
             # wait until the file is being read, then kill
             self.assertEqual(past_row(d, 20000)["file"], "big.ndjson")
             d.kill9()
@@ -248,12 +244,8 @@ class Resume(unittest.TestCase):
         # still runs once.
         import sqlite3
         n = 30000
-        with Daemon(rules={"50-count.lua": COUNTING}, shipped=False, durability="normal",
-                    config="spool: { settle_ms: 50, rescan_ms: 100 }\n") as d:
-            s = Spool(d)
-            src = os.path.join(d.dir, "big.ndjson")
-            big_ndjson(src, n)
-            s.drop("big.ndjson", src=src)
+        with counting_daemon("normal") as d:
+            s = drop_big(d, n)
             past_row(d, 3000)
             db = sqlite3.connect(os.path.join(d.dir, "state", "triaged.db"), timeout=0, isolation_level=None)
             # The daemon takes the lock again right after each step's commit:
@@ -277,6 +269,21 @@ class Resume(unittest.TestCase):
             each_row_once(self, d, n)
             self.assertIn("big.ndjson: database error; retrying", d.log())
             self.assertIn("resuming big.ndjson", d.log())
+
+
+def counting_daemon(durability):
+    """A daemon with only the COUNTING rule and a quick spool."""
+    return Daemon(rules={"50-count.lua": COUNTING}, shipped=False, durability=durability,
+                  config="spool: { settle_ms: 50, rescan_ms: 100 }\n")
+
+
+def drop_big(d, n):
+    """Drops big.ndjson, n rows, into d's spool; returns the Spool."""
+    s = Spool(d)
+    src = os.path.join(d.dir, "big.ndjson")
+    big_ndjson(src, n)
+    s.drop("big.ndjson", src=src)
+    return s
 
 
 def past_row(d, rows):
