@@ -391,6 +391,7 @@ struct key_def {
 	size_t offset;              /* where the value goes in the walked struct */
 	int64_t max;                /* apply_count: the largest accepted value */
 	const struct key_def *sub;  /* apply_section: the nested mapping's keys */
+	int64_t min;                /* apply_count: the smallest accepted value; 0: any positive */
 };
 
 /* Walks mapping n with the keys in defs (NULL-terminated), applying each to
@@ -476,6 +477,10 @@ static void apply_count(struct ctx *c, const struct node *v, void *dst, const ch
 	}
 	if (n > def->max) {
 		problem(c, v, key, "must be at most %lld", (long long)def->max);
+		return;
+	}
+	if (n < def->min) {
+		problem(c, v, key, "must be at least %lld", (long long)def->min);
 		return;
 	}
 	*(int64_t *)dst = n;
@@ -710,15 +715,15 @@ static void apply_id(struct ctx *c, const struct node *v, void *dst, const char 
 }
 
 static const struct key_def source_keys[] = {
-	{"match", apply_match, offsetof(struct tr_source, match), 0, NULL},
-	{"type", apply_type, offsetof(struct tr_source, type), 0, NULL},
-	{"encoding", apply_encoding, offsetof(struct tr_source, encoding), 0, NULL},
-	{"timezone", apply_zone, offsetof(struct tr_source, timezone), 0, NULL},
-	{"time_format", apply_time_format, offsetof(struct tr_source, time_format), 0, NULL},
-	{"format", apply_format, offsetof(struct tr_source, format), 0, NULL},
-	{"columns", apply_columns, 0, 0, NULL},
-	{"id", apply_id, 0, 0, NULL},
-	{NULL, NULL, 0, 0, NULL},
+	{"match", apply_match, offsetof(struct tr_source, match), 0, NULL, 0},
+	{"type", apply_type, offsetof(struct tr_source, type), 0, NULL, 0},
+	{"encoding", apply_encoding, offsetof(struct tr_source, encoding), 0, NULL, 0},
+	{"timezone", apply_zone, offsetof(struct tr_source, timezone), 0, NULL, 0},
+	{"time_format", apply_time_format, offsetof(struct tr_source, time_format), 0, NULL, 0},
+	{"format", apply_format, offsetof(struct tr_source, format), 0, NULL, 0},
+	{"columns", apply_columns, 0, 0, NULL, 0},
+	{"id", apply_id, 0, 0, NULL, 0},
+	{NULL, NULL, 0, 0, NULL, 0},
 };
 
 static void apply_sources(struct ctx *c, const struct node *v, void *dst, const char *key,
@@ -811,11 +816,11 @@ static void apply_workdays(struct ctx *c, const struct node *v, void *dst, const
 }
 
 static const struct key_def calendar_keys[] = {
-	{"timezone", apply_zone, offsetof(struct tr_calendar, timezone), 0, NULL},
-	{"hours", apply_hours, offsetof(struct tr_calendar, hours), 0, NULL},
-	{"holidays", apply_holidays, 0, 0, NULL},
-	{"workdays", apply_workdays, 0, 0, NULL},
-	{NULL, NULL, 0, 0, NULL},
+	{"timezone", apply_zone, offsetof(struct tr_calendar, timezone), 0, NULL, 0},
+	{"hours", apply_hours, offsetof(struct tr_calendar, hours), 0, NULL, 0},
+	{"holidays", apply_holidays, 0, 0, NULL, 0},
+	{"workdays", apply_workdays, 0, 0, NULL, 0},
+	{NULL, NULL, 0, 0, NULL, 0},
 };
 
 /* Room for every entry of a section that maps names to entries (calendars,
@@ -908,10 +913,10 @@ static void apply_timeout(struct ctx *c, const struct node *v, void *dst, const 
 }
 
 static const struct key_def output_keys[] = {
-	{"exec", apply_exec, 0, 0, NULL},
-	{"dir", apply_path, offsetof(struct tr_output, dir), 0, NULL},
-	{"timeout", apply_timeout, offsetof(struct tr_output, timeout_ms), 0, NULL},
-	{NULL, NULL, 0, 0, NULL},
+	{"exec", apply_exec, 0, 0, NULL, 0},
+	{"dir", apply_path, offsetof(struct tr_output, dir), 0, NULL, 0},
+	{"timeout", apply_timeout, offsetof(struct tr_output, timeout_ms), 0, NULL, 0},
+	{NULL, NULL, 0, 0, NULL, 0},
 };
 
 static void apply_outputs(struct ctx *c, const struct node *v, void *dst, const char *key,
@@ -978,44 +983,49 @@ static void apply_params(struct ctx *c, const struct node *v, void *dst, const c
 /* ---- the top level -------------------------------------------------------- */
 
 static const struct key_def spool_keys[] = {
-	{"dir", apply_path, offsetof(struct tr_config, spool_dir), 0, NULL},
-	{"settle_ms", apply_count, offsetof(struct tr_config, settle_ms), INT32_MAX, NULL},
-	{"rescan_ms", apply_count, offsetof(struct tr_config, rescan_ms), INT32_MAX, NULL},
-	{NULL, NULL, 0, 0, NULL},
+	{"dir", apply_path, offsetof(struct tr_config, spool_dir), 0, NULL, 0},
+	{"settle_ms", apply_count, offsetof(struct tr_config, settle_ms), INT32_MAX, NULL, 0},
+	{"rescan_ms", apply_count, offsetof(struct tr_config, rescan_ms), INT32_MAX, NULL, 0},
+	{NULL, NULL, 0, 0, NULL, 0},
 };
 
 /* Maxima keep downstream arithmetic (bytes = mb << 20, ms timers, Lua's int
  * hook count) from overflowing. */
 static const struct key_def limits_keys[] = {
-	{"rule_instructions", apply_count, offsetof(struct tr_config, limits.rule_instructions), INT32_MAX, NULL},
-	{"rule_memory_mb", apply_count, offsetof(struct tr_config, limits.rule_memory_mb), 1 << 20, NULL},
-	{"rule_time_ms", apply_count, offsetof(struct tr_config, limits.rule_time_ms), INT32_MAX, NULL},
-	{"event_bytes", apply_count, offsetof(struct tr_config, limits.event_bytes), INT32_MAX, NULL},
-	{"request_bytes", apply_count, offsetof(struct tr_config, limits.request_bytes), INT32_MAX, NULL},
-	{"max_clients", apply_count, offsetof(struct tr_config, limits.max_clients), INT32_MAX, NULL},
-	{"max_pending_events", apply_count, offsetof(struct tr_config, limits.max_pending_events), INT32_MAX, NULL},
-	{"wal_mb", apply_count, offsetof(struct tr_config, limits.wal_mb), 1 << 16, NULL},
-	{NULL, NULL, 0, 0, NULL},
+	{"rule_instructions", apply_count, offsetof(struct tr_config, limits.rule_instructions), INT32_MAX, NULL, 0},
+	{"rule_memory_mb", apply_count, offsetof(struct tr_config, limits.rule_memory_mb), 1 << 20, NULL, 0},
+	{"rule_time_ms", apply_count, offsetof(struct tr_config, limits.rule_time_ms), INT32_MAX, NULL, 0},
+	{"event_bytes", apply_count, offsetof(struct tr_config, limits.event_bytes), INT32_MAX, NULL, 0},
+	{"request_bytes", apply_count, offsetof(struct tr_config, limits.request_bytes), INT32_MAX, NULL, 0},
+	{"max_clients", apply_count, offsetof(struct tr_config, limits.max_clients), INT32_MAX, NULL, 0},
+	{"max_pending_events", apply_count, offsetof(struct tr_config, limits.max_pending_events), INT32_MAX, NULL, 0},
+	{"wal_mb", apply_count, offsetof(struct tr_config, limits.wal_mb), 1 << 16, NULL, 0},
+	/* Below 16 MiB the state could not hold the shipped rules and a few
+	 * rule runs' worth of working memory. */
+	{"lua_state_mb", apply_count, offsetof(struct tr_config, limits.lua_state_mb), 1 << 20, NULL, 16},
+	{"rule_log_lines", apply_count, offsetof(struct tr_config, limits.rule_log_lines), INT32_MAX, NULL, 0},
+	{"rule_timers", apply_count, offsetof(struct tr_config, limits.rule_timers), INT32_MAX, NULL, 0},
+	{NULL, NULL, 0, 0, NULL, 0},
 };
 
 static const struct key_def log_keys[] = {
-	{"level", apply_log_level, offsetof(struct tr_config, log_level), 0, NULL},
-	{NULL, NULL, 0, 0, NULL},
+	{"level", apply_log_level, offsetof(struct tr_config, log_level), 0, NULL, 0},
+	{NULL, NULL, 0, 0, NULL, 0},
 };
 
 static const struct key_def top_keys[] = {
-	{"state_dir", apply_path, offsetof(struct tr_config, state_dir), 0, NULL},
-	{"socket", apply_path, offsetof(struct tr_config, socket_path), 0, NULL},
-	{"rules_dir", apply_path, offsetof(struct tr_config, rules_dir), 0, NULL},
-	{"durability", apply_durability, offsetof(struct tr_config, durability), 0, NULL},
-	{"spool", apply_section, 0, 0, spool_keys},
-	{"sources", apply_sources, 0, 0, NULL},
-	{"calendars", apply_calendars, 0, 0, NULL},
-	{"outputs", apply_outputs, 0, 0, NULL},
-	{"limits", apply_section, 0, 0, limits_keys},
-	{"log", apply_section, 0, 0, log_keys},
-	{"params", apply_params, 0, 0, NULL},
-	{NULL, NULL, 0, 0, NULL},
+	{"state_dir", apply_path, offsetof(struct tr_config, state_dir), 0, NULL, 0},
+	{"socket", apply_path, offsetof(struct tr_config, socket_path), 0, NULL, 0},
+	{"rules_dir", apply_path, offsetof(struct tr_config, rules_dir), 0, NULL, 0},
+	{"durability", apply_durability, offsetof(struct tr_config, durability), 0, NULL, 0},
+	{"spool", apply_section, 0, 0, spool_keys, 0},
+	{"sources", apply_sources, 0, 0, NULL, 0},
+	{"calendars", apply_calendars, 0, 0, NULL, 0},
+	{"outputs", apply_outputs, 0, 0, NULL, 0},
+	{"limits", apply_section, 0, 0, limits_keys, 0},
+	{"log", apply_section, 0, 0, log_keys, 0},
+	{"params", apply_params, 0, 0, NULL, 0},
+	{NULL, NULL, 0, 0, NULL, 0},
 };
 
 /* The first entry of a colon-separated directory list in env var name (as
@@ -1066,6 +1076,9 @@ int tr_config_defaults(struct tr_config *cfg)
 		.max_clients = 256,
 		.max_pending_events = 20000,
 		.wal_mb = 256,
+		.lua_state_mb = 256,
+		.rule_log_lines = 20,
+		.rule_timers = 100,
 	};
 	cfg->log_level = TR_LOG_INFO;
 	if (!cfg->state_dir || !cfg->socket_path || !cfg->rules_dir)

@@ -68,6 +68,11 @@ struct tr_limits {
 	int64_t max_clients;        /* default 256 */
 	int64_t max_pending_events; /* default 20000: above this, ingest answers busy */
 	int64_t wal_mb;             /* default 256: WAL size at which a checkpoint starts it over */
+	int64_t lua_state_mb;       /* default 256, at least 16: the whole Lua state's memory,
+	                             * rules, libraries and what runs keep between them */
+	int64_t rule_log_lines;     /* default 20: log lines one rule run may write; the rest
+	                             * are counted and dropped */
+	int64_t rule_timers;        /* default 100: timers one rule run may add */
 };
 
 /* All strings are heap copies owned by the struct; tr_config_free frees them.

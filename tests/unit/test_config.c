@@ -127,6 +127,9 @@ static void expect_defaults(const struct tr_config *cfg)
 	assert_int_equal(cfg->limits.max_clients, 256);
 	assert_int_equal(cfg->limits.max_pending_events, 20000);
 	assert_int_equal(cfg->limits.wal_mb, 256);
+	assert_int_equal(cfg->limits.lua_state_mb, 256);
+	assert_int_equal(cfg->limits.rule_log_lines, 20);
+	assert_int_equal(cfg->limits.rule_timers, 100);
 	assert_int_equal(cfg->log_level, TR_LOG_INFO);
 }
 
@@ -276,6 +279,10 @@ static void test_shipped_default_config_uncommented(void **state)
 	assert_int_equal(cfg.limits.request_bytes, 16777216);
 	assert_int_equal(cfg.limits.max_clients, 256);
 	assert_int_equal(cfg.limits.max_pending_events, 20000);
+	assert_int_equal(cfg.limits.wal_mb, 256);
+	assert_int_equal(cfg.limits.lua_state_mb, 256);
+	assert_int_equal(cfg.limits.rule_log_lines, 20);
+	assert_int_equal(cfg.limits.rule_timers, 100);
 	assert_int_equal(cfg.log_level, TR_LOG_INFO);
 	assert_true(cfg.nsources >= 4);
 	assert_int_equal(cfg.ncalendars, 1);
@@ -937,6 +944,9 @@ static void test_limits_and_log(void **state)
 		"  max_clients: 4\n"
 		"  max_pending_events: 100\n"
 		"  wal_mb: 64\n"
+		"  lua_state_mb: 16\n"
+		"  rule_log_lines: 3\n"
+		"  rule_timers: 7\n"
 		"log: { level: debug }\n",
 		&cfg);
 	assert_int_equal(cfg.durability, TR_DURABILITY_NORMAL);
@@ -950,6 +960,9 @@ static void test_limits_and_log(void **state)
 	assert_int_equal(cfg.limits.max_clients, 4);
 	assert_int_equal(cfg.limits.max_pending_events, 100);
 	assert_int_equal(cfg.limits.wal_mb, 64);
+	assert_int_equal(cfg.limits.lua_state_mb, 16);
+	assert_int_equal(cfg.limits.rule_log_lines, 3);
+	assert_int_equal(cfg.limits.rule_timers, 7);
 	assert_int_equal(cfg.log_level, TR_LOG_DEBUG);
 	tr_config_free(&cfg);
 
@@ -1001,6 +1014,22 @@ static void test_limits_and_log(void **state)
 	tr_errors_free(&errs);
 	assert_int_equal(load_text("limits: { wal_mb: 65537 }\n", &cfg, &errs), TR_EPARSE);
 	expect_error(&errs, 1, 19, "limits.wal_mb", "at most 65536");
+	tr_config_free(&cfg);
+	tr_errors_free(&errs);
+
+	/* The whole Lua state has a floor: below it the rules could not load. */
+	assert_int_equal(load_text("limits:\n"
+				   "  lua_state_mb: 15\n"
+				   "  rule_log_lines: 0\n"
+				   "  rule_timers: 2147483648\n"
+				   "  lua_state_mb: 1048577\n",
+				   &cfg, &errs), TR_EPARSE);
+	expect_error(&errs, 2, 17, "limits.lua_state_mb", "at least 16");
+	expect_error(&errs, 3, 19, "limits.rule_log_lines", "must be positive");
+	expect_error(&errs, 4, 16, "limits.rule_timers", "at most 2147483647");
+	expect_error(&errs, 5, 3, "limits.lua_state_mb", "duplicate key");
+	assert_int_equal(errs.n, 4);
+	expect_defaults(&cfg);
 	tr_config_free(&cfg);
 	tr_errors_free(&errs);
 }
