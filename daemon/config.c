@@ -20,6 +20,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 #include <yaml.h>
 #include "tr_calendar.h"
@@ -448,6 +449,23 @@ static void apply_path(struct ctx *c, const struct node *v, void *dst, const cha
 }
 
 /* A positive integer up to def->max, written plainly (not quoted). */
+/* The longest path bind(2) can take: sun_path holds it with its NUL. */
+#define SOCKET_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
+
+/* socket: a path, as apply_path, that must also fit in sun_path once made
+ * absolute; too long, it is reported here, not by a failed start. Kept even
+ * then, so the default's check in tr_config_load does not fire as well. */
+static void apply_socket(struct ctx *c, const struct node *v, void *dst, const char *key,
+			 const struct key_def *def)
+{
+	apply_path(c, v, dst, key, def);
+	const char *p = *(char **)dst;
+	size_t n = p ? strlen(p) : 0;
+	if (n > SOCKET_PATH_MAX)
+		problem(c, v, key, "%s is %zu bytes; a Unix socket path holds at most %zu", p, n,
+			SOCKET_PATH_MAX);
+}
+
 static void apply_count(struct ctx *c, const struct node *v, void *dst, const char *key,
 			const struct key_def *def)
 {
@@ -1015,7 +1033,7 @@ static const struct key_def log_keys[] = {
 
 static const struct key_def top_keys[] = {
 	{"state_dir", apply_path, offsetof(struct tr_config, state_dir), 0, NULL, 0},
-	{"socket", apply_path, offsetof(struct tr_config, socket_path), 0, NULL, 0},
+	{"socket", apply_socket, offsetof(struct tr_config, socket_path), 0, NULL, 0},
 	{"rules_dir", apply_path, offsetof(struct tr_config, rules_dir), 0, NULL, 0},
 	{"durability", apply_durability, offsetof(struct tr_config, durability), 0, NULL, 0},
 	{"spool", apply_section, 0, 0, spool_keys, 0},
@@ -1186,9 +1204,16 @@ int tr_config_load(const char *path, struct tr_config *cfg, struct tr_errors *er
 	free(cfg->spool_dir);
 	cfg->spool_dir = NULL;
 
+	const char *default_socket = cfg->socket_path;
 	struct node *root = parse_tree(&c, buf, len);
 	if (root)
 		walk_map(&c, root, top_keys, cfg, "");
+	/* The default follows $RUNTIME_DIRECTORY, which can be long too. */
+	if (cfg->socket_path == default_socket && strlen(default_socket) > SOCKET_PATH_MAX) {
+		tr_errors_add(errs, path, 0, 0, "socket", "the default %s is %zu bytes; a Unix socket path "
+			      "holds at most %zu", default_socket, strlen(default_socket), SOCKET_PATH_MAX);
+		c.nerrors++;
+	}
 	node_free(root);
 	free(buf);
 	free(c.dir);

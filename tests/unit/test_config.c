@@ -1034,6 +1034,60 @@ static void test_limits_and_log(void **state)
 	tr_errors_free(&errs);
 }
 
+/* A socket path bind(2) cannot take is a config error naming the key and
+ * the length, counted after a relative path is made absolute; the default
+ * under a long $RUNTIME_DIRECTORY is checked too. */
+static void test_socket_path_length(void **state)
+{
+	(void)state;
+	struct tr_config cfg;
+	struct tr_errors errs = {0};
+	char path[200], text[300];
+	memset(path, 'a', sizeof(path));
+	path[0] = '/';
+	path[107] = '\0';  /* 107 bytes and the NUL: sun_path's 108 exactly */
+	snprintf(text, sizeof(text), "socket: %s\n", path);
+	load_ok(text, &cfg);
+	assert_string_equal(cfg.socket_path, path);
+	tr_config_free(&cfg);
+
+	path[107] = 'a';
+	path[108] = '\0';
+	snprintf(text, sizeof(text), "durability: full\nsocket: %s\n", path);
+	assert_int_equal(load_text(text, &cfg, &errs), TR_EPARSE);
+	expect_error(&errs, 2, 9, "socket", "is 108 bytes; a Unix socket path holds at most 107");
+	assert_int_equal(errs.n, 1);
+	tr_config_free(&cfg);
+	tr_errors_free(&errs);
+
+	/* Short as written, long once it starts at the config's folder. */
+	size_t dir_len = strlen(tmp) + 1;
+	assert_true(dir_len < 100);
+	memset(path, 'b', 120 - dir_len);
+	path[120 - dir_len] = '\0';
+	snprintf(text, sizeof(text), "socket: %s\n", path);
+	assert_int_equal(load_text(text, &cfg, &errs), TR_EPARSE);
+	expect_error(&errs, 1, 9, "socket", "is 120 bytes");
+	assert_int_equal(errs.n, 1);
+	tr_config_free(&cfg);
+	tr_errors_free(&errs);
+
+	memset(path, 'c', 110);
+	path[0] = '/';
+	path[110] = '\0';
+	setenv("RUNTIME_DIRECTORY", path, 1);
+	assert_int_equal(load_text("durability: full\n", &cfg, &errs), TR_EPARSE);
+	expect_error(&errs, 0, 0, "socket", "the default");
+	expect_error(&errs, 0, 0, "socket", "is 123 bytes");
+	assert_int_equal(errs.n, 1);
+	tr_config_free(&cfg);
+	tr_errors_free(&errs);
+	/* A socket key in the file makes the default's length moot. */
+	load_ok("socket: /run/t.sock\n", &cfg);
+	tr_config_free(&cfg);
+	unsetenv("RUNTIME_DIRECTORY");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1052,6 +1106,7 @@ int main(void)
 		cmocka_unit_test(test_calendar_dates),
 		cmocka_unit_test(test_outputs),
 		cmocka_unit_test(test_params),
+		cmocka_unit_test(test_socket_path_length),
 		cmocka_unit_test(test_limits_and_log),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
