@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 #include "decode_internal.h"
+#include "tr_json.h"
 #include "tr_time.h"
 
 #define DEFAULT_ROW_BYTES (1024 * 1024)
@@ -77,10 +78,17 @@ static int set_key(cJSON *item, const char *key)
 	return 0;
 }
 
-int tr_decode_rename(const struct tr_decoder *d, cJSON *obj)
+int tr_decode_rename(const struct tr_decoder *d, cJSON *obj, int line, struct tr_row *row)
 {
 	if (d->ncolumns == 0)
 		return 0;
+	const cJSON *dup;
+	int rc = tr_json_duplicate_key(obj, &dup);
+	if (rc < 0)
+		return rc;
+	if (rc)
+		return tr_decode_fail(d, row, line, 0, dup->string,
+				      "the key \"%s\" is given more than once", dup->string);
 	for (cJSON *item = obj->child; item; item = item->next) {
 		const char *field = item->string ? tr_decode_field(d, item->string) : NULL;
 		if (!field)

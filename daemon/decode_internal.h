@@ -49,8 +49,11 @@ extern bool tr_decode_csv_split;
 const char *tr_decode_field(const struct tr_decoder *d, const char *header);
 
 /* Renames obj's mapped keys to their fields (a mapped key replaces an
- * unmapped one of the same name). Returns 0 or -ENOMEM. */
-int tr_decode_rename(const struct tr_decoder *d, cJSON *obj);
+ * unmapped one of the same name). A key that obj has twice is a row error
+ * at line first: renaming would keep one of the two without a word (deeper
+ * levels are checked with the event, tr_event_init). Returns 0, 1 with the
+ * row error in *row, or -ENOMEM; obj stays the caller's on every path. */
+int tr_decode_rename(const struct tr_decoder *d, cJSON *obj, int line, struct tr_row *row);
 
 /* Makes obj (taken: freed on every path but success, where the row owns it)
  * the row that starts at line: sets the source's type and, when the row has

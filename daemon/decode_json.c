@@ -97,9 +97,10 @@ static int parse_row(struct tr_decoder *d, const char *text, size_t n, int line,
 		cJSON_Delete(v);
 		return tr_decode_fail(d, row, line, col, NULL, "not an object");
 	}
-	if (tr_decode_rename(d, v) < 0) {
+	int rc = tr_decode_rename(d, v, line, row);
+	if (rc != 0) {
 		cJSON_Delete(v);
-		return -ENOMEM;
+		return rc;
 	}
 	return tr_decode_emit(d, v, line, row);
 }

@@ -160,16 +160,15 @@ static cJSON *scalar(const yaml_event_t *ev)
 	return cJSON_CreateString(v);
 }
 
-/* Puts v under key in an object (a repeated key: the last wins) or at the
- * end of an array. v is taken. Returns 0 or -ENOMEM. */
+/* Puts v under key at the end of an object or at the end of an array. v
+ * is taken. A repeated key is kept twice, not replaced: the event check
+ * (tr_event_init, or tr_decode_rename first) refuses the row naming it,
+ * one sorted pass instead of a lookup per key. Returns 0 or -ENOMEM. */
 static int attach(cJSON *parent, const char *key, cJSON *v)
 {
 	if (!v)
 		return -ENOMEM;
-	if (cJSON_IsArray(parent))
-		return cJSON_AddItemToArray(parent, v) ? 0 : (cJSON_Delete(v), -ENOMEM);
-	cJSON *old = cJSON_GetObjectItemCaseSensitive(parent, key);
-	if (old ? cJSON_ReplaceItemInObjectCaseSensitive(parent, key, v) : cJSON_AddItemToObject(parent, key, v))
+	if (cJSON_IsArray(parent) ? cJSON_AddItemToArray(parent, v) : cJSON_AddItemToObject(parent, key, v))
 		return 0;
 	cJSON_Delete(v);
 	return -ENOMEM;
@@ -260,9 +259,10 @@ static int build_item(struct yaml_state *s, yaml_event_type_t start, int line, i
 		}
 		return tr_decode_fail(d, row, line, col, NULL, "not a mapping");
 	}
-	if (tr_decode_rename(d, stack[0]) < 0) {
+	rc = tr_decode_rename(d, stack[0], line, row);
+	if (rc != 0) {
 		cJSON_Delete(stack[0]);
-		return -ENOMEM;
+		return rc;
 	}
 	return tr_decode_emit(d, stack[0], line, row);
 }

@@ -1,6 +1,9 @@
-/* Event validation and normalisation (SPEC §2): type name, id (derived from
- * content when absent, so the same row dropped twice is the same event),
- * occurred_at in the source's zone, well-known field checks. Not storage. */
+/* Event validation and normalisation (SPEC §2): no key given twice at any
+ * depth and no nesting past TR_EVENT_MAX_DEPTH (tr_json_check), type name,
+ * id (derived from content when absent, so the same row dropped twice is
+ * the same event), occurred_at in the source's zone, well-known field
+ * checks. Every event passes here, from the socket and from files. Not
+ * storage. */
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -108,27 +111,22 @@ static int check_known_fields(cJSON *obj, const char *type, char *err, size_t le
 	return 0;
 }
 
-/* Nesting depth of v, counting containers; stops counting past limit. */
-static int depth_of(const cJSON *v, int limit)
-{
-	int max = 0;
-	if (!cJSON_IsArray(v) && !cJSON_IsObject(v))
-		return 0;
-	if (limit <= 0)
-		return 1;
-	for (const cJSON *c = v->child; c; c = c->next) {
-		int d = depth_of(c, limit - 1);
-		if (d > max)
-			max = d;
-	}
-	return max + 1;
-}
-
 static int normalise(struct tr_event *ev, const char *zone, int64_t now, char *err, size_t len)
 {
 	cJSON *obj = ev->payload;
 	if (!cJSON_IsObject(obj))
 		return fail(err, len, "an event must be a JSON object%s", "");
+	/* Before any field is read: with a key given twice, what the engine
+	 * reads (cJSON's first) and what rules see (a Lua table's last) would
+	 * differ. One walk also bounds the nesting rules get as tables. */
+	char where[128];
+	int shape = tr_json_check(obj, TR_EVENT_MAX_DEPTH, where, sizeof(where));
+	if (shape == TR_JSON_DUPLICATE)
+		return fail(err, len, "field \"%s\": the key is given more than once in its object", where);
+	if (shape == TR_JSON_TOO_DEEP)
+		return fail(err, len, "the event is nested deeper than %s levels", TR_STR(TR_EVENT_MAX_DEPTH));
+	if (shape < 0)
+		return shape;
 
 	cJSON *type = cJSON_GetObjectItemCaseSensitive(obj, "type");
 	if (!type)
@@ -168,9 +166,6 @@ static int normalise(struct tr_event *ev, const char *zone, int64_t now, char *e
 		cJSON_ReplaceItemInObjectCaseSensitive(obj, "occurred_at", norm);
 	else
 		cJSON_AddItemToObject(obj, "occurred_at", norm);
-
-	if (depth_of(obj, TR_EVENT_MAX_DEPTH + 1) > TR_EVENT_MAX_DEPTH)
-		return fail(err, len, "the event is nested deeper than %s levels", TR_STR(TR_EVENT_MAX_DEPTH));
 
 	int rc = check_known_fields(obj, ev->type, err, len);
 	if (rc)

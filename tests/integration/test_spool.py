@@ -202,6 +202,57 @@ class Lifecycle(unittest.TestCase):
             self.assertEqual(r["event"]["payload"]["comment"], "第一行\n第二行")
 
 
+class HostileInput(unittest.TestCase):
+    """Issue 17: input that means two things, or costs more than it is worth,
+    is refused with its place named; nothing is held up or lost."""
+
+    def test_a_key_given_twice_is_refused_on_the_socket_and_in_files(self):
+        with Daemon(config=CONFIG) as d:
+            # json.dumps cannot repeat a key: send the raw line
+            c = d.client()
+            c.send_raw(b'{"op":"ingest","events":['
+                       b'{"type":"message.new","id":"ok-s","order_id":"o2"},'
+                       b'{"type":"message.new","id":"d1","occurred_at":"2026-11-24T05:00:00Z",'
+                       b'"occurred_at":"2020-01-01T00:00:00Z"},'
+                       b'{"type":"message.new","type":"feedback.new","id":"d2","rating":1},'
+                       b'{"type":"message.new","id":"d3","order":{"lines":[{"sku":"a","sku":"b"}]}}]}\n')
+            r = c.recv()
+            c.close()
+            self.assertEqual(r["accepted"], 1, r)
+            errors = {e["index"]: e["error"] for e in r["rejected"]}
+            self.assertIn('"occurred_at"', errors[1])
+            self.assertIn("more than once", errors[1])
+            self.assertIn('"type"', errors[2])
+            self.assertIn('"order.lines[0].sku"', errors[3])
+            for eid in ("d1", "d2", "d3"):
+                self.assertFalse(d.request({"op": "explain", "type": "message.new", "event_id": eid})["ok"])
+
+            s = Spool(d)
+            good = b'{"type":"message.new","id":"f-%d","order_id":"o"}'
+            dup_at = b'{"type":"message.new","id":"f-dup","occurred_at":"2026-11-24T05:00:00Z","occurred_at":"2020-01-01T00:00:00Z"}'
+            s.drop("dup.ndjson", b"\n".join([good % 1, dup_at, good % 2]) + b"\n")
+            s.drop("dup.json", b"[\n" + b",\n".join([good % 3, good % 4, dup_at.replace(b"f-dup", b"f-dup2")]) + b"\n]\n")
+            s.drop("dup.yaml", b"- {type: message.new, id: f-5, order_id: o}\n"
+                               b"- type: message.new\n  id: f-dup3\n  type: feedback.new\n"
+                               b"- type: message.new\n  id: f-6\n  order: {buyer: {name: a, name: b}}\n")
+            for name, lines, key in (("dup.ndjson", ["2"], "occurred_at"), ("dup.json", ["4"], "occurred_at"),
+                                     ("dup.yaml", ["2", "5"], None)):
+                s.wait_for("rejected", name + ".errors")
+                errors = s.errors(name)
+                self.assertEqual([e.split(":")[1] for e in errors], lines, errors)
+                for e in errors:
+                    self.assertTrue(e.startswith(name + ":"), e)
+                    self.assertIn("more than once", e)
+                    if key:
+                        self.assertIn(f'"{key}"', e)
+            self.assertIn('"type"', s.errors("dup.yaml")[0])
+            self.assertIn('"order.buyer.name"', s.errors("dup.yaml")[1])
+            for i in range(1, 6):
+                self.assertTrue(d.request({"op": "explain", "type": "message.new", "event_id": f"f-{i}"})["ok"], i)
+            for eid in ("f-dup", "f-dup2", "f-dup3", "f-6"):
+                self.assertFalse(d.request({"op": "explain", "type": "message.new", "event_id": eid})["ok"], eid)
+
+
 # Every run bumps a counter kept on one ticket: if any row's rule ran twice,
 # the count would exceed the rows.
 COUNTING = '''

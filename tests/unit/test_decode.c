@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "tr_decode.h"
+#include "tr_event.h"
 #include "../../daemon/decode_internal.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -919,6 +920,58 @@ static void test_ndjson_mapping_and_lines(void **state)
 	result_free(&r);
 }
 
+/* A key given twice (issue 17): with a column map the decoder refuses the
+ * row itself, since renaming would silently keep one value; without one
+ * both values reach the event check, which refuses the row naming the key,
+ * whatever the format, at any depth (YAML used to keep the last value). */
+static void test_duplicate_keys(void **state)
+{
+	(void)state;
+	struct tr_column cols[] = {{"店铺", "account"}};
+	struct tr_source s = plain_source("utf-8");
+	s.columns = cols;
+	s.ncolumns = 1;
+	const char *p = write_file("dup.ndjson",
+				   "{\"type\":\"a.b\",\"店铺\":\"a\",\"id\":\"1\"}\n"
+				   "{\"type\":\"a.b\",\"店铺\":\"a\",\"店铺\":\"b\",\"id\":\"2\"}\n", -1);
+	struct result r;
+	decode(p, &s, 0, &r);
+	assert_int_equal(r.n, 2);
+	assert_row_event(&r, 0, 1);
+	assert_row_error(&r, 1, 2, "the key \"店铺\" is given more than once");
+	assert_string_equal(r.rows[1].err.field, "店铺");
+	result_free(&r);
+
+	p = write_file("dupmap.yaml", "- {type: a.b, 店铺: a, 店铺: b, id: '1'}\n", -1);
+	decode(p, &s, 0, &r);
+	assert_int_equal(r.n, 1);
+	assert_row_error(&r, 0, 1, "the key \"店铺\" is given more than once");
+	result_free(&r);
+
+	static const struct { const char *name, *text, *path; int line; } unmapped[] = {
+		{"dup.yaml", "- type: a.b\n  id: '1'\n- type: a.b\n  occurred_at: 2026-11-24T05:00:00Z\n"
+			     "  id: '2'\n  occurred_at: 2020-01-01T00:00:00Z\n", "occurred_at", 3},
+		{"dupdeep.yaml", "- type: a.b\n  id: '1'\n  order: {buyer: {n: x, n: y}}\n", "order.buyer.n", 1},
+		{"dup.json", "[{\"type\":\"a.b\",\"id\":\"1\"},\n {\"type\":\"a.b\",\"type\":\"c.d\",\"id\":\"2\"}]\n",
+			     "type", 2},
+	};
+	for (size_t i = 0; i < sizeof(unmapped) / sizeof(unmapped[0]); i++) {
+		decode(write_file(unmapped[i].name, unmapped[i].text, -1), NULL, 0, &r);
+		assert_true(r.n >= 1);
+		size_t last = r.n - 1;
+		assert_row_event(&r, last, unmapped[i].line);
+		char err[256], needle[128];
+		struct tr_event ev;
+		int rc = tr_event_init(&ev, r.rows[last].ev, NULL, "t", 1795500000, err, sizeof(err));
+		r.rows[last].ev = NULL; /* taken */
+		assert_int_equal(rc, TR_EPARSE);
+		snprintf(needle, sizeof(needle), "field \"%s\": the key is given more than once", unmapped[i].path);
+		if (!strstr(err, needle))
+			fail_msg("%s: \"%s\" does not say \"%s\"", unmapped[i].name, err, needle);
+		result_free(&r);
+	}
+}
+
 static void test_ndjson_long_line(void **state)
 {
 	(void)state;
@@ -1322,6 +1375,7 @@ int main(void)
 		cmocka_unit_test(test_csv_half_million_rows),
 		cmocka_unit_test(test_ndjson_mapping_and_lines),
 		cmocka_unit_test(test_ndjson_long_line),
+		cmocka_unit_test(test_duplicate_keys),
 		cmocka_unit_test(test_json_array_10000),
 		cmocka_unit_test(test_json_deep_nesting),
 		cmocka_unit_test(test_json_errors_and_resync),

@@ -10,7 +10,9 @@
  * 0000-9999) are refused; feedback.new ratings are whole
  * numbers 1..5 (the string "2" becomes the number 2) and anything else is
  * refused with a message naming "rating"; a non-string account and nesting
- * deeper than 64 levels are refused. Every refusal fills the message and
+ * deeper than 64 levels are refused; so is an object, at any depth, that
+ * gives a key twice (the engine would read the first value, rules the
+ * last), with a message naming the key's path. Every refusal fills the message and
  * leaves nothing to free: obj is always taken, which ASan's leak checker
  * proves on every error path these tests walk. */
 #include <errno.h>
@@ -523,6 +525,39 @@ static void test_nesting(void **state)
 	refuse(json, NULL, "64");
 }
 
+static void test_duplicate_keys(void **state)
+{
+	(void)state;
+	/* the cases of issue 17: the engine read the first, rules the last */
+	refuse("{\"type\":\"message.new\",\"id\":\"1\",\"occurred_at\":\"2026-11-24T05:00:00Z\","
+	       "\"occurred_at\":\"2020-01-01T00:00:00Z\"}", NULL, "field \"occurred_at\": the key is given more than once");
+	refuse("{\"type\":\"message.new\",\"type\":\"feedback.new\",\"id\":\"1\"}", NULL, "field \"type\"");
+	refuse("{\"type\":\"a.b\",\"id\":\"1\",\"id\":\"2\"}", NULL, "field \"id\"");
+	/* at every depth, named by its path */
+	refuse("{\"type\":\"a.b\",\"id\":\"1\",\"order\":{\"buyer\":{\"name\":\"x\",\"name\":\"y\"}}}", NULL,
+	       "field \"order.buyer.name\"");
+	refuse("{\"type\":\"a.b\",\"id\":\"1\",\"lines\":[{\"sku\":\"a\"},{\"sku\":\"b\",\"sku\":\"c\"}]}", NULL,
+	       "field \"lines[1].sku\"");
+	/* a large object (sorted, not pairwise) */
+	cJSON *obj = cJSON_CreateObject();
+	cJSON_AddStringToObject(obj, "type", "a.b");
+	cJSON_AddStringToObject(obj, "id", "1");
+	char key[32];
+	for (int i = 0; i < 5000; i++) {
+		snprintf(key, sizeof(key), "f%d", i);
+		cJSON_AddNumberToObject(obj, key, i);
+	}
+	struct tr_event ev;
+	assert_int_equal(tr_event_init(&ev, cJSON_Duplicate(obj, 1), NULL, "t", NOW, err, sizeof(err)), 0);
+	tr_event_free(&ev);
+	cJSON_AddNumberToObject(obj, "f4321", 0);
+	assert_int_equal(tr_event_init(&ev, obj, NULL, "t", NOW, err, sizeof(err)), TR_EPARSE);
+	assert_non_null(strstr(err, "field \"f4321\""));
+	/* keys that differ in case are distinct keys */
+	accept(&ev, "{\"type\":\"a.b\",\"id\":\"1\",\"Type\":\"x\",\"ID\":2}", NULL);
+	tr_event_free(&ev);
+}
+
 /* Ownership: every refusal above ran through refuse(), which frees nothing
  * itself: ASan's leak check at exit proves obj was taken. This walks each
  * error path once more with objects that own many allocations. */
@@ -588,6 +623,7 @@ int main(void)
 		cmocka_unit_test(test_feedback_rating),
 		cmocka_unit_test(test_account_marketplace),
 		cmocka_unit_test(test_nesting),
+		cmocka_unit_test(test_duplicate_keys),
 		cmocka_unit_test(test_ownership_on_every_path),
 		cmocka_unit_test(test_json_whole),
 	};
