@@ -17,6 +17,7 @@
 #include "tr_log.h"
 #include "tr_notify.h"
 #include "tr_lua.h"
+#include "tr_rules_dir.h"
 #include "tr_time.h"
 
 #define MAX_RULES 1024
@@ -37,6 +38,13 @@ struct tr_rule {
 	char last_error[256];
 };
 
+/* A rule file as it was loaded, kept so the Lua state can be rebuilt from
+ * exactly what was checked, not from whatever the folder holds now. */
+struct source {
+	char *path, *base, *text;
+	size_t len;
+};
+
 struct tr_engine {
 	struct tr_run run;     /* the sandbox's owner pointer: the run in progress */
 	struct tr_sandbox *sb;
@@ -44,6 +52,10 @@ struct tr_engine {
 	struct tr_rule *rules;
 	size_t nrules;
 	const char *loading;   /* base name of the file being loaded */
+	char *lib_dir;         /* NULL: require always fails */
+	struct source *sources;
+	size_t nsources;
+	uint64_t resets;       /* times the Lua state was rebuilt (SPEC §5) */
 };
 
 static void rule_free(struct tr_rule *r)
@@ -55,16 +67,28 @@ static void rule_free(struct tr_rule *r)
 	free(r->on);
 }
 
+static void rules_free(struct tr_rule *rules, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		rule_free(&rules[i]);
+	free(rules);
+}
+
 void tr_engine_free(struct tr_engine *e)
 {
 	if (!e)
 		return;
-	for (size_t i = 0; i < e->nrules; i++)
-		rule_free(&e->rules[i]);
-	free(e->rules);
+	rules_free(e->rules, e->nrules);
 	tr_sandbox_free(e->sb);
 	tr_calendars_free(e->calendars);
 	tr_buf_free(&e->run.effects);
+	for (size_t i = 0; i < e->nsources; i++) {
+		free(e->sources[i].path);
+		free(e->sources[i].base);
+		free(e->sources[i].text);
+	}
+	free(e->sources);
+	free(e->lib_dir);
 	free(e);
 }
 
@@ -273,33 +297,25 @@ static int by_priority(const void *a, const void *b)
 	return x->order - y->order;
 }
 
-static int new_engine(const struct tr_config *cfg, const char *lib_dir, struct tr_engine **out,
-		      struct tr_errors *errs)
+/* Gives e a fresh sandbox with every table rules use, and an empty rule
+ * list. Returns 0 or -ENOMEM (e->sb and e->rules then NULL). */
+static int open_state(struct tr_engine *e)
 {
-	struct tr_engine *e = calloc(1, sizeof(*e));
-	if (!e || !(e->rules = calloc(MAX_RULES, sizeof(*e->rules)))) {
-		free(e);
-		return -ENOMEM;
-	}
-	int crc = tr_calendars_build(cfg, &e->calendars, errs);
-	if (crc) {
-		free(e->rules);
-		free(e);
-		return crc;
-	}
-	e->run.cfg = cfg;
-	e->run.calendars = e->calendars;
+	const struct tr_config *cfg = e->run.cfg;
 	struct tr_budget b = {
 		.instructions = cfg->limits.rule_instructions,
 		.memory = (size_t)cfg->limits.rule_memory_mb << 20,
 		.time_ms = cfg->limits.rule_time_ms,
+		.state_memory = (size_t)cfg->limits.lua_state_mb << 20,
 	};
-	struct stat st;
-	int rc = tr_sandbox_new(&b, lib_dir && stat(lib_dir, &st) == 0 ? lib_dir : NULL, &e->run, &e->sb);
+	e->nrules = 0;
+	if (!(e->rules = calloc(MAX_RULES, sizeof(*e->rules))))
+		return -ENOMEM;
+	int rc = tr_sandbox_new(&b, e->lib_dir, &e->run, &e->sb);
 	if (rc) {
-		tr_calendars_free(e->calendars);
 		free(e->rules);
-		free(e);
+		e->rules = NULL;
+		e->sb = NULL;
 		return rc;
 	}
 	tr_lua_open_ticket(e->sb);
@@ -314,6 +330,29 @@ static int new_engine(const struct tr_config *cfg, const char *lib_dir, struct t
 	tr_sandbox_add_global(e->sb, "ladder");
 	lua_newtable(L);
 	lua_setfield(L, LUA_REGISTRYINDEX, "tr.ladders");
+	return 0;
+}
+
+static int new_engine(const struct tr_config *cfg, const char *lib_dir, struct tr_engine **out,
+		      struct tr_errors *errs)
+{
+	struct tr_engine *e = calloc(1, sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	struct stat st;
+	if (lib_dir && stat(lib_dir, &st) == 0 && !(e->lib_dir = strdup(lib_dir))) {
+		free(e);
+		return -ENOMEM;
+	}
+	e->run.cfg = cfg;
+	int rc = tr_calendars_build(cfg, &e->calendars, errs);
+	if (rc == 0)
+		rc = open_state(e);
+	if (rc) {
+		tr_engine_free(e);
+		return rc;
+	}
+	e->run.calendars = e->calendars;
 	*out = e;
 	return 0;
 }
@@ -327,28 +366,16 @@ static int line_of(const char *msg, const char *base)
 	return 0;
 }
 
-static void load_one(struct tr_engine *e, const char *path, const char *base, struct tr_errors *errs)
+/* Compiles and runs one rule file's top level in e's sandbox. */
+static void load_source(struct tr_engine *e, const struct source *src, struct tr_errors *errs)
 {
-	FILE *f = fopen(path, "rb");
-	if (!f) {
-		tr_errors_add(errs, path, 0, 0, NULL, "cannot read: %s", strerror(errno));
-		return;
-	}
-	char *buf = malloc(MAX_RULE_FILE + 1);
-	size_t len = buf ? fread(buf, 1, MAX_RULE_FILE + 1, f) : 0;
-	fclose(f);
-	if (!buf || len > MAX_RULE_FILE) {
-		tr_errors_add(errs, path, 0, 0, NULL, buf ? "larger than 4 MiB" : "out of memory");
-		free(buf);
-		return;
-	}
+	const char *path = src->path, *base = src->base;
 	lua_State *L = tr_sandbox_lua(e->sb);
 	char chunk[300];
 	snprintf(chunk, sizeof(chunk), "@%s", base);
 	e->loading = base;
 	tr_sandbox_push_env(e->sb);
-	int rc = tr_sandbox_load(e->sb, buf, len, chunk);
-	free(buf);
+	int rc = tr_sandbox_load(e->sb, src->text, src->len, chunk);
 	if (rc != LUA_OK) {
 		const char *msg = lua_tostring(L, -1);
 		int line = line_of(msg, base);
@@ -365,6 +392,92 @@ static void load_one(struct tr_engine *e, const char *path, const char *base, st
 		int line = line_of(call.location, base);
 		tr_errors_add(errs, path, line, 0, NULL, "%s", call.message);
 	}
+}
+
+/* Reads one rule file, keeps it among e's sources and loads it. */
+static void load_one(struct tr_engine *e, const char *path, const char *base, struct tr_errors *errs)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		tr_errors_add(errs, path, 0, 0, NULL, "cannot read: %s", strerror(errno));
+		return;
+	}
+	char *buf = malloc(MAX_RULE_FILE + 1);
+	size_t len = buf ? fread(buf, 1, MAX_RULE_FILE + 1, f) : 0;
+	fclose(f);
+	if (!buf || len > MAX_RULE_FILE) {
+		tr_errors_add(errs, path, 0, 0, NULL, buf ? "larger than 4 MiB" : "out of memory");
+		free(buf);
+		return;
+	}
+	struct source *grown = realloc(e->sources, (e->nsources + 1) * sizeof(*grown));
+	if (grown)
+		e->sources = grown;
+	struct source src = {.path = strdup(path), .base = strdup(base), .text = buf, .len = len};
+	if (!grown || !src.path || !src.base) {
+		tr_errors_add(errs, path, 0, 0, NULL, "out of memory");
+		free(src.path);
+		free(src.base);
+		free(buf);
+		return;
+	}
+	e->sources[e->nsources++] = src;
+	load_source(e, &src, errs);
+}
+
+/* SPEC §5: what rules keep between events in Lua (globals, upvalues, module
+ * tables) is a cache bounded by limits.lua_state_mb. When, after a full
+ * collection, it holds more than half the cap, the state is rebuilt from
+ * the rule files as they were loaded: every rule starts afresh, as after a
+ * reload of the same files, and the counters carry over. On failure the old
+ * state stays (a run past the cap still errors) and the next event tries
+ * again. */
+static void reset_if_full(struct tr_engine *e)
+{
+	size_t cap = (size_t)e->run.cfg->limits.lua_state_mb << 20;
+	if (tr_sandbox_memory(e->sb) <= cap / 4 * 3)
+		return;
+	size_t kept = tr_sandbox_collect(e->sb);
+	if (kept <= cap / 2)
+		return;
+	struct tr_sandbox *old_sb = e->sb;
+	struct tr_rule *old = e->rules;
+	size_t nold = e->nrules;
+	struct tr_errors errs = {0};
+	int rc = open_state(e);
+	for (size_t i = 0; rc == 0 && i < e->nsources && errs.n == 0; i++)
+		load_source(e, &e->sources[i], &errs);
+	if (rc || errs.n) {
+		char why[400] = "out of memory";
+		if (errs.n)
+			tr_error_format(&errs.items[0], why, sizeof(why));
+		log_warnx("rules keep %zu MiB of Lua state between events, over half of limits.lua_state_mb "
+			  "(%lld): rebuilding it failed, it stays: %s", kept >> 20,
+			  (long long)e->run.cfg->limits.lua_state_mb, why);
+		if (rc == 0) {
+			rules_free(e->rules, e->nrules);
+			tr_sandbox_free(e->sb);
+		}
+		e->sb = old_sb;
+		e->rules = old;
+		e->nrules = nold;
+		tr_errors_free(&errs);
+		return;
+	}
+	qsort(e->rules, e->nrules, sizeof(*e->rules), by_priority);
+	for (size_t i = 0; i < e->nrules; i++)
+		for (size_t k = 0; k < nold; k++)
+			if (strcmp(e->rules[i].name, old[k].name) == 0) {
+				e->rules[i].runs = old[k].runs;
+				e->rules[i].errors = old[k].errors;
+				memcpy(e->rules[i].last_error, old[k].last_error, sizeof(old[k].last_error));
+			}
+	rules_free(old, nold);
+	tr_sandbox_free(old_sb);
+	e->resets++;
+	log_warnx("rules kept %zu MiB of Lua state between events, over half of limits.lua_state_mb (%lld): "
+		  "their Lua state was rebuilt from the loaded files (globals start afresh; `state` is kept)",
+		  kept >> 20, (long long)e->run.cfg->limits.lua_state_mb);
 }
 
 static int finish_load(struct tr_engine *e, struct tr_engine **out, struct tr_errors *errs, size_t nerr0)
@@ -391,6 +504,8 @@ int tr_engine_load(const char *rules_dir, const struct tr_config *cfg, struct tr
 {
 	size_t nerr0 = errs->n;
 	*out = NULL;
+	if (tr_rules_dir_check(rules_dir, errs) != 0)
+		return TR_EPARSE; /* code anyone may have written is not even compiled */
 	char lib[4096];
 	snprintf(lib, sizeof(lib), "%s/lib", rules_dir);
 	struct dirent **names;
@@ -500,7 +615,19 @@ static void begin_run(struct tr_engine *e, struct tr_store *s, const struct tr_e
 	e->run.event = ev;
 	e->run.rule = r->name;
 	e->run.now = now;
+	e->run.log_lines = e->run.log_dropped = e->run.timers_added = 0;
 	snprintf(e->run.actor, sizeof(e->run.actor), "rule:%s", r->name);
+}
+
+/* One line for the log lines a run could not write (limits.rule_log_lines). */
+static void end_run(struct tr_engine *e)
+{
+	e->run.phase = TR_PHASE_NONE;
+	if (e->run.log_dropped)
+		log_warnx("rule %s (%s %s): %lld more log lines dropped (limits.rule_log_lines = %lld)",
+			  e->run.rule, e->run.event->type, e->run.event->id, (long long)e->run.log_dropped,
+			  (long long)e->run.cfg->limits.rule_log_lines);
+	e->run.log_dropped = 0;
 }
 
 /* Runs r's `when`. 1 matched, 0 not, -1 it failed (call says why). */
@@ -543,7 +670,7 @@ static int run_rule(struct tr_engine *e, struct tr_store *s, struct tr_rule *r, 
 	int rc = 0;
 	begin_run(e, s, ev, r, now, TR_PHASE_WHEN);
 	int m = run_when(e, r, &call);
-	e->run.phase = TR_PHASE_NONE;
+	end_run(e);
 	if (m <= 0) {
 		if (m < 0) {
 			out->errors++;
@@ -564,7 +691,7 @@ static int run_rule(struct tr_engine *e, struct tr_store *s, struct tr_rule *r, 
 	lua_pushvalue(L, -3);
 	lua_pushvalue(L, -3);
 	tr_lua_pcall(e->sb, 2, 0, 1, &call);
-	e->run.phase = TR_PHASE_NONE;
+	end_run(e);
 	lua_settop(L, top);
 	const char *effects = tr_lua_effects_text(&e->run);
 	if (call.status == 0 && !effects) {
@@ -606,6 +733,7 @@ int tr_engine_dispatch(struct tr_engine *e, struct tr_store *s, const struct tr_
 			rc = run_rule(e, s, &e->rules[i], ev, now, out);
 	e->run.event = NULL;
 	e->run.store = NULL;
+	reset_if_full(e);
 	return rc;
 }
 
@@ -622,6 +750,7 @@ int tr_engine_retry(struct tr_engine *e, struct tr_store *s, const struct tr_eve
 		int rc = run_rule(e, s, r, ev, now, out);
 		e->run.event = NULL;
 		e->run.store = NULL;
+		reset_if_full(e);
 		return rc;
 	}
 	return -ENOENT;

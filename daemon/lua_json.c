@@ -25,6 +25,14 @@ struct tr_run *tr_lua_run_mutating(lua_State *L, const char *what)
 	return run;
 }
 
+void tr_lua_count_timer(lua_State *L, const char *fn)
+{
+	struct tr_run *run = tr_lua_run(L);
+	if (++run->timers_added > run->cfg->limits.rule_timers)
+		luaL_error(L, "%s: a rule run may add at most %d timers (limits.rule_timers)", fn,
+			   (int)run->cfg->limits.rule_timers);
+}
+
 /* Effects are written as text straight away: the same JSON a cJSON tree
  * printed, without a tree of allocations per effect. */
 static void add_key(struct tr_buf *b, const char *key)
@@ -82,10 +90,43 @@ void tr_lua_effect_end(lua_State *L)
 		luaL_error(L, "not enough memory");
 }
 
+void tr_lua_check_plain(lua_State *L, int idx, const char *fn)
+{
+	luaL_checktype(L, idx, LUA_TTABLE);
+	if (lua_getmetatable(L, idx))
+		luaL_error(L, "%s: options must be a plain table, not one with a metatable", fn);
+}
+
+const char *tr_lua_check_text(lua_State *L, int idx, const char *fn)
+{
+	size_t len;
+	const char *s = luaL_checklstring(L, idx, &len);
+	if (memchr(s, 0, len))
+		luaL_error(L, "%s: text with a NUL byte cannot be stored", fn);
+	return s;
+}
+
+const char *tr_lua_opt_text(lua_State *L, int t, const char *name, const char *def, const char *fn)
+{
+	luaL_checkstack(L, 1, fn);
+	int type = lua_getfield(L, t, name);
+	if (type == LUA_TNIL) {
+		lua_pop(L, 1);
+		return def;
+	}
+	if (type != LUA_TSTRING)
+		luaL_error(L, "%s: option '%s' must be a string, not a %s", fn, name, lua_typename(L, type));
+	size_t len;
+	const char *v = lua_tolstring(L, -1, &len);
+	if (memchr(v, 0, len))
+		luaL_error(L, "%s: option '%s' holds a NUL byte", fn, name);
+	return v;
+}
+
 void tr_lua_check_options(lua_State *L, int idx, const char *fn, const char *const allowed[])
 {
 	idx = lua_absindex(L, idx);
-	luaL_checktype(L, idx, LUA_TTABLE);
+	tr_lua_check_plain(L, idx, fn);
 	lua_pushnil(L);
 	while (lua_next(L, idx)) {
 		lua_pop(L, 1);
@@ -249,8 +290,15 @@ static cJSON *to_json(lua_State *L, int idx, int depth, char *err, size_t errlen
 			return NULL;
 		}
 		return cJSON_CreateNumber(lua_tonumber(L, idx));
-	case LUA_TSTRING:
-		return cJSON_CreateString(lua_tostring(L, idx));
+	case LUA_TSTRING: {
+		size_t len;
+		const char *s = lua_tolstring(L, idx, &len);
+		if (memchr(s, 0, len)) {
+			snprintf(err, errlen, "cannot store a string with a NUL byte");
+			return NULL;
+		}
+		return cJSON_CreateString(s);
+	}
 	case LUA_TTABLE:
 		break;
 	default:
@@ -280,10 +328,12 @@ static cJSON *to_json(lua_State *L, int idx, int depth, char *err, size_t errlen
 	}
 	lua_pushnil(L);
 	while (lua_next(L, idx)) {
-		if (lua_type(L, -2) != LUA_TSTRING) {
+		size_t klen = 0;
+		const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &klen) : NULL;
+		if (!k || memchr(k, 0, klen)) {
 			lua_pop(L, 2);
 			cJSON_Delete(out);
-			snprintf(err, errlen, "table keys must be strings (or 1..n for a list)");
+			snprintf(err, errlen, "table keys must be strings without NUL bytes (or 1..n for a list)");
 			return NULL;
 		}
 		cJSON *c = to_json(L, -1, depth + 1, err, errlen);

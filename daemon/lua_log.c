@@ -4,9 +4,18 @@
 #include "tr_log.h"
 #include "tr_lua.h"
 
+/* A longer line is cut: the journal is for people, not for dumps. */
+#define MAX_LOG_LINE 2048
+
 static int log_at(lua_State *L, int level)
 {
 	struct tr_run *run = tr_lua_run(L);
+	/* A loop of log calls must not flood the journal: past the cap, lines
+	 * are only counted, and the engine logs the count once per run. */
+	if (++run->log_lines > run->cfg->limits.rule_log_lines) {
+		run->log_dropped++;
+		return 0;
+	}
 	int n = lua_gettop(L); /* before luaL_buffinit, which pushes a placeholder */
 	luaL_Buffer b;
 	luaL_buffinit(L, &b);
@@ -17,7 +26,12 @@ static int log_at(lua_State *L, int level)
 			luaL_addchar(&b, ' ');
 	}
 	luaL_pushresult(&b);
-	const char *msg = lua_tostring(L, -1);
+	size_t len;
+	const char *msg = lua_tolstring(L, -1, &len);
+	if (len > MAX_LOG_LINE) {
+		lua_pushfstring(L, "%s... (%d bytes cut)", lua_pushlstring(L, msg, MAX_LOG_LINE), (int)(len - MAX_LOG_LINE));
+		msg = lua_tostring(L, -1);
+	}
 	const char *rule = run->rule ? run->rule : "-";
 	const char *type = run->event ? run->event->type : "-";
 	const char *id = run->event ? run->event->id : "-";
@@ -39,4 +53,7 @@ void tr_lua_open_log(struct tr_sandbox *sb)
 		{"info", l_log_info}, {"warn", l_log_warn}, {"error", l_log_error}, {NULL, NULL}};
 	luaL_newlib(tr_sandbox_lua(sb), funcs);
 	tr_sandbox_add_global(sb, "log");
+	/* print is log.info: tagged, and under the same per-run cap */
+	lua_pushcfunction(tr_sandbox_lua(sb), l_log_info);
+	tr_sandbox_add_global(sb, "print");
 }

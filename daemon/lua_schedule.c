@@ -18,6 +18,8 @@ static int l_schedule(lua_State *L)
 	int64_t due = tr_lua_when(L, 1, tr_lua_base_time(L), calendar, "schedule");
 	if (lua_getfield(L, 1, "event") != LUA_TTABLE)
 		return luaL_error(L, "schedule: 'event' must be a table with a type");
+	tr_lua_check_plain(L, -1, "schedule: event");
+	tr_lua_count_timer(L, "schedule");
 	lua_getfield(L, -1, "type");
 	if (!lua_isstring(L, -1) || !tr_event_type_valid(lua_tostring(L, -1)))
 		return luaL_error(L, "schedule: event.type must be a dotted lowercase name like case.recheck");
@@ -44,7 +46,7 @@ static int l_notify(lua_State *L)
 {
 	struct tr_run *run = tr_lua_run_mutating(L, "notify");
 	const char *output = luaL_checkstring(L, 1);
-	const char *message = luaL_checkstring(L, 2);
+	const char *message = tr_lua_check_text(L, 2, "notify");
 	int64_t ticket = 0;
 	if (!lua_isnoneornil(L, 3)) {
 		lua_getfield(L, 3, "id");

@@ -2,6 +2,7 @@
  * keep across events (e.g. cases opened per account per day), stored in the
  * event's transaction so they roll back with a failing rule. */
 #include <stdlib.h>
+#include <string.h>
 #include <lauxlib.h>
 #include "tr_lua.h"
 #include "tr_time.h"
@@ -12,8 +13,8 @@ static const char *check_key(lua_State *L)
 {
 	size_t len;
 	const char *key = luaL_checklstring(L, 1, &len);
-	if (len == 0 || len > STATE_KEY_MAX)
-		luaL_error(L, "state: keys are 1 to %d bytes", STATE_KEY_MAX);
+	if (len == 0 || len > STATE_KEY_MAX || memchr(key, 0, len))
+		luaL_error(L, "state: keys are 1 to %d bytes, without NUL", STATE_KEY_MAX);
 	return key;
 }
 

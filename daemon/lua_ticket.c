@@ -38,18 +38,6 @@ static int store_failed(lua_State *L, struct tr_run *run, int rc)
 	return luaL_error(L, "database error: %s", rc == -ENOMEM ? "out of memory" : tr_store_errmsg(run->store));
 }
 
-static const char *opt_string(lua_State *L, int t, const char *name, const char *def, const char *fn)
-{
-	int type = lua_getfield(L, t, name);
-	const char *v = def;
-	if (type == LUA_TSTRING)
-		v = lua_tostring(L, -1);
-	else if (type != LUA_TNIL)
-		luaL_error(L, "%s: option '%s' must be a string", fn, name);
-	lua_pop(L, 1); /* the string stays alive: it is referenced by the table */
-	return v;
-}
-
 /* ticket.open{key=, title=, queue=, priority=, account=, assignee=, due=,
  * tags=, fields=} -> ticket, created */
 static int l_ticket_open(lua_State *L)
@@ -58,18 +46,18 @@ static int l_ticket_open(lua_State *L)
 					      "assignee", "due", "tags", "fields", NULL};
 	struct tr_run *run = tr_lua_run_mutating(L, "ticket.open");
 	tr_lua_check_options(L, 1, "ticket.open", allowed);
-	const char *key = opt_string(L, 1, "key", NULL, "ticket.open");
-	const char *title = opt_string(L, 1, "title", NULL, "ticket.open");
+	const char *key = tr_lua_opt_text(L, 1, "key", NULL, "ticket.open");
+	const char *title = tr_lua_opt_text(L, 1, "title", NULL, "ticket.open");
 	if (!key || !*key)
 		return luaL_error(L, "ticket.open: option 'key' is required");
 	if (!title)
 		return luaL_error(L, "ticket.open: option 'title' is required");
-	const char *priority = opt_string(L, 1, "priority", "normal", "ticket.open");
+	const char *priority = tr_lua_opt_text(L, 1, "priority", "normal", "ticket.open");
 	if (!tr_ticket_priority_valid(priority))
 		return luaL_error(L, "ticket.open: priority must be low, normal, high or urgent, not '%s'", priority);
-	const char *queue = opt_string(L, 1, "queue", "default", "ticket.open");
-	const char *account = opt_string(L, 1, "account", run->event ? run->event->account : NULL, "ticket.open");
-	const char *assignee = opt_string(L, 1, "assignee", NULL, "ticket.open");
+	const char *queue = tr_lua_opt_text(L, 1, "queue", "default", "ticket.open");
+	const char *account = tr_lua_opt_text(L, 1, "account", run->event ? run->event->account : NULL, "ticket.open");
+	const char *assignee = tr_lua_opt_text(L, 1, "assignee", NULL, "ticket.open");
 	int64_t due_at = 0;
 	if (lua_getfield(L, 1, "due") != LUA_TNIL)
 		due_at = tr_lua_check_time(L, -1, tr_lua_base_time(L), "ticket.open: due");
@@ -143,7 +131,7 @@ static int l_ticket_open(lua_State *L)
 static int l_ticket_find(lua_State *L)
 {
 	struct tr_run *run = tr_lua_run(L);
-	const char *key = luaL_checkstring(L, 1);
+	const char *key = tr_lua_check_text(L, 1, "ticket.find");
 	int64_t id = tr_store_ticket_find_open(run->store, key);
 	if (id < 0)
 		return store_failed(L, run, (int)id);
@@ -195,7 +183,7 @@ static int l_t_comment(lua_State *L)
 {
 	int64_t id = check_ticket(L, 1);
 	tr_lua_run_mutating(L, "comment");
-	struct tr_ticket_change c = {.action = "comment", .detail = luaL_checkstring(L, 2)};
+	struct tr_ticket_change c = {.action = "comment", .detail = tr_lua_check_text(L, 2, "comment")};
 	return apply(L, id, &c);
 }
 
@@ -203,7 +191,7 @@ static int l_t_tag(lua_State *L)
 {
 	int64_t id = check_ticket(L, 1);
 	tr_lua_run_mutating(L, "tag");
-	struct tr_ticket_change c = {.action = "tag", .tag = luaL_checkstring(L, 2)};
+	struct tr_ticket_change c = {.action = "tag", .tag = tr_lua_check_text(L, 2, "tag")};
 	c.detail = c.tag;
 	return apply(L, id, &c);
 }
@@ -212,7 +200,7 @@ static int l_t_assign(lua_State *L)
 {
 	int64_t id = check_ticket(L, 1);
 	tr_lua_run_mutating(L, "assign");
-	struct tr_ticket_change c = {.action = "assign", .assignee = luaL_checkstring(L, 2)};
+	struct tr_ticket_change c = {.action = "assign", .assignee = tr_lua_check_text(L, 2, "assign")};
 	c.detail = c.assignee;
 	return apply(L, id, &c);
 }
@@ -222,7 +210,7 @@ static int l_t_close(lua_State *L)
 	int64_t id = check_ticket(L, 1);
 	tr_lua_run_mutating(L, "close");
 	struct tr_ticket_change c = {.action = "close", .close = 1,
-			   .reason = luaL_optstring(L, 2, "closed by rule")};
+			   .reason = lua_isnoneornil(L, 2) ? "closed by rule" : tr_lua_check_text(L, 2, "close")};
 	c.detail = c.reason;
 	return apply(L, id, &c);
 }
@@ -232,7 +220,7 @@ static int l_t_reopen(lua_State *L)
 	int64_t id = check_ticket(L, 1);
 	tr_lua_run_mutating(L, "reopen");
 	struct tr_ticket_change c = {.action = "reopen", .reopen = 1,
-			   .detail = luaL_optstring(L, 2, NULL)};
+			   .detail = lua_isnoneornil(L, 2) ? NULL : tr_lua_check_text(L, 2, "reopen")};
 	return apply(L, id, &c);
 }
 
@@ -263,6 +251,7 @@ static int64_t add_timer(lua_State *L, int64_t id, const char *kind, int64_t due
 			 const char *notify, lua_Integer level)
 {
 	struct tr_run *run = tr_lua_run(L);
+	tr_lua_count_timer(L, kind);
 	struct tr_buf b = {0};
 	tr_ticket_timer_payload(&b, note, notify, level, NULL, 0);
 	int64_t timer = 0;
@@ -286,7 +275,7 @@ static int64_t add_timer(lua_State *L, int64_t id, const char *kind, int64_t due
 /* A string option of the table at idx, or NULL; raises for another type. */
 static const char *opt_str(lua_State *L, int idx, const char *name, const char *fn)
 {
-	return opt_string(L, idx, name, NULL, fn);
+	return tr_lua_opt_text(L, idx, name, NULL, fn);
 }
 
 static void check_output(lua_State *L, int idx, const char *fn)
@@ -378,7 +367,7 @@ static int l_t_escalate(lua_State *L)
 	tr_ticket_free(&t);
 	if (lua_getfield(L, 2, "level") != LUA_TNIL)
 		level = luaL_checkinteger(L, -1);
-	const char *reason = (lua_getfield(L, 2, "reason"), luaL_optstring(L, -1, NULL));
+	const char *reason = tr_lua_opt_text(L, 2, "reason", NULL, "escalate");
 	lua_pushfstring(L, "level %I%s%s", (lua_Integer)level, reason ? ": " : "", reason ? reason : "");
 	struct tr_ticket_change c = {.action = "escalate", .detail = lua_tostring(L, -1), .level = level};
 	if (lua_getfield(L, 2, "notify") != LUA_TNIL) {
@@ -421,13 +410,13 @@ static int l_t_set(lua_State *L)
 {
 	int64_t id = check_ticket(L, 1);
 	tr_lua_run_mutating(L, "set");
-	luaL_checktype(L, 2, LUA_TTABLE);
+	tr_lua_check_plain(L, 2, "set");
 	struct tr_ticket_change c = {.action = "set"};
-	c.priority = opt_string(L, 2, "priority", NULL, "set");
+	c.priority = tr_lua_opt_text(L, 2, "priority", NULL, "set");
 	if (c.priority && !tr_ticket_priority_valid(c.priority))
 		return luaL_error(L, "set: priority must be low, normal, high or urgent, not '%s'", c.priority);
-	c.title = opt_string(L, 2, "title", NULL, "set");
-	c.queue = opt_string(L, 2, "queue", NULL, "set");
+	c.title = tr_lua_opt_text(L, 2, "title", NULL, "set");
+	c.queue = tr_lua_opt_text(L, 2, "queue", NULL, "set");
 	/* The other keys go to fields: copy the table without the columns. */
 	lua_newtable(L);
 	int others = 0;

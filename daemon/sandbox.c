@@ -6,6 +6,7 @@
  * out; the allocator refuses memory past the budget, so `string.rep` cannot
  * take the daemon down; pattern matching checks the clock (pattern.c). */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,7 @@ struct tr_sandbox {
 	int64_t instructions_left;
 	uint64_t deadline_ms;
 	size_t used, limit;
+	int limit_is_state_cap; /* the run's limit is the whole state's cap */
 	const char *stopped; /* why the budget ran out; NULL while within it */
 	int base_ref;
 	char location[256];
@@ -47,7 +49,9 @@ static void *l_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 	}
 	if (nsize > osize && sb->used + (nsize - osize) > sb->limit) {
 		if (sb->active && !sb->stopped)
-			sb->stopped = "memory budget exceeded";
+			sb->stopped = sb->limit_is_state_cap
+					      ? "the rules' Lua state is full (limits.lua_state_mb)"
+					      : "memory budget exceeded";
 		return NULL;
 	}
 	void *p = realloc(ptr, nsize);
@@ -61,20 +65,27 @@ static int budget_expired(void *ud)
 	struct tr_sandbox *sb = ud;
 	if (!sb->active)
 		return 0;
-	if (!sb->stopped && tr_mono_ms() > sb->deadline_ms)
+	if (!sb->stopped && tr_mono_coarse_ms() > sb->deadline_ms)
 		sb->stopped = "time budget exceeded";
 	return sb->stopped != NULL;
 }
 
+/* Runs every HOOK_EVERY VM instructions and at every call of a function,
+ * C functions included. SPEC §3 rule_time_ms: the call event is what keeps
+ * the wall clock inside library loops that call back (a sort whose __lt or
+ * __index is a C function executes no VM instruction at all), and between
+ * consecutive slow library calls; a single library call is bounded by the
+ * caps below (memory, table length, chunk and format sizes). */
 static void hook(lua_State *L, lua_Debug *ar)
 {
-	(void)ar;
 	struct tr_sandbox *sb = tr_sandbox_of(L);
 	if (!sb->active)
 		return;
-	sb->instructions_left -= HOOK_EVERY;
-	if (!sb->stopped && sb->instructions_left < 0)
-		sb->stopped = "instruction budget exceeded";
+	if (ar->event == LUA_HOOKCOUNT) {
+		sb->instructions_left -= HOOK_EVERY;
+		if (!sb->stopped && sb->instructions_left < 0)
+			sb->stopped = "instruction budget exceeded";
+	}
 	if (budget_expired(sb))
 		luaL_error(L, "%s", sb->stopped);
 }
@@ -129,12 +140,19 @@ static int l_xpcall(lua_State *L)
 	return finish_pcall(L, status, 2);
 }
 
-/* load(chunk [, name [, mode [, env]]]): text only; env defaults to the base. */
+/* load(chunk [, name [, mode [, env]]]): text only; env defaults to the base.
+ * The parser runs in C with no hook: a chunk is capped at MAX_LOAD_BYTES so
+ * one call stays well inside the wall-clock slack. */
+#define MAX_LOAD_BYTES (256u << 10)
+
 static int l_load(lua_State *L)
 {
 	struct tr_sandbox *sb = tr_sandbox_of(L);
 	size_t len;
 	const char *s = luaL_checklstring(L, 1, &len);
+	if (len > MAX_LOAD_BYTES)
+		return luaL_error(L, "load: chunk of %d bytes is over the %d-byte limit for rules",
+				  (int)(len > INT32_MAX ? INT32_MAX : len), (int)MAX_LOAD_BYTES);
 	const char *name = luaL_optstring(L, 2, "=(load)");
 	const char *mode = luaL_optstring(L, 3, "t");
 	if (strcmp(mode, "t") != 0)
@@ -235,22 +253,37 @@ static int l_readonly(lua_State *L)
 			  lua_isstring(L, 2) ? lua_tostring(L, 2) : "?");
 }
 
-/* string.rep without the C loop that runs unchecked when the result is
- * empty (("").rep(1e12) would spin for minutes with no hook tick); other
- * results are bounded by the memory budget. */
+/* string.rep by doubling copies: the library's loop copies one unit at a
+ * time (a million calls of memcpy for ("x"):rep(1 << 20)) and, when the
+ * result is empty, spins with no hook tick (("").rep(1e12)). The result is
+ * bounded by the memory budget. */
 static int l_rep(lua_State *L)
 {
 	size_t l, lsep;
-	luaL_checklstring(L, 1, &l);
+	const char *s = luaL_checklstring(L, 1, &l);
 	lua_Integer n = luaL_checkinteger(L, 2);
-	luaL_optlstring(L, 3, "", &lsep);
-	if (n <= 0 || l + lsep == 0) {
+	const char *sep = luaL_optlstring(L, 3, "", &lsep);
+	size_t unit = l + lsep;
+	if (n <= 0 || unit == 0) {
 		lua_pushliteral(L, "");
 		return 1;
 	}
-	lua_pushvalue(L, lua_upvalueindex(1));
-	lua_insert(L, 1);
-	lua_call(L, lua_gettop(L) - 1, 1);
+	if (unit < l || unit > (SIZE_MAX >> 1) / (size_t)n)
+		return luaL_error(L, "resulting string too large");
+	size_t total = unit * (size_t)n - lsep;
+	luaL_Buffer b;
+	char *p = luaL_buffinitsize(L, &b, total);
+	memcpy(p, s, l);
+	if (n > 1)
+		memcpy(p + l, sep, lsep);
+	/* p[0, done) holds whole units; each pass doubles it */
+	size_t done = n > 1 ? unit : l;
+	while (done < total) {
+		size_t k = done < total - done ? done : total - done;
+		memcpy(p + done, p, k);
+		done += k;
+	}
+	luaL_pushresultsize(&b, total);
 	return 1;
 }
 
@@ -298,6 +331,125 @@ static int l_table_checked(lua_State *L)
 	return lua_gettop(L);
 }
 
+/* table.concat(t [, sep [, i [, j]]]) with the budget checked as it goes:
+ * the library's loop converts every number in C without a hook tick. */
+static int l_concat(lua_State *L)
+{
+	struct tr_sandbox *sb = tr_sandbox_of(L);
+	luaL_checktype(L, 1, LUA_TTABLE);
+	size_t lsep;
+	const char *sep = luaL_optlstring(L, 2, "", &lsep);
+	lua_Integer i = luaL_optinteger(L, 3, 1);
+	lua_Integer last = luaL_opt(L, luaL_checkinteger, 4, luaL_len(L, 1));
+	if (last >= i && last - i >= MAX_TABLE_LEN)
+		return luaL_error(L, "table.concat: more than %I elements in a rule", MAX_TABLE_LEN);
+	luaL_Buffer b;
+	luaL_buffinit(L, &b);
+	for (; i <= last; i++) {
+		if ((i & 1023) == 0 && budget_expired(sb))
+			return luaL_error(L, "%s", sb->stopped);
+		lua_geti(L, 1, i);
+		if (!lua_isstring(L, -1))
+			return luaL_error(L, "invalid value (at index %I) in table for 'concat'", i);
+		luaL_addvalue(&b);
+		if (i != last)
+			luaL_addlstring(&b, sep, lsep);
+	}
+	luaL_pushresult(&b);
+	return 1;
+}
+
+/* table.sort(t [, lt]) as a heap sort that checks the budget as it goes:
+ * comparing strings or numbers calls no function, so the library's quicksort
+ * ran seconds with no hook tick. O(n log n) whatever the input, like
+ * Lua's, not stable, like Lua's. */
+struct sorter {
+	lua_State *L;
+	struct tr_sandbox *sb;
+	int has_lt;
+	unsigned steps;
+};
+
+static int sort_less(struct sorter *so, lua_Integer a, lua_Integer b)
+{
+	lua_State *L = so->L;
+	if ((++so->steps & 1023) == 0 && budget_expired(so->sb))
+		luaL_error(L, "%s", so->sb->stopped);
+	if (so->has_lt) {
+		lua_pushvalue(L, 2);
+		lua_geti(L, 1, a);
+		lua_geti(L, 1, b);
+		lua_call(L, 2, 1);
+	} else {
+		lua_geti(L, 1, a);
+		lua_geti(L, 1, b);
+		lua_pushboolean(L, lua_compare(L, -2, -1, LUA_OPLT));
+		lua_replace(L, -3);
+		lua_pop(L, 1);
+	}
+	int r = lua_toboolean(L, -1);
+	lua_pop(L, 1);
+	return r;
+}
+
+static void sort_swap(lua_State *L, lua_Integer a, lua_Integer b)
+{
+	lua_geti(L, 1, a);
+	lua_geti(L, 1, b);
+	lua_seti(L, 1, a);
+	lua_seti(L, 1, b);
+}
+
+/* Moves element `root` down the max-heap of elements 1..n. */
+static void sift_down(struct sorter *so, lua_Integer root, lua_Integer n)
+{
+	for (lua_Integer child; (child = 2 * root) <= n; root = child) {
+		if (child < n && sort_less(so, child, child + 1))
+			child++;
+		if (!sort_less(so, root, child))
+			return;
+		sort_swap(so->L, root, child);
+	}
+}
+
+static int l_sort(lua_State *L)
+{
+	struct sorter so = {.L = L, .sb = tr_sandbox_of(L)};
+	luaL_checktype(L, 1, LUA_TTABLE);
+	lua_Integer n = luaL_len(L, 1);
+	if (n > MAX_TABLE_LEN)
+		return luaL_error(L, "table.sort: more than %I elements in a rule", MAX_TABLE_LEN);
+	if (!lua_isnoneornil(L, 2)) {
+		luaL_checktype(L, 2, LUA_TFUNCTION);
+		so.has_lt = 1;
+	}
+	lua_settop(L, 2);
+	luaL_checkstack(L, 8, "table.sort");
+	for (lua_Integer i = n / 2; i >= 1; i--)
+		sift_down(&so, i, n);
+	for (lua_Integer end = n; end > 1; end--) {
+		sort_swap(L, 1, end);
+		sift_down(&so, 1, end - 1);
+	}
+	return 0;
+}
+
+/* os.date with a bounded format: strftime runs once per conversion in C,
+ * so a megabyte of "%c" ran seconds between hook ticks. */
+#define MAX_DATE_FORMAT 256
+
+static int l_date(lua_State *L)
+{
+	size_t len;
+	luaL_optlstring(L, 1, "%c", &len);
+	if (len > MAX_DATE_FORMAT)
+		return luaL_error(L, "os.date: format longer than %d bytes", MAX_DATE_FORMAT);
+	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_insert(L, 1);
+	lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+	return lua_gettop(L);
+}
+
 /* setmetatable without finalizers: a __gc function would run whenever the
  * collector gets to it, outside its rule's budget or inside another rule's
  * run, acting in that rule's name. */
@@ -315,13 +467,22 @@ static int l_setmetatable(lua_State *L)
 	return 1;
 }
 
-/* pairs() over a frozen table walks the real one. */
+/* The iterator pairs() gives for a frozen table: next over the real table,
+ * which is its upvalue only, so a rule never holds the table itself (it
+ * could otherwise rewrite what every other rule sees). */
+static int l_proxy_next(lua_State *L)
+{
+	lua_settop(L, 2);
+	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_pushvalue(L, 2);
+	return lua_next(L, 3) ? 2 : 0;
+}
+
+/* pairs(frozen) -> that iterator, the proxy, nil */
 static int l_proxy_pairs(lua_State *L)
 {
-	lua_getglobal(L, "next");
-	lua_getmetatable(L, 1);
-	lua_getfield(L, -1, "__index");
-	lua_remove(L, -2);
+	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_pushvalue(L, 1);
 	lua_pushnil(L);
 	return 3;
 }
@@ -335,7 +496,9 @@ static void freeze(lua_State *L)
 	lua_setfield(L, -2, "__index");
 	lua_pushcfunction(L, l_readonly);
 	lua_setfield(L, -2, "__newindex");
-	lua_pushcfunction(L, l_proxy_pairs);
+	lua_pushvalue(L, -3);
+	lua_pushcclosure(L, l_proxy_next, 1);
+	lua_pushcclosure(L, l_proxy_pairs, 1);
 	lua_setfield(L, -2, "__pairs");
 	lua_pushboolean(L, 0);
 	lua_setfield(L, -2, "__metatable");
@@ -378,9 +541,13 @@ void tr_sandbox_push_env(struct tr_sandbox *sb)
 {
 	lua_State *L = sb->L;
 	lua_newtable(L);
-	lua_createtable(L, 0, 1);
+	lua_createtable(L, 0, 2);
 	push_base(sb);
 	lua_setfield(L, -2, "__index");
+	/* setmetatable(_ENV, nil) in one rule would cut every rule of the
+	 * file off from the base */
+	lua_pushboolean(L, 0);
+	lua_setfield(L, -2, "__metatable");
 	lua_setmetatable(L, -2);
 }
 
@@ -423,8 +590,7 @@ static void build_base(struct tr_sandbox *sb)
 
 	copy_fields(L, "string", strings);
 	tr_pattern_install(L, budget_expired, sb);
-	lua_getfield(L, -1, "rep");
-	lua_pushcclosure(L, l_rep, 1);
+	lua_pushcfunction(L, l_rep);
 	lua_setfield(L, -2, "rep");
 	/* Strings index the sandbox's copy (budgeted patterns, no dump); the
 	 * shared metatable itself is hidden so rules cannot tamper with it. */
@@ -442,7 +608,11 @@ static void build_base(struct tr_sandbox *sb)
 	copy_fields(L, "table", tables);
 	lua_pushcfunction(L, l_move);
 	lua_setfield(L, -2, "move");
-	static const char *const length_bound[] = {"insert", "remove", "sort", "concat", "unpack", NULL};
+	lua_pushcfunction(L, l_sort);
+	lua_setfield(L, -2, "sort");
+	lua_pushcfunction(L, l_concat);
+	lua_setfield(L, -2, "concat");
+	static const char *const length_bound[] = {"insert", "remove", "unpack", NULL};
 	for (int i = 0; length_bound[i]; i++) {
 		lua_getfield(L, -1, length_bound[i]);
 		lua_pushcclosure(L, l_table_checked, 1);
@@ -457,6 +627,9 @@ static void build_base(struct tr_sandbox *sb)
 	freeze(L);
 	lua_setfield(L, -2, "utf8");
 	copy_fields(L, "os", oses);
+	lua_getfield(L, -1, "date");
+	lua_pushcclosure(L, l_date, 1);
+	lua_setfield(L, -2, "date");
 	freeze(L);
 	lua_setfield(L, -2, "os");
 
@@ -494,9 +667,20 @@ int tr_sandbox_new(const struct tr_budget *budget, const char *lib_dir, void *ow
 	*(struct tr_sandbox **)lua_getextraspace(sb->L) = sb;
 	luaL_openlibs(sb->L);
 	build_base(sb);
-	lua_sethook(sb->L, hook, LUA_MASKCOUNT, HOOK_EVERY);
+	lua_sethook(sb->L, hook, LUA_MASKCOUNT | LUA_MASKCALL, HOOK_EVERY);
 	*out = sb;
 	return 0;
+}
+
+size_t tr_sandbox_memory(const struct tr_sandbox *sb)
+{
+	return sb->used;
+}
+
+size_t tr_sandbox_collect(struct tr_sandbox *sb)
+{
+	lua_gc(sb->L, LUA_GCCOLLECT);
+	return sb->used;
 }
 
 void tr_sandbox_free(struct tr_sandbox *sb)
@@ -556,7 +740,11 @@ void tr_lua_pcall(struct tr_sandbox *sb, int nargs, int nresults, int scale, str
 	sb->stopped = NULL;
 	sb->instructions_left = sb->budget.instructions * scale;
 	sb->deadline_ms = start / 1000 + (uint64_t)(sb->budget.time_ms * scale);
-	sb->limit = sb->used + sb->budget.memory * (size_t)scale;
+	/* SPEC §5: a run may add its budget, and the whole state never passes
+	 * limits.lua_state_mb, whatever rules keep between events. */
+	size_t run_limit = sb->used + sb->budget.memory * (size_t)scale;
+	sb->limit_is_state_cap = sb->budget.state_memory && run_limit > sb->budget.state_memory;
+	sb->limit = sb->limit_is_state_cap ? sb->budget.state_memory : run_limit;
 	sb->location[0] = 0;
 	int rc = lua_pcall(L, nargs, nresults, base);
 	sb->active = 0;

@@ -409,3 +409,10 @@ uint64_t tr_mono_ms(void)
 {
 	return tr_mono_us() / 1000u;
 }
+
+uint64_t tr_mono_coarse_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}

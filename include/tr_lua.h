@@ -29,7 +29,14 @@ struct tr_run {
 	int64_t now;          /* processing time (time.now()) */
 	const struct tr_config *cfg;            /* outputs, for notify() */
 	const struct tr_calendars *calendars;   /* for time.add and business-time timers */
+	/* what this run spent of its per-run caps (limits.rule_log_lines,
+	 * limits.rule_timers); zeroed when a run begins */
+	int64_t log_lines, log_dropped, timers_added;
 };
+
+/* Counts a timer the running action adds; raises past limits.rule_timers
+ * (fn names the function, for the message). */
+void tr_lua_count_timer(lua_State *L, const char *fn);
 
 /* The run of the state L belongs to. */
 struct tr_run *tr_lua_run(lua_State *L);
@@ -49,8 +56,19 @@ void tr_lua_effect_int(lua_State *L, const char *key, int64_t value);
 void tr_lua_effect_end(lua_State *L);
 
 /* Raises "fn: unknown option 'x'" for any key of the table at idx that is
- * not in allowed (NULL-terminated). */
+ * not in allowed (NULL-terminated), and for a table with a metatable: an
+ * option table is read by the binding as plain data, so no rule code (an
+ * __index) can run in the middle of a binding and free what it holds. */
 void tr_lua_check_options(lua_State *L, int idx, const char *fn, const char *const allowed[]);
+/* Raises unless the value at idx is a table without a metatable. */
+void tr_lua_check_plain(lua_State *L, int idx, const char *fn);
+/* The string option name of the plain table t, or def when absent. The
+ * value is left on the stack, so it lives as long as the binding's frame
+ * whatever happens to the table; raises for another type or a NUL byte (a
+ * key "a\0b" would be stored, and matched, as "a"). */
+const char *tr_lua_opt_text(lua_State *L, int t, const char *name, const char *def, const char *fn);
+/* luaL_checkstring that raises for a NUL byte, for text the store keeps. */
+const char *tr_lua_check_text(lua_State *L, int idx, const char *fn);
 
 /* Pushes v as a Lua value. Returns 0, or -1 (nothing pushed) when nesting
  * exceeds TR_LUA_MAX_DEPTH. */

@@ -14,6 +14,7 @@ struct tr_budget {
 	int64_t instructions;  /* per run */
 	size_t memory;         /* bytes a run may add to the state */
 	int64_t time_ms;       /* wall clock per run, holds inside library calls */
+	size_t state_memory;   /* bytes the whole state may hold, across runs; 0: no cap */
 };
 
 struct tr_sandbox;
@@ -25,6 +26,11 @@ struct tr_sandbox;
 int tr_sandbox_new(const struct tr_budget *budget, const char *lib_dir, void *owner,
 		   struct tr_sandbox **out);
 void tr_sandbox_free(struct tr_sandbox *sb);
+/* Bytes the state holds now, garbage included. */
+size_t tr_sandbox_memory(const struct tr_sandbox *sb);
+/* Collects all garbage; returns the bytes still held, i.e. what rules keep
+ * between events. */
+size_t tr_sandbox_collect(struct tr_sandbox *sb);
 
 lua_State *tr_sandbox_lua(struct tr_sandbox *sb);
 struct tr_sandbox *tr_sandbox_of(lua_State *L);

@@ -39,5 +39,8 @@ int64_t tr_time_now(void);
 /* Monotonic milliseconds, for budgets and latency. */
 uint64_t tr_mono_ms(void);
 uint64_t tr_mono_us(void);
+/* The monotonic clock at the kernel tick (a few ms, never ahead of
+ * tr_mono_ms): cheap enough to read at every function call of a rule. */
+uint64_t tr_mono_coarse_ms(void);
 
 #endif
