@@ -19,8 +19,10 @@
 #include <unistd.h>
 #include <cmocka.h>
 #include "tr_config.h"
+#include "tr_engine.h"
 #include "tr_error.h"
 #include "tr_log.h"
+#include "tr_rules_dir.h"
 
 static char tmp[PATH_MAX];  /* realpath of this run's temporary folder */
 
@@ -1088,6 +1090,124 @@ static void test_socket_path_length(void **state)
 	unsetenv("RUNTIME_DIRECTORY");
 }
 
+/* Makes <tmp>/<rel> a file with text and mode (its folder must exist);
+ * returns the path in a static buffer. */
+static const char *put(const char *rel, const char *text, mode_t mode)
+{
+	static char path[PATH_MAX + 64];
+	snprintf(path, sizeof(path), "%s/%s", tmp, rel);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	assert_int_equal(chmod(path, mode), 0);
+	return path;
+}
+
+static void folder(const char *rel, mode_t mode)
+{
+	char path[PATH_MAX + 64];
+	snprintf(path, sizeof(path), "%s/%s", tmp, rel);
+	mkdir(path, 0700);
+	assert_int_equal(chmod(path, mode), 0);  /* mkdir's mode passes the umask */
+}
+
+/* errs holds exactly one error, for path, saying what is writable. */
+static void expect_writable(struct tr_errors *errs, const char *rel, const char *what)
+{
+	char path[PATH_MAX + 64];
+	snprintf(path, sizeof(path), "%s/%s", tmp, rel);
+	if (errs->n != 1 || strcmp(errs->items[0].file, path) != 0 ||
+	    strcmp(errs->items[0].field, "rules_dir") != 0 ||
+	    !strstr(errs->items[0].message, what) ||
+	    !strstr(errs->items[0].message, "writable by everyone")) {
+		dump(errs);
+		fail_msg("expected one error for %s (%s)", path, what);
+	}
+	tr_errors_free(errs);
+}
+
+/* Anyone who can write a rule runs code as the daemon: a rules folder,
+ * rule file, lib/ folder or module that everyone may write is refused,
+ * each named; group-writable is fine, and so are the files the daemon
+ * never runs. */
+static void test_rules_dir_writable(void **state)
+{
+	(void)state;
+	struct tr_errors errs = {0};
+	char rules[PATH_MAX + 64];
+	snprintf(rules, sizeof(rules), "%s/up/rules.d", tmp);
+	folder("up", 0755);
+	folder("up/rules.d", 0775);
+	folder("up/rules.d/lib", 0775);
+	folder("up/rules.d/lib/deep", 0770);
+	put("up/rules.d/a.lua", "rule { name = 'a', on = 'x', action = function() end }\n", 0664);
+	put("up/rules.d/a.test.lua", "", 0666);   /* the daemon never loads tests */
+	put("up/rules.d/.hidden.lua", "", 0666);  /* nor dot-files */
+	put("up/rules.d/notes.txt", "", 0666);
+	put("up/rules.d/lib/m.lua", "return {}\n", 0664);
+	put("up/rules.d/lib/deep/n.lua", "return {}\n", 0660);
+	assert_int_equal(tr_rules_dir_check(rules, &errs), 0);
+	assert_int_equal(errs.n, 0);
+
+	/* Each offender alone, then all at once. */
+	folder("up/rules.d", 0777);
+	assert_int_equal(tr_rules_dir_check(rules, &errs), TR_EPARSE);
+	expect_writable(&errs, "up/rules.d", "the rules folder");
+	folder("up/rules.d", 0775);
+	put("up/rules.d/a.lua", "rule { name = 'a', on = 'x', action = function() end }\n", 0646);
+	assert_int_equal(tr_rules_dir_check(rules, &errs), TR_EPARSE);
+	expect_writable(&errs, "up/rules.d/a.lua", "mode 0646");
+	put("up/rules.d/a.lua", "rule { name = 'a', on = 'x', action = function() end }\n", 0664);
+	folder("up/rules.d/lib", 0777);
+	assert_int_equal(tr_rules_dir_check(rules, &errs), TR_EPARSE);
+	expect_writable(&errs, "up/rules.d/lib", "lib/ folder");
+	folder("up/rules.d/lib", 0775);
+	folder("up/rules.d/lib/deep", 0777);
+	assert_int_equal(tr_rules_dir_check(rules, &errs), TR_EPARSE);
+	expect_writable(&errs, "up/rules.d/lib/deep", "module folder");
+	folder("up/rules.d/lib/deep", 0770);
+	put("up/rules.d/lib/deep/n.lua", "return {}\n", 0666);
+	assert_int_equal(tr_rules_dir_check(rules, &errs), TR_EPARSE);
+	expect_writable(&errs, "up/rules.d/lib/deep/n.lua", "this module");
+	put("up/rules.d/lib/deep/n.lua", "return {}\n", 0660);
+
+	/* Whoever may rename the folder may swap in their own: a folder above
+	 * counts, unless it is sticky like /tmp. */
+	folder("up", 0777);
+	assert_int_equal(tr_rules_dir_check(rules, &errs), TR_EPARSE);
+	expect_writable(&errs, "up", "folder above the rules");
+	folder("up", 01777);
+	assert_int_equal(tr_rules_dir_check(rules, &errs), 0);
+	assert_int_equal(errs.n, 0);
+
+	/* The engine refuses such a folder (--check, start and reload all load
+	 * through it), listing every offender. */
+	folder("up/rules.d", 0777);
+	put("up/rules.d/a.lua", "rule { name = 'a', on = 'x', action = function() end }\n", 0666);
+	struct tr_config cfg;
+	assert_int_equal(tr_config_defaults(&cfg), 0);
+	struct tr_engine *e = NULL;
+	assert_int_equal(tr_engine_load(rules, &cfg, &e, &errs), TR_EPARSE);
+	assert_null(e);
+	if (errs.n != 2)
+		dump(&errs);
+	assert_int_equal(errs.n, 2);
+	tr_errors_free(&errs);
+	folder("up/rules.d", 0755);
+	put("up/rules.d/a.lua", "rule { name = 'a', on = 'x', action = function() end }\n", 0644);
+	assert_int_equal(tr_engine_load(rules, &cfg, &e, &errs), 0);
+	assert_non_null(e);
+	tr_engine_free(e);
+	tr_config_free(&cfg);
+	tr_errors_free(&errs);
+
+	/* A folder that is not there is the loader's to report. */
+	snprintf(rules, sizeof(rules), "%s/missing", tmp);
+	assert_int_equal(tr_rules_dir_check(rules, &errs), 0);
+	assert_int_equal(errs.n, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1107,6 +1227,7 @@ int main(void)
 		cmocka_unit_test(test_outputs),
 		cmocka_unit_test(test_params),
 		cmocka_unit_test(test_socket_path_length),
+		cmocka_unit_test(test_rules_dir_writable),
 		cmocka_unit_test(test_limits_and_log),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
