@@ -102,7 +102,7 @@ static int valid_on(const char *s)
 	if (!*s || strlen(s) > TR_EVENT_TYPE_MAX)
 		return 0;
 	for (const char *p = s; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || strchr("._*?[]!-", *p)))
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || strchr("._*?[]!-_", *p)))
 			return 0;
 	return 1;
 }

@@ -129,10 +129,28 @@ static int l_pcall(lua_State *L)
 	return finish_pcall(L, status, 0);
 }
 
+/* The message handler xpcall installs: the rule's handler, unless the
+ * budget is spent. The error then came from the hook, and Lua runs a
+ * message handler where the error was raised, inside the hook, where hooks
+ * are off: `xpcall(error, function() while true do end end)` would spin
+ * for ever. */
+static int l_xpcall_handler(lua_State *L)
+{
+	if (tr_sandbox_of(L)->stopped)
+		return 1;
+	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_insert(L, 1);
+	lua_call(L, lua_gettop(L) - 1, 1);
+	return 1;
+}
+
 static int l_xpcall(lua_State *L)
 {
 	int n = lua_gettop(L);
 	luaL_checktype(L, 2, LUA_TFUNCTION);
+	lua_pushvalue(L, 2);
+	lua_pushcclosure(L, l_xpcall_handler, 1);
+	lua_replace(L, 2);
 	lua_pushboolean(L, 1);
 	lua_pushvalue(L, 1);
 	lua_rotate(L, 3, 2);
@@ -313,10 +331,10 @@ static int l_move(lua_State *L)
 	return 1;
 }
 
-/* table.insert, remove, sort and concat loop over #t in C, where no hook
- * ticks; a __len metamethod can claim 1e12 elements. No real table in a
- * rule can be that long (the memory budget forbids it), so a length past
- * MAX_TABLE_LEN is refused before the library function runs. */
+/* The table library loops over #t in C, where no hook ticks; a __len
+ * metamethod can claim 1e12 elements. No real table in a rule can be that
+ * long (the memory budget forbids it), so a length past MAX_TABLE_LEN is
+ * refused before the loop runs (table.unpack is bounded by the stack too). */
 #define MAX_TABLE_LEN ((lua_Integer)1 << 24)
 
 static int l_table_checked(lua_State *L)
@@ -329,6 +347,57 @@ static int l_table_checked(lua_State *L)
 	lua_insert(L, 1);
 	lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
 	return lua_gettop(L);
+}
+
+/* table.insert(t, [pos,] v) and table.remove(t [, pos]) shift elements
+ * in a C loop; with a __len metamethod an empty table claims millions of
+ * them, and raw gets and sets call nothing a hook could see: the budget is
+ * checked as they go. */
+static int l_insert(lua_State *L)
+{
+	struct tr_sandbox *sb = tr_sandbox_of(L);
+	luaL_checktype(L, 1, LUA_TTABLE);
+	lua_Integer first_empty = luaL_len(L, 1);
+	if (first_empty >= MAX_TABLE_LEN)
+		return luaL_error(L, "table.insert: more than %I elements in a rule", MAX_TABLE_LEN);
+	first_empty++;
+	lua_Integer pos = first_empty;
+	if (lua_gettop(L) == 3) {
+		pos = luaL_checkinteger(L, 2);
+		luaL_argcheck(L, pos >= 1 && pos <= first_empty, 2, "position out of bounds");
+		for (lua_Integer i = first_empty; i > pos; i--) {
+			if ((i & 1023) == 0 && budget_expired(sb))
+				return luaL_error(L, "%s", sb->stopped);
+			lua_geti(L, 1, i - 1);
+			lua_seti(L, 1, i);
+		}
+	} else if (lua_gettop(L) != 2) {
+		return luaL_error(L, "wrong number of arguments to 'insert'");
+	}
+	lua_seti(L, 1, pos);
+	return 0;
+}
+
+static int l_remove(lua_State *L)
+{
+	struct tr_sandbox *sb = tr_sandbox_of(L);
+	luaL_checktype(L, 1, LUA_TTABLE);
+	lua_Integer size = luaL_len(L, 1);
+	if (size > MAX_TABLE_LEN)
+		return luaL_error(L, "table.remove: more than %I elements in a rule", MAX_TABLE_LEN);
+	lua_Integer pos = luaL_optinteger(L, 2, size);
+	if (pos != size)
+		luaL_argcheck(L, pos >= 1 && pos <= size + 1, 2, "position out of bounds");
+	lua_geti(L, 1, pos);
+	for (; pos < size; pos++) {
+		if ((pos & 1023) == 0 && budget_expired(sb))
+			return luaL_error(L, "%s", sb->stopped);
+		lua_geti(L, 1, pos + 1);
+		lua_seti(L, 1, pos);
+	}
+	lua_pushnil(L);
+	lua_seti(L, 1, pos);
+	return 1;
 }
 
 /* table.concat(t [, sep [, i [, j]]]) with the budget checked as it goes:
@@ -612,12 +681,13 @@ static void build_base(struct tr_sandbox *sb)
 	lua_setfield(L, -2, "sort");
 	lua_pushcfunction(L, l_concat);
 	lua_setfield(L, -2, "concat");
-	static const char *const length_bound[] = {"insert", "remove", "unpack", NULL};
-	for (int i = 0; length_bound[i]; i++) {
-		lua_getfield(L, -1, length_bound[i]);
-		lua_pushcclosure(L, l_table_checked, 1);
-		lua_setfield(L, -2, length_bound[i]);
-	}
+	lua_pushcfunction(L, l_insert);
+	lua_setfield(L, -2, "insert");
+	lua_pushcfunction(L, l_remove);
+	lua_setfield(L, -2, "remove");
+	lua_getfield(L, -1, "unpack");
+	lua_pushcclosure(L, l_table_checked, 1);
+	lua_setfield(L, -2, "unpack");
 	freeze(L);
 	lua_setfield(L, -2, "table");
 	copy_fields(L, "math", maths);
