@@ -107,6 +107,16 @@ int tr_ingest_begin(struct tr_ingest *ig)
 	return rc;
 }
 
+/* A store error dooms the open transaction; its cause is kept now, while
+ * SQLite still has it (the rollback to come replaces it). */
+static void doom(struct tr_ingest *ig, int rc)
+{
+	if (!ig->failed)
+		snprintf(ig->failed_why, sizeof(ig->failed_why), "%s",
+			 rc == TR_ESTORE ? tr_store_errmsg(ig->store) : tr_strerror(rc));
+	ig->failed = 1;
+}
+
 int tr_ingest_event(struct tr_ingest *ig, struct tr_event *ev, int64_t now)
 {
 	if (ig->failed)
@@ -126,7 +136,7 @@ int tr_ingest_event(struct tr_ingest *ig, struct tr_event *ev, int64_t now)
 	}
 	if (rc) {
 		log_errx("event %s %s: %s", ev->type, ev->id, tr_store_errmsg(ig->store));
-		ig->failed = 1;
+		doom(ig, rc);
 		return rc;
 	}
 	ig->batch_accepted++;
@@ -149,7 +159,7 @@ int tr_ingest_retry(struct tr_ingest *ig, const struct tr_failed_outcome *o, int
 	rc = tr_store_event_get(ig->store, o->event_seq, &ev, err, errlen);
 	if (rc) {
 		if (rc == TR_ESTORE)
-			ig->failed = 1;
+			doom(ig, rc);
 		return rc == TR_ESTORE ? rc : 0; /* an event that cannot be rebuilt stays as it is */
 	}
 	struct tr_dispatch d = {0};
@@ -169,7 +179,7 @@ int tr_ingest_retry(struct tr_ingest *ig, const struct tr_failed_outcome *o, int
 	tr_event_free(&ev);
 	if (rc) {
 		log_errx("retry of outcome %lld: %s", (long long)o->id, tr_store_errmsg(ig->store));
-		ig->failed = 1;
+		doom(ig, rc);
 	}
 	return rc;
 }
@@ -177,6 +187,7 @@ int tr_ingest_retry(struct tr_ingest *ig, const struct tr_failed_outcome *o, int
 static void reset_batch(struct tr_ingest *ig)
 {
 	ig->failed = 0;
+	ig->failed_why[0] = 0;
 	ig->in_transaction = 0;
 	ig->batch_accepted = ig->batch_duplicates = ig->batch_rule_errors = ig->batch_quarantined = 0;
 }
@@ -187,9 +198,23 @@ int tr_ingest_commit(struct tr_ingest *ig)
 		return 0;
 	int rc = ig->failed ? TR_ESTORE : tr_store_commit(ig->store);
 	if (rc) {
-		log_errx("transaction rolled back: %s", tr_store_errmsg(ig->store));
+		struct tr_commit_health *h = &ig->health;
+		snprintf(h->last_error, sizeof(h->last_error), "%s",
+			 ig->failed ? ig->failed_why : tr_store_errmsg(ig->store));
+		h->last_failed_at = tr_time_now();
+		if (h->failing++ == 0)
+			h->failing_since = h->last_failed_at;
+		h->failures++;
+		log_errx("transaction rolled back: %s (%llu failed commits in a row)", h->last_error,
+			 (unsigned long long)h->failing);
 		tr_ingest_abort(ig);
 		return rc;
+	}
+	if (ig->health.failing) {
+		log_info("commits succeed again after %llu failures: %s", (unsigned long long)ig->health.failing,
+			 ig->health.last_error);
+		ig->health.failing = 0;
+		ig->health.failing_since = 0;
 	}
 	ig->commits++;
 	ig->accepted += ig->batch_accepted;

@@ -455,6 +455,33 @@ static cJSON *op_timers(struct tr_daemon *d, const cJSON *req, const struct tr_p
 	return r;
 }
 
+/* "health": "ok", or "degraded" with "health_reason" while commits fail
+ * (a full disk, I/O errors): an operator asking `status` learns it then,
+ * not from the log afterwards. The last failure stays under commit_failures
+ * once commits succeed again. */
+static void add_health(cJSON *s, const struct tr_commit_health *h)
+{
+	char since[40] = "", last[40] = "";
+	if (h->failing && tr_time_format(h->failing_since, NULL, since, sizeof(since)) != 0)
+		since[0] = 0;
+	if (h->failures && tr_time_format(h->last_failed_at, NULL, last, sizeof(last)) != 0)
+		last[0] = 0;
+	cJSON_AddStringToObject(s, "health", h->failing ? "degraded" : "ok");
+	if (h->failing) {
+		char reason[400];
+		snprintf(reason, sizeof(reason), "commits are failing: %s (%llu in a row since %s)",
+			 h->last_error, (unsigned long long)h->failing, since);
+		cJSON_AddStringToObject(s, "health_reason", reason);
+	}
+	if (h->failures) {
+		cJSON *f = cJSON_AddObjectToObject(s, "commit_failures");
+		cJSON_AddNumberToObject(f, "in_a_row", (double)h->failing);
+		cJSON_AddNumberToObject(f, "total", (double)h->failures);
+		cJSON_AddStringToObject(f, "last_at", last);
+		cJSON_AddStringToObject(f, "last_error", h->last_error);
+	}
+}
+
 static cJSON *op_stats(struct tr_daemon *d, const cJSON *req, const struct tr_peer *peer)
 {
 	(void)req;
@@ -466,6 +493,7 @@ static cJSON *op_stats(struct tr_daemon *d, const cJSON *req, const struct tr_pe
 		tr_server_get_stats(d->server, &ss);
 	cJSON *r = ok();
 	cJSON *s = cJSON_AddObjectToObject(r, "stats");
+	add_health(s, &d->ingest.health);
 	cJSON_AddStringToObject(s, "version", TR_VERSION);
 	cJSON_AddNumberToObject(s, "uptime_s", (double)(tr_time_now() - d->started_at));
 	cJSON_AddNumberToObject(s, "events_stored", (double)events);

@@ -1021,10 +1021,28 @@ static int cmd_status(struct ctl *c, int argc, char **argv)
 	if (rc || c->json)
 		goto out;
 	struct table t = { .ncols = 2, .fill = -1 };
+	/* Health first, and loud when degraded: a full disk must not hide
+	 * among the counters. */
+	const cJSON *health = jget(stats_of(resp), "health");
+	if (cJSON_IsString(health) && strcmp(health->valuestring, "ok") != 0) {
+		char *reason = jfield(stats_of(resp), "health_reason");
+		printf("HEALTH: %s: %s\n\n", strcmp(health->valuestring, "degraded") == 0 ? "DEGRADED" :
+		       health->valuestring, reason);
+		free(reason);
+	} else if (cJSON_IsString(health)) {
+		table_add2(&t, "health", xstrdup(health->valuestring));
+	}
 	for (size_t i = 0; i < sizeof(status_rows) / sizeof(status_rows[0]); i++) {
 		if (i == 0 && !jget(stats_of(resp), "version") && !jget(resp, "version"))
 			continue;
 		table_add2(&t, status_rows[i].label, status_value(resp, i));
+	}
+	const cJSON *cf = jobject(jget(stats_of(resp), "commit_failures"));
+	if (cf) {
+		char *at = jfield(cf, "last_at"), *err = jfield(cf, "last_error");
+		table_add2(&t, "last commit failure", xasprintf("%s: %s (%.0f since start)", at, err, jnum(cf, "total")));
+		free(at);
+		free(err);
 	}
 	/* how long answers take, and the disk's share under durability full */
 	const cJSON *st = stats_of(resp), *own = jobject(jget(st, "ingest_answer_ms"));

@@ -10,12 +10,24 @@
 #include "tr_event.h"
 #include "tr_store.h"
 
+/* SPEC §6 stats: whether commits are failing now (a full disk, I/O errors),
+ * so that `status` says so while it lasts, not only the log. */
+struct tr_commit_health {
+	uint64_t failing;          /* failed commits in a row; 0 once one succeeds */
+	uint64_t failures;         /* failed commits since start */
+	int64_t failing_since;     /* when the current run of failures began; 0 when none */
+	int64_t last_failed_at;    /* the last failure; 0 when there was none */
+	char last_error[256];      /* SQLite's message for it ("database or disk is full") */
+};
+
 struct tr_ingest {
 	struct tr_store *store;    /* borrowed */
 	struct tr_engine *engine;  /* borrowed; swapped whole on reload */
 	char *marker;              /* mmap'd page in the state folder, or NULL */
 	int in_transaction;
 	int failed;                /* a store error doomed the open transaction */
+	char failed_why[256];      /* SQLite's message when it did (later ones are
+	                            * about the rollback, not the cause) */
 	/* called after every successful commit (timers and outputs look at
 	 * what it added); may be NULL */
 	void (*on_commit)(void *ud);
@@ -24,6 +36,7 @@ struct tr_ingest {
 	uint64_t commits;          /* successful commits so far (tr_daemon_durable) */
 	/* totals of committed work */
 	uint64_t accepted, duplicates, rejected, rule_errors, quarantined;
+	struct tr_commit_health health;
 };
 
 /* Sets up the marker file <state_dir>/inflight. If it names an event (the
@@ -51,7 +64,7 @@ int tr_ingest_retry(struct tr_ingest *ig, const struct tr_failed_outcome *o, int
 		    char *err, size_t errlen);
 /* SPEC §3 acknowledged means durable: commit, after which answers may go.
  * Returns 0, or an error when the transaction failed (it is rolled back and
- * nothing of it remains). */
+ * nothing of it remains). Either way ig->health records it. */
 int tr_ingest_commit(struct tr_ingest *ig);
 void tr_ingest_abort(struct tr_ingest *ig);
 
