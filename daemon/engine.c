@@ -728,6 +728,7 @@ int tr_engine_dispatch(struct tr_engine *e, struct tr_store *s, const struct tr_
 		return tr_store_outcome_insert(s, ev->seq, "(engine)", "quarantined", NULL, reason, NULL, 0, now);
 	}
 
+	e->run.schedules = 0;
 	for (size_t i = 0; i < e->nrules && rc == 0; i++)
 		if (rule_matches(&e->rules[i], ev->type))
 			rc = run_rule(e, s, &e->rules[i], ev, now, out);
@@ -747,6 +748,7 @@ int tr_engine_retry(struct tr_engine *e, struct tr_store *s, const struct tr_eve
 			continue;
 		if (!rule_matches(r, ev->type))
 			return 0;
+		e->run.schedules = 0;
 		int rc = run_rule(e, s, r, ev, now, out);
 		e->run.event = NULL;
 		e->run.store = NULL;

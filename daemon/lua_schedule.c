@@ -7,6 +7,8 @@
 #include "tr_lua.h"
 #include "tr_notify.h"
 
+#define MIN_FOLLOW_UP 60 /* seconds */
+
 /* schedule{after=|at=, event={type=…, …}, calendar=} -> timer id */
 static int l_schedule(lua_State *L)
 {
@@ -16,6 +18,18 @@ static int l_schedule(lua_State *L)
 	lua_getfield(L, 1, "calendar");
 	const char *calendar = tr_lua_check_calendar(L, -1, "schedule");
 	int64_t due = tr_lua_when(L, 1, tr_lua_base_time(L), calendar, "schedule");
+	/* An event a timer injected may schedule one follow-up, a minute or more
+	 * ahead: a chain can go on for ever (a daily check) but never spin (a
+	 * follow-up "after 0s") nor fan out (two follow-ups each double the
+	 * timers every generation, and the database with them). */
+	if (run->event && strncmp(run->event->source, "timer:", 6) == 0) {
+		if (run->schedules >= 1)
+			return luaL_error(L, "schedule: an event a timer injected may schedule one follow-up, not more");
+		if (due < tr_lua_base_time(L) + MIN_FOLLOW_UP)
+			return luaL_error(L, "schedule: a follow-up of an event a timer injected must be at least "
+					  "1m ahead");
+	}
+	run->schedules++;
 	if (lua_getfield(L, 1, "event") != LUA_TTABLE)
 		return luaL_error(L, "schedule: 'event' must be a table with a type");
 	tr_lua_check_plain(L, -1, "schedule: event");

@@ -32,6 +32,7 @@ struct tr_run {
 	/* what this run spent of its per-run caps (limits.rule_log_lines,
 	 * limits.rule_timers); zeroed when a run begins */
 	int64_t log_lines, log_dropped, timers_added;
+	int64_t schedules;    /* schedule{} calls for this event, by all its rules */
 };
 
 /* Counts a timer the running action adds; raises past limits.rule_timers

@@ -263,6 +263,31 @@ class HostileRules(unittest.TestCase):
             self.assertEqual(statuses.count("ok"), len(counts))
             self.assertGreater(statuses.count("ok"), 30)
 
+    def test_a_schedule_storm_dies_out_at_its_first_timer(self):
+        storm = r'''
+rule { name = "storm", on = "storm.tick", action = function(ev)
+  schedule { after = "0s", event = { type = "storm.tick" } }
+  schedule { after = "0s", event = { type = "storm.tick" } }
+end }
+rule { name = "daily", on = "daily.check", action = function(ev)
+  schedule { after = "24h", event = { type = "daily.check" } }
+end }
+'''
+        with Daemon(rules={"50-storm.lua": storm}, shipped=False, config=CONFIG,
+                    durability="normal") as d:
+            d.ingest([{"type": "storm.tick", "id": "seed"}, {"type": "daily.check", "id": "seed"}])
+            time.sleep(2)
+            outcomes = [d.request({"op": "explain", "type": "storm.tick", "event_id": f"timer:{i}"})
+                        for i in (1, 2)]
+            for x in outcomes:
+                self.assertTrue(x["ok"], x)
+                [o] = x["outcomes"]
+                self.assertEqual(o["status"], "error", o)
+                self.assertIn("at least 1m ahead", o["error"])
+            timers = d.request({"op": "timers"})
+            # the two storm timers fired and added nothing; the daily chain waits a day
+            self.assertEqual(timers["total"], 1, timers)
+
 
 if __name__ == "__main__":
     unittest.main()
