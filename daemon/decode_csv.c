@@ -19,6 +19,12 @@
  * max_row_bytes, the rest is reported as skipped instead. */
 #define RESCAN_ROWS 16
 
+/* The most columns a header may have: Excel's own limit (XFD), so no
+ * spreadsheet export is refused. A header far wider is refused as soon as
+ * it is read, with no per-column work past this many (100,000 columns took
+ * 11 s to check for repeated names one pair at a time). */
+#define MAX_COLUMNS 16384
+
 /* split_line's answer for a line it leaves to libcsv. */
 #define NEED_LIBCSV 2
 
@@ -31,6 +37,7 @@ struct csv_state {
 	bool unnamed_last;   /* the header ends with an empty name */
 	/* Collecting the header's names. */
 	bool header;
+	bool too_wide;       /* the header has more than MAX_COLUMNS names */
 	char **names;
 	size_t nnames, names_cap;
 	/* The record in progress. */
@@ -64,6 +71,10 @@ static void on_field(void *s, size_t len, void *data)
 	if (c->oom)
 		return;
 	if (c->header) {
+		if (c->nnames == MAX_COLUMNS) {
+			c->too_wide = true; /* counted in nfields, not kept */
+			return;
+		}
 		if (c->nnames == c->names_cap) {
 			size_t cap = c->names_cap ? 2 * c->names_cap : 16;
 			char **names = realloc(c->names, cap * sizeof(*names));
@@ -107,6 +118,7 @@ static void free_names(struct csv_state *c)
 	free(c->names);
 	c->names = NULL;
 	c->nnames = c->names_cap = 0;
+	c->too_wide = false;
 }
 
 /* Forgets the record in progress, including libcsv's half-parsed field. */
@@ -337,12 +349,55 @@ static int read_record(struct csv_state *c, struct tr_row *row)
 	}
 }
 
+struct column_key {
+	const char *field;
+	size_t column;
+};
+
+static int compare_columns(const void *a, const void *b)
+{
+	const struct column_key *x = a, *y = b;
+	int rc = strcmp(x->field, y->field);
+	return rc ? rc : (x->column > y->column) - (x->column < y->column);
+}
+
+/* Two columns that give the same field: the rows' objects would hold the
+ * key twice. Sorted, so a wide header costs n log n. Returns 0 or a
+ * negative code with the problem in errs. */
+static int check_repeats(struct csv_state *c, int line, struct tr_errors *errs)
+{
+	struct column_key *keys = malloc((c->ncols ? c->ncols : 1) * sizeof(*keys));
+	if (!keys)
+		return -ENOMEM;
+	size_t n = 0;
+	for (size_t i = 0; i < c->ncols; i++)
+		if (c->keys[i])
+			keys[n++] = (struct column_key){c->keys[i], i};
+	qsort(keys, n, sizeof(*keys), compare_columns);
+	int rc = 0;
+	for (size_t i = 1; i < n && rc == 0; i++) {
+		if (strcmp(keys[i - 1].field, keys[i].field) == 0) {
+			tr_errors_add(errs, c->d->path, line, 0, keys[i].field,
+				      "header: columns %zu and %zu both give field \"%s\"", keys[i - 1].column + 1,
+				      keys[i].column + 1, keys[i].field);
+			rc = TR_EPARSE;
+		}
+	}
+	free(keys);
+	return rc;
+}
+
 /* Turns the header's names into the columns' keys. Returns 0 or a negative
  * code with the problem in errs. */
 static int take_header(struct csv_state *c, int line, struct tr_errors *errs)
 {
 	struct tr_decoder *d = c->d;
 	size_t n = c->nnames;
+	if (c->too_wide) {
+		tr_errors_add(errs, d->path, line, 0, NULL, "header: %zu columns, more than the %d allowed",
+			      c->nfields, MAX_COLUMNS);
+		return TR_EPARSE;
+	}
 	if (n > 1 && c->names[n - 1][0] == 0) {
 		c->unnamed_last = true;
 		n--;
@@ -362,18 +417,10 @@ static int take_header(struct csv_state *c, int line, struct tr_errors *errs)
 			field = name;
 		if (d->type && strcmp(field, "type") == 0)
 			continue; /* the source's type wins over a type column */
-		for (size_t j = 0; j < i; j++) {
-			if (c->keys[j] && strcmp(c->keys[j], field) == 0) {
-				tr_errors_add(errs, d->path, line, 0, field,
-					      "header: columns %zu and %zu both give field \"%s\"", j + 1,
-					      i + 1, field);
-				return TR_EPARSE;
-			}
-		}
 		if (!(c->keys[i] = strdup(field)))
 			return -ENOMEM;
 	}
-	return 0;
+	return check_repeats(c, line, errs);
 }
 
 int tr_decode_csv_open(struct tr_decoder *d, struct tr_errors *errs)

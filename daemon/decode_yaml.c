@@ -3,7 +3,9 @@
  * gives one row). Scalars become strings, plain or quoted alike, so a YAML
  * file reads like the CSV it replaces; a plain null (~, null, empty) becomes
  * JSON null, as in a JSON file. Nested mappings and lists become objects and
- * arrays. Aliases are refused (no billion laughs). libyaml cannot resume
+ * arrays, MAX_DEPTH deep at most; far deeper input stops the file early,
+ * before libyaml spends quadratic time on it. Aliases are refused (no
+ * billion laughs). libyaml cannot resume
  * after a syntax error, so the first one is the file's last row error. Not
  * the encoding (charset.c) nor the rows' types and ids (decode.c). */
 #include <errno.h>
@@ -14,6 +16,15 @@
 #include "decode_internal.h"
 
 #define MAX_DEPTH 64
+/* libyaml's scanner looks over every open level at each token, so its time
+ * grows with the square of the nesting: a flow list 100,000 deep took 27 s
+ * to become a row error, holding up the spool. Past this depth the file
+ * stops at once (libyaml cannot resume); up to it a too-deep item is a row
+ * error of its own (MAX_DEPTH) and the next item is read. */
+#define SCAN_MAX_DEPTH (4 * MAX_DEPTH)
+/* The most feed hands libyaml at a time, so the scanner's depth is looked
+ * at this often: it gets at most this many levels past SCAN_MAX_DEPTH. */
+#define FEED_BYTES 1024
 /* libyaml reads ahead of the event it returns; what it may hold of the next
  * item on top of max_row_bytes. */
 #define READ_SLACK (64 * 1024)
@@ -56,7 +67,19 @@ static int feed(void *data, unsigned char *buf, size_t size, size_t *size_read)
 {
 	struct yaml_state *s = data;
 	struct tr_decoder *d = s->d;
+	const yaml_parser_t *p = &s->parser;
 	*size_read = 0;
+	int depth = p->flow_level + (int)(p->indents.top - p->indents.start);
+	if (depth > SCAN_MAX_DEPTH) {
+		s->input_rc = TR_EPARSE;
+		s->input_err.line = (int)p->mark.line + 1;
+		s->input_err.column = (int)p->mark.column + 1;
+		snprintf(s->input_err.message, sizeof(s->input_err.message),
+			 "nested deeper than %d levels", SCAN_MAX_DEPTH);
+		return 0;
+	}
+	if (size > FEED_BYTES)
+		size = FEED_BYTES;
 	if (s->fed - s->mark > d->max_row_bytes + READ_SLACK) {
 		s->input_rc = TR_EPARSE;
 		s->input_err.line = s->t.line;

@@ -66,6 +66,7 @@ struct tr_spool {
 
 static void schedule_scan(struct tr_spool *sp, uint64_t ms);
 static void start_steps(struct tr_spool *sp);
+static int record_bad_row(struct tr_spool *sp, int line, const char *field, const char *message);
 
 static int ignored_name(const char *name)
 {
@@ -223,6 +224,38 @@ static int next_work_file(struct tr_spool *sp, char *name, size_t len)
 	return found;
 }
 
+/* The file cannot be decoded at all (tr_decoder_open said why): every
+ * problem with a line (a CSV header's) goes in the report at that line, the
+ * others as the file's reason. */
+static void reject_whole(struct tr_spool *sp, const struct tr_errors *errs)
+{
+	char reason[512] = "";
+	int64_t bad = sp->file.rows_bad;
+	int rc = tr_ingest_begin(&sp->d->ingest);
+	for (size_t i = 0; i < errs->n; i++) {
+		const struct tr_error *e = &errs->items[i];
+		log_warnx("spool: %s:%d: %s%s%s", sp->file.name, e->line, e->field, e->field[0] ? ": " : "",
+			  e->message);
+		if (e->line > 0 && rc == 0)
+			rc = record_bad_row(sp, e->line, e->field[0] ? e->field : NULL, e->message);
+		else if (!reason[0]) /* the report names the file already */
+			snprintf(reason, sizeof(reason), "%s%s%s", e->field, e->field[0] ? ": " : "", e->message);
+	}
+	if (rc == 0)
+		rc = tr_ingest_commit(&sp->d->ingest);
+	else
+		tr_ingest_abort(&sp->d->ingest);
+	if (rc) { /* the lines are lost, not the reason */
+		sp->file.rows_bad = bad;
+		if (errs->n)
+			snprintf(reason, sizeof(reason), "%s%s%s", errs->items[0].field,
+				 errs->items[0].field[0] ? ": " : "", errs->items[0].message);
+	}
+	if (!reason[0] && !sp->file.rows_bad)
+		snprintf(reason, sizeof(reason), "cannot be decoded");
+	finish_file(sp, "rejected", reason[0] ? reason : NULL);
+}
+
 /* Opens the next file in work/, resuming where its last commit left it. */
 static int open_next(struct tr_spool *sp)
 {
@@ -256,13 +289,8 @@ static int open_next(struct tr_spool *sp)
 	sp->active = 1;
 	rc = tr_decoder_open(path, src, (size_t)sp->d->cfg.limits.event_bytes, &dec, &errs);
 	if (rc) {
-		char reason[512] = "cannot be decoded";
-		if (errs.n) /* the report names the file already */
-			snprintf(reason, sizeof(reason), "%s%s%s", errs.items[0].field,
-				 errs.items[0].field[0] ? ": " : "", errs.items[0].message);
+		reject_whole(sp, &errs);
 		tr_errors_free(&errs);
-		log_warnx("spool: %s: %s", f->name, reason);
-		finish_file(sp, "rejected", reason);
 		return 1;
 	}
 	tr_errors_free(&errs);

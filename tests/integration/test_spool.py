@@ -252,6 +252,28 @@ class HostileInput(unittest.TestCase):
             for eid in ("f-dup", "f-dup2", "f-dup3", "f-6"):
                 self.assertFalse(d.request({"op": "explain", "type": "message.new", "event_id": eid})["ok"], eid)
 
+    def test_absurd_depth_and_width_are_refused_without_holding_up_the_spool(self):
+        n = 100000
+        with Daemon(config="spool: { settle_ms: 50, rescan_ms: 100 }\n") as d:
+            s = Spool(d)
+            s.drop("deep.yaml", b"- {type: message.new, id: y1, order_id: o}\n- " + b"[" * n + b"]" * n + b"\n")
+            s.drop("wide.csv", ",".join(f"c{i}" for i in range(n)).encode() + b"\n" + b"," * (n - 1) + b"\n")
+            s.drop("z-after.ndjson", b'{"type":"message.new","id":"after","order_id":"o"}\n')
+            t0 = time.monotonic()
+            for folder, name in (("done", "z-after.ndjson"), ("rejected", "deep.yaml.errors"),
+                                 ("rejected", "wide.csv.errors")):
+                s.wait_for(folder, name)
+            took = time.monotonic() - t0
+            errors = s.errors("deep.yaml")
+            self.assertEqual(len(errors), 1, errors)
+            self.assertTrue(errors[0].startswith("deep.yaml:2: nested deeper than"), errors)
+            self.assertTrue(d.request({"op": "explain", "type": "message.new", "event_id": "y1"})["ok"])
+            [line] = s.errors("wide.csv")
+            self.assertTrue(line.startswith("wide.csv:1: header: 100000 columns, more than"), line)
+            # 27 s and 11 s before; the settle time and the daemon's start
+            # are most of what remains
+            self.assertLess(took, 5.0, f"the spool was held up {took:.1f} s")
+
 
 # Every run bumps a counter kept on one ticket: if any row's rule ran twice,
 # the count would exceed the rows.

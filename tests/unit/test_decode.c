@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include "tr_decode.h"
 #include "tr_event.h"
@@ -1156,6 +1157,120 @@ static void test_json_errors_and_resync(void **state)
 	result_free(&r);
 }
 
+/* ---- hostile sizes (issue 17): refused fast, with file and line ---- */
+
+static double seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* A CSV whose header has n columns c0..c<n-1> (the last one named like
+ * column 0 when repeat), then one row of n values. */
+static const char *wide_csv(const char *name, int n, int repeat)
+{
+	size_t cap = (size_t)n * 10 + 64;
+	char *text = malloc(cap), *p = text;
+	assert_non_null(text);
+	for (int i = 0; i < n; i++)
+		p += sprintf(p, "%sc%d", i ? "," : "", repeat && i == n - 1 ? 0 : i);
+	*p++ = '\n';
+	for (int i = 0; i < n; i++)
+		p += sprintf(p, "%sv", i ? "," : "");
+	*p++ = '\n';
+	const char *path = write_file(name, text, (long)(p - text));
+	free(text);
+	return path;
+}
+
+static void test_csv_too_many_columns(void **state)
+{
+	(void)state;
+	struct result r;
+	/* Excel's limit is read */
+	decode(wide_csv("w16k.csv", 16384, 0), NULL, 0, &r);
+	assert_int_equal(r.open_rc, 0);
+	assert_int_equal(r.n, 1);
+	assert_row_event(&r, 0, 2);
+	result_free(&r);
+	/* 100,000 columns: refused at the header's line, in a fraction of a
+	 * second (11 s before) */
+	double t0 = seconds();
+	decode(wide_csv("w100k.csv", 100000, 0), NULL, 0, &r);
+	double took = seconds() - t0;
+	assert_int_equal(r.open_rc, TR_EPARSE);
+	assert_int_equal(r.open_errs.n, 1);
+	assert_int_equal(r.open_errs.items[0].line, 1);
+	assert_non_null(strstr(r.open_errs.items[0].file, "w100k.csv"));
+	assert_non_null(strstr(r.open_errs.items[0].message, "100000 columns, more than the 16384 allowed"));
+	result_free(&r);
+	if (took > 0.5)
+		fail_msg("a 100,000-column header took %.2f s to refuse", took);
+	/* a repeated name in a wide header is found (sorted, not pairwise) */
+	t0 = seconds();
+	decode(wide_csv("w16k-dup.csv", 16384, 1), NULL, 0, &r);
+	took = seconds() - t0;
+	assert_int_equal(r.open_rc, TR_EPARSE);
+	assert_non_null(strstr(r.open_errs.items[0].message, "columns 1 and 16384 both give field \"c0\""));
+	result_free(&r);
+	if (took > 0.5)
+		fail_msg("a 16,384-column header took %.2f s to check", took);
+}
+
+static void test_yaml_too_deep(void **state)
+{
+	(void)state;
+	enum { DEEP = 100000 };
+	static const struct { const char *name, *open, *close, *lead; } shapes[] = {
+		{"deep-flow.yaml", "[", "]", "- "},
+		{"deep-map.yaml", "{a: ", "}", "- {type: a.b, x: "},
+		{"deep-block.yaml", "- ", "", ""},
+	};
+	for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
+		size_t lo = strlen(shapes[i].open), lc = strlen(shapes[i].close);
+		char *text = malloc(DEEP * (lo + lc) + 64), *p = text;
+		assert_non_null(text);
+		p += sprintf(p, "- {type: a.b, id: ok}\n%s", shapes[i].lead);
+		for (int k = 0; k < DEEP; k++, p += lo)
+			memcpy(p, shapes[i].open, lo);
+		*p++ = '1';
+		for (int k = 0; k < DEEP; k++, p += lc)
+			memcpy(p, shapes[i].close, lc);
+		p += sprintf(p, "%s\n- {type: a.b, id: after}\n", shapes[i].lead[2] ? "}" : "");
+		const char *path = write_file(shapes[i].name, text, (long)(p - text));
+		free(text);
+		struct result r;
+		double t0 = seconds();
+		decode(path, NULL, 0, &r);
+		double took = seconds() - t0;
+		/* the row before is read; the deep one ends the file (libyaml
+		 * cannot resume), saying so at its line */
+		assert_int_equal(r.n, 2);
+		assert_row_event(&r, 0, 1);
+		assert_row_error(&r, 1, 2, "nested deeper than 256 levels");
+		assert_non_null(strstr(r.rows[1].err.message, "the rest of the file was not read"));
+		assert_non_null(strstr(r.rows[1].err.file, shapes[i].name));
+		result_free(&r);
+		if (took > 0.5) /* 27 s and 42 s before */
+			fail_msg("%s took %.2f s to refuse", shapes[i].name, took);
+	}
+	/* Deeper than a row may be but not absurdly so: that item alone is a
+	 * row error and reading goes on. */
+	char text[1024] = "- {type: a.b, x: ";
+	for (int k = 0; k < 100; k++)
+		strcat(text, "[");
+	for (int k = 0; k < 100; k++)
+		strcat(text, "]");
+	strcat(text, "}\n- {type: a.b, id: after}\n");
+	struct result r;
+	decode(write_file("deep100.yaml", text, -1), NULL, 0, &r);
+	assert_int_equal(r.n, 2);
+	assert_row_error(&r, 0, 1, "nested deeper than 64 levels");
+	assert_row_event(&r, 1, 2);
+	result_free(&r);
+}
+
 /* ---- YAML ---- */
 
 static void test_yaml_rows(void **state)
@@ -1379,6 +1494,8 @@ int main(void)
 		cmocka_unit_test(test_json_array_10000),
 		cmocka_unit_test(test_json_deep_nesting),
 		cmocka_unit_test(test_json_errors_and_resync),
+		cmocka_unit_test(test_csv_too_many_columns),
+		cmocka_unit_test(test_yaml_too_deep),
 		cmocka_unit_test(test_yaml_rows),
 		cmocka_unit_test(test_yaml_errors),
 		cmocka_unit_test(test_open_errors),
