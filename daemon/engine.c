@@ -320,6 +320,8 @@ static int open_state(struct tr_engine *e)
 	}
 	tr_lua_open_ticket(e->sb);
 	tr_lua_open_schedule(e->sb);
+	tr_lua_open_notify(e->sb);
+	tr_lua_open_param(e->sb);
 	tr_lua_open_state(e->sb);
 	tr_lua_open_log(e->sb);
 	tr_lua_open_time(e->sb);

@@ -1,11 +1,8 @@
-/* schedule{}, notify(), has_output() and param(): a durable timer that
- * later injects an event, a notification queued in the event's transaction
- * for delivery after the commit (SPEC §5), and what rules may ask of the
- * config. */
+/* schedule{}: a durable timer that later injects an event (SPEC §5), written
+ * in the event's transaction. */
 #include <string.h>
 #include <lauxlib.h>
 #include "tr_lua.h"
-#include "tr_notify.h"
 
 #define MIN_FOLLOW_UP 60 /* seconds */
 
@@ -55,71 +52,8 @@ static int l_schedule(lua_State *L)
 	return 1;
 }
 
-/* notify(output, message [, ticket]) */
-static int l_notify(lua_State *L)
-{
-	struct tr_run *run = tr_lua_run_mutating(L, "notify");
-	const char *output = luaL_checkstring(L, 1);
-	const char *message = tr_lua_check_text(L, 2, "notify");
-	int64_t ticket = 0;
-	if (!lua_isnoneornil(L, 3)) {
-		lua_getfield(L, 3, "id");
-		ticket = (int64_t)luaL_checkinteger(L, -1);
-	}
-	char err[256];
-	int rc = tr_notify(run->store, run->cfg, output, ticket, message, run->event ? run->event->type : NULL,
-			   run->event ? run->event->id : NULL, run->actor, run->now, err, sizeof(err));
-	if (rc)
-		return luaL_error(L, "notify: %s", err);
-	tr_lua_effect(L, "notify", 0);
-	tr_lua_effect_str(L, "output", output);
-	tr_lua_effect_end(L);
-	return 0;
-}
-
-/* has_output(name) -> whether notify(name, …) would be accepted, so a
- * shipped rule can fall back to the journal where "lead" is not set up */
-static int l_has_output(lua_State *L)
-{
-	lua_pushboolean(L, tr_notify_output_known(tr_lua_run(L)->cfg, luaL_checkstring(L, 1)));
-	return 1;
-}
-
-/* param(name [, default]) -> the config's params.name, as the default's type
- * (number, boolean, else string), or default when the config has none; a
- * value that is not of that type is an error at the rule's line. */
-static int l_param(lua_State *L)
-{
-	const char *name = luaL_checkstring(L, 1);
-	const char *v = tr_config_param(tr_lua_run(L)->cfg, name);
-	int want = lua_type(L, 2);
-	if (!v) {
-		lua_settop(L, 2);
-		return 1;
-	}
-	if (want == LUA_TNUMBER) {
-		if (!lua_stringtonumber(L, v))
-			return luaL_error(L, "param '%s': \"%s\" in the config's params is not a number", name, v);
-	} else if (want == LUA_TBOOLEAN) {
-		int yes = !strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "on");
-		if (!yes && strcmp(v, "false") && strcmp(v, "no") && strcmp(v, "off"))
-			return luaL_error(L, "param '%s': \"%s\" in the config's params is not true or false", name, v);
-		lua_pushboolean(L, yes);
-	} else {
-		lua_pushstring(L, v);
-	}
-	return 1;
-}
-
 void tr_lua_open_schedule(struct tr_sandbox *sb)
 {
-	lua_State *L = tr_sandbox_lua(sb);
-	lua_pushcfunction(L, l_param);
-	tr_sandbox_add_global(sb, "param");
-	lua_pushcfunction(L, l_has_output);
-	tr_sandbox_add_global(sb, "has_output");
-	lua_pushcfunction(L, l_schedule);
+	lua_pushcfunction(tr_sandbox_lua(sb), l_schedule);
 	tr_sandbox_add_global(sb, "schedule");
-	lua_pushcfunction(L, l_notify);
-	tr_sandbox_add_global(sb, "notify");
 }

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <cjson/cJSON.h>
 #include "tr_json.h"
-#include "tr_calendars.h"
+#include "tr_calendar.h"
 #include "tr_error.h"
 #include "tr_event.h"
 #include "tr_ticket.h"

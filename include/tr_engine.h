@@ -7,7 +7,7 @@
 
 #include <stdint.h>
 #include <cjson/cJSON.h>
-#include "tr_calendars.h"
+#include "tr_calendar.h"
 #include "tr_config.h"
 #include "tr_error.h"
 #include "tr_event.h"

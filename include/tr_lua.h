@@ -11,7 +11,7 @@
 #include "tr_sandbox.h"
 #include "tr_store.h"
 #include "tr_event.h"
-#include "tr_calendars.h"
+#include "tr_calendar.h"
 
 #define TR_LUA_MAX_DEPTH 64  /* nesting cap for JSON <-> Lua (Redis CVE-2021-32626) */
 
@@ -99,6 +99,8 @@ void tr_lua_open_ticket(struct tr_sandbox *sb);
 void tr_lua_open_state(struct tr_sandbox *sb);
 void tr_lua_open_log(struct tr_sandbox *sb);
 void tr_lua_open_time(struct tr_sandbox *sb);
-void tr_lua_open_schedule(struct tr_sandbox *sb);  /* schedule{} and notify() */
+void tr_lua_open_schedule(struct tr_sandbox *sb);
+void tr_lua_open_notify(struct tr_sandbox *sb);    /* notify() and has_output() */
+void tr_lua_open_param(struct tr_sandbox *sb);
 
 #endif

@@ -1,4 +1,4 @@
-/* Shared helpers of the Lua-visible tables: the run in progress, effect
+/* What every Lua-visible table (lua_*.c) shares: the run in progress, effect
  * journaling, strict option tables, time arguments, and JSON <-> Lua
  * conversion with a nesting cap and lua_checkstack (Redis CVE-2021-32626). */
 #include <errno.h>
