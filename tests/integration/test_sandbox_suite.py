@@ -136,6 +136,60 @@ CASES = [
     ("shadow_own_file", "string = { upper = function() return 'pwned' end }; ticket = nil", "ok", None),
 ]
 
+# Every C function the sandbox exposes, called for ever with a large input:
+# each loop must stop on a budget within rule_time_ms + 100 ms. S is a
+# 4 MiB string, T a list of 200,000 numbers, U 200,000 two-byte characters,
+# P a packed copy of S (defined at the top of the file: see LOOP_PRELUDE).
+WORST = {
+    "assert": "assert(S)", "error": "pcall(error, S)", "ipairs": "for _ in ipairs(T) do end",
+    "next": "next(T)", "pairs": "for _ in pairs(T) do end", "rawequal": "rawequal(S, S)",
+    "rawget": "rawget(T, 100000)", "rawlen": "rawlen(T)", "select": "select('#', table.unpack(T))",
+    "setmetatable": "setmetatable({}, {})", "getmetatable": "getmetatable(S)",
+    "tonumber": "tonumber(S)", "tostring": "tostring(T)", "type": "type(S)",
+    "pcall": "pcall(string.upper, S)", "xpcall": "xpcall(string.upper, tostring, S)",
+    "load": "load(SRC)", "require": "pcall(require, 'absent')", "print": "print(S)",
+    "string.byte": "S:byte(1, 200000)", "string.char": "string.char(table.unpack(T, 1, 100000))",
+    "string.find": "S:find('y', 1, true)", "string.format": "('%s%s'):format(S, S)",
+    "string.gmatch": "for _ in S:gmatch('xxxxxxxx') do end", "string.gsub": "S:gsub('x', 'y')",
+    "string.len": "S:len()", "string.lower": "S:lower()", "string.match": "S:match('.-y')",
+    "string.rep": "('ab'):rep(1 << 20)", "string.reverse": "S:reverse()", "string.sub": "S:sub(2)",
+    "string.upper": "S:upper()", "string.pack": "string.pack('s4', S)",
+    "string.packsize": "string.packsize('i16i16i16')", "string.unpack": "string.unpack('s4', P)",
+    "table.concat": "table.concat(T, ',')", "table.insert": "table.insert(T, 1, 0)",
+    "table.move": "table.move(T, 1, #T, 2, {})", "table.pack": "table.pack(table.unpack(T))",
+    "table.remove": "table.remove(T, 1)", "table.sort": "table.sort(T)",
+    "table.unpack": "table.unpack(T)", "math.max": "math.max(table.unpack(T))",
+    "math.random": "math.random()", "math.floor": "math.floor(1.5)",
+    "utf8.char": "utf8.char(table.unpack(T, 1, 100000))", "utf8.codepoint": "utf8.codepoint(U, 1, 200000)",
+    "utf8.codes": "for _ in utf8.codes(U) do end", "utf8.len": "utf8.len(U)",
+    "utf8.offset": "utf8.offset(U, 200000)", "os.time": "os.time()", "os.date": "os.date('%c')",
+    "os.clock": "os.clock()", "os.difftime": "os.difftime(2, 1)",
+    "ticket.find": "ticket.find(S:sub(1, 200))", "ticket.get": "ticket.get(1)",
+    "state.get": "state.get('k')", "state.set": "state.set('k', S:sub(1, 100000))",
+    "state.incr": "state.incr('k')", "time.now": "time.now()",
+    "time.format": "time.format(0, 'Asia/Shanghai')",
+    "time.parse": "time.parse('2026-11-24 09:00', 'Asia/Tokyo')", "time.add": "time.add(0, '3d')",
+    "log.info": "log.info(S)", "has_output": "has_output('lead')", "param": "param('x', 1)",
+    "ticket.open": "ticket.open{ key = 'loop', title = S:sub(1, 1000) }",
+}
+LOOP_PRELUDE = r"""
+S = ("x"):rep(4 << 20)
+T = table.pack(string.byte(("ab"):rep(100000), 1, -1)); T.n = nil
+U = ("\u{e9}"):rep(200000)
+P = string.pack("s4", S)
+SRC = ("local x = 1 "):rep(20000)
+"""
+
+
+def loop_rules():
+    out = [LOOP_PRELUDE]
+    for fn, call in WORST.items():
+        name = "loop_" + fn.replace(".", "_")
+        out.append(f'rule {{ name = "{name}", on = "{event_type(name)}", action = function(ev)\n'
+                   f'  while true do {call} end\nend }}\n')
+    return "".join(out)
+
+
 # Lua globals kept between events grow until the state cap rebuilds them.
 GROWER = f'''
 rule {{ name = "grow", on = "hostile.grow", action = function(ev)
@@ -206,12 +260,14 @@ class Pinger(threading.Thread):
 class HostileRules(unittest.TestCase):
     def test_every_hostile_rule_is_stopped_and_the_next_event_runs(self):
         self.assertGreaterEqual(len(CASES), 60)
-        rules = {"50-hostile.lua": hostile_rules(), "60-canary.lua": CANARY}
+        self.assertGreaterEqual(len(WORST), 60)
+        rules = {"50-hostile.lua": hostile_rules(), "55-loops.lua": loop_rules(), "60-canary.lua": CANARY}
+        cases = CASES + [("loop_" + fn.replace(".", "_"), None, "error", "budget") for fn in WORST]
         with Daemon(rules=rules, shipped=False, config=CONFIG, durability="normal") as d:
             pinger = Pinger(d)
             pinger.start()
             failures = []
-            for name, _, want, needle in CASES:
+            for name, _, want, needle in cases:
                 t0 = time.monotonic()
                 r = d.ingest([{"type": event_type(name), "id": "1"}])
                 wall = time.monotonic() - t0
