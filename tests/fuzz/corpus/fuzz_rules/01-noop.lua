@@ -1,0 +1,1 @@
+rule { name = "noop", on = "fuzz.a", action = function() end }

@@ -1,0 +1,1 @@
+rule { name = "broken", on = "*", action = function() if then end }

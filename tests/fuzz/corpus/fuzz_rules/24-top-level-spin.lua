@@ -1,0 +1,2 @@
+while true do end
+rule { name = "never", on = "*", action = function() end }
