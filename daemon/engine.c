@@ -2,7 +2,7 @@
  * registers each rule{} (name, on, when, action, priority), and dispatches
  * events to matching rules with a savepoint per action so a failing rule is
  * undone alone. tr_engine_dispatch is the one entry point for live ingest,
- * timers, replay and tests. Not the socket or the store's SQL. */
+ * timers, retry and tests. Not the socket or the store's SQL. */
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>

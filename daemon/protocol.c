@@ -109,7 +109,7 @@ static int prepare_ingest(struct tr_prepared *p, int64_t event_bytes)
 {
 	cJSON *list = cJSON_GetObjectItemCaseSensitive(p->req, "events");
 	if (!cJSON_IsArray(list))
-		return 0; /* answered by tr_protocol_ingest */
+		return 0; /* op_ingest answers the missing list */
 	p->rejected = cJSON_CreateArray();
 	p->events = p->nevents ? calloc(p->nevents, sizeof(*p->events)) : NULL;
 	if (!p->rejected || (p->nevents && !p->events))

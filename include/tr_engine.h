@@ -1,6 +1,6 @@
 /* The rule engine: a rule set (rules.d/NAME.lua files in name order, registered with
  * rule{}) built whole in a fresh sandbox, and tr_engine_dispatch, the one
- * function that live ingest, timers, replay and tests call to run an event
+ * function that live ingest, timers, retry and tests call to run an event
  * through the rules inside the caller's store transaction. */
 #ifndef TR_ENGINE_H
 #define TR_ENGINE_H
