@@ -78,6 +78,7 @@ static void close_handle(uv_handle_t *h, void *arg)
 static void on_drain_deadline(uv_timer_t *t)
 {
 	log_warnx("clients still connected after %d ms; closing them", DRAIN_MS);
+	tr_server_close_clients(daemon_state.server); /* each freed in its close callback */
 	uv_walk(t->loop, close_handle, NULL);
 }
 

@@ -1,7 +1,9 @@
 /* The Unix-socket server: accepts clients, splits NDJSON lines with bounded
- * buffers, queues requests (bounded: `busy` and paused reads, never an
- * unbounded queue), runs them in arrival order with many ingests per
- * transaction (group commit), and answers each only after its commit.
+ * buffers, queues requests per connection (bounded: `busy`, paused reads
+ * and no more runs for a client that does not take its answers, never an
+ * unbounded queue), runs them fairly across connections and in arrival
+ * order within one, with many ingests per transaction (group commit), and
+ * answers each only after its commit.
  * Long lines are parsed on a worker thread (tr_worker.h) it starts and
  * joins; everything else, rules and SQLite included, is on the loop. */
 #ifndef TR_SERVER_H
@@ -19,9 +21,15 @@ void tr_server_resume(struct tr_server *srv);
 /* A WAL flush finished: sends the answers that waited for it. NULL is a
  * no-op. */
 void tr_server_flushed(struct tr_server *srv);
-/* Stops accepting and reading; answers what is queued, then closes every
- * handle. The loop ends once the last write is done. */
+/* Stops accepting and reading; runs and answers what is queued for a
+ * bounded time (about a second) and drops the rest unanswered (an ingest
+ * dropped there never ran: nothing of it is kept). Connections close once
+ * their answers are written; the loop ends then, or after
+ * tr_server_close_clients. */
 void tr_server_close(struct tr_server *srv);
+/* After tr_server_close, when clients had their time to read: closes every
+ * connection still open, dropping what it did not take. NULL is a no-op. */
+void tr_server_close_clients(struct tr_server *srv);
 void tr_server_free(struct tr_server *srv);
 /* Sends {"notification": json} to every `watch` client (tr_outputs_set_watch
  * callback; ud is the server). */
