@@ -1,7 +1,8 @@
 /* NDJSON and JSON rows (SPEC §4). NDJSON: each non-blank line is one object.
  * JSON: one object, or an array streamed element by element: a small scanner
- * that follows strings, escapes and nesting depth finds where each element
- * ends, and only that element is handed to cJSON, so a file of any size needs
+ * that follows strings, escapes and nesting depth (tr_json_scan_*, public in
+ * tr_decode.h so triagectl cuts its input the same way) finds where each
+ * element ends, and only that element is handed to cJSON, so a file of any size needs
  * max_row_bytes of memory. An element that is not valid JSON is a row error
  * and scanning goes on with the next element; when the structure itself is
  * broken, the rest of the file is one error. Not the encoding (charset.c)
@@ -21,7 +22,7 @@ enum mode {
 	END,          /* nothing more will be read */
 };
 
-/* How the element being scanned ends. */
+/* How the element being scanned ends (struct tr_json_scan's kind). */
 enum kind { CONTAINER, STRING, BARE };
 
 struct json_state {
@@ -36,9 +37,7 @@ struct json_state {
 	/* The element being scanned. */
 	bool in_elem;
 	bool elem_in_array;
-	enum kind kind;
-	int depth, max_depth;
-	bool in_str, esc;
+	struct tr_json_scan scan;
 	int elem_line, elem_col;
 	bool too_big;
 	struct tr_error broken; /* an encoding error inside the element */
@@ -169,16 +168,64 @@ static void check_broken(struct json_state *s, const char *text, size_t n)
 	}
 }
 
+void tr_json_scan_begin(struct tr_json_scan *s, char first)
+{
+	s->kind = first == '{' || first == '[' ? CONTAINER : first == '"' ? STRING : BARE;
+	s->depth = s->max_depth = s->kind == CONTAINER;
+	s->in_str = s->kind == STRING;
+	s->esc = false;
+}
+
+size_t tr_json_scan_next(struct tr_json_scan *s, const char *p, size_t n, bool *done)
+{
+	const char *end = p + n, *q = p;
+	*done = false;
+	if (s->kind == BARE) {
+		while (q < end && *q != ',' && *q != ']' && *q != '}' && *q != ' ' && *q != '\t' &&
+		       *q != '\n' && *q != '\r')
+			q++;
+		*done = q < end;
+		return (size_t)(q - p);
+	}
+	while (q < end) {
+		char ch = *q++;
+		if (s->in_str) {
+			if (s->esc)
+				s->esc = false;
+			else if (ch == '\\')
+				s->esc = true;
+			else if (ch == '"') {
+				s->in_str = false;
+				if (s->kind == STRING) {
+					*done = true;
+					break;
+				}
+			}
+		} else if (ch == '"') {
+			s->in_str = true;
+		} else if (ch == '{' || ch == '[') {
+			if (++s->depth > s->max_depth)
+				s->max_depth = s->depth;
+		} else if ((ch == '}' || ch == ']') && --s->depth == 0) {
+			*done = true;
+			break;
+		}
+	}
+	return (size_t)(q - p);
+}
+
+bool tr_json_scan_whole_at_end(const struct tr_json_scan *s)
+{
+	return s->kind == BARE;
+}
+
 /* Starts an element at s->t.data[s->pos]; its first byte is taken. */
 static int start_element(struct tr_decoder *d, struct json_state *s)
 {
 	char ch = s->t.data[s->pos];
 	s->in_elem = true;
 	s->elem_in_array = s->mode != TOP;
-	s->kind = ch == '{' || ch == '[' ? CONTAINER : ch == '"' ? STRING : BARE;
-	s->depth = s->max_depth = s->kind == CONTAINER;
-	s->in_str = s->kind == STRING;
-	s->esc = false;
+	tr_json_scan_begin(&s->scan, ch);
 	s->elem_line = s->t.line;
 	s->elem_col = (int)(s->col0 + s->pos + 1);
 	s->too_big = s->is_broken = false;
@@ -193,39 +240,9 @@ static int start_element(struct tr_decoder *d, struct json_state *s)
  * -ENOMEM. */
 static int scan_element(struct tr_decoder *d, struct json_state *s)
 {
-	const char *p = s->t.data + s->pos, *end = s->t.data + s->t.len, *q = p;
-	bool done = false;
-	if (s->kind == BARE) {
-		while (q < end && *q != ',' && *q != ']' && *q != '}' && *q != ' ' && *q != '\t' &&
-		       *q != '\n' && *q != '\r')
-			q++;
-		done = q < end;
-	} else {
-		while (q < end) {
-			char ch = *q++;
-			if (s->in_str) {
-				if (s->esc)
-					s->esc = false;
-				else if (ch == '\\')
-					s->esc = true;
-				else if (ch == '"') {
-					s->in_str = false;
-					if (s->kind == STRING) {
-						done = true;
-						break;
-					}
-				}
-			} else if (ch == '"') {
-				s->in_str = true;
-			} else if (ch == '{' || ch == '[') {
-				if (++s->depth > s->max_depth)
-					s->max_depth = s->depth;
-			} else if ((ch == '}' || ch == ']') && --s->depth == 0) {
-				done = true;
-				break;
-			}
-		}
-	}
+	const char *p = s->t.data + s->pos, *q;
+	bool done;
+	q = p + tr_json_scan_next(&s->scan, p, s->t.len - s->pos, &done);
 	s->pos = (size_t)(q - s->t.data);
 	check_broken(s, p, (size_t)(q - p));
 	if (collect(s, p, (size_t)(q - p), d->max_row_bytes) < 0)
@@ -245,7 +262,7 @@ static int finish_element(struct tr_decoder *d, struct json_state *s, struct tr_
 	} else if (s->too_big) {
 		rc = tr_decode_fail(d, row, s->elem_line, s->elem_col, NULL,
 				    "element is larger than %zu bytes", d->max_row_bytes);
-	} else if (s->max_depth > CJSON_NESTING_LIMIT) {
+	} else if (s->scan.max_depth > CJSON_NESTING_LIMIT) {
 		rc = tr_decode_fail(d, row, s->elem_line, s->elem_col, NULL,
 				    "nested deeper than %d levels", CJSON_NESTING_LIMIT);
 	} else {

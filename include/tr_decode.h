@@ -7,6 +7,7 @@
 #ifndef TR_DECODE_H
 #define TR_DECODE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cjson/cJSON.h>
@@ -42,5 +43,36 @@ int tr_decoder_open(const char *path, const struct tr_source *src, size_t max_ro
 int tr_decoder_next(struct tr_decoder *d, struct tr_row *row);
 
 void tr_decoder_close(struct tr_decoder *d);
+
+/* Where one JSON value ends, found without parsing it: the scanner the JSON
+ * decoder cuts an array into elements with, so that any caller splitting a
+ * JSON text into values before cJSON sees them (triagectl's ingest) cuts it
+ * the same way. It follows strings, escapes and bracket depth, nothing more:
+ * cJSON judges each value. A value is a container ('{' or '[' up to the
+ * bracket that brings the depth back to 0, of either shape), a string (up to
+ * its closing quote) or a bare word (a number, true, false, null, or junk)
+ * that ends before the next ',', ']', '}', space, tab, CR or LF. The text may
+ * come in pieces of any size. No allocation; the struct is the caller's. */
+struct tr_json_scan {
+	int kind;             /* container, string or bare word (private) */
+	int depth;            /* brackets open now (private) */
+	int max_depth;        /* the deepest nesting seen: 1 for {} or [] */
+	bool in_str, esc;     /* (private) */
+};
+
+/* Starts a value whose first byte is first, which the caller has taken; it
+ * must not be whitespace. */
+void tr_json_scan_begin(struct tr_json_scan *s, char first);
+
+/* Scans the n bytes at p, which follow the value's bytes scanned so far.
+ * Returns how many of them belong to the value, with *done true when the
+ * value ended there (a bare word's delimiter is not counted), or n with
+ * *done false when the value may go on in the next piece. */
+size_t tr_json_scan_next(struct tr_json_scan *s, const char *p, size_t n, bool *done);
+
+/* Whether the value is whole if the text ends where scanning stopped: true
+ * for a bare word ("[1" ends its 1), false for a string or a container left
+ * open. */
+bool tr_json_scan_whole_at_end(const struct tr_json_scan *s);
 
 #endif

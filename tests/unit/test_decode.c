@@ -1057,6 +1057,56 @@ static void test_json_deep_nesting(void **state)
 	free(deep);
 }
 
+/* Scans text (its first byte taken by tr_json_scan_begin) in pieces of
+ * piece bytes. Returns the value's length, -1 when the text ends first. */
+static long scan_value(const char *text, size_t piece, struct tr_json_scan *s)
+{
+	size_t len = strlen(text), pos = 1;
+	bool done = false;
+	tr_json_scan_begin(s, text[0]);
+	while (pos < len && !done) {
+		size_t n = len - pos < piece ? len - pos : piece;
+		size_t took = tr_json_scan_next(s, text + pos, n, &done);
+		assert_true(took <= n);
+		assert_true(done || took == n);
+		pos += took;
+	}
+	return done ? (long)pos : -1;
+}
+
+/* The element scanner the JSON decoder and triagectl share: where each kind
+ * of value ends, whatever the pieces the text comes in. */
+static void test_json_scan(void **state)
+{
+	(void)state;
+	static const struct { const char *text; long len; int max_depth; bool whole_at_end; } cases[] = {
+		{ "{\"a\":\"}]\\\"[\",\"b\":[1,{}]}, {}", 24, 3, false },
+		{ "[[[]]]]", 6, 3, false },
+		{ "\"a\\\\\", \"b\"", 5, 0, false },  /* "a\\" then , "b" */
+		{ "\"say \\\"hi\\\"\"]", 12, 0, false },
+		{ "123, 4", 3, 0, true },
+		{ "true]", 4, 0, true },
+		{ "-1.5e3\n", 6, 0, true },
+		{ "nul\tl", 3, 0, true },
+		{ "{]", 2, 1, false },     /* depth only: cJSON judges the shape */
+		{ "123", -1, 0, true },      /* ends with the text: whole */
+		{ "{\"a\":[1,{", -1, 3, false },
+		{ "\"open\\\"", -1, 0, false },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		for (size_t piece = 1; piece <= 64; piece *= 4) {
+			struct tr_json_scan s;
+			long len = scan_value(cases[i].text, piece, &s);
+			if (len != cases[i].len)
+				fail_msg("case %zu (%s) in pieces of %zu: %ld, not %ld", i, cases[i].text, piece,
+					 len, cases[i].len);
+			if (cases[i].max_depth)
+				assert_int_equal(s.max_depth, cases[i].max_depth);
+			assert_int_equal(tr_json_scan_whole_at_end(&s), cases[i].whole_at_end);
+		}
+	}
+}
+
 static void test_json_errors_and_resync(void **state)
 {
 	(void)state;
@@ -1494,6 +1544,7 @@ int main(void)
 		cmocka_unit_test(test_json_array_10000),
 		cmocka_unit_test(test_json_deep_nesting),
 		cmocka_unit_test(test_json_errors_and_resync),
+		cmocka_unit_test(test_json_scan),
 		cmocka_unit_test(test_csv_too_many_columns),
 		cmocka_unit_test(test_yaml_too_deep),
 		cmocka_unit_test(test_yaml_rows),
