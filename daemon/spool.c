@@ -31,7 +31,7 @@
 #define STEP_MIN_ROWS 16      /* but at least this many */
 #define MAX_CANDIDATES 4096   /* files watched for settling in incoming/ */
 #define MAX_WORK_FILES 64     /* claimed and waiting; the rest wait in incoming/ */
-#define RETRY_MS 1000         /* after a database failure */
+#define RETRY_MS 1000         /* after a database failure, or out of file descriptors */
 
 struct candidate {
 	char name[256];
@@ -205,8 +205,13 @@ static int record_file(struct tr_spool *sp, struct tr_file *f)
 static int next_work_file(struct tr_spool *sp, char *name, size_t len)
 {
 	DIR *dir = opendir(sp->work);
-	if (!dir)
-		return 0;
+	if (!dir) {
+		/* Out of descriptors (EMFILE, ENFILE) and the like pass: the
+		 * caller looks again in RETRY_MS, no new drop needed. */
+		int err = -errno;
+		log_warn("spool: cannot read %s", sp->work);
+		return err;
+	}
 	struct dirent *e;
 	int found = 0;
 	size_t count = 0;
@@ -260,8 +265,9 @@ static void reject_whole(struct tr_spool *sp, const struct tr_errors *errs)
 static int open_next(struct tr_spool *sp)
 {
 	char work_name[300];
-	if (!next_work_file(sp, work_name, sizeof(work_name)))
-		return 0;
+	int found = next_work_file(sp, work_name, sizeof(work_name));
+	if (found <= 0)
+		return found;
 	struct tr_file *f = &sp->file;
 	int rc = tr_store_file_by_work_name(sp->d->store, work_name, f);
 	if (rc < 0)
@@ -286,8 +292,15 @@ static int open_next(struct tr_spool *sp)
 	const struct tr_source *src = tr_config_source_for(&sp->d->cfg, f->name);
 	struct tr_errors errs = {0};
 	struct tr_decoder *dec;
-	sp->active = 1;
 	rc = tr_decoder_open(path, src, (size_t)sp->d->cfg.limits.event_bytes, &dec, &errs);
+	if (rc == -EMFILE || rc == -ENFILE || rc == -ENOMEM) {
+		/* Not the file's fault: it stays in work/ and is opened again
+		 * in RETRY_MS (on_step), not rejected. */
+		log_warnx("spool: cannot open %s now (%s); retrying in %d ms", f->name, strerror(-rc), RETRY_MS);
+		tr_errors_free(&errs);
+		return rc;
+	}
+	sp->active = 1;
 	if (rc) {
 		reject_whole(sp, &errs);
 		tr_errors_free(&errs);
@@ -480,7 +493,10 @@ static void scan(struct tr_spool *sp)
 {
 	DIR *dir = opendir(sp->incoming);
 	if (!dir) {
-		log_warn("spool: cannot read %s", sp->incoming);
+		/* Out of descriptors (EMFILE, ENFILE) and the like pass: look
+		 * again without waiting for another drop's event. */
+		log_warn("spool: cannot read %s; looking again in %d ms", sp->incoming, RETRY_MS);
+		schedule_scan(sp, RETRY_MS);
 		return;
 	}
 	uint64_t now = tr_mono_ms();

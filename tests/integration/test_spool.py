@@ -275,6 +275,60 @@ class HostileInput(unittest.TestCase):
             self.assertLess(took, 5.0, f"the spool was held up {took:.1f} s")
 
 
+
+def stored(d):
+    return d.request({"op": "stats"})["stats"]["events_stored"]
+
+
+def wait_until(what, check, d, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if check():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"{what} never happened; log:\n{d.log()}")
+
+
+def rows(start, end, prefix="a"):
+    return "".join(json.dumps({"type": "message.new", "id": f"{prefix}{i}", "order_id": f"o{i}"}) + "\n"
+                   for i in range(start, end))
+
+
+class Writers(unittest.TestCase):
+    """SPEC §4, nothing vanishes: a writer that keeps its descriptor after
+    the file settled, and a drop while the daemon is out of descriptors."""
+
+    def claimed(self, s, name):
+        return lambda: not os.path.exists(s.path("incoming", name))
+
+    def test_a_file_dropped_while_out_of_descriptors_is_taken_without_another_drop(self):
+        import resource
+        # no periodic rescan to fall back on: only a retry can take the file
+        with Daemon(shipped=False, config="spool: { settle_ms: 50, rescan_ms: 600000 }\n") as d:
+            s = Spool(d)
+            pid = d.proc.pid
+            soft, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+
+            def lowest_free():
+                used = {int(fd) for fd in os.listdir(f"/proc/{pid}/fd")}
+                return min(set(range(len(used) + 1)) - used)
+            # Every descriptor below the limit in use: the next open fails.
+            # The harness's ping connection may still be closing: settle.
+            limit = None
+            while limit != lowest_free():
+                limit = lowest_free()
+                resource.prlimit(pid, resource.RLIMIT_NOFILE, (limit, hard))
+                time.sleep(0.2)
+            try:
+                s.drop("starved.ndjson", rows(0, 3).encode())
+                wait_until("an EMFILE", lambda: "Too many open files" in d.log(), d)
+                time.sleep(0.3)
+            finally:
+                resource.prlimit(pid, resource.RLIMIT_NOFILE, (soft, hard))
+            s.wait_for("done", "starved.ndjson", timeout=10)
+            self.assertEqual(stored(d), 3)
+
+
 # Every run bumps a counter kept on one ticket: if any row's rule ran twice,
 # the count would exceed the rows.
 COUNTING = '''
