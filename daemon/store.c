@@ -8,10 +8,10 @@
 #include <string.h>
 #include <unistd.h>
 #include <sqlite3.h>
+#include "store_internal.h"
 #include "tr_error.h"
 #include "tr_log.h"
 #include "tr_open_keys.h"
-#include "tr_store.h"
 #include "tr_time.h"
 #include "tr_wal_vfs.h"
 
@@ -159,25 +159,6 @@ static const char *const migrations[] = {
 	"DROP INDEX IF EXISTS tickets_open_key;",
 };
 
-#define TICKET_COLUMNS "id, key, title, queue, priority, state, account, assignee," \
-	" close_reason, tags, fields, level, due_at, created_at, updated_at, closed_at, acked_at, ladder"
-
-enum stmt {
-	S_TIMER_IDS_SAVE, S_TIMER_ADD_CHECKED, S_BEGIN, S_COMMIT, S_ROLLBACK, S_SAVEPOINT, S_RELEASE, S_ROLLBACK_TO,
-	S_EVENT_INSERT, S_OUTCOME_INSERT, S_QUARANTINE_ADD, S_QUARANTINED,
-	S_TICKET_INSERT, S_TICKET_GET, S_TICKET_OPEN_KEY, S_TICKET_UPDATE, S_TICKET_UPDATE_BODY, S_HISTORY_ADD,
-	S_STATE_GET, S_STATE_SET, S_STATE_DELETE,
-	S_COUNTER_ADD, S_COUNTER_SUM, S_COUNTER_PRUNE,
-	S_HISTORY_LIST, S_TIMER_LOG, S_TIMERS_FOR_TICKET, S_EVENT_BY_ID, S_EVENT_BY_SEQ, S_OUTCOMES_FOR,
-	S_COUNT_EVENTS, S_COUNT_TICKETS,
-	S_FILE_ADD, S_FILE_PROGRESS, S_FILE_ERROR, S_FILE_FINISH, S_FILE_BY_WORK,
-	S_FILE_ERRORS, S_FILES_FINISHED_SINCE,
-	S_TIMER_ADD, S_TICKET_TIMER_ADD, S_TICKET_TIMERS_OF, S_TICKET_TIMER_FORGET, S_TIMER_NEXT, S_TIMERS_DUE, S_TIMER_DELETE,
-	S_TIMERS_LIST, S_TIMERS_COUNT, S_OUTBOX_ADD, S_OUTBOX_PENDING, S_OUTBOX_DONE, S_OUTBOX_RETRY,
-	S_OUTBOX_NEXT, S_OUTBOX_PRUNE, S_FAILED_OUTCOMES, S_OUTCOME_RETRIED, S_TICKET_LADDER, S_SUSPECT_ADD, S_SUSPECT_COUNT,
-	S_COUNT
-};
-
 static const char *const stmt_sql[S_COUNT] = {
 	[S_BEGIN] = "BEGIN IMMEDIATE",
 	[S_COMMIT] = "COMMIT",
@@ -289,69 +270,19 @@ static const char *const stmt_sql[S_COUNT] = {
 				   " FROM files WHERE finished_at >= ?",
 };
 
-struct tr_store {
-	sqlite3 *db;
-	sqlite3_stmt *stmts[S_COUNT];
-	int64_t wal_pages;   /* frames in the WAL after the last commit */
-	int64_t timer_hint;  /* earliest due_at added since tr_store_timer_hint */
-	int outbox_hint;     /* a notification was added since tr_store_outbox_hint */
-	int64_t fresh_ticket; /* inserted open by this transaction and not written
-			       * since: its timers need no check (tr_store_timer_add) */
-	int64_t quarantined; /* rows in quarantine: skip the lookup while 0 */
-	int64_t next_timer_id;  /* saved to timer_ids by the commit that uses it
-				 * (tr_store_commit), so it is never behind the rows */
-	int64_t saved_timer_id; /* what timer_ids holds */
-	struct tr_open_keys *open_keys; /* the open tickets' keys, owned */
-};
-
 const char *tr_store_errmsg(struct tr_store *s)
 {
 	return sqlite3_errmsg(s->db);
 }
 
-static sqlite3_stmt *stmt(struct tr_store *s, enum stmt which)
+sqlite3_stmt *tr_store_prepare(struct tr_store *s, enum stmt which)
 {
-	sqlite3_stmt *st = s->stmts[which];
-	if (!st) {
-		if (sqlite3_prepare_v3(s->db, stmt_sql[which], -1, SQLITE_PREPARE_PERSISTENT,
-				       &s->stmts[which], NULL) != SQLITE_OK) {
-			log_errx("store: cannot prepare \"%s\": %s", stmt_sql[which], sqlite3_errmsg(s->db));
-			return NULL;
-		}
-		st = s->stmts[which];
+	if (sqlite3_prepare_v3(s->db, stmt_sql[which], -1, SQLITE_PREPARE_PERSISTENT,
+			       &s->stmts[which], NULL) != SQLITE_OK) {
+		log_errx("store: cannot prepare \"%s\": %s", stmt_sql[which], sqlite3_errmsg(s->db));
+		return NULL;
 	}
-	return st;
-}
-
-/* Binds a nullable text. SQLITE_STATIC: every caller keeps the text alive
- * until the statement is reset. */
-static void bind_text(sqlite3_stmt *st, int i, const char *v)
-{
-	if (v)
-		sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
-	else
-		sqlite3_bind_null(st, i);
-}
-
-static void bind_time(sqlite3_stmt *st, int i, int64_t v)
-{
-	if (v)
-		sqlite3_bind_int64(st, i, v);
-	else
-		sqlite3_bind_null(st, i);
-}
-
-/* Steps a statement that returns no row, then resets it. */
-static int run(struct tr_store *s, sqlite3_stmt *st)
-{
-	int rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	if (rc != SQLITE_DONE) {
-		log_errx("store: %s", sqlite3_errmsg(s->db));
-		return TR_ESTORE;
-	}
-	return 0;
+	return s->stmts[which];
 }
 
 static int exec_simple(struct tr_store *s, enum stmt which)
@@ -570,11 +501,7 @@ int tr_store_open(const char *path, enum tr_durability durability, struct tr_sto
 		tr_store_close(s);
 		return TR_ESTORE;
 	}
-	if (sqlite3_prepare_v2(s->db, "SELECT count(*) FROM quarantine", -1, &st, NULL) == SQLITE_OK) {
-		if (sqlite3_step(st) == SQLITE_ROW)
-			s->quarantined = sqlite3_column_int64(st, 0);
-		sqlite3_finalize(st);
-	}
+	tr_store_quarantine_load(s);
 	*out = s;
 	return 0;
 }
@@ -647,162 +574,6 @@ int tr_store_rollback_to(struct tr_store *s)
 }
 int tr_store_in_transaction(struct tr_store *s) { return !sqlite3_get_autocommit(s->db); }
 
-int tr_store_event_insert(struct tr_store *s, struct tr_event *ev)
-{
-	sqlite3_stmt *st = stmt(s, S_EVENT_INSERT);
-	if (!st)
-		return TR_ESTORE;
-	bind_text(st, 1, ev->type);
-	bind_text(st, 2, ev->id);
-	bind_text(st, 3, ev->account);
-	bind_text(st, 4, ev->marketplace);
-	sqlite3_bind_int64(st, 5, ev->occurred_at);
-	sqlite3_bind_int64(st, 6, ev->received_at);
-	bind_text(st, 7, ev->source);
-	bind_text(st, 8, ev->payload_text);
-	int rc = run(s, st);
-	if (rc)
-		return rc;
-	if (sqlite3_changes(s->db) == 0)
-		return TR_EDUP;
-	ev->seq = sqlite3_last_insert_rowid(s->db);
-	return 0;
-}
-
-int tr_store_outcome_insert(struct tr_store *s, int64_t event_seq, const char *rule,
-			    const char *status, const char *effects, const char *error,
-			    const char *location, int64_t duration_us, int64_t now)
-{
-	sqlite3_stmt *st = stmt(s, S_OUTCOME_INSERT);
-	if (!st)
-		return TR_ESTORE;
-	sqlite3_bind_int64(st, 1, event_seq);
-	bind_text(st, 2, rule);
-	bind_text(st, 3, status);
-	bind_text(st, 4, effects);
-	bind_text(st, 5, error);
-	bind_text(st, 6, location);
-	sqlite3_bind_int64(st, 7, duration_us);
-	sqlite3_bind_int64(st, 8, now);
-	return run(s, st);
-}
-
-int tr_store_failed_outcomes(struct tr_store *s, int64_t after, const char *rule, int64_t seq, int limit,
-			     struct tr_failed_outcome *out, int *n)
-{
-	sqlite3_stmt *st = stmt(s, S_FAILED_OUTCOMES);
-	*n = 0;
-	if (!st)
-		return TR_ESTORE;
-	sqlite3_bind_int64(st, 1, after);
-	bind_text(st, 2, rule);
-	sqlite3_bind_int64(st, 3, seq);
-	sqlite3_bind_int(st, 4, limit);
-	int step = SQLITE_DONE;
-	while (*n < limit && (step = sqlite3_step(st)) == SQLITE_ROW) {
-		struct tr_failed_outcome *o = &out[(*n)++];
-		o->id = sqlite3_column_int64(st, 0);
-		o->event_seq = sqlite3_column_int64(st, 1);
-		snprintf(o->rule, sizeof(o->rule), "%s", (const char *)sqlite3_column_text(st, 2));
-	}
-	int rc = *n == limit || step == SQLITE_DONE ? 0 : TR_ESTORE;
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	return rc;
-}
-
-int tr_store_outcome_retried(struct tr_store *s, int64_t id)
-{
-	sqlite3_stmt *st = stmt(s, S_OUTCOME_RETRIED);
-	if (!st)
-		return TR_ESTORE;
-	sqlite3_bind_int64(st, 1, id);
-	return run(s, st);
-}
-
-int tr_store_event_get(struct tr_store *s, int64_t seq, struct tr_event *ev, char *err, size_t errlen)
-{
-	sqlite3_stmt *st = stmt(s, S_EVENT_BY_SEQ);
-	if (!st) {
-		snprintf(err, errlen, "database error: %s", sqlite3_errmsg(s->db));
-		return TR_ESTORE;
-	}
-	sqlite3_bind_int64(st, 1, seq);
-	int step = sqlite3_step(st), rc;
-	if (step == SQLITE_ROW) {
-		const char *payload = (const char *)sqlite3_column_text(st, 8);
-		cJSON *obj = payload ? cJSON_Parse(payload) : NULL;
-		/* Stored payloads are normalised already: this only rebuilds the
-		 * struct. Zone NULL: occurred_at carries its offset. */
-		rc = obj ? tr_event_init(ev, obj, NULL, (const char *)sqlite3_column_text(st, 3),
-					 sqlite3_column_int64(st, 7), err, errlen)
-			 : (snprintf(err, errlen, "the stored payload is not JSON"), TR_EPARSE);
-		if (rc == 0) {
-			ev->seq = sqlite3_column_int64(st, 0);
-			ev->received_at = sqlite3_column_int64(st, 7);
-		}
-	} else {
-		rc = step == SQLITE_DONE ? -ENOENT : TR_ESTORE;
-		snprintf(err, errlen, "%s", step == SQLITE_DONE ? "no such event" : sqlite3_errmsg(s->db));
-	}
-	sqlite3_reset(st);
-	return rc;
-}
-
-int tr_store_quarantine_add(struct tr_store *s, const char *type, const char *id,
-			    const char *reason, int64_t now)
-{
-	sqlite3_stmt *st = stmt(s, S_QUARANTINE_ADD);
-	if (!st)
-		return TR_ESTORE;
-	bind_text(st, 1, type);
-	bind_text(st, 2, id);
-	bind_text(st, 3, reason);
-	sqlite3_bind_int64(st, 4, now);
-	int rc = run(s, st);
-	if (rc == 0)
-		s->quarantined++;
-	return rc;
-}
-
-int tr_store_quarantined(struct tr_store *s, const char *type, const char *id, char *buf, size_t len)
-{
-	if (s->quarantined == 0)
-		return 0;
-	sqlite3_stmt *st = stmt(s, S_QUARANTINED);
-	if (!st)
-		return TR_ESTORE;
-	bind_text(st, 1, type);
-	bind_text(st, 2, id);
-	int found = 0, rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		found = 1;
-		snprintf(buf, len, "%s", (const char *)sqlite3_column_text(st, 0));
-	}
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? found : TR_ESTORE;
-}
-
-int tr_store_suspect_add(struct tr_store *s, const char *type, const char *id, int64_t now, int64_t *count)
-{
-	sqlite3_stmt *st = stmt(s, S_SUSPECT_ADD);
-	if (!st)
-		return TR_ESTORE;
-	bind_text(st, 1, type);
-	bind_text(st, 2, id);
-	sqlite3_bind_int64(st, 3, now);
-	int rc = run(s, st);
-	if (rc || !(st = stmt(s, S_SUSPECT_COUNT)))
-		return rc ? rc : TR_ESTORE;
-	bind_text(st, 1, type);
-	bind_text(st, 2, id);
-	*count = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 1;
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	return 0;
-}
-
 void tr_ticket_free(struct tr_ticket *t)
 {
 	free(t->key); free(t->title); free(t->queue); free(t->priority); free(t->state);
@@ -859,12 +630,6 @@ int tr_store_ticket_insert(struct tr_store *s, struct tr_ticket *t, int64_t now)
 		rc = tr_open_keys_add(s->open_keys, hash, t->id, tr_store_in_transaction(s));
 	}
 	return rc;
-}
-
-static char *column_strdup(sqlite3_stmt *st, int i)
-{
-	const unsigned char *v = sqlite3_column_text(st, i);
-	return v ? strdup((const char *)v) : NULL;
 }
 
 /* Reads a row of TICKET_COLUMNS into t. 0, or -ENOMEM (t freed). */
@@ -984,71 +749,6 @@ int tr_store_history_add(struct tr_store *s, int64_t ticket_id, int64_t at, int6
 	bind_text(st, 5, action);
 	bind_text(st, 6, detail);
 	return run(s, st);
-}
-
-int tr_store_state_get(struct tr_store *s, const char *key, char **value)
-{
-	sqlite3_stmt *st = stmt(s, S_STATE_GET);
-	if (!st)
-		return TR_ESTORE;
-	bind_text(st, 1, key);
-	int rc = sqlite3_step(st), found = 0;
-	*value = NULL;
-	if (rc == SQLITE_ROW) {
-		found = 1;
-		*value = column_strdup(st, 0);
-		if (!*value)
-			found = -ENOMEM;
-	}
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? found : TR_ESTORE;
-}
-
-int tr_store_state_set(struct tr_store *s, const char *key, const char *value)
-{
-	sqlite3_stmt *st = stmt(s, value ? S_STATE_SET : S_STATE_DELETE);
-	if (!st)
-		return TR_ESTORE;
-	bind_text(st, 1, key);
-	if (value)
-		bind_text(st, 2, value);
-	return run(s, st);
-}
-
-/* A window is kept as 24 buckets, so the count is exact to 1/24 of it. */
-int tr_store_counter_add(struct tr_store *s, const char *key, int64_t n, int64_t t,
-			 int64_t window, int64_t *total)
-{
-	int64_t width = window > 0 ? (window + 23) / 24 : INT64_MAX;
-	int64_t bucket = window > 0 ? t / width : 0;
-	int64_t oldest = window > 0 ? (t - window) / width : -1;
-	sqlite3_stmt *st = stmt(s, S_COUNTER_ADD);
-	if (!st)
-		return TR_ESTORE;
-	bind_text(st, 1, key);
-	sqlite3_bind_int64(st, 2, bucket);
-	sqlite3_bind_int64(st, 3, n);
-	int rc = run(s, st);
-	if (rc)
-		return rc;
-	if (window > 0) {
-		if (!(st = stmt(s, S_COUNTER_PRUNE)))
-			return TR_ESTORE;
-		bind_text(st, 1, key);
-		sqlite3_bind_int64(st, 2, oldest);
-		if ((rc = run(s, st)))
-			return rc;
-	}
-	if (!(st = stmt(s, S_COUNTER_SUM)))
-		return TR_ESTORE;
-	bind_text(st, 1, key);
-	sqlite3_bind_int64(st, 2, oldest);
-	rc = sqlite3_step(st);
-	*total = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	return rc == SQLITE_ROW ? 0 : TR_ESTORE;
 }
 
 /* ---- JSON views for the protocol ---- */

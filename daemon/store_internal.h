@@ -1,0 +1,111 @@
+/* What the store's files share: the connection struct, the ids of the
+ * statement table (its SQL is in store.c, in the same order), and the small
+ * helpers every statement goes through. Private to store.c and the table
+ * family files store_*.c; everyone else sees tr_store.h. The helpers are
+ * inline so that a statement run from a family file costs what it cost when
+ * the store was one file. */
+#ifndef TR_STORE_INTERNAL_H
+#define TR_STORE_INTERNAL_H
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sqlite3.h>
+#include "tr_error.h"
+#include "tr_log.h"
+#include "tr_store.h"
+
+#define TICKET_COLUMNS "id, key, title, queue, priority, state, account, assignee," \
+	" close_reason, tags, fields, level, due_at, created_at, updated_at, closed_at, acked_at, ladder"
+
+/* One id per row of the statement table (stmt_sql in store.c). */
+enum stmt {
+	S_TIMER_IDS_SAVE, S_TIMER_ADD_CHECKED, S_BEGIN, S_COMMIT, S_ROLLBACK, S_SAVEPOINT, S_RELEASE, S_ROLLBACK_TO,
+	S_EVENT_INSERT, S_OUTCOME_INSERT, S_QUARANTINE_ADD, S_QUARANTINED,
+	S_TICKET_INSERT, S_TICKET_GET, S_TICKET_OPEN_KEY, S_TICKET_UPDATE, S_TICKET_UPDATE_BODY, S_HISTORY_ADD,
+	S_STATE_GET, S_STATE_SET, S_STATE_DELETE,
+	S_COUNTER_ADD, S_COUNTER_SUM, S_COUNTER_PRUNE,
+	S_HISTORY_LIST, S_TIMER_LOG, S_TIMERS_FOR_TICKET, S_EVENT_BY_ID, S_EVENT_BY_SEQ, S_OUTCOMES_FOR,
+	S_COUNT_EVENTS, S_COUNT_TICKETS,
+	S_FILE_ADD, S_FILE_PROGRESS, S_FILE_ERROR, S_FILE_FINISH, S_FILE_BY_WORK,
+	S_FILE_ERRORS, S_FILES_FINISHED_SINCE,
+	S_TIMER_ADD, S_TICKET_TIMER_ADD, S_TICKET_TIMERS_OF, S_TICKET_TIMER_FORGET, S_TIMER_NEXT, S_TIMERS_DUE, S_TIMER_DELETE,
+	S_TIMERS_LIST, S_TIMERS_COUNT, S_OUTBOX_ADD, S_OUTBOX_PENDING, S_OUTBOX_DONE, S_OUTBOX_RETRY,
+	S_OUTBOX_NEXT, S_OUTBOX_PRUNE, S_FAILED_OUTCOMES, S_OUTCOME_RETRIED, S_TICKET_LADDER, S_SUSPECT_ADD, S_SUSPECT_COUNT,
+	S_COUNT
+};
+
+struct tr_store {
+	sqlite3 *db;
+	sqlite3_stmt *stmts[S_COUNT];
+	int64_t wal_pages;   /* frames in the WAL after the last commit */
+	int64_t timer_hint;  /* earliest due_at added since tr_store_timer_hint */
+	int outbox_hint;     /* a notification was added since tr_store_outbox_hint */
+	int64_t fresh_ticket; /* inserted open by this transaction and not written
+			       * since: its timers need no check (tr_store_timer_add) */
+	int64_t quarantined; /* rows in quarantine: skip the lookup while 0 */
+	int64_t next_timer_id;  /* saved to timer_ids by the commit that uses it
+				 * (tr_store_commit), so it is never behind the rows */
+	int64_t saved_timer_id; /* what timer_ids holds */
+	struct tr_open_keys *open_keys; /* the open tickets' keys, owned */
+};
+
+/* Prepares statement which for the life of the connection (store.c): the
+ * statement, or NULL (logged) when SQLite refuses it. */
+sqlite3_stmt *tr_store_prepare(struct tr_store *s, enum stmt which);
+
+/* Loaded by tr_store_open once the schema is current: each family's state
+ * kept in memory. 0, or -1 with the reason in sqlite3_errmsg. */
+int tr_store_open_keys_load(struct tr_store *s);   /* store_tickets.c */
+int tr_store_timer_ids_load(struct tr_store *s);   /* store_timers.c */
+void tr_store_quarantine_load(struct tr_store *s); /* store_events.c */
+
+/* The prepared statement which, prepared on first use. */
+static inline sqlite3_stmt *stmt(struct tr_store *s, enum stmt which)
+{
+	sqlite3_stmt *st = s->stmts[which];
+	return st ? st : tr_store_prepare(s, which);
+}
+
+/* Binds a nullable text. SQLITE_STATIC: every caller keeps the text alive
+ * until the statement is reset. */
+static inline void bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+	if (v)
+		sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+/* Binds a time or id where 0 means none (NULL). */
+static inline void bind_time(sqlite3_stmt *st, int i, int64_t v)
+{
+	if (v)
+		sqlite3_bind_int64(st, i, v);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+/* Steps a statement that returns no row, then resets it. 0 or TR_ESTORE
+ * (logged). */
+static inline int run(struct tr_store *s, sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_DONE) {
+		log_errx("store: %s", sqlite3_errmsg(s->db));
+		return TR_ESTORE;
+	}
+	return 0;
+}
+
+/* A copy of text column i the caller frees; NULL for SQL NULL or when out
+ * of memory. */
+static inline char *column_strdup(sqlite3_stmt *st, int i)
+{
+	const unsigned char *v = sqlite3_column_text(st, i);
+	return v ? strdup((const char *)v) : NULL;
+}
+
+#endif
