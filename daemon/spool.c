@@ -1,6 +1,8 @@
 /* The spool: incoming/ -> work/ -> done/ | rejected/. A file is claimed
- * once it has not changed for settle_ms (a writer may write in place),
- * then decoded ahead on a thread of its own (spool_reader.c) and ingested
+ * once it has not changed for settle_ms (a writer may write in place; one
+ * that appends after the claim is read on at the file's end, one that
+ * never closes it is reported), then decoded ahead on a thread of its own
+ * (spool_reader.c) and ingested
  * in steps of at most STEP_ROWS rows or STEP_MS,
  * each step one transaction that also records the file's progress
  * (SPEC §4: resumed without duplicates after a crash). Bad rows are kept in
@@ -9,6 +11,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +35,13 @@
 #define MAX_CANDIDATES 4096   /* files watched for settling in incoming/ */
 #define MAX_WORK_FILES 64     /* claimed and waiting; the rest wait in incoming/ */
 #define RETRY_MS 1000         /* after a database failure, or out of file descriptors */
+/* A writer may keep its descriptor after the file settled and append more
+ * (SPEC §4: nothing vanishes). At the end of a file still open for writing
+ * the spool waits for the writer to close it, polling every quarter of
+ * settle_ms, for at most this many settle_ms; then it is moved out with a
+ * report saying later rows were not read. */
+#define WRITER_WAIT_SETTLES 10
+#define WRITER_WAIT_MIN_MS 1000 /* and at least this long, whatever settle_ms */
 
 struct candidate {
 	char name[256];
@@ -61,6 +71,11 @@ struct tr_spool {
 	int moving;
 	uint64_t moving_commit;
 	char moving_reason[512];
+	/* SPEC §4 nothing vanishes: the file as it was when opened, to see at
+	 * its end whether a writer appended to it meanwhile */
+	int64_t opened_size, opened_mtime_ns;
+	uint64_t end_due_ms;      /* at the file's end, looking again at this time (0: not) */
+	uint64_t writer_since_ms; /* a writer still had the file open at its end since (0: not) */
 	int closing;
 };
 
@@ -165,6 +180,7 @@ static void finish_file(struct tr_spool *sp, const char *state, const char *reas
 		tr_ingest_abort(ig);
 	tr_spool_reader_end(sp->reader);
 	sp->active = 0;
+	sp->end_due_ms = sp->writer_since_ms = 0;
 	if (rc) {
 		/* The file stays in work/ as it was: it is opened again, its
 		 * committed rows skipped, and its end recorded then. */
@@ -292,6 +308,14 @@ static int open_next(struct tr_spool *sp)
 	const struct tr_source *src = tr_config_source_for(&sp->d->cfg, f->name);
 	struct tr_errors errs = {0};
 	struct tr_decoder *dec;
+	/* Before the first read: whatever is written after this shows at the
+	 * end as a changed size or time. */
+	struct stat st;
+	sp->opened_size = sp->opened_mtime_ns = -1;
+	if (stat(path, &st) == 0) {
+		sp->opened_size = st.st_size;
+		sp->opened_mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+	}
 	rc = tr_decoder_open(path, src, (size_t)sp->d->cfg.limits.event_bytes, &dec, &errs);
 	if (rc == -EMFILE || rc == -ENFILE || rc == -ENOMEM) {
 		/* Not the file's fault: it stays in work/ and is opened again
@@ -378,6 +402,105 @@ static int step_rows(struct tr_spool *sp)
 	return more;
 }
 
+/* 1 when some program still has path open for writing, 0 when none has,
+ * -1 when that cannot be told. A read lease is granted only while no one
+ * has the file open for writing; taking one needs the file's owner (or
+ * CAP_LEASE) and a file system with leases. It is given back at once; a
+ * break in between would be signalled with SIGURG, ignored by default,
+ * rather than SIGIO, which would end the daemon. */
+static int open_for_writing(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
+	if (fd < 0)
+		return -1;
+	int rc = -1;
+	if (fcntl(fd, F_SETSIG, SIGURG) == 0) {
+		if (fcntl(fd, F_SETLEASE, F_RDLCK) == 0) {
+			fcntl(fd, F_SETLEASE, F_UNLCK);
+			rc = 0;
+		} else if (errno == EAGAIN) {
+			rc = 1;
+		}
+	}
+	close(fd);
+	return rc;
+}
+
+enum end_action { END_FINISH, END_WAIT, END_READ_ON, END_WRITER_STAYED };
+
+/* The reader reached the file's end. SPEC §4, nothing vanishes: a writer
+ * may have appended since the file was opened (it kept its descriptor
+ * past settle_ms), or may still hold it open to append more. Says what to
+ * do; END_WAIT with *wait_ms. */
+static enum end_action end_of_file(struct tr_spool *sp, uint64_t *wait_ms)
+{
+	char path[4400];
+	snprintf(path, sizeof(path), "%s/%s", sp->work, sp->file.work_name);
+	uint64_t settle = (uint64_t)sp->d->cfg.settle_ms;
+	struct stat st;
+	if (stat(path, &st) < 0)
+		return END_FINISH; /* nothing more can come of it */
+	int64_t mtime = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+	if (st.st_size != sp->opened_size || mtime != sp->opened_mtime_ns) {
+		/* Written to since it was opened: read on once it settles, as
+		 * when it was claimed. */
+		struct timespec now;
+		clock_gettime(CLOCK_REALTIME, &now);
+		int64_t age_ms = ((int64_t)now.tv_sec * 1000000000 + now.tv_nsec - mtime) / 1000000;
+		if (age_ms >= 0 && (uint64_t)age_ms < settle) {
+			*wait_ms = settle - (uint64_t)age_ms;
+			return END_WAIT;
+		}
+		return END_READ_ON;
+	}
+	if (open_for_writing(path) != 1) {
+		sp->writer_since_ms = 0;
+		return END_FINISH;
+	}
+	uint64_t now = tr_mono_ms();
+	if (!sp->writer_since_ms)
+		sp->writer_since_ms = now;
+	uint64_t bound = WRITER_WAIT_SETTLES * settle;
+	if (now - sp->writer_since_ms >= (bound > WRITER_WAIT_MIN_MS ? bound : WRITER_WAIT_MIN_MS))
+		return END_WRITER_STAYED;
+	*wait_ms = settle / 4 > 20 ? settle / 4 : 20;
+	return END_WAIT;
+}
+
+/* Acts on end_of_file: finishes the file, waits (the file stays current and
+ * nothing else is read meanwhile), or reads on from the last committed row
+ * by opening it again (open_next takes the oldest file in work/: this one). */
+static void at_end(struct tr_spool *sp)
+{
+	uint64_t wait_ms = 0;
+	char reason[512];
+	switch (end_of_file(sp, &wait_ms)) {
+	case END_FINISH:
+		finish_file(sp, sp->file.rows_bad ? "rejected" : "done", NULL);
+		break;
+	case END_WAIT:
+		sp->end_due_ms = tr_mono_ms() + wait_ms;
+		uv_idle_stop(&sp->step);
+		schedule_scan(sp, wait_ms);
+		break;
+	case END_READ_ON:
+		log_info("spool: %s grew after it was opened; reading on", sp->file.name);
+		tr_spool_reader_end(sp->reader);
+		sp->active = 0;
+		sp->end_due_ms = 0;
+		break;
+	case END_WRITER_STAYED:
+		snprintf(reason, sizeof(reason),
+			 "still open for writing by another program %lld ms after its %lld rows were read; "
+			 "anything written to it later is not read (write the file, close it, then "
+			 "rename it into incoming/)",
+			 (long long)(tr_mono_ms() - sp->writer_since_ms), (long long)sp->file.rows_done);
+		log_warnx("spool: %s: %s", sp->file.name, reason);
+		finish_file(sp, "rejected", reason);
+		break;
+	}
+}
+
 static void on_step(uv_idle_t *h)
 {
 	struct tr_spool *sp = h->data;
@@ -389,6 +512,17 @@ static void on_step(uv_idle_t *h)
 	}
 	if (tr_daemon_io_first(sp->d, &sp->deferred))
 		return; /* the next pass steps */
+	if (sp->active && sp->end_due_ms) {
+		uint64_t now = tr_mono_ms();
+		if (now < sp->end_due_ms) { /* woken early: by a scan, a drop */
+			uv_idle_stop(&sp->step);
+			schedule_scan(sp, sp->end_due_ms - now);
+			return;
+		}
+		sp->end_due_ms = 0;
+		at_end(sp);
+		return;
+	}
 	if (sp->active && !tr_spool_reader_ready(sp->reader)) {
 		uv_idle_stop(&sp->step); /* on_rows_read starts it again */
 		return;
@@ -408,7 +542,7 @@ static void on_step(uv_idle_t *h)
 	}
 	int rc = step_rows(sp);
 	if (rc == 0) {
-		finish_file(sp, sp->file.rows_bad ? "rejected" : "done", NULL);
+		at_end(sp);
 	} else if (rc < 0) {
 		/* Nothing of the step was kept: read it again from its last commit. */
 		log_errx("spool: %s: database error; retrying in %d ms", sp->file.name, RETRY_MS);

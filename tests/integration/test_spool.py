@@ -301,6 +301,44 @@ class Writers(unittest.TestCase):
     def claimed(self, s, name):
         return lambda: not os.path.exists(s.path("incoming", name))
 
+    def test_rows_appended_after_the_claim_are_read(self):
+        with Daemon(shipped=False, config="spool: { settle_ms: 200, rescan_ms: 100 }\n") as d:
+            s = Spool(d)
+            with open(s.path("incoming", "open.ndjson"), "w") as f:
+                f.write(rows(0, 5))
+                f.flush()
+                # the descriptor stays open past settle_ms: the file is
+                # claimed, and its rows read to the end, meanwhile
+                wait_until("the claim", self.claimed(s, "open.ndjson"), d)
+                wait_until("the first rows", lambda: stored(d) == 5, d)
+                f.write(rows(5, 8))
+                f.flush()
+                time.sleep(0.3)
+                f.write(rows(8, 10))
+            s.wait_for("done", "open.ndjson")
+            self.assertFalse(os.path.exists(s.path("rejected", "open.ndjson.errors")))
+            self.assertEqual(stored(d), 10, d.log())
+            for i in range(10):
+                self.assertTrue(d.request({"op": "explain", "type": "message.new", "event_id": f"a{i}"})["ok"], i)
+
+    def test_a_writer_that_never_closes_is_reported_not_waited_for(self):
+        with Daemon(shipped=False, config="spool: { settle_ms: 100, rescan_ms: 100 }\n") as d:
+            s = Spool(d)
+            with open(s.path("incoming", "held.ndjson"), "w") as f:
+                f.write(rows(0, 3))
+                f.flush()
+                wait_until("the claim", self.claimed(s, "held.ndjson"), d)
+                f.write(rows(3, 4))
+                f.flush()
+                s.wait_for("rejected", "held.ndjson.errors", timeout=30)
+                [line] = s.errors("held.ndjson")
+                self.assertTrue(line.startswith("held.ndjson:0: still open for writing"), line)
+                self.assertIn("4 rows were read", line)
+                self.assertEqual(stored(d), 4)
+                # the spool goes on with other files
+                s.drop("next.ndjson", rows(0, 2, prefix="n").encode())
+                s.wait_for("done", "next.ndjson")
+
     def test_a_file_dropped_while_out_of_descriptors_is_taken_without_another_drop(self):
         import resource
         # no periodic rescan to fall back on: only a retry can take the file
