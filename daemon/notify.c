@@ -8,6 +8,7 @@
 #include "tr_error.h"
 #include "tr_notify.h"
 #include "tr_time.h"
+#include "tr_views.h"
 
 int tr_notify_output_known(const struct tr_config *cfg, const char *name)
 {
@@ -46,7 +47,7 @@ int tr_notify(struct tr_store *s, const struct tr_config *cfg, const char *outpu
 	if (ticket_id > 0) {
 		struct tr_ticket t;
 		if (tr_store_ticket_get(s, ticket_id, &t) == 0) {
-			cJSON_AddItemToObject(o, "ticket", tr_ticket_to_json(&t));
+			cJSON_AddItemToObject(o, "ticket", tr_view_ticket(&t));
 			tr_ticket_free(&t);
 		}
 	}

@@ -15,6 +15,7 @@
 #include "tr_spool.h"
 #include "tr_ticket.h"
 #include "tr_time.h"
+#include "tr_views.h"
 
 cJSON *tr_protocol_error(const char *code, const char *fmt, ...)
 {
@@ -216,7 +217,7 @@ static cJSON *op_tickets(struct tr_daemon *d, const cJSON *req, const struct tr_
 		return tr_protocol_error(TR_ERR_BAD_REQUEST, "field \"limit\": a whole number from 1 to 100000");
 	if (has)
 		f.limit = (int)limit;
-	cJSON *list = tr_store_tickets_query(d->store, &f);
+	cJSON *list = tr_view_tickets(d->store, &f);
 	if (!list)
 		return tr_protocol_error(TR_ERR_INTERNAL, "database error: %s", tr_store_errmsg(d->store));
 	cJSON *r = ok();
@@ -241,7 +242,7 @@ static cJSON *op_ticket(struct tr_daemon *d, const cJSON *req, const struct tr_p
 	if (ticket_id(req, &id, &error))
 		return error;
 	int found;
-	cJSON *t = tr_store_ticket_json(d->store, id, 1, &found);
+	cJSON *t = tr_view_ticket_by_id(d->store, id, 1, &found);
 	if (!found)
 		return tr_protocol_error(TR_ERR_NOT_FOUND, "no ticket %lld", (long long)id);
 	if (!t)
@@ -299,7 +300,7 @@ static cJSON *op_ticket_update(struct tr_daemon *d, const cJSON *req, const stru
 		return tr_protocol_error(TR_ERR_INTERNAL, "%s", err);
 	log_info("ticket %lld: %s by uid %u", (long long)id, action, (unsigned)peer->uid);
 	int found;
-	cJSON *t = tr_store_ticket_json(d->store, id, 0, &found);
+	cJSON *t = tr_view_ticket_by_id(d->store, id, 0, &found);
 	cJSON *r = ok();
 	cJSON_AddItemToObject(r, "ticket", t ? t : cJSON_CreateNull());
 	return r;
@@ -390,7 +391,7 @@ static cJSON *op_explain(struct tr_daemon *d, const cJSON *req, const struct tr_
 	if (opt_int(req, "seq", &seq) < 0 || (seq <= 0 && (!type || !id)))
 		return tr_protocol_error(TR_ERR_BAD_REQUEST, "give \"type\" and \"event_id\", or \"seq\"");
 	int found;
-	cJSON *r = tr_store_explain(d->store, type, id, seq, &found);
+	cJSON *r = tr_view_explain(d->store, type, id, seq, &found);
 	if (!found)
 		return seq > 0 ? tr_protocol_error(TR_ERR_NOT_FOUND, "no event with seq %lld", (long long)seq)
 			       : tr_protocol_error(TR_ERR_NOT_FOUND, "no event %s %s", type, id);
@@ -446,7 +447,7 @@ static cJSON *op_timers(struct tr_daemon *d, const cJSON *req, const struct tr_p
 	int64_t limit = 100, total = 0;
 	if (opt_int(req, "limit", &limit) < 0 || limit < 1 || limit > 100000)
 		return tr_protocol_error(TR_ERR_BAD_REQUEST, "field \"limit\": a whole number from 1 to 100000");
-	cJSON *list = tr_store_timers_json(d->store, (int)limit, &total);
+	cJSON *list = tr_view_timers(d->store, (int)limit, &total);
 	if (!list)
 		return tr_protocol_error(TR_ERR_INTERNAL, "database error: %s", tr_store_errmsg(d->store));
 	cJSON *r = ok();

@@ -25,6 +25,7 @@
 #include "tr_time.h"
 #include "tr_ticket.h"
 #include "tr_timers.h"
+#include "tr_views.h"
 
 struct runner {
 	struct tr_run run;       /* owner of the test file's sandbox: time.now() */
@@ -81,7 +82,7 @@ static int l_ingest(lua_State *L)
 		lua_pushinteger(L, seq);
 		lua_setfield(L, -2, "seq");
 		int found;
-		cJSON *x = tr_store_explain(r->d.store, NULL, NULL, seq, &found);
+		cJSON *x = tr_view_explain(r->d.store, NULL, NULL, seq, &found);
 		cJSON *outcomes = x ? cJSON_DetachItemFromObject(x, "outcomes") : NULL;
 		cJSON_Delete(x);
 		push_json_or_nil(L, outcomes);
@@ -105,7 +106,7 @@ static int l_tickets(lua_State *L)
 			lua_pop(L, 1);
 		}
 	}
-	push_json_or_nil(L, tr_store_tickets_query(r->d.store, &f));
+	push_json_or_nil(L, tr_view_tickets(r->d.store, &f));
 	return 1;
 }
 
@@ -115,7 +116,7 @@ static int l_find(lua_State *L)
 	struct runner *r = runner_of(L);
 	struct tr_ticket_filter f = {.state = "all", .now = r->run.now, .limit = 100000};
 	const char *key = luaL_checkstring(L, 1);
-	cJSON *list = tr_store_tickets_query(r->d.store, &f);
+	cJSON *list = tr_view_tickets(r->d.store, &f);
 	int64_t id = 0;
 	for (cJSON *t = list ? list->child : NULL; t && !id; t = t->next) {
 		cJSON *k = cJSON_GetObjectItemCaseSensitive(t, "key");
@@ -124,7 +125,7 @@ static int l_find(lua_State *L)
 	}
 	cJSON_Delete(list);
 	int found = 0;
-	push_json_or_nil(L, id ? tr_store_ticket_json(r->d.store, id, 1, &found) : NULL);
+	push_json_or_nil(L, id ? tr_view_ticket_by_id(r->d.store, id, 1, &found) : NULL);
 	return 1;
 }
 
@@ -186,7 +187,7 @@ static int l_timers(lua_State *L)
 {
 	struct runner *r = runner_of(L);
 	int64_t total;
-	push_json_or_nil(L, tr_store_timers_json(r->d.store, 100000, &total));
+	push_json_or_nil(L, tr_view_timers(r->d.store, 100000, &total));
 	return 1;
 }
 

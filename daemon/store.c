@@ -12,7 +12,6 @@
 #include "tr_error.h"
 #include "tr_log.h"
 #include "tr_open_keys.h"
-#include "tr_time.h"
 #include "tr_wal_vfs.h"
 
 /* Migrations: entry i brings the schema from version i to i + 1. Never edit
@@ -751,62 +750,6 @@ int tr_store_history_add(struct tr_store *s, int64_t ticket_id, int64_t at, int6
 	return run(s, st);
 }
 
-/* ---- JSON views for the protocol ---- */
-
-static void add_time(cJSON *o, const char *name, int64_t t)
-{
-	char buf[40];
-	if (t && tr_time_format(t, NULL, buf, sizeof(buf)) == 0)
-		cJSON_AddStringToObject(o, name, buf);
-	else
-		cJSON_AddNullToObject(o, name);
-}
-
-static void add_nullable(cJSON *o, const char *name, const char *v)
-{
-	if (v)
-		cJSON_AddStringToObject(o, name, v);
-	else
-		cJSON_AddNullToObject(o, name);
-}
-
-/* Adds parsed JSON text, or the fallback when it does not parse. */
-static void add_json(cJSON *o, const char *name, const char *text, cJSON *fallback)
-{
-	cJSON *v = text ? cJSON_Parse(text) : NULL;
-	if (v) {
-		cJSON_Delete(fallback);
-		cJSON_AddItemToObject(o, name, v);
-	} else {
-		cJSON_AddItemToObject(o, name, fallback);
-	}
-}
-
-cJSON *tr_ticket_to_json(const struct tr_ticket *t)
-{
-	cJSON *o = cJSON_CreateObject();
-	if (!o)
-		return NULL;
-	cJSON_AddNumberToObject(o, "id", (double)t->id);
-	add_nullable(o, "key", t->key);
-	add_nullable(o, "title", t->title);
-	add_nullable(o, "queue", t->queue);
-	add_nullable(o, "priority", t->priority);
-	add_nullable(o, "state", t->state);
-	add_nullable(o, "account", t->account);
-	add_nullable(o, "assignee", t->assignee);
-	cJSON_AddNumberToObject(o, "level", (double)t->level);
-	add_time(o, "due_at", t->due_at);
-	add_time(o, "created_at", t->created_at);
-	add_time(o, "updated_at", t->updated_at);
-	add_time(o, "closed_at", t->closed_at);
-	add_nullable(o, "close_reason", t->close_reason);
-	add_time(o, "acked_at", t->acked_at);
-	add_json(o, "tags", t->tags, cJSON_CreateArray());
-	add_json(o, "fields", t->fields, cJSON_CreateObject());
-	return o;
-}
-
 /* Appends "AND <col> = ?" for a set filter value. */
 static void filter_eq(char *sql, size_t len, const char *col, const char *v)
 {
@@ -816,7 +759,8 @@ static void filter_eq(char *sql, size_t len, const char *col, const char *v)
 	}
 }
 
-cJSON *tr_store_tickets_query(struct tr_store *s, const struct tr_ticket_filter *f)
+int tr_store_tickets_each(struct tr_store *s, const struct tr_ticket_filter *f,
+			  int (*each)(void *ud, const struct tr_ticket *t), void *ud)
 {
 	char sql[768] = "SELECT " TICKET_COLUMNS " FROM tickets WHERE 1";
 	const char *state = f->state ? f->state : "open";
@@ -838,7 +782,7 @@ cJSON *tr_store_tickets_query(struct tr_store *s, const struct tr_ticket_filter 
 	sqlite3_stmt *st;
 	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
 		log_errx("store: %s", sqlite3_errmsg(s->db));
-		return NULL;
+		return TR_ESTORE;
 	}
 	int i = 1;
 	if (strcmp(state, "all") != 0)
@@ -855,112 +799,41 @@ cJSON *tr_store_tickets_query(struct tr_store *s, const struct tr_ticket_filter 
 	}
 	sqlite3_bind_int(st, i, f->limit > 0 ? f->limit : 100);
 
-	cJSON *list = cJSON_CreateArray();
-	int rc;
-	while (list && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+	int rc = 0;
+	while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
 		struct tr_ticket t;
 		if (ticket_from_row(st, &t) == 0) {
-			cJSON_AddItemToArray(list, tr_ticket_to_json(&t));
+			rc = each(ud, &t);
 			tr_ticket_free(&t);
 		}
 	}
 	sqlite3_finalize(st);
-	return list;
+	return rc;
 }
 
-static cJSON *timer_json(sqlite3_stmt *st);
-
-cJSON *tr_store_ticket_json(struct tr_store *s, int64_t id, int with_history, int *found)
+int tr_store_history_each(struct tr_store *s, int64_t ticket_id,
+			  int (*each)(void *ud, const struct tr_history_row *h), void *ud)
 {
-	struct tr_ticket t;
-	int rc = tr_store_ticket_get(s, id, &t);
-	*found = rc == 0;
-	if (rc)
-		return NULL;
-	cJSON *o = tr_ticket_to_json(&t);
-	tr_ticket_free(&t);
-	if (!o || !with_history)
-		return o;
-
-	cJSON *history = cJSON_AddArrayToObject(o, "history");
 	sqlite3_stmt *st = stmt(s, S_HISTORY_LIST);
-	if (st && history) {
-		sqlite3_bind_int64(st, 1, id);
-		while (sqlite3_step(st) == SQLITE_ROW) {
-			cJSON *h = cJSON_CreateObject();
-			add_time(h, "at", sqlite3_column_int64(st, 0));
-			add_nullable(h, "actor", (const char *)sqlite3_column_text(st, 1));
-			add_nullable(h, "action", (const char *)sqlite3_column_text(st, 2));
-			add_nullable(h, "detail", (const char *)sqlite3_column_text(st, 3));
-			if (sqlite3_column_type(st, 4) == SQLITE_NULL)
-				cJSON_AddNullToObject(h, "event_seq");
-			else
-				cJSON_AddNumberToObject(h, "event_seq", (double)sqlite3_column_int64(st, 4));
-			cJSON_AddItemToArray(history, h);
-		}
-		sqlite3_reset(st);
-	}
-	cJSON *timers = cJSON_AddArrayToObject(o, "timers");
-	st = stmt(s, S_TIMERS_FOR_TICKET);
-	if (st && timers) {
-		sqlite3_bind_int64(st, 1, id);
-		while (sqlite3_step(st) == SQLITE_ROW)
-			cJSON_AddItemToArray(timers, timer_json(st));
-		sqlite3_reset(st);
-	}
-	return o;
-}
-
-cJSON *tr_store_explain(struct tr_store *s, const char *type, const char *id, int64_t seq, int *found)
-{
-	sqlite3_stmt *st = stmt(s, seq > 0 ? S_EVENT_BY_SEQ : S_EVENT_BY_ID);
-	*found = 0;
 	if (!st)
-		return NULL;
-	if (seq > 0) {
-		sqlite3_bind_int64(st, 1, seq);
-	} else {
-		bind_text(st, 1, type);
-		bind_text(st, 2, id);
-	}
-	cJSON *o = NULL;
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		*found = 1;
-		o = cJSON_CreateObject();
-		cJSON *ev = cJSON_AddObjectToObject(o, "event");
-		seq = sqlite3_column_int64(st, 0);
-		cJSON_AddNumberToObject(ev, "seq", (double)seq);
-		add_nullable(ev, "type", (const char *)sqlite3_column_text(st, 1));
-		add_nullable(ev, "id", (const char *)sqlite3_column_text(st, 2));
-		add_nullable(ev, "source", (const char *)sqlite3_column_text(st, 3));
-		add_nullable(ev, "account", (const char *)sqlite3_column_text(st, 4));
-		add_nullable(ev, "marketplace", (const char *)sqlite3_column_text(st, 5));
-		add_time(ev, "occurred_at", sqlite3_column_int64(st, 6));
-		add_time(ev, "received_at", sqlite3_column_int64(st, 7));
-		add_json(ev, "payload", (const char *)sqlite3_column_text(st, 8), cJSON_CreateNull());
+		return TR_ESTORE;
+	sqlite3_bind_int64(st, 1, ticket_id);
+	int rc = 0;
+	while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+		struct tr_history_row h;
+		/* the type before the value: a read may convert it */
+		h.has_event_seq = sqlite3_column_type(st, 4) != SQLITE_NULL;
+		h.event_seq = sqlite3_column_int64(st, 4);
+		h.at = sqlite3_column_int64(st, 0);
+		h.actor = (const char *)sqlite3_column_text(st, 1);
+		h.action = (const char *)sqlite3_column_text(st, 2);
+		h.detail = (const char *)sqlite3_column_text(st, 3);
+		rc = each(ud, &h);
 	}
 	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	if (!o)
-		return NULL;
-
-	cJSON *outcomes = cJSON_AddArrayToObject(o, "outcomes");
-	if ((st = stmt(s, S_OUTCOMES_FOR))) {
-		sqlite3_bind_int64(st, 1, seq);
-		while (sqlite3_step(st) == SQLITE_ROW) {
-			cJSON *oc = cJSON_CreateObject();
-			add_nullable(oc, "rule", (const char *)sqlite3_column_text(st, 0));
-			add_nullable(oc, "status", (const char *)sqlite3_column_text(st, 1));
-			add_json(oc, "effects", (const char *)sqlite3_column_text(st, 2), cJSON_CreateArray());
-			add_nullable(oc, "error", (const char *)sqlite3_column_text(st, 3));
-			add_nullable(oc, "location", (const char *)sqlite3_column_text(st, 4));
-			cJSON_AddNumberToObject(oc, "duration_us", (double)sqlite3_column_int64(st, 5));
-			cJSON_AddItemToArray(outcomes, oc);
-		}
-		sqlite3_reset(st);
-	}
-	return o;
+	return rc;
 }
+
 
 int tr_store_counts(struct tr_store *s, int64_t *events, int64_t *tickets_open, int64_t *tickets_total)
 {
@@ -1280,36 +1153,60 @@ int tr_store_timer_delete(struct tr_store *s, int64_t due_at, int64_t id)
 	return rc ? rc : sqlite3_changes(s->db) == 1 ? 0 : -ENOENT;
 }
 
-static cJSON *timer_json(sqlite3_stmt *st)
+/* Reads a row of (id, due_at, kind, ticket_id, payload), borrowed. */
+static void timer_row(sqlite3_stmt *st, struct tr_timer_row *tm)
 {
-	cJSON *tm = cJSON_CreateObject();
-	cJSON_AddNumberToObject(tm, "id", (double)sqlite3_column_int64(st, 0));
-	add_time(tm, "due_at", sqlite3_column_int64(st, 1));
-	add_nullable(tm, "kind", (const char *)sqlite3_column_text(st, 2));
-	if (sqlite3_column_type(st, 3) == SQLITE_NULL)
-		cJSON_AddNullToObject(tm, "ticket");
-	else
-		cJSON_AddNumberToObject(tm, "ticket", (double)sqlite3_column_int64(st, 3));
-	add_json(tm, "payload", (const char *)sqlite3_column_text(st, 4), cJSON_CreateObject());
-	return tm;
+	tm->id = sqlite3_column_int64(st, 0);
+	tm->due_at = sqlite3_column_int64(st, 1);
+	tm->kind = (const char *)sqlite3_column_text(st, 2);
+	tm->has_ticket = sqlite3_column_type(st, 3) != SQLITE_NULL; /* before a read converts it */
+	tm->ticket_id = sqlite3_column_int64(st, 3);
+	tm->payload = (const char *)sqlite3_column_text(st, 4);
 }
 
-cJSON *tr_store_timers_json(struct tr_store *s, int limit, int64_t *total)
+/* Calls each for every row of st, bound and ready, then resets it. */
+static int timers_walk(sqlite3_stmt *st, int (*each)(void *ud, const struct tr_timer_row *tm), void *ud)
+{
+	int rc = 0;
+	while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+		struct tr_timer_row tm;
+		timer_row(st, &tm);
+		rc = each(ud, &tm);
+	}
+	sqlite3_reset(st);
+	return rc;
+}
+
+int tr_store_timers_each(struct tr_store *s, int limit,
+			 int (*each)(void *ud, const struct tr_timer_row *tm), void *ud)
+{
+	sqlite3_stmt *st = stmt(s, S_TIMERS_LIST);
+	if (!st)
+		return TR_ESTORE;
+	sqlite3_bind_int(st, 1, limit);
+	return timers_walk(st, each, ud);
+}
+
+int tr_store_ticket_timers_each(struct tr_store *s, int64_t ticket_id,
+				int (*each)(void *ud, const struct tr_timer_row *tm), void *ud)
+{
+	sqlite3_stmt *st = stmt(s, S_TIMERS_FOR_TICKET);
+	if (!st)
+		return TR_ESTORE;
+	sqlite3_bind_int64(st, 1, ticket_id);
+	return timers_walk(st, each, ud);
+}
+
+int tr_store_timers_count(struct tr_store *s, int64_t *total)
 {
 	sqlite3_stmt *st = stmt(s, S_TIMERS_COUNT);
 	if (!st)
-		return NULL;
+		return TR_ESTORE;
 	*total = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
 	sqlite3_reset(st);
-	if (!(st = stmt(s, S_TIMERS_LIST)))
-		return NULL;
-	sqlite3_bind_int(st, 1, limit);
-	cJSON *list = cJSON_CreateArray();
-	while (list && sqlite3_step(st) == SQLITE_ROW)
-		cJSON_AddItemToArray(list, timer_json(st));
-	sqlite3_reset(st);
-	return list;
+	return 0;
 }
+
 
 int tr_store_ticket_set_ladder(struct tr_store *s, int64_t ticket_id, const char *ladder)
 {

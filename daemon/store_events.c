@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sqlite3.h>
+#include <cjson/cJSON.h>
 #include "store_internal.h"
 
 int tr_store_event_insert(struct tr_store *s, struct tr_event *ev)
@@ -242,4 +243,60 @@ int tr_store_counter_add(struct tr_store *s, const char *key, int64_t n, int64_t
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	return rc == SQLITE_ROW ? 0 : TR_ESTORE;
+}
+
+int tr_store_event_find(struct tr_store *s, const char *type, const char *id, int64_t seq,
+			void (*got)(void *ud, const struct tr_event_row *ev), void *ud)
+{
+	sqlite3_stmt *st = stmt(s, seq > 0 ? S_EVENT_BY_SEQ : S_EVENT_BY_ID);
+	if (!st)
+		return TR_ESTORE;
+	if (seq > 0) {
+		sqlite3_bind_int64(st, 1, seq);
+	} else {
+		bind_text(st, 1, type);
+		bind_text(st, 2, id);
+	}
+	int step = sqlite3_step(st), found = 0;
+	if (step == SQLITE_ROW) {
+		found = 1;
+		struct tr_event_row ev = {
+			.seq = sqlite3_column_int64(st, 0),
+			.type = (const char *)sqlite3_column_text(st, 1),
+			.id = (const char *)sqlite3_column_text(st, 2),
+			.source = (const char *)sqlite3_column_text(st, 3),
+			.account = (const char *)sqlite3_column_text(st, 4),
+			.marketplace = (const char *)sqlite3_column_text(st, 5),
+			.occurred_at = sqlite3_column_int64(st, 6),
+			.received_at = sqlite3_column_int64(st, 7),
+			.payload = (const char *)sqlite3_column_text(st, 8),
+		};
+		got(ud, &ev);
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return step == SQLITE_ROW || step == SQLITE_DONE ? found : TR_ESTORE;
+}
+
+int tr_store_outcomes_each(struct tr_store *s, int64_t seq,
+			   int (*each)(void *ud, const struct tr_outcome_row *o), void *ud)
+{
+	sqlite3_stmt *st = stmt(s, S_OUTCOMES_FOR);
+	if (!st)
+		return TR_ESTORE;
+	sqlite3_bind_int64(st, 1, seq);
+	int rc = 0;
+	while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+		struct tr_outcome_row o = {
+			.rule = (const char *)sqlite3_column_text(st, 0),
+			.status = (const char *)sqlite3_column_text(st, 1),
+			.effects = (const char *)sqlite3_column_text(st, 2),
+			.error = (const char *)sqlite3_column_text(st, 3),
+			.location = (const char *)sqlite3_column_text(st, 4),
+			.duration_us = sqlite3_column_int64(st, 5),
+		};
+		rc = each(ud, &o);
+	}
+	sqlite3_reset(st);
+	return rc;
 }

@@ -1,12 +1,12 @@
 /* The SQLite store: schema and migrations, transactions (group commit), and
  * every statement the daemon runs. Everything a rule does goes through here
  * inside the transaction of the event that caused it (SPEC §3). Not the
- * decision of what to write: that is the engine and the lua_* tables. */
+ * decision of what to write (the engine and the lua_* tables), nor the JSON
+ * the socket answers with (tr_views.h): reads hand out rows and structs. */
 #ifndef TR_STORE_H
 #define TR_STORE_H
 
 #include <stdint.h>
-#include <cjson/cJSON.h>
 #include "tr_config.h"
 #include "tr_event.h"
 
@@ -130,8 +130,16 @@ int tr_store_state_set(struct tr_store *s, const char *key, const char *value);
 int tr_store_counter_add(struct tr_store *s, const char *key, int64_t n, int64_t t,
 			 int64_t window, int64_t *total);
 
-/* Queries for the protocol; each returns a new cJSON the caller owns, or NULL
- * on error. */
+/* Reads for the views (tr_views.h) and anyone else who lists what is stored.
+ * A walk calls each for every row in order, with the row borrowed: its
+ * strings belong to the statement and live until each returns; NULL is SQL
+ * NULL. A walk returns 0 when it ends, the first nonzero return of each
+ * (which stops it), or TR_ESTORE (logged) when its query cannot be
+ * prepared. A read error ends a walk like its last row: the rows before it
+ * stand, which is what the socket has always answered with. */
+
+/* Tickets newest first, filtered. Each gets a ticket the store frees after
+ * the call; a row that cannot be copied (out of memory) is skipped. */
 struct tr_ticket_filter {
 	const char *state;     /* "open" (default), "closed", "all" */
 	const char *queue, *account, *priority, *text;
@@ -139,12 +147,37 @@ struct tr_ticket_filter {
 	int64_t now;
 	int limit;             /* default 100 */
 };
-cJSON *tr_store_tickets_query(struct tr_store *s, const struct tr_ticket_filter *f);
-/* Ticket with "history" (and "timers") or NULL with *found = 0. */
-cJSON *tr_store_ticket_json(struct tr_store *s, int64_t id, int with_history, int *found);
-cJSON *tr_ticket_to_json(const struct tr_ticket *t);
-/* Event by (type, id) or by seq (seq > 0), with its outcomes. */
-cJSON *tr_store_explain(struct tr_store *s, const char *type, const char *id, int64_t seq, int *found);
+int tr_store_tickets_each(struct tr_store *s, const struct tr_ticket_filter *f,
+			  int (*each)(void *ud, const struct tr_ticket *t), void *ud);
+/* A ticket's history lines and logged timer fires, in the order they
+ * happened. */
+struct tr_history_row {
+	int64_t at;
+	const char *actor, *action, *detail;
+	int64_t event_seq;
+	int has_event_seq;     /* 0: the line names no event */
+};
+int tr_store_history_each(struct tr_store *s, int64_t ticket_id,
+			  int (*each)(void *ud, const struct tr_history_row *h), void *ud);
+/* A stored event by (type, id), or by seq when seq > 0: 1 found (got
+ * called once), 0 not found, TR_ESTORE. */
+struct tr_event_row {
+	int64_t seq;
+	const char *type, *id, *source, *account, *marketplace;
+	int64_t occurred_at, received_at;
+	const char *payload;   /* JSON text */
+};
+int tr_store_event_find(struct tr_store *s, const char *type, const char *id, int64_t seq,
+			void (*got)(void *ud, const struct tr_event_row *ev), void *ud);
+/* The outcomes of event seq in the order the rules ran. */
+struct tr_outcome_row {
+	const char *rule, *status;
+	const char *effects;   /* JSON array text */
+	const char *error, *location;
+	int64_t duration_us;
+};
+int tr_store_outcomes_each(struct tr_store *s, int64_t seq,
+			   int (*each)(void *ud, const struct tr_outcome_row *o), void *ud);
 /* A dropped file's progress (SPEC §4), committed with its rows so a
  * restart resumes exactly where the last commit left it. */
 struct tr_file {
@@ -200,8 +233,24 @@ int tr_store_timer_delete(struct tr_store *s, int64_t due_at, int64_t id);
  * an append, where a ticket_history row would be a random write. */
 int tr_store_timer_log(struct tr_store *s, const struct tr_timer *tm, int64_t at, const char *action,
 		       const char *detail);
-/* The first limit pending timers, earliest first; *total counts them all. */
-cJSON *tr_store_timers_json(struct tr_store *s, int limit, int64_t *total);
+/* A pending timer as the walks below hand it out (see tr_store_tickets_each
+ * for what a walk returns and how long the row lives). */
+struct tr_timer_row {
+	int64_t id, due_at;
+	const char *kind;
+	int64_t ticket_id;
+	int has_ticket;        /* 0: the timer is about no ticket */
+	const char *payload;   /* JSON text */
+};
+/* The first limit pending timers, earliest first. */
+int tr_store_timers_each(struct tr_store *s, int limit,
+			 int (*each)(void *ud, const struct tr_timer_row *tm), void *ud);
+/* A ticket's pending timers, earliest first. */
+int tr_store_ticket_timers_each(struct tr_store *s, int64_t ticket_id,
+				int (*each)(void *ud, const struct tr_timer_row *tm), void *ud);
+/* How many timers are pending: 0, or TR_ESTORE when the count cannot be
+ * prepared (*total is 0 when it cannot be read). */
+int tr_store_timers_count(struct tr_store *s, int64_t *total);
 int tr_store_ticket_set_ladder(struct tr_store *s, int64_t ticket_id, const char *ladder);
 
 /* The outbox: notifications committed with their event, delivered after. */

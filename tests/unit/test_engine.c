@@ -44,6 +44,7 @@
 #include "tr_error.h"
 #include "tr_event.h"
 #include "tr_store.h"
+#include "tr_views.h"
 
 #define NOW 1795500000 /* 2026-11-24T06:00:00Z */
 #define T_0500Z 1795496400
@@ -215,7 +216,7 @@ static int64_t ingest(struct fx *f, const char *json, int64_t now, struct tr_dis
 static cJSON *explain(struct fx *f, int64_t seq)
 {
 	int found = 0;
-	cJSON *x = tr_store_explain(f->s, NULL, NULL, seq, &found);
+	cJSON *x = tr_view_explain(f->s, NULL, NULL, seq, &found);
 	assert_true(found);
 	return x;
 }
@@ -918,7 +919,7 @@ static void test_finalizer_cannot_act_as_another_rule(void **state)
 		struct tr_ticket t;
 		open_ticket(f, "ghost", &t);
 		int found;
-		cJSON *j = tr_store_ticket_json(f->s, t.id, 1, &found);
+		cJSON *j = tr_view_ticket_by_id(f->s, t.id, 1, &found);
 		char actor[100];
 		snprintf(actor, sizeof(actor), "%s", str(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "history"), 0), "actor"));
 		cJSON_Delete(j);
@@ -1084,7 +1085,7 @@ static void test_ticket_open_options(void **state)
 	int64_t full_id = t.id;
 	tr_ticket_free(&t);
 	int found;
-	cJSON *j = tr_store_ticket_json(f->s, full_id, 1, &found);
+	cJSON *j = tr_view_ticket_by_id(f->s, full_id, 1, &found);
 	cJSON *h = cJSON_GetObjectItem(j, "history");
 	assert_string_equal(str(cJSON_GetArrayItem(h, 0), "action"), "opened");
 	assert_string_equal(str(cJSON_GetArrayItem(h, 0), "actor"), "rule:full");
@@ -1139,7 +1140,7 @@ static void test_ticket_same_key_and_reopen(void **state)
 	assert_string_equal(str(cJSON_GetArrayItem(cJSON_GetObjectItem(o, "effects"), 0), "op"), "ticket.match");
 	cJSON_Delete(o);
 	int found;
-	cJSON *j = tr_store_ticket_json(f->s, first, 1, &found);
+	cJSON *j = tr_view_ticket_by_id(f->s, first, 1, &found);
 	cJSON *h = cJSON_GetObjectItem(j, "history");
 	assert_int_equal(cJSON_GetArraySize(h), 4);
 	assert_string_equal(str(cJSON_GetArrayItem(h, 1), "detail"), "created");

@@ -30,6 +30,7 @@
 #include "tr_event.h"
 #include "tr_store.h"
 #include "tr_ticket.h"
+#include "tr_views.h"
 
 #define NOW 1795500000 /* 2026-11-24T06:00:00Z */
 
@@ -180,7 +181,7 @@ static void test_open_schema_wal_reopen(void **state)
 	assert_int_equal(atoi(v), version); /* nothing migrated twice */
 	free(v);
 	int found = 0;
-	cJSON *x = tr_store_explain(f->s, "message.new", "msg-1", 0, &found);
+	cJSON *x = tr_view_explain(f->s, "message.new", "msg-1", 0, &found);
 	assert_true(found);
 	assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(x, "event"), "account")->valuestring, "acme-us");
 	cJSON_Delete(x);
@@ -269,9 +270,9 @@ static void test_events_and_outcomes(void **state)
 	assert_int_equal(tr_store_commit(f->s), 0);
 
 	int found = 0;
-	cJSON *by_id = tr_store_explain(f->s, "feedback.new", "fb-1", 0, &found);
+	cJSON *by_id = tr_view_explain(f->s, "feedback.new", "fb-1", 0, &found);
 	assert_true(found);
-	cJSON *by_seq = tr_store_explain(f->s, NULL, NULL, a.seq, &found);
+	cJSON *by_seq = tr_view_explain(f->s, NULL, NULL, a.seq, &found);
 	assert_true(found);
 	char *t1 = cJSON_PrintUnformatted(by_id), *t2 = cJSON_PrintUnformatted(by_seq);
 	assert_string_equal(t1, t2);
@@ -308,15 +309,15 @@ static void test_events_and_outcomes(void **state)
 	cJSON_Delete(by_id);
 
 	/* the other type with the same id is its own event, with no outcomes */
-	cJSON *other = tr_store_explain(f->s, "message.new", "fb-1", 0, &found);
+	cJSON *other = tr_view_explain(f->s, "message.new", "fb-1", 0, &found);
 	assert_true(found);
 	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(other, "outcomes")), 0);
 	cJSON_Delete(other);
 
 	/* unknown events */
-	assert_null(tr_store_explain(f->s, "feedback.new", "nope", 0, &found));
+	assert_null(tr_view_explain(f->s, "feedback.new", "nope", 0, &found));
 	assert_false(found);
-	assert_null(tr_store_explain(f->s, NULL, NULL, 9999, &found));
+	assert_null(tr_view_explain(f->s, NULL, NULL, 9999, &found));
 	assert_false(found);
 
 	/* a rolled-back event is not a duplicate later */
@@ -460,7 +461,7 @@ static void test_tickets(void **state)
 
 	/* the ticket as `ticket` shows it: fields, times, history in order */
 	int found = 0;
-	cJSON *j = tr_store_ticket_json(f->s, id, 1, &found);
+	cJSON *j = tr_view_ticket_by_id(f->s, id, 1, &found);
 	assert_true(found);
 	assert_string_equal(cJSON_GetObjectItem(j, "key")->valuestring, "feedback:302-1");
 	assert_string_equal(cJSON_GetObjectItem(j, "state")->valuestring, "closed");
@@ -483,11 +484,11 @@ static void test_tickets(void **state)
 	assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(h, 2), "at")->valuestring, "2026-11-24T06:05:00Z");
 	assert_true(cJSON_IsArray(cJSON_GetObjectItem(j, "timers")));
 	cJSON_Delete(j);
-	j = tr_store_ticket_json(f->s, id, 0, &found);
+	j = tr_view_ticket_by_id(f->s, id, 0, &found);
 	assert_true(found);
 	assert_null(cJSON_GetObjectItem(j, "history"));
 	cJSON_Delete(j);
-	assert_null(tr_store_ticket_json(f->s, 424242, 1, &found));
+	assert_null(tr_view_ticket_by_id(f->s, 424242, 1, &found));
 	assert_false(found);
 }
 
@@ -528,10 +529,10 @@ static void test_one_open_ticket_per_key(void **state)
 	tr_ticket_free(&g);
 	assert_int_equal(tr_store_commit(f->s), 0);
 
-	cJSON *all = tr_store_tickets_query(f->s, &(struct tr_ticket_filter){.state = "all"});
+	cJSON *all = tr_view_tickets(f->s, &(struct tr_ticket_filter){.state = "all"});
 	assert_int_equal(cJSON_GetArraySize(all), 3);
 	cJSON_Delete(all);
-	cJSON *open = tr_store_tickets_query(f->s, &(struct tr_ticket_filter){.state = "open"});
+	cJSON *open = tr_view_tickets(f->s, &(struct tr_ticket_filter){.state = "open"});
 	assert_int_equal(cJSON_GetArraySize(open), 1);
 	assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(open, 0), "title")->valuestring,
 			    "Case 77, third time");
@@ -684,7 +685,7 @@ static void test_savepoint_rollback(void **state)
 	assert_int_equal(tr_store_state_get(f->s, "t", &v), 0);
 	assert_int_equal(counter(f->s, "c", 0, NOW, 86400), 0);
 	int found;
-	cJSON *x = tr_store_explain(f->s, "case.opened", "c-9", 0, &found);
+	cJSON *x = tr_view_explain(f->s, "case.opened", "c-9", 0, &found);
 	assert_true(found);
 	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(x, "outcomes")), 1);
 	cJSON_Delete(x);
@@ -694,7 +695,7 @@ static void test_savepoint_rollback(void **state)
 /* The keys of a query's tickets, in order, joined with ','. */
 static char *keys_of(struct tr_store *s, const struct tr_ticket_filter *flt)
 {
-	cJSON *list = tr_store_tickets_query(s, flt);
+	cJSON *list = tr_view_tickets(s, flt);
 	assert_non_null(list);
 	assert_true(cJSON_IsArray(list));
 	char buf[1024] = "";
@@ -769,7 +770,7 @@ static void test_tickets_query(void **state)
 	assert_keys(f->s, (struct tr_ticket_filter){.limit = 1, .state = "all"}, "message:msg-1");
 
 	/* the ticket objects carry what SPEC §6 lists */
-	cJSON *list = tr_store_tickets_query(f->s, &(struct tr_ticket_filter){.text = "302-1"});
+	cJSON *list = tr_view_tickets(f->s, &(struct tr_ticket_filter){.text = "302-1"});
 	assert_int_equal(cJSON_GetArraySize(list), 1);
 	cJSON *t = cJSON_GetArrayItem(list, 0);
 	assert_true(cJSON_GetObjectItem(t, "id")->valuedouble > 0);
@@ -793,10 +794,10 @@ static void test_tickets_query(void **state)
 		add_ticket(f->s, key, "bulk", "bulk", "low", NULL, 0);
 	}
 	assert_int_equal(tr_store_commit(f->s), 0);
-	list = tr_store_tickets_query(f->s, &(struct tr_ticket_filter){.queue = "bulk"});
+	list = tr_view_tickets(f->s, &(struct tr_ticket_filter){.queue = "bulk"});
 	assert_int_equal(cJSON_GetArraySize(list), 100);
 	cJSON_Delete(list);
-	list = tr_store_tickets_query(f->s, &(struct tr_ticket_filter){.queue = "bulk", .limit = 500});
+	list = tr_view_tickets(f->s, &(struct tr_ticket_filter){.queue = "bulk", .limit = 500});
 	assert_int_equal(cJSON_GetArraySize(list), 120);
 	cJSON_Delete(list);
 }
@@ -848,11 +849,11 @@ static void test_timer_ids(void **state)
 	free(next);
 }
 
-/* The timers of the ticket at id, as tr_store_ticket_json lists them. */
+/* The timers of the ticket at id, as tr_view_ticket_by_id lists them. */
 static int ticket_timer_count(struct tr_store *s, int64_t id)
 {
 	int found = 0;
-	cJSON *o = tr_store_ticket_json(s, id, 1, &found);
+	cJSON *o = tr_view_ticket_by_id(s, id, 1, &found);
 	assert_true(found);
 	int n = cJSON_GetArraySize(cJSON_GetObjectItem(o, "timers"));
 	cJSON_Delete(o);
@@ -945,7 +946,7 @@ static void test_timer_log(void **state)
 	tr_timer_rows_free(due, n);
 
 	int found;
-	cJSON *o = tr_store_ticket_json(f->s, a, 1, &found);
+	cJSON *o = tr_view_ticket_by_id(f->s, a, 1, &found);
 	assert_non_null(o);
 	char *text = cJSON_PrintUnformatted(cJSON_GetObjectItem(o, "history"));
 	assert_non_null(strstr(text, "\"detail\":\"first\""));

@@ -1,0 +1,35 @@
+/* The JSON the daemon answers with: tickets, a ticket with its history and
+ * timers, an event explained with its outcomes, the pending timers. Built
+ * from what the store reads (tr_store.h) and shared by every place that
+ * shows them: the socket's operations (protocol.c), the notifications'
+ * ticket (notify.c), the rule tests (ruletest.c). Not SQL, and not the
+ * answer's envelope ("ok", errors): that is the protocol's. Every function
+ * returns a new cJSON the caller owns and frees with cJSON_Delete; NULL
+ * owns nothing. */
+#ifndef TR_VIEWS_H
+#define TR_VIEWS_H
+
+#include <stdint.h>
+#include <cjson/cJSON.h>
+#include "tr_store.h"
+
+/* t as an object: times in RFC 3339, tags and fields as JSON. NULL when
+ * out of memory. */
+cJSON *tr_view_ticket(const struct tr_ticket *t);
+/* Ticket id as tr_view_ticket shows it; with_history adds "history" and
+ * "timers". *found is 1 when the ticket was read; NULL with *found 0 when
+ * it is not there (or cannot be read), NULL with *found 1 when out of
+ * memory. */
+cJSON *tr_view_ticket_by_id(struct tr_store *s, int64_t id, int with_history, int *found);
+/* The tickets f selects, newest first, as an array; NULL on a database
+ * error (tr_store_errmsg) or when out of memory. */
+cJSON *tr_view_tickets(struct tr_store *s, const struct tr_ticket_filter *f);
+/* The event by (type, id), or by seq when seq > 0, as {"event", "outcomes"}.
+ * NULL with *found 0 when there is no such event (or it cannot be read),
+ * NULL with *found 1 when out of memory. */
+cJSON *tr_view_explain(struct tr_store *s, const char *type, const char *id, int64_t seq, int *found);
+/* The first limit pending timers, earliest first, as an array, and in
+ * *total how many are pending; NULL on a database error. */
+cJSON *tr_view_timers(struct tr_store *s, int limit, int64_t *total);
+
+#endif
