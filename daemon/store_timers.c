@@ -1,0 +1,360 @@
+/* Durable timers (SPEC §3 Time) and the outbox: timers added in the
+ * transaction of the event that made them, with ids handed out here and
+ * saved by the commit (store.c), fired in due order, cancelled with their
+ * ticket, and logged into its history; notifications committed with their
+ * event and delivered after (outputs.c), retried, then pruned. The two share
+ * a shape: rows written by rules, read and deleted in order by a loop that
+ * wakes on a hint. Not when a timer fires (timers.c), what is sent
+ * (outputs.c), nor their JSON (views.c). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sqlite3.h>
+#include "store_internal.h"
+
+int tr_store_timer_ids_load(struct tr_store *s)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(s->db, "SELECT next FROM timer_ids", -1, &st, NULL) == SQLITE_OK) {
+		if (sqlite3_step(st) == SQLITE_ROW)
+			s->next_timer_id = s->saved_timer_id = sqlite3_column_int64(st, 0);
+		sqlite3_finalize(st);
+	}
+	return s->next_timer_id < 1 ? -1 : 0;
+}
+
+int tr_store_timer_add(struct tr_store *s, int64_t due_at, const char *kind, int64_t ticket_id,
+		       const char *payload, int64_t event_seq, int64_t *id)
+{
+	/* A ticket this transaction just opened is open: no need to look. */
+	int checked = ticket_id > 0 && ticket_id != s->fresh_ticket;
+	sqlite3_stmt *st = stmt(s, checked ? S_TIMER_ADD_CHECKED : S_TIMER_ADD);
+	if (!st)
+		return TR_ESTORE;
+	sqlite3_bind_int64(st, 1, due_at);
+	bind_text(st, 2, kind);
+	bind_time(st, 3, ticket_id);
+	bind_text(st, 4, payload ? payload : "{}");
+	bind_time(st, 5, event_seq);
+	/* Taken even if the transaction rolls back: an id is never reused
+	 * while running, and an unsaved one was never seen. */
+	int64_t timer = s->next_timer_id++;
+	sqlite3_bind_int64(st, 6, timer);
+	int rc = run(s, st);
+	if (rc == 0 && checked && sqlite3_changes(s->db) == 0) {
+		if (id)
+			*id = 0; /* the ticket is closed: nothing added */
+		return 0;
+	}
+	if (rc == 0 && ticket_id > 0) {
+		if (!(st = stmt(s, S_TICKET_TIMER_ADD)))
+			return TR_ESTORE;
+		sqlite3_bind_int64(st, 1, ticket_id);
+		sqlite3_bind_int64(st, 2, due_at);
+		sqlite3_bind_int64(st, 3, timer);
+		rc = run(s, st);
+	}
+	if (rc == 0) {
+		if (id)
+			*id = timer;
+		if (s->timer_hint == 0 || due_at < s->timer_hint)
+			s->timer_hint = due_at;
+	}
+	return rc;
+}
+
+int64_t tr_store_timer_hint(struct tr_store *s)
+{
+	int64_t h = s->timer_hint;
+	s->timer_hint = 0;
+	return h;
+}
+
+int tr_store_timers_cancel(struct tr_store *s, int64_t ticket_id, const char *kind)
+{
+	/* Collected first: the deletes below change the tables it reads. */
+	struct entry {
+		int64_t due_at, id;
+		int pending;
+	} *v = NULL;
+	size_t n = 0, cap = 0;
+	int rc = 0, step;
+	sqlite3_stmt *st = stmt(s, S_TICKET_TIMERS_OF);
+	if (!st)
+		return TR_ESTORE;
+	sqlite3_bind_int64(st, 1, ticket_id);
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *k = (const char *)sqlite3_column_text(st, 2);
+		if (k && kind && strcmp(k, kind) != 0)
+			continue; /* pending, of another kind: kept */
+		if (!k && sqlite3_column_int(st, 3))
+			continue; /* fired and logged: the ticket's history */
+		if (n == cap) {
+			struct entry *p = realloc(v, (cap = cap ? cap * 2 : 8) * sizeof(*v));
+			if (!p) {
+				rc = -ENOMEM;
+				break;
+			}
+			v = p;
+		}
+		v[n++] = (struct entry){sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1), k != NULL};
+	}
+	if (rc == 0 && step != SQLITE_DONE) {
+		log_errx("store: %s", sqlite3_errmsg(s->db));
+		rc = TR_ESTORE;
+	}
+	sqlite3_reset(st);
+	if (rc == 0 && n && !(st = stmt(s, S_TICKET_TIMER_FORGET)))
+		rc = TR_ESTORE;
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		if (v[i].pending && (rc = tr_store_timer_delete(s, v[i].due_at, v[i].id)) == -ENOENT)
+			rc = 0;
+		if (rc == 0) {
+			sqlite3_bind_int64(st, 1, ticket_id);
+			sqlite3_bind_int64(st, 2, v[i].due_at);
+			sqlite3_bind_int64(st, 3, v[i].id);
+			rc = run(s, st);
+		}
+	}
+	free(v);
+	return rc;
+}
+
+int tr_store_timer_next(struct tr_store *s, int64_t *due_at)
+{
+	sqlite3_stmt *st = stmt(s, S_TIMER_NEXT);
+	if (!st)
+		return TR_ESTORE;
+	int rc = sqlite3_step(st);
+	*due_at = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0; /* NULL reads as 0: none */
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 0 : TR_ESTORE;
+}
+
+static void timer_from_row(sqlite3_stmt *st, struct tr_timer *t)
+{
+	t->id = sqlite3_column_int64(st, 0);
+	t->due_at = sqlite3_column_int64(st, 1);
+	const char *kind = (const char *)sqlite3_column_text(st, 2);
+	size_t len = kind ? strnlen(kind, sizeof(t->kind) - 1) : 0;
+	memcpy(t->kind, kind ? kind : "", len);
+	t->kind[len] = '\0';
+	t->ticket_id = sqlite3_column_int64(st, 3);
+	const char *p = (const char *)sqlite3_column_text(st, 4);
+	t->payload = strdup(p ? p : "{}");
+}
+
+int tr_store_timers_due(struct tr_store *s, int64_t now, int limit, struct tr_timer *out, int *n)
+{
+	sqlite3_stmt *st = stmt(s, S_TIMERS_DUE);
+	if (!st)
+		return TR_ESTORE;
+	sqlite3_bind_int64(st, 1, now);
+	sqlite3_bind_int(st, 2, limit);
+	int step = SQLITE_DONE, rc = 0;
+	*n = 0;
+	while (rc == 0 && *n < limit && (step = sqlite3_step(st)) == SQLITE_ROW) {
+		timer_from_row(st, &out[(*n)++]);
+		if (!out[*n - 1].payload)
+			rc = -ENOMEM;
+	}
+	if (rc == 0 && step != SQLITE_ROW && step != SQLITE_DONE) {
+		/* a read error is not "nothing due" */
+		log_errx("store: %s", sqlite3_errmsg(s->db));
+		rc = TR_ESTORE;
+	}
+	sqlite3_reset(st);
+	if (rc) {
+		tr_timer_rows_free(out, *n);
+		*n = 0;
+	}
+	return rc;
+}
+
+void tr_timer_rows_free(struct tr_timer *t, int n)
+{
+	for (int i = 0; i < n; i++) {
+		free(t[i].payload);
+		t[i].payload = NULL;
+	}
+}
+
+int tr_store_timer_log(struct tr_store *s, const struct tr_timer *tm, int64_t at, const char *action,
+		       const char *detail)
+{
+	sqlite3_stmt *st = stmt(s, S_TIMER_LOG);
+	if (!st)
+		return TR_ESTORE;
+	sqlite3_bind_int64(st, 1, tm->due_at);
+	sqlite3_bind_int64(st, 2, tm->id);
+	bind_time(st, 3, tm->ticket_id);
+	sqlite3_bind_int64(st, 4, at);
+	bind_text(st, 5, action);
+	bind_text(st, 6, detail);
+	return run(s, st);
+}
+
+int tr_store_timer_delete(struct tr_store *s, int64_t due_at, int64_t id)
+{
+	sqlite3_stmt *st = stmt(s, S_TIMER_DELETE);
+	if (!st)
+		return TR_ESTORE;
+	sqlite3_bind_int64(st, 1, due_at);
+	sqlite3_bind_int64(st, 2, id);
+	int rc = run(s, st);
+	return rc ? rc : sqlite3_changes(s->db) == 1 ? 0 : -ENOENT;
+}
+
+/* Reads a row of (id, due_at, kind, ticket_id, payload), borrowed. */
+static void timer_row(sqlite3_stmt *st, struct tr_timer_row *tm)
+{
+	tm->id = sqlite3_column_int64(st, 0);
+	tm->due_at = sqlite3_column_int64(st, 1);
+	tm->kind = (const char *)sqlite3_column_text(st, 2);
+	tm->has_ticket = sqlite3_column_type(st, 3) != SQLITE_NULL; /* before a read converts it */
+	tm->ticket_id = sqlite3_column_int64(st, 3);
+	tm->payload = (const char *)sqlite3_column_text(st, 4);
+}
+
+/* Calls each for every row of st, bound and ready, then resets it. */
+static int timers_walk(sqlite3_stmt *st, int (*each)(void *ud, const struct tr_timer_row *tm), void *ud)
+{
+	int rc = 0;
+	while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+		struct tr_timer_row tm;
+		timer_row(st, &tm);
+		rc = each(ud, &tm);
+	}
+	sqlite3_reset(st);
+	return rc;
+}
+
+int tr_store_timers_each(struct tr_store *s, int limit,
+			 int (*each)(void *ud, const struct tr_timer_row *tm), void *ud)
+{
+	sqlite3_stmt *st = stmt(s, S_TIMERS_LIST);
+	if (!st)
+		return TR_ESTORE;
+	sqlite3_bind_int(st, 1, limit);
+	return timers_walk(st, each, ud);
+}
+
+int tr_store_ticket_timers_each(struct tr_store *s, int64_t ticket_id,
+				int (*each)(void *ud, const struct tr_timer_row *tm), void *ud)
+{
+	sqlite3_stmt *st = stmt(s, S_TIMERS_FOR_TICKET);
+	if (!st)
+		return TR_ESTORE;
+	sqlite3_bind_int64(st, 1, ticket_id);
+	return timers_walk(st, each, ud);
+}
+
+int tr_store_timers_count(struct tr_store *s, int64_t *total)
+{
+	sqlite3_stmt *st = stmt(s, S_TIMERS_COUNT);
+	if (!st)
+		return TR_ESTORE;
+	*total = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_reset(st);
+	return 0;
+}
+
+int tr_store_outbox_add(struct tr_store *s, const char *output, const char *payload, int64_t now)
+{
+	sqlite3_stmt *st = stmt(s, S_OUTBOX_ADD);
+	if (!st)
+		return TR_ESTORE;
+	sqlite3_bind_int64(st, 1, now);
+	bind_text(st, 2, output);
+	bind_text(st, 3, payload);
+	sqlite3_bind_int64(st, 4, now);
+	int rc = run(s, st);
+	if (rc == 0)
+		s->outbox_hint = 1;
+	return rc;
+}
+
+int tr_store_outbox_hint(struct tr_store *s)
+{
+	int h = s->outbox_hint;
+	s->outbox_hint = 0;
+	return h;
+}
+
+int tr_store_outbox_pending(struct tr_store *s, int64_t now, int limit, struct tr_notification *out, int *n)
+{
+	sqlite3_stmt *st = stmt(s, S_OUTBOX_PENDING);
+	if (!st)
+		return TR_ESTORE;
+	sqlite3_bind_int64(st, 1, now);
+	sqlite3_bind_int(st, 2, limit);
+	int step = SQLITE_DONE, rc = 0;
+	*n = 0;
+	while (*n < limit && (step = sqlite3_step(st)) == SQLITE_ROW) {
+		struct tr_notification *x = &out[(*n)++];
+		x->id = sqlite3_column_int64(st, 0);
+		snprintf(x->output, sizeof(x->output), "%s", (const char *)sqlite3_column_text(st, 1));
+		x->payload = column_strdup(st, 2);
+		x->attempts = sqlite3_column_int(st, 3);
+		if (!x->payload)
+			rc = -ENOMEM;
+	}
+	if (rc == 0 && step != SQLITE_ROW && step != SQLITE_DONE) {
+		log_errx("store: %s", sqlite3_errmsg(s->db));
+		rc = TR_ESTORE;
+	}
+	sqlite3_reset(st);
+	if (rc) {
+		tr_notifications_free(out, *n);
+		*n = 0;
+	}
+	return rc;
+}
+
+void tr_notifications_free(struct tr_notification *x, int n)
+{
+	for (int i = 0; i < n; i++) {
+		free(x[i].payload);
+		x[i].payload = NULL;
+	}
+}
+
+int tr_store_outbox_done(struct tr_store *s, int64_t id, int64_t now, int64_t prune_before)
+{
+	sqlite3_stmt *st = stmt(s, S_OUTBOX_DONE);
+	if (!st)
+		return TR_ESTORE;
+	sqlite3_bind_int64(st, 1, now);
+	sqlite3_bind_int64(st, 2, id);
+	int rc = run(s, st);
+	if (rc == 0 && (st = stmt(s, S_OUTBOX_PRUNE))) {
+		sqlite3_bind_int64(st, 1, prune_before);
+		rc = run(s, st);
+	} else if (rc == 0) {
+		rc = TR_ESTORE;
+	}
+	return rc;
+}
+
+int tr_store_outbox_retry(struct tr_store *s, int64_t id, int64_t next_at, const char *error)
+{
+	sqlite3_stmt *st = stmt(s, S_OUTBOX_RETRY);
+	if (!st)
+		return TR_ESTORE;
+	sqlite3_bind_int64(st, 1, next_at);
+	bind_text(st, 2, error);
+	sqlite3_bind_int64(st, 3, id);
+	return run(s, st);
+}
+
+int tr_store_outbox_next(struct tr_store *s, int64_t *next_at)
+{
+	sqlite3_stmt *st = stmt(s, S_OUTBOX_NEXT);
+	if (!st)
+		return TR_ESTORE;
+	int rc = sqlite3_step(st);
+	*next_at = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 0 : TR_ESTORE;
+}
