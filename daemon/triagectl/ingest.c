@@ -1,13 +1,14 @@
 /* `triagectl ingest FILE|-`: events from a file or stdin, NDJSON
  * (streamed) or a .json document (one object or an array, read whole up to
- * JSON_FILE_MAX; stdin is an array when it starts with '['), sent in requests
- * of INGEST_EVENTS events, up to INGEST_INFLIGHT of them in flight (answers
- * come back in order), batches answered "busy" sent again with backoff.
- * Every event remembers its input line so the daemon's rejected[].index maps
- * back to "FILE:LINE: message"; lines that are not JSON objects are rejected
- * here, with their line. Memory stays bounded whatever the input size. Not
- * the daemon's decoding of dropped files (decode*.c), nor the socket
- * (conn.c). */
+ * JSON_FILE_MAX and cut into elements by the JSON decoder's own scanner,
+ * tr_json_scan_* in tr_decode.h; stdin is an array when it starts with '['),
+ * sent in requests of INGEST_EVENTS events, up to INGEST_INFLIGHT of them in
+ * flight (answers come back in order), batches answered "busy" sent again
+ * with backoff. Every event remembers its input line so the daemon's
+ * rejected[].index maps back to "FILE:LINE: message"; lines that are not
+ * JSON objects are rejected here, with their line. Memory stays bounded
+ * whatever the input size. Not the daemon's decoding of dropped files
+ * (decode*.c), nor the socket (conn.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -17,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+#include "tr_decode.h"
 #include "triagectl.h"
 
 #define INGEST_EVENTS    500                 /* events per ingest request */
@@ -403,43 +405,25 @@ static const char *skip_ws(const char *p, const char *end, long *line)
 	return p;
 }
 
-/* The end of the JSON value at p (exclusive), counting newlines into *line;
- * NULL when a string or bracket runs past end. Only finds the boundary:
- * cJSON validates each value. */
+/* The end of the JSON value at p (exclusive), with the newlines in it
+ * counted into *line: cut by the core library's scanner, the one the
+ * daemon's JSON decoder cuts arrays with (tr_decode.h). p itself when no
+ * value starts there (',', ']' or '}': an empty element); NULL when a string
+ * or bracket runs past end. Only finds the boundary: cJSON validates each
+ * value. p < end, and *p is not whitespace. */
 static const char *json_value_end(const char *p, const char *end, long *line)
 {
-	int depth = 0;
-	while (p < end) {
-		char ch = *p;
-		if (ch == '"') {
-			for (p++; p < end && *p != '"'; p++) {
-				if (*p == '\\' && p + 1 < end)
-					p++;
-				if (*p == '\n')
-					(*line)++;
-			}
-			if (p >= end)
-				return NULL;
-			p++;
-			if (depth == 0)
-				return p;
-			continue;
-		}
-		if (ch == '{' || ch == '[') {
-			depth++;
-		} else if (ch == '}' || ch == ']') {
-			if (depth == 0)
-				return p;
-			if (--depth == 0)
-				return p + 1;
-		} else if (depth == 0 && (ch == ',' || is_space(ch))) {
-			return p;
-		} else if (ch == '\n') {
-			(*line)++;
-		}
-		p++;
-	}
-	return depth == 0 ? p : NULL;
+	struct tr_json_scan s;
+	bool done;
+	if (*p == ',' || *p == ']' || *p == '}')
+		return p;
+	tr_json_scan_begin(&s, *p);
+	const char *e = p + 1 + tr_json_scan_next(&s, p + 1, (size_t)(end - p - 1), &done);
+	if (!done && !tr_json_scan_whole_at_end(&s))
+		return NULL;
+	for (const char *q = p; (q = memchr(q, '\n', (size_t)(e - q))) != NULL; q++)
+		(*line)++;
+	return e;
 }
 
 /* One value of a .json document, at line: copied so it can be compacted. */
