@@ -507,8 +507,9 @@ static void take_lines(struct conn *c)
 		c->len -= start;
 		c->scanned -= start;
 	}
-	if (c->scanned == c->len && c->len > srv->max_line) {
-		/* Bounded buffers: an over-long line is answered and skipped. */
+	if (c->scanned == c->len && (c->discarding || c->len > srv->max_line)) {
+		/* Bounded buffers: an over-long line is answered and skipped, the
+		 * rest of it as it arrives (never buffered). */
 		if (!c->discarding)
 			enqueue(srv, c, NULL, 0,
 				tr_protocol_error(TR_ERR_TOO_LARGE, "request line longer than %zu bytes (limits.request_bytes)",
