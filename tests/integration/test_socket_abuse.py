@@ -26,7 +26,11 @@ TICKETS = 2000          # open tickets: a `tickets` answer with all of them is a
 CONNECTIONS = 500       # attackers connected at once
 PING_P99_MS = 50        # SPEC §6: one client never starves another
 PINGS = 500             # round trips measured while the attack runs
-RSS_SLACK_KB = 64 << 10 # the daemon's RSS after the attack: baseline plus this (allocator caches)
+# The daemon's RSS after the attack: baseline plus this. The allocator keeps
+# freed pages a while (jemalloc gives them back as they decay, when it is
+# asked for memory again: an idle daemon keeps about 40-50 MiB of them here);
+# the old code's unread answers alone were hundreds of MiB.
+RSS_SLACK_KB = 64 << 10
 FD_SLACK = 2            # descriptors after the attack: baseline plus this
 DRAIN_S = 5             # main.c DRAIN_MS: how long clients get to read their last answers at SIGTERM
 
