@@ -1,7 +1,6 @@
 /* Setting up and tearing down the daemon's parts, and swapping in a new rule
  * set whole (reload). Shared by main.c and the protocol's `reload`. */
 #include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -88,41 +87,6 @@ void tr_daemon_stop_flusher(struct tr_daemon *d)
 		log_errx("store: cannot make commits synchronous again: %s", tr_store_errmsg(d->store));
 	tr_flusher_close(d->flusher); /* its last report still reads d->flusher */
 	d->flusher = NULL;
-}
-
-static int io_waiting(const struct tr_daemon *d)
-{
-	if (!d->loop)
-		return 0;
-	/* libuv's epoll descriptor is readable while a descriptor it watches
-	 * is ready; polling it consumes nothing. */
-	struct pollfd p = { .fd = uv_backend_fd(d->loop), .events = POLLIN };
-	return poll(&p, 1, 0) > 0;
-}
-
-void tr_slice_start(struct tr_slice *sl, const struct tr_daemon *d, uint64_t budget_us)
-{
-	uint64_t now = tr_mono_us();
-	sl->d = d;
-	sl->deadline_us = now + budget_us;
-	sl->next_check_us = now + TR_SLICE_MIN_US;
-}
-
-int tr_slice_over(struct tr_slice *sl)
-{
-	uint64_t now = tr_mono_us();
-	if (now >= sl->deadline_us)
-		return 1;
-	if (now < sl->next_check_us)
-		return 0;
-	sl->next_check_us = now + TR_SLICE_CHECK_US;
-	return io_waiting(sl->d);
-}
-
-int tr_daemon_io_first(const struct tr_daemon *d, int *deferred)
-{
-	*deferred = !*deferred && io_waiting(d);
-	return *deferred;
 }
 
 int tr_daemon_reload(struct tr_daemon *d, struct tr_errors *errs)

@@ -37,6 +37,7 @@
 #include "tr_json.h"
 #include "tr_error.h"
 #include "tr_log.h"
+#include "tr_slice.h"
 #include "tr_protocol.h"
 #include "tr_server.h"
 #include "tr_time.h"

@@ -23,6 +23,7 @@
 #include "tr_error.h"
 #include "tr_fs.h"
 #include "tr_log.h"
+#include "tr_slice.h"
 #include "tr_spool.h"
 #include "tr_spool_reader.h"
 #include "tr_time.h"
@@ -65,7 +66,7 @@ struct tr_spool {
 	int active;
 	struct tr_spool_reader *reader; /* owns the file's decoder while active */
 	struct tr_file file;
-	int deferred; /* the last pass's step waited for a client (tr_daemon_io_first) */
+	int deferred; /* the last pass's step waited for a client (tr_slice_io_first) */
 	/* SPEC §3: the finished file moves out once its end is durable;
 	 * nothing else is read meanwhile (tr_spool_flushed) */
 	int moving;
@@ -510,7 +511,7 @@ static void on_step(uv_idle_t *h)
 		uv_idle_stop(&sp->step); /* tr_spool_resume or _flushed starts it again */
 		return;
 	}
-	if (tr_daemon_io_first(sp->d, &sp->deferred))
+	if (tr_slice_io_first(sp->d, &sp->deferred))
 		return; /* the next pass steps */
 	if (sp->active && sp->end_due_ms) {
 		uint64_t now = tr_mono_ms();

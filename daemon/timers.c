@@ -10,6 +10,7 @@
 #include "tr_error.h"
 #include "tr_event.h"
 #include "tr_log.h"
+#include "tr_slice.h"
 #include "tr_notify.h"
 #include "tr_spool.h"
 #include "tr_ticket.h"
@@ -26,7 +27,7 @@ struct tr_timers {
 	uv_timer_t timer;
 	uv_idle_t more;       /* continues a backlog after the loop has served I/O */
 	int64_t armed_for;    /* due_at the libuv timer is set for; 0 = none */
-	int deferred;         /* the last pass's slice waited for a client (tr_daemon_io_first) */
+	int deferred;         /* the last pass's slice waited for a client (tr_slice_io_first) */
 	int closing;
 };
 
@@ -233,7 +234,7 @@ static void on_timer(uv_timer_t *h)
 static void on_more(uv_idle_t *h)
 {
 	struct tr_timers *t = h->data;
-	if (tr_daemon_io_first(t->d, &t->deferred))
+	if (tr_slice_io_first(t->d, &t->deferred))
 		return; /* the next pass fires */
 	uv_idle_stop(h);
 	on_timer(&t->timer);

@@ -1,4 +1,4 @@
-/* Unit tests for tr_slice and tr_daemon_io_first (daemon/daemon.c): a
+/* Unit tests for tr_slice and tr_slice_io_first (daemon/slice.c): a
  * bounded step on the loop thread ends at its deadline when nobody waits,
  * and soon after its minimum once a descriptor the loop watches is ready,
  * without consuming what is waiting; a step defers to a client once, never
@@ -14,6 +14,7 @@
 #include <cmocka.h>
 #include <uv.h>
 #include "tr_daemon.h"
+#include "tr_slice.h"
 #include "tr_time.h"
 
 struct fixture {
@@ -62,17 +63,17 @@ static void test_io_first_defers_once_without_consuming(void **state)
 {
 	struct fixture *f = *state;
 	int deferred = 0;
-	assert_false(tr_daemon_io_first(&f->d, &deferred));
+	assert_false(tr_slice_io_first(&f->d, &deferred));
 	assert_int_equal(write(f->fds[1], "x", 1), 1);
-	assert_true(tr_daemon_io_first(&f->d, &deferred));
+	assert_true(tr_slice_io_first(&f->d, &deferred));
 	/* never twice in a row: a busy socket cannot starve the step */
-	assert_false(tr_daemon_io_first(&f->d, &deferred));
-	assert_true(tr_daemon_io_first(&f->d, &deferred));
+	assert_false(tr_slice_io_first(&f->d, &deferred));
+	assert_true(tr_slice_io_first(&f->d, &deferred));
 	assert_int_equal(f->reads, 0); /* seen, not consumed */
 	uv_run(&f->loop, UV_RUN_NOWAIT); /* the loop serves it */
 	assert_int_equal(f->reads, 1);
 	deferred = 0;
-	assert_false(tr_daemon_io_first(&f->d, &deferred));
+	assert_false(tr_slice_io_first(&f->d, &deferred));
 }
 
 static void test_slice_runs_to_its_deadline_when_nobody_waits(void **state)
@@ -111,7 +112,7 @@ static void test_no_loop_never_waits(void **state)
 	struct tr_daemon d;
 	memset(&d, 0, sizeof(d)); /* offline rule tests run without a loop */
 	int deferred = 0;
-	assert_false(tr_daemon_io_first(&d, &deferred));
+	assert_false(tr_slice_io_first(&d, &deferred));
 	struct tr_slice sl;
 	tr_slice_start(&sl, &d, 1000);
 	while (!tr_slice_over(&sl))
