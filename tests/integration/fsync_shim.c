@@ -13,6 +13,7 @@
 #endif
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,18 +22,18 @@
 #include <time.h>
 #include <unistd.h>
 
-/* The first line of the control file into what (empty when there is none). */
+/* The start of the control file into what (empty when there is none).
+ * Only open, read and close: write() is also called from libuv's signal
+ * handler, where stdio (it allocates) must not run. */
 static void control(char *what, size_t len)
 {
 	int saved = errno;
 	const char *path = getenv("TR_FSYNC_CONTROL");
-	FILE *f = path ? fopen(path, "r") : NULL;
-	what[0] = 0;
-	if (f) {
-		if (!fgets(what, (int)len, f))
-			what[0] = 0;
-		fclose(f);
-	}
+	int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+	ssize_t n = fd >= 0 ? read(fd, what, len - 1) : 0;
+	if (fd >= 0)
+		close(fd);
+	what[n > 0 ? n : 0] = 0;
 	errno = saved;
 }
 
