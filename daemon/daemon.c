@@ -88,37 +88,3 @@ void tr_daemon_stop_flusher(struct tr_daemon *d)
 	tr_flusher_close(d->flusher); /* its last report still reads d->flusher */
 	d->flusher = NULL;
 }
-
-int tr_daemon_reload(struct tr_daemon *d, struct tr_errors *errs)
-{
-	/* The config's params are read again with the rules (rules read them
-	 * as they load); another key's change needs a restart. */
-	struct tr_config fresh_cfg;
-	int have_cfg = d->cfg.path != NULL;
-	if (have_cfg) {
-		int rc = tr_config_load(d->cfg.path, &fresh_cfg, errs);
-		if (rc) {
-			tr_config_free(&fresh_cfg);
-			log_warnx("reload: %s has errors; the old rules and params keep running", d->cfg.path);
-			return rc;
-		}
-		tr_config_swap_params(&d->cfg, &fresh_cfg);
-	}
-	struct tr_engine *fresh;
-	int rc = tr_engine_load(d->cfg.rules_dir, &d->cfg, &fresh, errs);
-	if (rc) {
-		if (have_cfg) {
-			tr_config_swap_params(&d->cfg, &fresh_cfg);
-			tr_config_free(&fresh_cfg);
-		}
-		log_warnx("reload: the rules in %s do not compile; the old rules keep running", d->cfg.rules_dir);
-		return rc;
-	}
-	if (have_cfg)
-		tr_config_free(&fresh_cfg); /* with the old params */
-	/* Reload happens between requests, never inside a transaction. */
-	tr_engine_free(d->engine);
-	d->engine = d->ingest.engine = fresh;
-	log_info("reload: %d rules from %s", tr_engine_rule_count(fresh), d->cfg.rules_dir);
-	return 0;
-}

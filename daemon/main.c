@@ -14,6 +14,7 @@
 #include "tr_config.h"
 #include "tr_daemon.h"
 #include "tr_log.h"
+#include "tr_reload.h"
 #include "tr_server.h"
 #include "tr_outputs.h"
 #include "tr_spool.h"
@@ -88,7 +89,7 @@ static void on_signal(uv_signal_t *h, int signum)
 	if (signum == SIGHUP) {
 		notify("RELOADING=1");
 		struct tr_errors errs = {0};
-		if (tr_daemon_reload(d, &errs))
+		if (tr_reload(d, &errs))
 			print_errors(&errs);
 		tr_errors_free(&errs);
 		notify("READY=1");

@@ -11,6 +11,7 @@
 #include "tr_error.h"
 #include "tr_flusher.h"
 #include "tr_log.h"
+#include "tr_reload.h"
 #include "tr_protocol.h"
 #include "tr_spool.h"
 #include "tr_ticket.h"
@@ -418,7 +419,7 @@ static cJSON *op_reload(struct tr_daemon *d, const cJSON *req, const struct tr_p
 {
 	(void)req;
 	struct tr_errors errs = {0};
-	int rc = tr_daemon_reload(d, &errs);
+	int rc = tr_reload(d, &errs);
 	cJSON *r;
 	if (rc) {
 		char first[512] = "";

@@ -39,8 +39,6 @@ struct tr_daemon {
 	int writes_paused;
 };
 
-
-
 /* Opens the parts in order (state folder, store, rules, ingest with its
  * poison-pill check), after d->cfg is loaded. Every problem is appended to
  * errs. Returns 0, or an error with d closable. */
@@ -61,9 +59,5 @@ int tr_daemon_durable(const struct tr_daemon *d, uint64_t commit);
 /* Flushes what is pending (on_flushed runs for it), stops the flusher,
  * and makes later commits synchronous again. */
 void tr_daemon_stop_flusher(struct tr_daemon *d);
-/* SPEC §8: builds the rules folder afresh and swaps it in whole, with the
- * config file's params read again; on any problem (in the rules or
- * anywhere in the config) the old rules and params stay and errs says why.
- * Returns 0 or TR_EPARSE. */
-int tr_daemon_reload(struct tr_daemon *d, struct tr_errors *errs);
+
 #endif
