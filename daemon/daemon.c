@@ -69,7 +69,7 @@ void tr_daemon_start_flusher(struct tr_daemon *d, void (*on_flushed)(void *d))
 void tr_daemon_committed(struct tr_daemon *d)
 {
 	if (d->flusher)
-		tr_flusher_request(d->flusher, d->ingest.commits);
+		tr_flusher_request(d->flusher, d->ingest.txn.commits);
 }
 
 int tr_daemon_durable(const struct tr_daemon *d, uint64_t commit)

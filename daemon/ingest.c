@@ -1,5 +1,6 @@
-/* The ingest pipeline: dedup, store, dispatch, in one transaction shared by
- * many events (group commit); and the poison-pill marker: before an event's
+/* The ingest pipeline: dedup, store, dispatch, in the loop's write
+ * transaction, shared by many events (group commit; tr_txn.h owns it); the
+ * counts of what committed; and the poison-pill marker: before an event's
  * rules run, its (type, id) is written to a page mapped from a file, which
  * survives the death of the process without a syscall per event. */
 #include <errno.h>
@@ -62,12 +63,29 @@ static int quarantine_marked(struct tr_ingest *ig)
 	return rc;
 }
 
+/* The transaction's end hook: what an open transaction counted joins the
+ * totals once it commits, and is dropped when it rolls back. */
+static void batch_end(void *ud, int committed)
+{
+	struct tr_ingest *ig = ud;
+	if (committed) {
+		ig->accepted += ig->batch_accepted;
+		ig->duplicates += ig->batch_duplicates;
+		ig->rule_errors += ig->batch_rule_errors;
+		ig->quarantined += ig->batch_quarantined;
+	}
+	ig->batch_accepted = ig->batch_duplicates = ig->batch_rule_errors = ig->batch_quarantined = 0;
+}
+
 int tr_ingest_open(struct tr_ingest *ig, const char *state_dir, struct tr_store *store,
 		   struct tr_engine *engine)
 {
 	memset(ig, 0, sizeof(*ig));
 	ig->store = store;
 	ig->engine = engine;
+	tr_txn_init(&ig->txn, store);
+	ig->txn.on_end = batch_end;
+	ig->txn.on_end_ud = ig;
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/inflight", state_dir);
 	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -90,38 +108,18 @@ int tr_ingest_open(struct tr_ingest *ig, const char *state_dir, struct tr_store 
 
 void tr_ingest_close(struct tr_ingest *ig)
 {
-	if (ig->in_transaction)
-		tr_ingest_abort(ig);
+	if (ig->txn.open)
+		tr_txn_abort(&ig->txn);
 	if (ig->marker)
 		munmap(ig->marker, MARKER_SIZE);
 	ig->marker = NULL;
 }
 
-int tr_ingest_begin(struct tr_ingest *ig)
-{
-	if (ig->in_transaction)
-		return 0;
-	int rc = tr_store_begin(ig->store);
-	if (rc == 0)
-		ig->in_transaction = 1;
-	return rc;
-}
-
-/* A store error dooms the open transaction; its cause is kept now, while
- * SQLite still has it (the rollback to come replaces it). */
-static void doom(struct tr_ingest *ig, int rc)
-{
-	if (!ig->failed)
-		snprintf(ig->failed_why, sizeof(ig->failed_why), "%s",
-			 rc == TR_ESTORE ? tr_store_errmsg(ig->store) : tr_strerror(rc));
-	ig->failed = 1;
-}
-
 int tr_ingest_event(struct tr_ingest *ig, struct tr_event *ev, int64_t now)
 {
-	if (ig->failed)
+	if (ig->txn.doomed)
 		return TR_ESTORE;
-	int rc = tr_ingest_begin(ig);
+	int rc = tr_txn_begin(&ig->txn);
 	if (rc == 0)
 		rc = tr_store_event_insert(ig->store, ev);
 	if (rc == TR_EDUP) {
@@ -136,7 +134,7 @@ int tr_ingest_event(struct tr_ingest *ig, struct tr_event *ev, int64_t now)
 	}
 	if (rc) {
 		log_errx("event %s %s: %s", ev->type, ev->id, tr_store_errmsg(ig->store));
-		doom(ig, rc);
+		tr_txn_fail(&ig->txn, rc);
 		return rc;
 	}
 	ig->batch_accepted++;
@@ -150,16 +148,16 @@ int tr_ingest_retry(struct tr_ingest *ig, const struct tr_failed_outcome *o, int
 {
 	*result = "not_retried";
 	err[0] = 0;
-	if (ig->failed)
+	if (ig->txn.doomed)
 		return TR_ESTORE;
-	int rc = tr_ingest_begin(ig);
+	int rc = tr_txn_begin(&ig->txn);
 	if (rc)
 		return rc;
 	struct tr_event ev;
 	rc = tr_store_event_get(ig->store, o->event_seq, &ev, err, errlen);
 	if (rc) {
 		if (rc == TR_ESTORE)
-			doom(ig, rc);
+			tr_txn_fail(&ig->txn, rc);
 		return rc == TR_ESTORE ? rc : 0; /* an event that cannot be rebuilt stays as it is */
 	}
 	struct tr_dispatch d = {0};
@@ -179,57 +177,11 @@ int tr_ingest_retry(struct tr_ingest *ig, const struct tr_failed_outcome *o, int
 	tr_event_free(&ev);
 	if (rc) {
 		log_errx("retry of outcome %lld: %s", (long long)o->id, tr_store_errmsg(ig->store));
-		doom(ig, rc);
+		tr_txn_fail(&ig->txn, rc);
 	}
 	return rc;
 }
 
-static void reset_batch(struct tr_ingest *ig)
-{
-	ig->failed = 0;
-	ig->failed_why[0] = 0;
-	ig->in_transaction = 0;
-	ig->batch_accepted = ig->batch_duplicates = ig->batch_rule_errors = ig->batch_quarantined = 0;
-}
-
-int tr_ingest_commit(struct tr_ingest *ig)
-{
-	if (!ig->in_transaction)
-		return 0;
-	int rc = ig->failed ? TR_ESTORE : tr_store_commit(ig->store);
-	if (rc) {
-		struct tr_commit_health *h = &ig->health;
-		snprintf(h->last_error, sizeof(h->last_error), "%s",
-			 ig->failed ? ig->failed_why : tr_store_errmsg(ig->store));
-		h->last_failed_at = tr_time_now();
-		if (h->failing++ == 0)
-			h->failing_since = h->last_failed_at;
-		h->failures++;
-		log_errx("transaction rolled back: %s (%llu failed commits in a row)", h->last_error,
-			 (unsigned long long)h->failing);
-		tr_ingest_abort(ig);
-		return rc;
-	}
-	if (ig->health.failing) {
-		log_info("commits succeed again after %llu failures: %s", (unsigned long long)ig->health.failing,
-			 ig->health.last_error);
-		ig->health.failing = 0;
-		ig->health.failing_since = 0;
-	}
-	ig->commits++;
-	ig->accepted += ig->batch_accepted;
-	ig->duplicates += ig->batch_duplicates;
-	ig->rule_errors += ig->batch_rule_errors;
-	ig->quarantined += ig->batch_quarantined;
-	reset_batch(ig);
-	if (ig->on_commit)
-		ig->on_commit(ig->on_commit_ud);
-	return 0;
-}
-
-void tr_ingest_abort(struct tr_ingest *ig)
-{
-	if (ig->in_transaction)
-		tr_store_rollback(ig->store); /* also when SQLite ended it itself */
-	reset_batch(ig);
-}
+int tr_ingest_begin(struct tr_ingest *ig) { return tr_txn_begin(&ig->txn); }
+int tr_ingest_commit(struct tr_ingest *ig) { return tr_txn_commit(&ig->txn); }
+void tr_ingest_abort(struct tr_ingest *ig) { tr_txn_abort(&ig->txn); }

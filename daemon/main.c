@@ -210,8 +210,8 @@ int main(int argc, char **argv)
 		rc = tr_timers_start(d, &d->timers);
 	if (rc == 0 && (rc = tr_outputs_start(d, &d->outputs)) == 0) {
 		tr_outputs_set_watch(d->outputs, tr_server_broadcast, d->server);
-		d->ingest.on_commit = after_commit;
-		d->ingest.on_commit_ud = d;
+		d->ingest.txn.on_commit = after_commit;
+		d->ingest.txn.on_commit_ud = d;
 		tr_daemon_start_flusher(d, after_flush);
 	}
 	if (rc) {
@@ -263,7 +263,7 @@ int main(int argc, char **argv)
 	/* Drained. Close what is left (the deadline timer) and finish. */
 	uv_walk(&loop, close_handle, NULL);
 	uv_run(&loop, UV_RUN_DEFAULT);
-	d->ingest.on_commit = NULL;
+	d->ingest.txn.on_commit = NULL;
 	tr_server_free(d->server);
 	tr_spool_free(d->spool);
 	tr_timers_free(d->timers);

@@ -201,7 +201,7 @@ static int record(struct tr_outputs *o, int64_t id, int ok, int64_t next_at, con
 		  int64_t now)
 {
 	struct tr_ingest *ig = &o->d->ingest;
-	if (TR_FAILS(!ig->in_transaction))
+	if (TR_FAILS(!ig->txn.open))
 		return TR_ESTORE; /* never commit someone else's half-done work */
 	int rc = tr_ingest_begin(ig);
 	if (rc == 0)
@@ -549,7 +549,7 @@ static int record_pass(struct tr_outputs *o, int nres, int64_t now)
 	struct tr_daemon *d = o->d;
 	if (nres == 0)
 		return 0;
-	if (TR_FAILS(!d->ingest.in_transaction))
+	if (TR_FAILS(!d->ingest.txn.open))
 		return TR_ESTORE;
 	int rc = tr_ingest_begin(&d->ingest);
 	for (int i = 0; rc == 0 && i < nres; i++) {

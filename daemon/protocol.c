@@ -495,7 +495,7 @@ static cJSON *op_stats(struct tr_daemon *d, const cJSON *req, const struct tr_pe
 		tr_server_get_stats(d->server, &ss);
 	cJSON *r = ok();
 	cJSON *s = cJSON_AddObjectToObject(r, "stats");
-	add_health(s, &d->ingest.health);
+	add_health(s, &d->ingest.txn.health);
 	cJSON_AddStringToObject(s, "version", TR_VERSION);
 	cJSON_AddNumberToObject(s, "uptime_s", (double)(tr_time_now() - d->started_at));
 	cJSON_AddNumberToObject(s, "events_stored", (double)events);

@@ -673,7 +673,7 @@ static int is_op(const cJSON *req, const char *name)
 static void finish(struct tr_server *srv, struct request *r)
 {
 	struct conn *c = r->conn;
-	r->commit = r->prep.req && is_op(r->prep.req, "ping") ? 0 : srv->d->ingest.commits;
+	r->commit = r->prep.req && is_op(r->prep.req, "ping") ? 0 : srv->d->ingest.txn.commits;
 	if (!c->held && tr_daemon_durable(srv->d, r->commit)) {
 		deliver(srv, r);
 		return;

@@ -190,12 +190,12 @@ static void finish_file(struct tr_spool *sp, const char *state, const char *reas
 		schedule_scan(sp, RETRY_MS);
 		return;
 	}
-	if (tr_daemon_durable(sp->d, ig->commits)) {
+	if (tr_daemon_durable(sp->d, ig->txn.commits)) {
 		move_out(sp, &sp->file, reason);
 		return;
 	}
 	sp->moving = 1;
-	sp->moving_commit = ig->commits;
+	sp->moving_commit = ig->txn.commits;
 	snprintf(sp->moving_reason, sizeof(sp->moving_reason), "%s", reason ? reason : "");
 	uv_idle_stop(&sp->step);
 }

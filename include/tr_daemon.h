@@ -53,7 +53,7 @@ void tr_daemon_close(struct tr_daemon *d);
 void tr_daemon_start_flusher(struct tr_daemon *d, void (*on_flushed)(void *d));
 /* After a commit: asks for the flush that covers it. */
 void tr_daemon_committed(struct tr_daemon *d);
-/* True once commit number commit (d->ingest.commits after it) is on disk,
+/* True once commit number commit (d->ingest.txn.commits after it) is on disk,
  * as durability promises: at once under normal or synchronous commits. */
 int tr_daemon_durable(const struct tr_daemon *d, uint64_t commit);
 /* Flushes what is pending (on_flushed runs for it), stops the flusher,

@@ -1279,7 +1279,7 @@ static void test_yaml_too_deep(void **state)
 	};
 	for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
 		size_t lo = strlen(shapes[i].open), lc = strlen(shapes[i].close);
-		char *text = malloc(DEEP * (lo + lc) + 64), *p = text;
+		char *text = malloc(DEEP * (lo + lc) + 256), *p = text;
 		assert_non_null(text);
 		p += sprintf(p, "- {type: a.b, id: ok}\n%s", shapes[i].lead);
 		for (int k = 0; k < DEEP; k++, p += lo)
@@ -1287,7 +1287,7 @@ static void test_yaml_too_deep(void **state)
 		*p++ = '1';
 		for (int k = 0; k < DEEP; k++, p += lc)
 			memcpy(p, shapes[i].close, lc);
-		p += sprintf(p, "%s\n- {type: a.b, id: after}\n", shapes[i].lead[2] ? "}" : "");
+		p += sprintf(p, "%s\n- {type: a.b, id: after}\n", strlen(shapes[i].lead) > 2 ? "}" : "");
 		const char *path = write_file(shapes[i].name, text, (long)(p - text));
 		free(text);
 		struct result r;
