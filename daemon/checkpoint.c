@@ -16,12 +16,8 @@
 #include <string.h>
 #include "tr_checkpoint.h"
 #include "tr_log.h"
-#include "tr_outputs.h"
-#include "tr_server.h"
-#include "tr_spool.h"
 #include "tr_store.h"
 #include "tr_time.h"
-#include "tr_timers.h"
 
 struct job {
 	uv_work_t work;
@@ -55,15 +51,6 @@ static void run(uv_work_t *w)
 
 static int start(struct tr_daemon *d, int last);
 
-static void resume_writes(struct tr_daemon *d)
-{
-	d->writes_paused = 0;
-	tr_server_resume(d->server);
-	tr_spool_resume(d->spool);
-	tr_timers_resume(d->timers);
-	tr_outputs_resume(d->outputs);
-}
-
 static void done(uv_work_t *w, int status)
 {
 	struct job *j = w->data;
@@ -77,7 +64,7 @@ static void done(uv_work_t *w, int status)
 	if (last) {
 		log_debug("checkpoint: writes held %llu us for the last pass; WAL %lld pages",
 			  (unsigned long long)(tr_mono_us() - paused_at), (long long)tr_store_wal_pages(d->store));
-		resume_writes(d);
+		tr_parts_resume(d); /* through the table: the parts are above this file */
 	} else if (ok && tr_store_wal_pages(d->store) >= reset_pages(d) && !d->stopping && start(d, 1) == 0) {
 		d->writes_paused = 1; /* the loop is between transactions here */
 		paused_at = tr_mono_us();

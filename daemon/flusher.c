@@ -165,3 +165,8 @@ void tr_flusher_close(struct tr_flusher *f)
 	report(f);
 	uv_close((uv_handle_t *)&f->async, on_closed);
 }
+
+int tr_flusher_durable(const struct tr_flusher *f, uint64_t commit)
+{
+	return !f || commit <= tr_flusher_flushed(f);
+}

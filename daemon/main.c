@@ -10,15 +10,11 @@
 #ifdef TR_HAVE_SYSTEMD
 #include <systemd/sd-daemon.h>
 #endif
-#include "tr_checkpoint.h"
 #include "tr_config.h"
 #include "tr_daemon.h"
 #include "tr_log.h"
 #include "tr_reload.h"
 #include "tr_server.h"
-#include "tr_outputs.h"
-#include "tr_spool.h"
-#include "tr_timers.h"
 
 #ifdef TR_HAVE_JEMALLOC
 /* Read by jemalloc at start-up. With the kernel's transparent huge pages
@@ -102,40 +98,12 @@ static void on_signal(uv_signal_t *h, int signum)
 	notify("STOPPING=1");
 	/* SPEC §8: answer what was read, commit, then leave once every client
 	 * has its answers (or the deadline passes). */
-	tr_server_close(d->server);
-	tr_spool_close(d->spool);
-	tr_timers_close(d->timers);
-	tr_outputs_close(d->outputs);
-	tr_daemon_stop_flusher(d); /* the last answers and file moves */
+	tr_daemon_drain(d);
 	for (int i = 0; i < 4; i++)
 		uv_close((uv_handle_t *)&sigs[i], NULL);
 	uv_close((uv_handle_t *)&watchdog, NULL);
 	uv_timer_start(&drain_deadline, on_drain_deadline, DRAIN_MS, 0);
 	uv_unref((uv_handle_t *)&drain_deadline);
-}
-
-/* SPEC §3 acknowledged means durable: once a commit is on disk, what
- * waited for it goes: answers, a file's move, new notifications (under
- * durability full, those of a commit made while the flush ran may go with
- * them). */
-static void after_flush(void *ud)
-{
-	struct tr_daemon *d = ud;
-	tr_server_flushed(d->server);
-	tr_spool_flushed(d->spool);
-	tr_outputs_poke(d->outputs);
-}
-
-/* New timers are looked at after every commit; the commit is durable at
- * once, or after the flush that tr_daemon_committed asks for. */
-static void after_commit(void *ud)
-{
-	struct tr_daemon *d = ud;
-	tr_daemon_committed(d);
-	tr_timers_poke(d->timers);
-	if (!d->flusher)
-		after_flush(d);
-	tr_checkpoint_maybe(d);
 }
 
 static int watchdog_enabled;
@@ -201,33 +169,10 @@ int main(int argc, char **argv)
 
 	uv_loop_t loop;
 	uv_loop_init(&loop);
-	rc = tr_daemon_open(d, &loop, &errs);
-	if (rc == 0)
-		rc = tr_server_start(d, &d->server);
-	if (rc == 0)
-		rc = tr_spool_start(d, &d->spool);
-	if (rc == 0)
-		rc = tr_timers_start(d, &d->timers);
-	if (rc == 0 && (rc = tr_outputs_start(d, &d->outputs)) == 0) {
-		tr_outputs_set_watch(d->outputs, tr_server_broadcast, d->server);
-		d->ingest.txn.on_commit = after_commit;
-		d->ingest.txn.on_commit_ud = d;
-		tr_daemon_start_flusher(d, after_flush);
-	}
+	rc = tr_daemon_start(d, &loop, &errs);
 	if (rc) {
 		print_errors(&errs);
 		tr_errors_free(&errs);
-		if (d->server)
-			tr_server_close(d->server); /* joins its worker thread, removes the socket */
-		if (d->spool)
-			tr_spool_close(d->spool); /* joins its reader thread */
-		uv_walk(&loop, close_handle, NULL);
-		uv_run(&loop, UV_RUN_DEFAULT);
-		tr_outputs_free(d->outputs);
-		tr_timers_free(d->timers);
-		tr_spool_free(d->spool);
-		tr_server_free(d->server);
-		tr_daemon_close(d);
 		tr_config_free(&d->cfg);
 		uv_loop_close(&loop);
 		return 1;
@@ -263,12 +208,7 @@ int main(int argc, char **argv)
 	/* Drained. Close what is left (the deadline timer) and finish. */
 	uv_walk(&loop, close_handle, NULL);
 	uv_run(&loop, UV_RUN_DEFAULT);
-	d->ingest.txn.on_commit = NULL;
-	tr_server_free(d->server);
-	tr_spool_free(d->spool);
-	tr_timers_free(d->timers);
-	tr_outputs_free(d->outputs);
-	tr_daemon_close(d);
+	tr_daemon_free(d);
 	tr_config_free(&d->cfg);
 	rc = uv_loop_close(&loop);
 	if (rc)

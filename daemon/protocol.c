@@ -9,11 +9,9 @@
 #include <string.h>
 #include "tr_json.h"
 #include "tr_error.h"
-#include "tr_flusher.h"
 #include "tr_log.h"
 #include "tr_reload.h"
 #include "tr_protocol.h"
-#include "tr_spool.h"
 #include "tr_ticket.h"
 #include "tr_time.h"
 #include "tr_views.h"
@@ -490,9 +488,6 @@ static cJSON *op_stats(struct tr_daemon *d, const cJSON *req, const struct tr_pe
 	(void)peer;
 	int64_t events = 0, open = 0, total = 0;
 	tr_store_counts(d->store, &events, &open, &total);
-	struct tr_server_stats ss = {0};
-	if (d->server)
-		tr_server_get_stats(d->server, &ss);
 	cJSON *r = ok();
 	cJSON *s = cJSON_AddObjectToObject(r, "stats");
 	add_health(s, &d->ingest.txn.health);
@@ -507,29 +502,10 @@ static cJSON *op_stats(struct tr_daemon *d, const cJSON *req, const struct tr_pe
 	cJSON_AddNumberToObject(s, "tickets_open", (double)open);
 	cJSON_AddNumberToObject(s, "tickets_total", (double)total);
 	cJSON_AddNumberToObject(s, "rules", tr_engine_rule_count(d->engine));
-	cJSON_AddNumberToObject(s, "clients", ss.clients);
-	cJSON_AddNumberToObject(s, "pending_events", (double)ss.pending_events);
-	cJSON_AddNumberToObject(s, "busy_answers", (double)ss.busy_answers);
-	if (ss.ingest_answer.n) {
-		/* the daemon's own time to answer the last ingests (tr_latency.h) */
-		cJSON *a = cJSON_AddObjectToObject(s, "ingest_answer_ms");
-		cJSON_AddNumberToObject(a, "last", (double)ss.ingest_answer.n);
-		cJSON_AddNumberToObject(a, "p50", ss.ingest_answer.p50_ms);
-		cJSON_AddNumberToObject(a, "p99", ss.ingest_answer.p99_ms);
-		cJSON_AddNumberToObject(a, "max", ss.ingest_answer.max_ms);
-	}
 	cJSON_AddNumberToObject(s, "requests", (double)d->requests);
 	cJSON_AddStringToObject(s, "durability", d->cfg.durability == TR_DURABILITY_FULL ? "full" : "normal");
-	if (d->flusher) {
-		/* durability full: how the disk keeps up (tr_flusher.h) */
-		struct tr_flusher_stats fs;
-		tr_flusher_get_stats(d->flusher, &fs);
-		cJSON_AddNumberToObject(s, "wal_flushes", (double)fs.flushes);
-		cJSON_AddNumberToObject(s, "wal_flush_mean_ms", fs.flushes ? fs.total_us / 1e3 / (double)fs.flushes : 0);
-		cJSON_AddNumberToObject(s, "wal_flush_max_ms", fs.max_us / 1e3);
-	}
-	if (d->spool)
-		cJSON_AddItemToObject(r, "spool", tr_spool_status(d->spool));
+	/* the socket's clients and answer times, the WAL flushes, the spool */
+	tr_parts_stats(d, s, r);
 	return r;
 }
 

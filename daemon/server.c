@@ -36,6 +36,7 @@
 #include <unistd.h>
 #include "tr_json.h"
 #include "tr_error.h"
+#include "tr_flusher.h"
 #include "tr_log.h"
 #include "tr_slice.h"
 #include "tr_protocol.h"
@@ -674,7 +675,7 @@ static void finish(struct tr_server *srv, struct request *r)
 {
 	struct conn *c = r->conn;
 	r->commit = r->prep.req && is_op(r->prep.req, "ping") ? 0 : srv->d->ingest.txn.commits;
-	if (!c->held && tr_daemon_durable(srv->d, r->commit)) {
+	if (!c->held && tr_flusher_durable(srv->d->flusher, r->commit)) {
 		deliver(srv, r);
 		return;
 	}
@@ -690,7 +691,7 @@ static void finish(struct tr_server *srv, struct request *r)
 void tr_server_flushed(struct tr_server *srv)
 {
 	struct request *r;
-	while (srv && (r = srv->held) && tr_daemon_durable(srv->d, r->commit)) {
+	while (srv && (r = srv->held) && tr_flusher_durable(srv->d->flusher, r->commit)) {
 		srv->held = r->next;
 		if (!srv->held)
 			srv->held_tail = NULL;

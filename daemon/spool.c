@@ -22,6 +22,7 @@
 #include "tr_decode.h"
 #include "tr_error.h"
 #include "tr_fs.h"
+#include "tr_flusher.h"
 #include "tr_log.h"
 #include "tr_slice.h"
 #include "tr_spool.h"
@@ -190,7 +191,7 @@ static void finish_file(struct tr_spool *sp, const char *state, const char *reas
 		schedule_scan(sp, RETRY_MS);
 		return;
 	}
-	if (tr_daemon_durable(sp->d, ig->txn.commits)) {
+	if (tr_flusher_durable(sp->d->flusher, ig->txn.commits)) {
 		move_out(sp, &sp->file, reason);
 		return;
 	}
@@ -202,7 +203,7 @@ static void finish_file(struct tr_spool *sp, const char *state, const char *reas
 
 void tr_spool_flushed(struct tr_spool *sp)
 {
-	if (!sp || !sp->moving || !tr_daemon_durable(sp->d, sp->moving_commit))
+	if (!sp || !sp->moving || !tr_flusher_durable(sp->d->flusher, sp->moving_commit))
 		return;
 	sp->moving = 0;
 	move_out(sp, &sp->file, sp->moving_reason[0] ? sp->moving_reason : NULL);

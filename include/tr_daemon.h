@@ -1,6 +1,6 @@
-/* The running daemon's parts, shared by main.c, the socket server and the
- * protocol: configuration, store, rule set, ingest pipeline, loop. Owned by
- * main.c, which frees them in reverse order at exit. */
+/* The running daemon: its configuration, loop and parts (store, rule set,
+ * ingest pipeline, socket, spool, timers, outputs, WAL flusher), shared by
+ * every part, and the table of parts' hooks (daemon.c). Owned by main.c. */
 #ifndef TR_DAEMON_H
 #define TR_DAEMON_H
 
@@ -16,6 +16,7 @@ struct tr_spool;
 struct tr_timers;
 struct tr_outputs;
 struct tr_flusher;
+struct tr_part;
 
 struct tr_daemon {
 	struct tr_config cfg;
@@ -37,27 +38,57 @@ struct tr_daemon {
 	 * transaction until it ends, so that it copies the whole WAL and the
 	 * WAL starts over (see tr_checkpoint.h). Reads and pings go on. */
 	int writes_paused;
+	const struct tr_part *parts; /* daemon.c's table, once started */
+	size_t started;              /* parts started so far */
 };
 
-/* Opens the parts in order (state folder, store, rules, ingest with its
- * poison-pill check), after d->cfg is loaded. Every problem is appended to
- * errs. Returns 0, or an error with d closable. */
-int tr_daemon_open(struct tr_daemon *d, uv_loop_t *loop, struct tr_errors *errs);
-/* Frees what tr_daemon_open made (not d->cfg). */
-void tr_daemon_close(struct tr_daemon *d);
-/* SPEC §3 acknowledged means durable. Under durability full, starts the
- * WAL flusher and makes commits write the WAL without waiting for the disk
- * (tr_flusher.h); on_flushed(d) runs on the loop thread after each flush.
- * When the flusher cannot start, commits stay synchronous and this says
- * why in the log. */
-void tr_daemon_start_flusher(struct tr_daemon *d, void (*on_flushed)(void *d));
-/* After a commit: asks for the flush that covers it. */
-void tr_daemon_committed(struct tr_daemon *d);
-/* True once commit number commit (d->ingest.txn.commits after it) is on disk,
- * as durability promises: at once under normal or synchronous commits. */
-int tr_daemon_durable(const struct tr_daemon *d, uint64_t commit);
-/* Flushes what is pending (on_flushed runs for it), stops the flusher,
- * and makes later commits synchronous again. */
-void tr_daemon_stop_flusher(struct tr_daemon *d);
+/* One part of the running daemon (daemon.c holds the table): what it does
+ * at each moment of the daemon's life. Every hook but start may be NULL. */
+struct tr_part {
+	const char *name;
+	/* In table order at start-up; problems go to errs. 0 or an error. */
+	int (*start)(struct tr_daemon *d, struct tr_errors *errs);
+	/* After every commit (new timers to look at). */
+	void (*committed)(struct tr_daemon *d);
+	/* A commit is durable: what waited for it goes (answers, file moves). */
+	void (*flushed)(struct tr_daemon *d);
+	/* A checkpoint's held pass ended: writes may go on (see writes_paused). */
+	void (*resume)(struct tr_daemon *d);
+	/* `stats`: adds to the stats object, or a member of the answer. */
+	void (*stats)(struct tr_daemon *d, cJSON *stats, cJSON *answer);
+	/* SIGTERM: stop taking work, drain what is in hand. */
+	void (*close)(struct tr_daemon *d);
+	/* After the loop ended, in reverse table order. */
+	void (*free)(struct tr_daemon *d);
+};
+
+/* Starts every part in table order (state folder, store, rules, ingest with
+ * its poison-pill check, socket, spool, timers, outputs, WAL flusher),
+ * after d->cfg is loaded. Every problem is appended to errs. Returns 0, or
+ * an error after undoing what started (the loop is run until the handles
+ * closed; d->cfg stays the caller's). */
+int tr_daemon_start(struct tr_daemon *d, uv_loop_t *loop, struct tr_errors *errs);
+/* SPEC §8 SIGTERM: each part stops taking work and drains; the loop ends
+ * once the last answers are written. */
+void tr_daemon_drain(struct tr_daemon *d);
+/* Frees the parts after the loop ended (not d->cfg). */
+void tr_daemon_free(struct tr_daemon *d);
+
+/* For the files below the table, which must not call into it by name: a
+ * checkpoint's held pass ended, and the parts' lines of `stats`. */
+static inline void tr_parts_resume(struct tr_daemon *d)
+{
+	d->writes_paused = 0;
+	for (const struct tr_part *p = d->parts; p && p->name; p++)
+		if (p->resume)
+			p->resume(d);
+}
+
+static inline void tr_parts_stats(struct tr_daemon *d, cJSON *stats, cJSON *answer)
+{
+	for (const struct tr_part *p = d->parts; p && p->name; p++)
+		if (p->stats)
+			p->stats(d, stats, answer);
+}
 
 #endif

@@ -31,6 +31,9 @@ int tr_flusher_start(uv_loop_t *loop, const char *wal_path, void (*on_flushed)(v
 void tr_flusher_request(struct tr_flusher *f, uint64_t commit);
 /* The latest commit number known to be on disk (loop thread). */
 uint64_t tr_flusher_flushed(const struct tr_flusher *f);
+/* SPEC §3 acknowledged means durable: true once commit number commit is on
+ * disk; at once when f is NULL (durability normal, or synchronous commits). */
+int tr_flusher_durable(const struct tr_flusher *f, uint64_t commit);
 /* Flushes done and how long they took, for `stats` (loop thread). */
 struct tr_flusher_stats {
 	uint64_t flushes;
