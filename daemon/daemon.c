@@ -7,9 +7,9 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include "tr_checkpoint.h"
+#include "tr_wal_checkpoint.h"
 #include "tr_daemon.h"
-#include "tr_flusher.h"
+#include "tr_wal_flusher.h"
 #include "tr_fs.h"
 #include "tr_log.h"
 #include "tr_outputs.h"
@@ -149,7 +149,7 @@ static void after_flush(void *ud);
 
 /* SPEC §3 acknowledged means durable. Under durability full, flushes the
  * WAL off the loop thread and makes commits write it without waiting for
- * the disk (tr_flusher.h). When the flusher cannot start, commits stay
+ * the disk (tr_wal_flusher.h). When the flusher cannot start, commits stay
  * synchronous and the log says why: the daemon still runs. */
 static int flusher_start(struct tr_daemon *d, struct tr_errors *errs)
 {
@@ -196,7 +196,7 @@ static void flusher_stats(struct tr_daemon *d, cJSON *stats, cJSON *answer)
 	(void)answer;
 	if (!d->flusher)
 		return;
-	/* durability full: how the disk keeps up (tr_flusher.h) */
+	/* durability full: how the disk keeps up (tr_wal_flusher.h) */
 	struct tr_flusher_stats fs;
 	tr_flusher_get_stats(d->flusher, &fs);
 	cJSON_AddNumberToObject(stats, "wal_flushes", (double)fs.flushes);

@@ -24,7 +24,7 @@
  * limits.max_pending_events is answered `busy`. Long request lines are
  * parsed (and an ingest's events normalised) on a worker thread while the
  * loop thread runs rules. Under durability full an answer waits until the
- * WAL flush covers the last commit it could have seen (tr_flusher.h), and a
+ * WAL flush covers the last commit it could have seen (tr_wal_flusher.h), and a
  * connection's later answers wait behind it. */
 #include <errno.h>
 #include <poll.h>
@@ -36,7 +36,7 @@
 #include <unistd.h>
 #include "tr_json.h"
 #include "tr_error.h"
-#include "tr_flusher.h"
+#include "tr_wal_flusher.h"
 #include "tr_log.h"
 #include "tr_slice.h"
 #include "tr_protocol.h"

@@ -22,7 +22,7 @@
 #include "tr_decode.h"
 #include "tr_error.h"
 #include "tr_fs.h"
-#include "tr_flusher.h"
+#include "tr_wal_flusher.h"
 #include "tr_log.h"
 #include "tr_slice.h"
 #include "tr_spool.h"

@@ -36,7 +36,7 @@ struct tr_daemon {
 	int stopping;
 	/* A checkpoint's last pass is running: the loop starts no write
 	 * transaction until it ends, so that it copies the whole WAL and the
-	 * WAL starts over (see tr_checkpoint.h). Reads and pings go on. */
+	 * WAL starts over (see tr_wal_checkpoint.h). Reads and pings go on. */
 	int writes_paused;
 	const struct tr_part *parts; /* daemon.c's table, once started */
 	size_t started;              /* parts started so far */

@@ -1,11 +1,11 @@
-/* The WAL flusher thread (tr_flusher.h). */
+/* The WAL flusher thread (tr_wal_flusher.h). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "tr_error.h"
-#include "tr_flusher.h"
+#include "tr_wal_flusher.h"
 #include "tr_log.h"
 #include "tr_time.h"
 

@@ -4,8 +4,8 @@
  * large one runs with the loop's writes held (d->writes_paused): ingests,
  * file rows, timers and deliveries wait for that pass, pings and queries
  * do not. */
-#ifndef TR_CHECKPOINT_H
-#define TR_CHECKPOINT_H
+#ifndef TR_WAL_CHECKPOINT_H
+#define TR_WAL_CHECKPOINT_H
 
 #include <stdint.h>
 #include "tr_config.h"

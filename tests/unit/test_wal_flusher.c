@@ -1,4 +1,4 @@
-/* Unit tests for the WAL flusher (daemon/flusher.c): a requested flush is
+/* Unit tests for the WAL flusher (daemon/wal_flusher.c): a requested flush is
  * reported on the loop thread with the commit it covers, requests made
  * while one runs are covered by the next, closing flushes what was asked
  * before it returns, and the loop closes clean. */
@@ -12,7 +12,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 #include <uv.h>
-#include "tr_flusher.h"
+#include "tr_wal_flusher.h"
 
 struct fixture {
 	uv_loop_t loop;

@@ -12,8 +12,8 @@
  * disk. A failed fdatasync is fatal: after it, Linux may have dropped the
  * dirty pages, and acknowledging anything more would be a lie (the restart
  * recovers what the WAL holds). Not used under durability normal. */
-#ifndef TR_FLUSHER_H
-#define TR_FLUSHER_H
+#ifndef TR_WAL_FLUSHER_H
+#define TR_WAL_FLUSHER_H
 
 #include <stdint.h>
 #include <uv.h>

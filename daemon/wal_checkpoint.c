@@ -14,7 +14,7 @@
  * only its own few pages to flush, 2.5-4 ms at that rate. */
 #include <stdlib.h>
 #include <string.h>
-#include "tr_checkpoint.h"
+#include "tr_wal_checkpoint.h"
 #include "tr_log.h"
 #include "tr_store.h"
 #include "tr_time.h"
