@@ -194,23 +194,32 @@ static void failed(struct result *r, const char *output, int attempts, int64_t d
 		  (long long)r->id, attempts + 1, r->error, (long long)delay);
 }
 
+struct outcome_row {
+	struct tr_store *store;
+	int64_t id, next_at, now;
+	int ok;
+	const char *error;
+};
+
+static int write_outcome(void *ud)
+{
+	const struct outcome_row *x = ud;
+	return x->ok ? tr_store_outbox_done(x->store, x->id, x->now, x->now - KEEP_DELIVERED)
+		     : tr_store_outbox_retry(x->store, x->id, x->next_at, x->error);
+}
+
 /* Records one row's outcome in its own small transaction (exec children
  * finish one at a time). Returns 0 or a store error (then logged, and the
  * row is left as it was: it will be tried again). */
 static int record(struct tr_outputs *o, int64_t id, int ok, int64_t next_at, const char *error,
 		  int64_t now)
 {
-	struct tr_ingest *ig = &o->d->ingest;
-	if (TR_FAILS(!ig->txn.open))
+	struct tr_txn *txn = &o->d->ingest.txn;
+	if (TR_FAILS(!txn->open))
 		return TR_ESTORE; /* never commit someone else's half-done work */
-	int rc = tr_ingest_begin(ig);
-	if (rc == 0)
-		rc = ok ? tr_store_outbox_done(o->d->store, id, now, now - KEEP_DELIVERED)
-			: tr_store_outbox_retry(o->d->store, id, next_at, error);
-	if (rc == 0)
-		rc = tr_ingest_commit(ig);
-	else
-		tr_ingest_abort(ig);
+	struct outcome_row x = {.store = o->d->store, .id = id, .next_at = next_at, .now = now, .ok = ok,
+			       .error = error};
+	int rc = tr_txn_run(txn, write_outcome, &x);
 	if (rc) {
 		log_errx("outputs: cannot record notification %lld (%s); it stays pending", (long long)id,
 			 tr_strerror(rc));
@@ -541,6 +550,24 @@ static struct child *free_slot(struct tr_outputs *o)
 	return NULL;
 }
 
+struct pass_rows {
+	struct tr_outputs *o;
+	int nres;
+	int64_t now;
+};
+
+static int write_pass(void *ud)
+{
+	const struct pass_rows *x = ud;
+	int rc = 0;
+	for (int i = 0; rc == 0 && i < x->nres; i++) {
+		const struct result *r = &x->o->results[i];
+		rc = r->ok ? tr_store_outbox_done(x->o->d->store, r->id, x->now, x->now - KEEP_DELIVERED)
+			   : tr_store_outbox_retry(x->o->d->store, r->id, r->next_at, r->error);
+	}
+	return rc;
+}
+
 /* Records the synchronous outcomes of a pass in one transaction, then
  * tells the watchers. SPEC §5 watch, at most once: only what the commit
  * marked delivered is broadcast. Returns 0 or a store error. */
@@ -551,16 +578,8 @@ static int record_pass(struct tr_outputs *o, int nres, int64_t now)
 		return 0;
 	if (TR_FAILS(!d->ingest.txn.open))
 		return TR_ESTORE;
-	int rc = tr_ingest_begin(&d->ingest);
-	for (int i = 0; rc == 0 && i < nres; i++) {
-		const struct result *r = &o->results[i];
-		rc = r->ok ? tr_store_outbox_done(d->store, r->id, now, now - KEEP_DELIVERED)
-			   : tr_store_outbox_retry(d->store, r->id, r->next_at, r->error);
-	}
-	if (rc == 0)
-		rc = tr_ingest_commit(&d->ingest);
-	else
-		tr_ingest_abort(&d->ingest);
+	struct pass_rows x = {.o = o, .nres = nres, .now = now};
+	int rc = tr_txn_run(&d->ingest.txn, write_pass, &x);
 	if (rc) {
 		log_errx("outputs: cannot record %d deliveries (%s); they stay pending", nres, tr_strerror(rc));
 		return rc;
