@@ -173,37 +173,51 @@ static int fire_one(struct tr_daemon *d, const struct tr_timer *tm, int64_t now)
 static void arm(struct tr_timers *t);
 static void on_more(uv_idle_t *h);
 
-int tr_timers_fire(struct tr_daemon *d, int64_t now, uint64_t budget_ms, int *more_out)
-{
+/* One slice's fires, inside its transaction (tr_timers_fire). */
+struct fire_slice {
+	struct tr_daemon *d;
+	int64_t now;
 	struct tr_slice slice;
-	tr_slice_start(&slice, d, budget_ms * 1000u);
+	int more;
+};
+
+static int fire_due(void *ud)
+{
+	struct fire_slice *x = ud;
+	struct tr_daemon *d = x->d;
 	struct tr_timer due[FIRE_CHUNK];
-	int more = 1, fired = 0, late = 0;
-	int rc = tr_ingest_begin(&d->ingest);
+	int fired = 0, late = 0, rc = 0;
 	/* One transaction per slice, read a chunk at a time: a slice that ends
 	 * early re-reads at most a chunk, not a whole batch. The clock is read
 	 * per timer: a chunk of fires can take longer than the whole budget. */
-	while (rc == 0 && more && !late && fired < FIRE_BATCH) {
+	while (rc == 0 && x->more && !late && fired < FIRE_BATCH) {
 		int n = 0;
-		rc = tr_store_timers_due(d->store, now, FIRE_CHUNK, due, &n);
-		more = n == FIRE_CHUNK;
+		rc = tr_store_timers_due(d->store, x->now, FIRE_CHUNK, due, &n);
+		x->more = n == FIRE_CHUNK;
 		for (int i = 0; rc == 0 && i < n; i++, fired++) {
-			if (fired && tr_slice_over(&slice)) {
-				more = late = 1;
+			if (fired && tr_slice_over(&x->slice)) {
+				x->more = late = 1;
 				break;
 			}
 			/* A timer an earlier one cancelled (its ticket closed) is
 			 * gone: skip it. Deleting is what makes it fire once. */
 			rc = tr_store_timer_delete(d->store, due[i].due_at, due[i].id);
 			if (rc == 0)
-				rc = fire_one(d, &due[i], now);
+				rc = fire_one(d, &due[i], x->now);
 			else if (rc == -ENOENT)
 				rc = 0;
 		}
 		tr_timer_rows_free(due, n);
 	}
-	rc = rc ? (tr_ingest_abort(&d->ingest), rc) : tr_ingest_commit(&d->ingest);
-	*more_out = more;
+	return rc;
+}
+
+int tr_timers_fire(struct tr_daemon *d, int64_t now, uint64_t budget_ms, int *more_out)
+{
+	struct fire_slice x = {.d = d, .now = now, .more = 1};
+	tr_slice_start(&x.slice, d, budget_ms * 1000u);
+	int rc = tr_txn_run(&d->ingest.txn, fire_due, &x);
+	*more_out = x.more;
 	return rc;
 }
 
