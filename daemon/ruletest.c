@@ -48,6 +48,20 @@ static void push_json_or_nil(lua_State *L, cJSON *j)
 	cJSON_Delete(j);
 }
 
+struct one_event {
+	struct runner *r;
+	struct tr_event *ev;
+	int dup;
+};
+
+static int ingest_one(void *ud)
+{
+	struct one_event *x = ud;
+	int rc = tr_ingest_event(&x->r->d.ingest, x->ev, x->r->run.now);
+	x->dup = rc == TR_EDUP;
+	return x->dup ? 0 : rc;
+}
+
 /* ingest(event) -> {accepted=, duplicate=, error=, seq=, outcomes={...}} */
 static int l_ingest(lua_State *L)
 {
@@ -66,10 +80,10 @@ static int l_ingest(lua_State *L)
 		lua_setfield(L, -2, "error");
 		return 1;
 	}
-	/* The same path as live ingest. */
-	int rc = tr_ingest_event(&r->d.ingest, &ev, r->run.now);
-	int dup = rc == TR_EDUP;
-	rc = rc == 0 || dup ? tr_ingest_commit(&r->d.ingest) : (tr_ingest_abort(&r->d.ingest), rc);
+	/* The same path as live ingest; a duplicate commits too. */
+	struct one_event x = {.r = r, .ev = &ev};
+	int rc = tr_txn_run(&r->d.ingest.txn, ingest_one, &x);
+	int dup = x.dup;
 	int64_t seq = ev.seq;
 	tr_event_free(&ev);
 	if (rc)
@@ -164,21 +178,29 @@ static int l_advance(lua_State *L)
 	return 1;
 }
 
+struct ack {
+	struct runner *r;
+	int64_t id;
+	char err[256];
+};
+
+static int ack_one(void *ud)
+{
+	struct ack *x = ud;
+	struct tr_ticket_change c = {.action = "ack", .ack = 1};
+	return tr_ticket_apply(x->r->d.store, x->id, &c, "test", 0, x->r->run.now, x->err, sizeof(x->err));
+}
+
 /* ack(ticket_id): a person acknowledges the ticket, as `triagectl ack` does */
 static int l_ack(lua_State *L)
 {
 	struct runner *r = runner_of(L);
 	int64_t id = (int64_t)luaL_checkinteger(L, 1);
-	struct tr_ticket_change c = {.action = "ack", .ack = 1};
-	char err[256];
-	int rc = tr_ingest_begin(&r->d.ingest);
-	if (rc == 0)
-		rc = tr_ticket_apply(r->d.store, id, &c, "test", 0, r->run.now, err, sizeof(err));
-	else
-		snprintf(err, sizeof(err), "database error");
-	rc = rc ? (tr_ingest_abort(&r->d.ingest), rc) : tr_ingest_commit(&r->d.ingest);
+	struct ack x = {.r = r, .id = id};
+	snprintf(x.err, sizeof(x.err), "database error"); /* unless the ack says more */
+	int rc = tr_txn_run(&r->d.ingest.txn, ack_one, &x);
 	if (rc)
-		return luaL_error(L, "ack: %s", err);
+		return luaL_error(L, "ack: %s", x.err);
 	return 0;
 }
 
