@@ -233,8 +233,8 @@ int tr_store_timer_delete(struct tr_store *s, int64_t due_at, int64_t id);
  * an append, where a ticket_history row would be a random write. */
 int tr_store_timer_log(struct tr_store *s, const struct tr_timer *tm, int64_t at, const char *action,
 		       const char *detail);
-/* A pending timer as the walks below hand it out (see tr_store_tickets_each
- * for what a walk returns and how long the row lives). */
+/* A pending timer as the walks below hand it out (what a walk returns and
+ * how long its row lives: above struct tr_ticket_filter). */
 struct tr_timer_row {
 	int64_t id, due_at;
 	const char *kind;
