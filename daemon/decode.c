@@ -21,6 +21,19 @@ static const struct { const char *name; enum tr_format format; } formats[] = {
 	{"csv", TR_FMT_CSV}, {"tsv", TR_FMT_TSV}, {"yaml", TR_FMT_YAML}, {"yml", TR_FMT_YAML},
 };
 
+/* Each format's entry points (decode_internal.h), by enum tr_format. */
+static const struct {
+	int (*open)(struct tr_decoder *d, struct tr_errors *errs);
+	int (*next)(struct tr_decoder *d, struct tr_row *row);
+	void (*close)(struct tr_decoder *d);
+} decoders[] = {
+	[TR_FMT_NDJSON] = {tr_decode_ndjson_open, tr_decode_ndjson_next, tr_decode_json_close},
+	[TR_FMT_JSON] = {tr_decode_json_open, tr_decode_json_next, tr_decode_json_close},
+	[TR_FMT_CSV] = {tr_decode_csv_open, tr_decode_csv_next, tr_decode_csv_close},
+	[TR_FMT_TSV] = {tr_decode_csv_open, tr_decode_csv_next, tr_decode_csv_close},
+	[TR_FMT_YAML] = {tr_decode_yaml_open, tr_decode_yaml_next, tr_decode_yaml_close},
+};
+
 static int format_named(const char *name)
 {
 	for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++)
@@ -304,13 +317,7 @@ int tr_decoder_open(const char *path, const struct tr_source *src, size_t max_ro
 		tr_decoder_close(d);
 		return rc;
 	}
-	switch (d->format) {
-	case TR_FMT_CSV:
-	case TR_FMT_TSV: rc = tr_decode_csv_open(d, errs); break;
-	case TR_FMT_NDJSON: rc = tr_decode_ndjson_open(d, errs); break;
-	case TR_FMT_JSON: rc = tr_decode_json_open(d, errs); break;
-	case TR_FMT_YAML: rc = tr_decode_yaml_open(d, errs); break;
-	}
+	rc = decoders[d->format].open(d, errs);
 	if (rc < 0) {
 		tr_decoder_close(d);
 		return rc;
@@ -322,27 +329,14 @@ int tr_decoder_open(const char *path, const struct tr_source *src, size_t max_ro
 int tr_decoder_next(struct tr_decoder *d, struct tr_row *row)
 {
 	memset(row, 0, sizeof(*row));
-	switch (d->format) {
-	case TR_FMT_CSV:
-	case TR_FMT_TSV: return tr_decode_csv_next(d, row);
-	case TR_FMT_NDJSON: return tr_decode_ndjson_next(d, row);
-	case TR_FMT_JSON: return tr_decode_json_next(d, row);
-	case TR_FMT_YAML: return tr_decode_yaml_next(d, row);
-	}
-	return -EINVAL;
+	return decoders[d->format].next(d, row);
 }
 
 void tr_decoder_close(struct tr_decoder *d)
 {
 	if (!d)
 		return;
-	switch (d->format) {
-	case TR_FMT_CSV:
-	case TR_FMT_TSV: tr_decode_csv_close(d); break;
-	case TR_FMT_NDJSON:
-	case TR_FMT_JSON: tr_decode_json_close(d); break;
-	case TR_FMT_YAML: tr_decode_yaml_close(d); break;
-	}
+	decoders[d->format].close(d);
 	tr_charset_close(d->in);
 	free_copy(d);
 	free(d);
