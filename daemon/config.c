@@ -1,18 +1,21 @@
-/* The configuration file of SPEC §1 (tr_config.h): read with libyaml's event
- * API into a small tree of nodes that remember their line and column, then
- * walked with tables of known keys, one table per mapping, so that adding a
- * key is one line. Every problem (YAML syntax, unknown key, wrong type, bad
- * value) is appended to the caller's error list with file, line, column and
- * key path ("limits.rule_time_ms", "sources[2].encoding"), and the walk goes
- * on so that one run of `triaged --check` lists them all. Relative paths are
- * made absolute against the config file's folder, so a development checkout
- * can keep everything beside its demo config. Not the rules (engine.c) and not
- * the meaning of calendars at run time (they are only validated here). */
+/* The configuration file of SPEC §1 (tr_config.h): loading it and owning
+ * what it loads into. The file is read into a small tree of nodes that
+ * remember their line and column (config_yaml.c), then walked here with
+ * tables of known keys, one table per mapping, so that adding a key is one
+ * line. Every problem (YAML syntax, unknown key, wrong type, bad value) is
+ * appended to the caller's error list with file, line, column and key path
+ * ("limits.rule_time_ms", "sources[2].encoding"), and the walk goes on so
+ * that one run of `triaged --check` lists them all. Relative paths are made
+ * absolute against the config file's folder, so a development checkout can
+ * keep everything beside its demo config. Here: the walk, the value types
+ * more than one section uses, the top-level keys and their defaults, and
+ * freeing. Not the YAML syntax (config_yaml.c), not the rules (engine.c)
+ * and not the meaning of calendars at run time (they are only validated
+ * here). */
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -22,7 +25,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
-#include <yaml.h>
+#include "config_internal.h"
 #include "tr_calendar.h"
 #include "tr_config.h"
 #include "tr_error.h"
@@ -30,307 +33,6 @@
 #include "tr_time.h"
 
 #define CONFIG_MAX_BYTES (1 << 20)  /* a config file is small; this is a typo guard */
-#define TREE_MAX_DEPTH 32           /* our schema nests 4 deep; bounds the recursion */
-
-/* ---- the node tree ------------------------------------------------------ */
-
-enum node_kind { NODE_SCALAR, NODE_SEQ, NODE_MAP };
-
-/* One YAML node. A mapping keeps its pairs flat: kids[0] key, kids[1] value,
- * kids[2] key, ... Every node and string is owned by its parent. */
-struct node {
-	enum node_kind kind;
-	int line, column;     /* 1-based, where the node starts */
-	char *text;           /* NODE_SCALAR: the value, UTF-8 */
-	bool quoted;          /* quoted or block scalar: a string, never null */
-	struct node **kids;
-	size_t nkids, cap;
-};
-
-/* What one load carries around. */
-struct ctx {
-	const char *file;     /* the file as the user named it, for messages */
-	char *dir;            /* its folder, absolute: relative paths start here */
-	struct tr_errors *errs;
-	int nerrors;          /* counted here: tr_errors_add is best effort */
-	bool oom;
-};
-
-__attribute__((format(printf, 5, 6)))
-static void problem_at(struct ctx *c, int line, int column, const char *key, const char *fmt, ...)
-{
-	char msg[320];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	tr_errors_add(c->errs, c->file, line, column, key, "%s", msg);
-	c->nerrors++;
-}
-
-#define problem(c, n, key, ...) problem_at((c), (n)->line, (n)->column, (key), __VA_ARGS__)
-
-/* strdup that remembers failure in c; NULL only then. */
-static char *dup_str(struct ctx *c, const char *s)
-{
-	char *d = strdup(s);
-	if (!d)
-		c->oom = true;
-	return d;
-}
-
-/* Replaces the heap string *dst with a copy of s (kept as it was on OOM). */
-static void set_str(struct ctx *c, char **dst, const char *s)
-{
-	char *d = dup_str(c, s);
-	if (d) {
-		free(*dst);
-		*dst = d;
-	}
-}
-
-static void node_free(struct node *n)
-{
-	if (!n)
-		return;
-	for (size_t i = 0; i < n->nkids; i++)
-		node_free(n->kids[i]);
-	free(n->kids);
-	free(n->text);
-	free(n);
-}
-
-static struct node *node_new(struct ctx *c, enum node_kind kind, const yaml_mark_t *m)
-{
-	struct node *n = calloc(1, sizeof(*n));
-	if (!n) {
-		c->oom = true;
-		return NULL;
-	}
-	n->kind = kind;
-	n->line = (int)m->line + 1;
-	n->column = (int)m->column + 1;
-	return n;
-}
-
-static bool node_append(struct ctx *c, struct node *parent, struct node *kid)
-{
-	if (parent->nkids == parent->cap) {
-		size_t cap = parent->cap ? parent->cap * 2 : 8;
-		struct node **kids = realloc(parent->kids, cap * sizeof(*kids));
-		if (!kids) {
-			c->oom = true;
-			return false;
-		}
-		parent->kids = kids;
-		parent->cap = cap;
-	}
-	parent->kids[parent->nkids++] = kid;
-	return true;
-}
-
-/* Reports libyaml's error with the most useful position it has. */
-static void syntax_error(struct ctx *c, const yaml_parser_t *p, const unsigned char *buf, size_t len)
-{
-	if (p->error == YAML_MEMORY_ERROR) {
-		c->oom = true;
-		return;
-	}
-	const char *what = p->problem ? p->problem : "unknown problem";
-	if (p->error == YAML_READER_ERROR) {
-		/* Reader errors (bad UTF-8, control characters) carry a byte offset. */
-		int line = 1, column = 1;
-		for (size_t i = 0; i < p->problem_offset && i < len; i++) {
-			if (buf[i] == '\n') {
-				line++;
-				column = 1;
-			} else {
-				column++;
-			}
-		}
-		problem_at(c, line, column, "", "not a valid YAML text: %s", what);
-		return;
-	}
-	int line = (int)p->problem_mark.line + 1, column = (int)p->problem_mark.column + 1;
-	if (p->context && p->context_mark.line != p->problem_mark.line)
-		problem_at(c, line, column, "", "YAML syntax error: %s (%s that started at line %d, column %d)",
-			   what, p->context, (int)p->context_mark.line + 1, (int)p->context_mark.column + 1);
-	else if (p->context)
-		problem_at(c, line, column, "", "YAML syntax error: %s (%s)", what, p->context);
-	else
-		problem_at(c, line, column, "", "YAML syntax error: %s", what);
-}
-
-/* Parses buf into a tree. Returns the root, or NULL for an empty stream or
- * after a problem that stops the parse (reported in c; the partial tree is
- * freed). The caller frees the root with node_free. */
-static struct node *parse_tree(struct ctx *c, const unsigned char *buf, size_t len)
-{
-	yaml_parser_t parser;
-	if (!yaml_parser_initialize(&parser)) {
-		c->oom = true;
-		return NULL;
-	}
-	yaml_parser_set_input_string(&parser, buf, len);
-
-	struct node *root = NULL, *stack[TREE_MAX_DEPTH];
-	int depth = 0, docs = 0;
-	bool done = false, failed = false;
-	while (!done && !failed && !c->oom) {
-		yaml_event_t ev;
-		if (!yaml_parser_parse(&parser, &ev)) {
-			syntax_error(c, &parser, buf, len);
-			failed = true;
-			break;
-		}
-		const yaml_mark_t *m = &ev.start_mark;
-		struct node *n = NULL;
-		switch (ev.type) {
-		case YAML_STREAM_END_EVENT:
-			done = true;
-			break;
-		case YAML_DOCUMENT_START_EVENT:
-			if (++docs > 1) {
-				problem_at(c, (int)m->line + 1, (int)m->column + 1, "",
-					   "only one YAML document is allowed");
-				failed = true;
-			}
-			break;
-		case YAML_ALIAS_EVENT:
-			problem_at(c, (int)m->line + 1, (int)m->column + 1, "",
-				   "YAML aliases (*%s) are not supported: write the value out",
-				   (const char *)ev.data.alias.anchor);
-			failed = true;
-			break;
-		case YAML_SCALAR_EVENT:
-			n = node_new(c, NODE_SCALAR, m);
-			if (!n)
-				break;
-			n->text = strndup((const char *)ev.data.scalar.value, ev.data.scalar.length);
-			if (!n->text) {
-				c->oom = true;
-				free(n);
-				n = NULL;
-				break;
-			}
-			n->quoted = ev.data.scalar.style != YAML_PLAIN_SCALAR_STYLE;
-			if (strlen(n->text) != ev.data.scalar.length)
-				problem(c, n, "", "a value contains a NUL character");
-			break;
-		case YAML_SEQUENCE_START_EVENT:
-			n = node_new(c, NODE_SEQ, m);
-			break;
-		case YAML_MAPPING_START_EVENT:
-			n = node_new(c, NODE_MAP, m);
-			break;
-		case YAML_SEQUENCE_END_EVENT:
-		case YAML_MAPPING_END_EVENT:
-			depth--;
-			break;
-		default:
-			break;
-		}
-		yaml_event_delete(&ev);
-		if (!n)
-			continue;
-		if (depth == 0 && !root) {
-			root = n;
-		} else if (depth == 0 || !node_append(c, stack[depth - 1], n)) {
-			node_free(n);  /* a second root cannot happen in one document */
-			failed = true;
-			break;
-		}
-		if (n->kind != NODE_SCALAR) {
-			if (depth == TREE_MAX_DEPTH) {
-				problem(c, n, "", "nested more than %d levels deep", TREE_MAX_DEPTH);
-				failed = true;
-				break;
-			}
-			stack[depth++] = n;
-		}
-	}
-	yaml_parser_delete(&parser);
-	if (failed || c->oom) {
-		node_free(root);
-		return NULL;
-	}
-	return root;
-}
-
-/* ---- typed access to nodes --------------------------------------------- */
-
-static bool is_null(const struct node *n)
-{
-	if (n->kind != NODE_SCALAR || n->quoted)
-		return false;
-	const char *t = n->text;
-	return !t[0] || strcmp(t, "~") == 0 || strcmp(t, "null") == 0 ||
-	       strcmp(t, "Null") == 0 || strcmp(t, "NULL") == 0;
-}
-
-static const char *kind_name(const struct node *n)
-{
-	if (is_null(n))
-		return "nothing";
-	switch (n->kind) {
-	case NODE_SEQ: return "a list";
-	case NODE_MAP: return "a mapping";
-	default: return "a string";
-	}
-}
-
-/* The text of a non-empty scalar, or NULL after reporting why there is none. */
-static const char *want_string(struct ctx *c, const struct node *v, const char *key)
-{
-	if (v->kind != NODE_SCALAR) {
-		problem(c, v, key, "expected a string, got %s", kind_name(v));
-		return NULL;
-	}
-	if (is_null(v) || !v->text[0]) {
-		problem(c, v, key, "needs a value");
-		return NULL;
-	}
-	return v->text;
-}
-
-/* The value node of key in mapping n, or NULL. */
-static const struct node *map_get(const struct node *n, const char *key)
-{
-	if (n->kind != NODE_MAP)
-		return NULL;
-	for (size_t i = 0; i + 1 < n->nkids; i += 2)
-		if (n->kids[i]->kind == NODE_SCALAR && strcmp(n->kids[i]->text, key) == 0)
-			return n->kids[i + 1];
-	return NULL;
-}
-
-/* The earlier key node equal to the key at kids[i] of mapping n, or NULL. */
-static const struct node *earlier_key(const struct node *n, size_t i)
-{
-	const struct node *k = n->kids[i];
-	for (size_t j = 0; j < i; j += 2)
-		if (n->kids[j]->kind == NODE_SCALAR && strcmp(n->kids[j]->text, k->text) == 0)
-			return n->kids[j];
-	return NULL;
-}
-
-/* Checks the key at kids[i] of mapping n (whose key path is prefix): a
- * non-empty scalar seen once. Returns its text, or NULL after reporting. */
-static const char *pair_key(struct ctx *c, const struct node *n, size_t i, const char *prefix)
-{
-	const struct node *k = n->kids[i], *first;
-	if (k->kind != NODE_SCALAR || !k->text[0]) {
-		problem(c, k, prefix, "keys must be non-empty strings");
-		return NULL;
-	}
-	if ((first = earlier_key(n, i))) {
-		char key[160];
-		snprintf(key, sizeof(key), "%s%s%s", prefix, prefix[0] ? "." : "", k->text);
-		problem(c, k, key, "duplicate key (first at line %d)", first->line);
-		return NULL;
-	}
-	return k->text;
-}
 
 /* ---- paths -------------------------------------------------------------- */
 
@@ -410,7 +112,7 @@ static void walk_map(struct ctx *c, const struct node *n, const struct key_def *
 		return;
 	}
 	for (size_t i = 0; i + 1 < n->nkids; i += 2) {
-		const char *name = pair_key(c, n, i, prefix);
+		const char *name = tr_config_pair_key(c, n, i, prefix);
 		if (!name)
 			continue;
 		char key[160];
@@ -440,7 +142,7 @@ static void apply_path(struct ctx *c, const struct node *v, void *dst, const cha
 		       const struct key_def *def)
 {
 	(void)def;
-	const char *s = want_string(c, v, key);
+	const char *s = tr_config_want_string(c, v, key);
 	char *p = s ? resolve_path(c, s) : NULL;
 	if (p) {
 		free(*(char **)dst);
@@ -508,7 +210,7 @@ static void apply_durability(struct ctx *c, const struct node *v, void *dst, con
 			     const struct key_def *def)
 {
 	(void)def;
-	const char *s = want_string(c, v, key);
+	const char *s = tr_config_want_string(c, v, key);
 	if (!s)
 		return;
 	if (strcmp(s, "full") == 0)
@@ -523,7 +225,7 @@ static void apply_log_level(struct ctx *c, const struct node *v, void *dst, cons
 			    const struct key_def *def)
 {
 	(void)def;
-	const char *s = want_string(c, v, key);
+	const char *s = tr_config_want_string(c, v, key);
 	if (!s)
 		return;
 	int level = tr_log_level_parse(s);
@@ -537,7 +239,7 @@ static void apply_zone(struct ctx *c, const struct node *v, void *dst, const cha
 		       const struct key_def *def)
 {
 	(void)def;
-	const char *s = want_string(c, v, key);
+	const char *s = tr_config_want_string(c, v, key);
 	if (!s)
 		return;
 	if (!tr_zone_valid(s))
@@ -606,7 +308,7 @@ static void apply_match(struct ctx *c, const struct node *v, void *dst, const ch
 			const struct key_def *def)
 {
 	(void)def;
-	const char *s = want_string(c, v, key);
+	const char *s = tr_config_want_string(c, v, key);
 	if (!s)
 		return;
 	if (strchr(s, '/'))
@@ -619,7 +321,7 @@ static void apply_type(struct ctx *c, const struct node *v, void *dst, const cha
 		       const struct key_def *def)
 {
 	(void)def;
-	const char *s = want_string(c, v, key);
+	const char *s = tr_config_want_string(c, v, key);
 	if (!s)
 		return;
 	if (!valid_type(s))
@@ -636,7 +338,7 @@ struct alias {
 static void apply_alias(struct ctx *c, const struct node *v, void *dst, const char *key,
 			const struct alias *table, bool nocase, const char *what)
 {
-	const char *s = want_string(c, v, key);
+	const char *s = tr_config_want_string(c, v, key);
 	if (!s)
 		return;
 	for (const struct alias *a = table; a->name; a++) {
@@ -680,7 +382,7 @@ static void apply_time_format(struct ctx *c, const struct node *v, void *dst, co
 			      const struct key_def *def)
 {
 	(void)def;
-	const char *s = want_string(c, v, key);
+	const char *s = tr_config_want_string(c, v, key);
 	if (!s)
 		return;
 	if (!strchr(s, '%'))
@@ -708,7 +410,7 @@ static void apply_columns(struct ctx *c, const struct node *v, void *dst, const 
 	}
 	size_t k = 0;
 	for (size_t i = 0; i + 1 < v->nkids; i += 2) {
-		const char *header = pair_key(c, v, i, key);
+		const char *header = tr_config_pair_key(c, v, i, key);
 		const struct node *f = v->kids[i + 1];
 		if (!header)
 			continue;
@@ -789,7 +491,7 @@ static void apply_hours(struct ctx *c, const struct node *v, void *dst, const ch
 			const struct key_def *def)
 {
 	(void)def;
-	const char *s = want_string(c, v, key);
+	const char *s = tr_config_want_string(c, v, key);
 	if (!s)
 		return;
 	char why[200];
@@ -867,7 +569,7 @@ static void apply_calendars(struct ctx *c, const struct node *v, void *dst, cons
 	if (!(cfg->calendars = named_entries(c, v, key, "calendar names", sizeof(*cfg->calendars))))
 		return;
 	for (size_t i = 0; i + 1 < v->nkids; i += 2) {
-		const char *name = pair_key(c, v, i, key);
+		const char *name = tr_config_pair_key(c, v, i, key);
 		const struct node *body = v->kids[i + 1];
 		if (!name)
 			continue;
@@ -918,7 +620,7 @@ static void apply_timeout(struct ctx *c, const struct node *v, void *dst, const 
 			  const struct key_def *def)
 {
 	(void)def;
-	const char *s = want_string(c, v, key);
+	const char *s = tr_config_want_string(c, v, key);
 	int64_t secs;
 	if (!s)
 		return;
@@ -945,7 +647,7 @@ static void apply_outputs(struct ctx *c, const struct node *v, void *dst, const 
 	if (!(cfg->outputs = named_entries(c, v, key, "output names", sizeof(*cfg->outputs))))
 		return;
 	for (size_t i = 0; i + 1 < v->nkids; i += 2) {
-		const char *name = pair_key(c, v, i, key);
+		const char *name = tr_config_pair_key(c, v, i, key);
 		const struct node *body = v->kids[i + 1];
 		if (!name)
 			continue;
@@ -982,7 +684,7 @@ static void apply_params(struct ctx *c, const struct node *v, void *dst, const c
 	if (!(cfg->params = named_entries(c, v, key, "names to values", sizeof(*cfg->params))))
 		return;
 	for (size_t i = 0; i + 1 < v->nkids; i += 2) {
-		const char *name = pair_key(c, v, i, key);
+		const char *name = tr_config_pair_key(c, v, i, key);
 		const struct node *val = v->kids[i + 1];
 		if (!name)
 			continue;
@@ -1205,7 +907,7 @@ int tr_config_load(const char *path, struct tr_config *cfg, struct tr_errors *er
 	cfg->spool_dir = NULL;
 
 	const char *default_socket = cfg->socket_path;
-	struct node *root = parse_tree(&c, buf, len);
+	struct node *root = tr_config_parse(&c, buf, len);
 	if (root)
 		walk_map(&c, root, top_keys, cfg, "");
 	/* The default follows $RUNTIME_DIRECTORY, which can be long too. */
@@ -1214,7 +916,7 @@ int tr_config_load(const char *path, struct tr_config *cfg, struct tr_errors *er
 			      "holds at most %zu", default_socket, strlen(default_socket), SOCKET_PATH_MAX);
 		c.nerrors++;
 	}
-	node_free(root);
+	tr_config_node_free(root);
 	free(buf);
 	free(c.dir);
 

@@ -1,0 +1,114 @@
+/* What the config files share: the node tree a file is parsed into
+ * (config_yaml.c), the load's context that collects every problem, and the
+ * reads of a node that report what is wrong where. Private to config*.c;
+ * everyone else sees tr_config.h. The small node reads are inline so that
+ * they stay as cheap as when the loader was one file. */
+#ifndef TR_CONFIG_INTERNAL_H
+#define TR_CONFIG_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include "tr_config.h"
+#include "tr_error.h"
+
+enum node_kind { NODE_SCALAR, NODE_SEQ, NODE_MAP };
+
+/* One YAML node. A mapping keeps its pairs flat: kids[0] key, kids[1] value,
+ * kids[2] key, ... Every node and string is owned by its parent. */
+struct node {
+	enum node_kind kind;
+	int line, column;     /* 1-based, where the node starts */
+	char *text;           /* NODE_SCALAR: the value, UTF-8 */
+	bool quoted;          /* quoted or block scalar: a string, never null */
+	struct node **kids;
+	size_t nkids, cap;
+};
+
+/* What one load carries around. */
+struct ctx {
+	const char *file;     /* the file as the user named it, for messages */
+	char *dir;            /* its folder, absolute: relative paths start here */
+	struct tr_errors *errs;
+	int nerrors;          /* counted here: tr_errors_add is best effort */
+	bool oom;
+};
+
+/* Appends a problem at line, column (1-based) under key path key ("" for the
+ * file as a whole) to c->errs, and counts it in c->nerrors. */
+__attribute__((format(printf, 5, 6)))
+void tr_config_problem_at(struct ctx *c, int line, int column, const char *key, const char *fmt, ...);
+
+/* The same at node n's position. */
+#define problem(c, n, key, ...) tr_config_problem_at((c), (n)->line, (n)->column, (key), __VA_ARGS__)
+
+/* strdup that remembers failure in c; NULL only then. */
+static inline char *dup_str(struct ctx *c, const char *s)
+{
+	char *d = strdup(s);
+	if (!d)
+		c->oom = true;
+	return d;
+}
+
+/* Replaces the heap string *dst with a copy of s (kept as it was on OOM). */
+static inline void set_str(struct ctx *c, char **dst, const char *s)
+{
+	char *d = dup_str(c, s);
+	if (d) {
+		free(*dst);
+		*dst = d;
+	}
+}
+
+/* Parses the YAML text buf into a tree (config_yaml.c). Returns the root, or
+ * NULL for an empty stream or after a problem that stops the parse (reported
+ * in c; the partial tree is freed). The caller frees the root with
+ * tr_config_node_free. */
+struct node *tr_config_parse(struct ctx *c, const unsigned char *buf, size_t len);
+
+/* Frees n and everything under it; NULL is a no-op. */
+void tr_config_node_free(struct node *n);
+
+/* ---- typed access to nodes --------------------------------------------- */
+
+static inline bool is_null(const struct node *n)
+{
+	if (n->kind != NODE_SCALAR || n->quoted)
+		return false;
+	const char *t = n->text;
+	return !t[0] || strcmp(t, "~") == 0 || strcmp(t, "null") == 0 ||
+	       strcmp(t, "Null") == 0 || strcmp(t, "NULL") == 0;
+}
+
+static inline const char *kind_name(const struct node *n)
+{
+	if (is_null(n))
+		return "nothing";
+	switch (n->kind) {
+	case NODE_SEQ: return "a list";
+	case NODE_MAP: return "a mapping";
+	default: return "a string";
+	}
+}
+
+/* The value node of key in mapping n, or NULL. */
+static inline const struct node *map_get(const struct node *n, const char *key)
+{
+	if (n->kind != NODE_MAP)
+		return NULL;
+	for (size_t i = 0; i + 1 < n->nkids; i += 2)
+		if (n->kids[i]->kind == NODE_SCALAR && strcmp(n->kids[i]->text, key) == 0)
+			return n->kids[i + 1];
+	return NULL;
+}
+
+/* The text of a non-empty scalar, or NULL after reporting why there is none. */
+const char *tr_config_want_string(struct ctx *c, const struct node *v, const char *key);
+
+/* Checks the key at kids[i] of mapping n (whose key path is prefix): a
+ * non-empty scalar seen once. Returns its text, or NULL after reporting. */
+const char *tr_config_pair_key(struct ctx *c, const struct node *n, size_t i, const char *prefix);
+
+#endif
