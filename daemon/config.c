@@ -14,14 +14,12 @@
  * here). */
 #include <errno.h>
 #include <fcntl.h>
-#include <fnmatch.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -82,24 +80,9 @@ static char *resolve_path(struct ctx *c, const char *s)
 
 /* ---- key tables ---------------------------------------------------------- */
 
-struct key_def;
-/* Applies the value v of one key to dst (the walked struct + def->offset).
- * key is the full key path for messages. Reports every problem in c. */
-typedef void (*apply_fn)(struct ctx *c, const struct node *v, void *dst, const char *key,
-			 const struct key_def *def);
-
-struct key_def {
-	const char *name;
-	apply_fn apply;
-	size_t offset;              /* where the value goes in the walked struct */
-	int64_t max;                /* apply_count: the largest accepted value */
-	const struct key_def *sub;  /* apply_section: the nested mapping's keys */
-	int64_t min;                /* apply_count: the smallest accepted value; 0: any positive */
-};
-
 /* Walks mapping n with the keys in defs (NULL-terminated), applying each to
  * base. A null value (an empty "spool:") is an empty mapping. */
-static void walk_map(struct ctx *c, const struct node *n, const struct key_def *defs, void *base,
+void tr_config_walk_map(struct ctx *c, const struct node *n, const struct key_def *defs, void *base,
 		     const char *prefix)
 {
 	if (is_null(n))
@@ -135,7 +118,7 @@ static void walk_map(struct ctx *c, const struct node *n, const struct key_def *
 static void apply_section(struct ctx *c, const struct node *v, void *dst, const char *key,
 			  const struct key_def *def)
 {
-	walk_map(c, v, def->sub, dst, key);
+	tr_config_walk_map(c, v, def->sub, dst, key);
 }
 
 static void apply_path(struct ctx *c, const struct node *v, void *dst, const char *key,
@@ -150,7 +133,6 @@ static void apply_path(struct ctx *c, const struct node *v, void *dst, const cha
 	}
 }
 
-/* A positive integer up to def->max, written plainly (not quoted). */
 /* The longest path bind(2) can take: sun_path holds it with its NUL. */
 #define SOCKET_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
 
@@ -168,6 +150,7 @@ static void apply_socket(struct ctx *c, const struct node *v, void *dst, const c
 			SOCKET_PATH_MAX);
 }
 
+/* A positive integer up to def->max, written plainly (not quoted). */
 static void apply_count(struct ctx *c, const struct node *v, void *dst, const char *key,
 			const struct key_def *def)
 {
@@ -235,7 +218,7 @@ static void apply_log_level(struct ctx *c, const struct node *v, void *dst, cons
 		*(int *)dst = level;
 }
 
-static void apply_zone(struct ctx *c, const struct node *v, void *dst, const char *key,
+void tr_config_apply_zone(struct ctx *c, const struct node *v, void *dst, const char *key,
 		       const struct key_def *def)
 {
 	(void)def;
@@ -251,7 +234,7 @@ static void apply_zone(struct ctx *c, const struct node *v, void *dst, const cha
 /* A list of strings (a single string counts as a list of one) into a heap
  * array with one extra NULL slot. Items that are not strings are reported.
  * nonempty: an empty list is an error. */
-static void apply_list(struct ctx *c, const struct node *v, const char *key, bool nonempty,
+void tr_config_apply_list(struct ctx *c, const struct node *v, const char *key, bool nonempty,
 		       char ***out, size_t *nout)
 {
 	if (v->kind == NODE_MAP || is_null(v)) {
@@ -283,204 +266,6 @@ static void apply_list(struct ctx *c, const struct node *v, const char *key, boo
 	free(*out);
 	*out = items;
 	*nout = k;
-}
-
-/* ---- sources -------------------------------------------------------------- */
-
-/* ^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$ : SPEC §2 event type names. */
-static bool valid_type(const char *s)
-{
-	const char *p = s;
-	for (;;) {
-		if (*p < 'a' || *p > 'z')
-			return false;
-		p++;
-		while ((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_')
-			p++;
-		if (*p == '\0')
-			return true;
-		if (*p++ != '.')
-			return false;
-	}
-}
-
-static void apply_match(struct ctx *c, const struct node *v, void *dst, const char *key,
-			const struct key_def *def)
-{
-	(void)def;
-	const char *s = tr_config_want_string(c, v, key);
-	if (!s)
-		return;
-	if (strchr(s, '/'))
-		problem(c, v, key, "\"%s\" is matched against the file's base name: it cannot contain '/'", s);
-	else
-		set_str(c, dst, s);
-}
-
-static void apply_type(struct ctx *c, const struct node *v, void *dst, const char *key,
-		       const struct key_def *def)
-{
-	(void)def;
-	const char *s = tr_config_want_string(c, v, key);
-	if (!s)
-		return;
-	if (!valid_type(s))
-		problem(c, v, key, "\"%s\" is not an event type: dotted lowercase like feedback.new", s);
-	else
-		set_str(c, dst, s);
-}
-
-struct alias {
-	const char *name, *canonical;
-};
-
-/* Looks s up in a NULL-terminated alias table and stores the canonical name. */
-static void apply_alias(struct ctx *c, const struct node *v, void *dst, const char *key,
-			const struct alias *table, bool nocase, const char *what)
-{
-	const char *s = tr_config_want_string(c, v, key);
-	if (!s)
-		return;
-	for (const struct alias *a = table; a->name; a++) {
-		if (nocase ? strcasecmp(s, a->name) == 0 : strcmp(s, a->name) == 0) {
-			set_str(c, dst, a->canonical);
-			return;
-		}
-	}
-	char known[160] = "";
-	size_t len = 0;
-	for (const struct alias *a = table; a->name && len < sizeof(known); a++)
-		len += snprintf(known + len, sizeof(known) - len, "%s%s", a == table ? "" : ", ", a->name);
-	problem(c, v, key, "\"%s\" is not %s: use one of %s", s, what, known);
-}
-
-static void apply_encoding(struct ctx *c, const struct node *v, void *dst, const char *key,
-			   const struct key_def *def)
-{
-	(void)def;
-	/* SPEC §4: what exporters write is what users mean; the decoder reads
-	 * gbk as GB18030 and shift_jis as CP932. */
-	static const struct alias encodings[] = {
-		{"utf-8", "utf-8"}, {"utf8", "utf-8"}, {"gbk", "gbk"}, {"gb18030", "gb18030"},
-		{"shift_jis", "shift_jis"}, {"sjis", "shift_jis"}, {"cp932", "shift_jis"}, {NULL, NULL},
-	};
-	apply_alias(c, v, dst, key, encodings, true, "a supported encoding");
-}
-
-static void apply_format(struct ctx *c, const struct node *v, void *dst, const char *key,
-			 const struct key_def *def)
-{
-	(void)def;
-	static const struct alias formats[] = {
-		{"ndjson", "ndjson"}, {"jsonl", "ndjson"}, {"json", "json"}, {"csv", "csv"},
-		{"tsv", "tsv"}, {"yaml", "yaml"}, {"yml", "yaml"}, {NULL, NULL},
-	};
-	apply_alias(c, v, dst, key, formats, false, "a file format");
-}
-
-static void apply_time_format(struct ctx *c, const struct node *v, void *dst, const char *key,
-			      const struct key_def *def)
-{
-	(void)def;
-	const char *s = tr_config_want_string(c, v, key);
-	if (!s)
-		return;
-	if (!strchr(s, '%'))
-		problem(c, v, key, "\"%s\" is not a strptime(3) format such as \"%%d.%%m.%%Y %%H:%%M\"", s);
-	else
-		set_str(c, dst, s);
-}
-
-static void apply_columns(struct ctx *c, const struct node *v, void *dst, const char *key,
-			  const struct key_def *def)
-{
-	(void)def;
-	struct tr_source *src = dst;
-	if (v->kind != NODE_MAP) {
-		problem(c, v, key, "expected a mapping of header: field, got %s", kind_name(v));
-		return;
-	}
-	size_t n = v->nkids / 2;
-	if (n == 0)
-		return;
-	struct tr_column *cols = calloc(n, sizeof(*cols));
-	if (!cols) {
-		c->oom = true;
-		return;
-	}
-	size_t k = 0;
-	for (size_t i = 0; i + 1 < v->nkids; i += 2) {
-		const char *header = tr_config_pair_key(c, v, i, key);
-		const struct node *f = v->kids[i + 1];
-		if (!header)
-			continue;
-		if (f->kind != NODE_SCALAR || is_null(f) || !f->text[0]) {
-			problem(c, f, key, "column \"%s\": expected a field name, got %s", header, kind_name(f));
-			continue;
-		}
-		cols[k].header = dup_str(c, header);
-		cols[k].field = dup_str(c, f->text);
-		k++;
-	}
-	src->columns = cols;
-	src->ncolumns = k;
-}
-
-static void apply_id(struct ctx *c, const struct node *v, void *dst, const char *key,
-		     const struct key_def *def)
-{
-	(void)def;
-	struct tr_source *src = dst;
-	apply_list(c, v, key, false, &src->id_fields, &src->nid_fields);
-}
-
-static const struct key_def source_keys[] = {
-	{"match", apply_match, offsetof(struct tr_source, match), 0, NULL, 0},
-	{"type", apply_type, offsetof(struct tr_source, type), 0, NULL, 0},
-	{"encoding", apply_encoding, offsetof(struct tr_source, encoding), 0, NULL, 0},
-	{"timezone", apply_zone, offsetof(struct tr_source, timezone), 0, NULL, 0},
-	{"time_format", apply_time_format, offsetof(struct tr_source, time_format), 0, NULL, 0},
-	{"format", apply_format, offsetof(struct tr_source, format), 0, NULL, 0},
-	{"columns", apply_columns, 0, 0, NULL, 0},
-	{"id", apply_id, 0, 0, NULL, 0},
-	{NULL, NULL, 0, 0, NULL, 0},
-};
-
-static void apply_sources(struct ctx *c, const struct node *v, void *dst, const char *key,
-			  const struct key_def *def)
-{
-	(void)def;
-	struct tr_config *cfg = dst;
-	if (is_null(v))
-		return;
-	if (v->kind != NODE_SEQ) {
-		problem(c, v, key, "expected a list of sources (- match: ...), got %s", kind_name(v));
-		return;
-	}
-	if (v->nkids == 0)
-		return;
-	cfg->sources = calloc(v->nkids, sizeof(*cfg->sources));
-	if (!cfg->sources) {
-		c->oom = true;
-		return;
-	}
-	for (size_t i = 0; i < v->nkids; i++) {
-		const struct node *it = v->kids[i];
-		struct tr_source *src = &cfg->sources[cfg->nsources++];
-		src->line = it->line;
-		src->encoding = dup_str(c, "utf-8");
-		src->timezone = dup_str(c, "UTC");
-		char where[64];
-		snprintf(where, sizeof(where), "%s[%zu]", key, i);
-		if (it->kind != NODE_MAP) {
-			problem(c, it, where, "expected a mapping (match, type, encoding, ...), got %s",
-				kind_name(it));
-			continue;
-		}
-		walk_map(c, it, source_keys, src, where);
-		if (!map_get(it, "match"))
-			problem(c, it, where, "match is required (a file name pattern such as \"feedback_*.csv\")");
-	}
 }
 
 /* ---- calendars ------------------------------------------------------------ */
@@ -516,7 +301,7 @@ static void apply_dates(struct ctx *c, const struct node *v, const char *key, ch
 				it->kind == NODE_SCALAR ? it->text : kind_name(it));
 	}
 	if (c->nerrors == before)
-		apply_list(c, v, key, false, out, nout);
+		tr_config_apply_list(c, v, key, false, out, nout);
 }
 
 static void apply_holidays(struct ctx *c, const struct node *v, void *dst, const char *key,
@@ -536,7 +321,7 @@ static void apply_workdays(struct ctx *c, const struct node *v, void *dst, const
 }
 
 static const struct key_def calendar_keys[] = {
-	{"timezone", apply_zone, offsetof(struct tr_calendar, timezone), 0, NULL, 0},
+	{"timezone", tr_config_apply_zone, offsetof(struct tr_calendar, timezone), 0, NULL, 0},
 	{"hours", apply_hours, offsetof(struct tr_calendar, hours), 0, NULL, 0},
 	{"holidays", apply_holidays, 0, 0, NULL, 0},
 	{"workdays", apply_workdays, 0, 0, NULL, 0},
@@ -588,7 +373,7 @@ static void apply_calendars(struct ctx *c, const struct node *v, void *dst, cons
 				kind_name(body));
 			continue;
 		}
-		walk_map(c, body, calendar_keys, cal, where);
+		tr_config_walk_map(c, body, calendar_keys, cal, where);
 		if (!map_get(body, "hours"))
 			problem(c, body, where, "hours is required (e.g. \"Mon-Fri 09:00-18:00\")");
 		for (size_t h = 0; h < cal->nholidays; h++)
@@ -611,7 +396,7 @@ static void apply_exec(struct ctx *c, const struct node *v, void *dst, const cha
 			kind_name(v));
 		return;
 	}
-	apply_list(c, v, key, true, &out->exec_argv, &out->nexec_argv);
+	tr_config_apply_list(c, v, key, true, &out->exec_argv, &out->nexec_argv);
 	if (out->nexec_argv > 0 && !out->exec_argv[0][0])
 		problem(c, v->kids[0], key, "the program name is empty");
 }
@@ -661,7 +446,7 @@ static void apply_outputs(struct ctx *c, const struct node *v, void *dst, const 
 			problem(c, body, where, "expected a mapping with exec or dir, got %s", kind_name(body));
 			continue;
 		}
-		walk_map(c, body, output_keys, out, where);
+		tr_config_walk_map(c, body, output_keys, out, where);
 		bool exec = map_get(body, "exec"), dir = map_get(body, "dir");
 		if (exec && dir)
 			problem(c, body, where, "has both exec and dir: an output is one or the other");
@@ -739,7 +524,7 @@ static const struct key_def top_keys[] = {
 	{"rules_dir", apply_path, offsetof(struct tr_config, rules_dir), 0, NULL, 0},
 	{"durability", apply_durability, offsetof(struct tr_config, durability), 0, NULL, 0},
 	{"spool", apply_section, 0, 0, spool_keys, 0},
-	{"sources", apply_sources, 0, 0, NULL, 0},
+	{"sources", tr_config_apply_sources, 0, 0, NULL, 0},
 	{"calendars", apply_calendars, 0, 0, NULL, 0},
 	{"outputs", apply_outputs, 0, 0, NULL, 0},
 	{"limits", apply_section, 0, 0, limits_keys, 0},
@@ -909,7 +694,7 @@ int tr_config_load(const char *path, struct tr_config *cfg, struct tr_errors *er
 	const char *default_socket = cfg->socket_path;
 	struct node *root = tr_config_parse(&c, buf, len);
 	if (root)
-		walk_map(&c, root, top_keys, cfg, "");
+		tr_config_walk_map(&c, root, top_keys, cfg, "");
 	/* The default follows $RUNTIME_DIRECTORY, which can be long too. */
 	if (cfg->socket_path == default_socket && strlen(default_socket) > SOCKET_PATH_MAX) {
 		tr_errors_add(errs, path, 0, 0, "socket", "the default %s is %zu bytes; a Unix socket path "
@@ -1007,14 +792,4 @@ void tr_config_free(struct tr_config *cfg)
 	}
 	free(cfg->params);
 	memset(cfg, 0, sizeof(*cfg));
-}
-
-const struct tr_source *tr_config_source_for(const struct tr_config *cfg, const char *basename)
-{
-	for (size_t i = 0; i < cfg->nsources; i++) {
-		const struct tr_source *s = &cfg->sources[i];
-		if (s->match && fnmatch(s->match, basename, 0) == 0)
-			return s;  /* SPEC §4: sources are tried in order, the first match wins */
-	}
-	return NULL;
 }

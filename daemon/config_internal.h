@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "tr_config.h"
@@ -110,5 +111,45 @@ const char *tr_config_want_string(struct ctx *c, const struct node *v, const cha
 /* Checks the key at kids[i] of mapping n (whose key path is prefix): a
  * non-empty scalar seen once. Returns its text, or NULL after reporting. */
 const char *tr_config_pair_key(struct ctx *c, const struct node *n, size_t i, const char *prefix);
+
+/* ---- key tables (config.c) ------------------------------------------------ */
+
+struct key_def;
+/* Applies the value v of one key to dst (the walked struct + def->offset).
+ * key is the full key path for messages. Reports every problem in c. */
+typedef void (*apply_fn)(struct ctx *c, const struct node *v, void *dst, const char *key,
+			 const struct key_def *def);
+
+struct key_def {
+	const char *name;
+	apply_fn apply;
+	size_t offset;              /* where the value goes in the walked struct */
+	int64_t max;                /* apply_count: the largest accepted value */
+	const struct key_def *sub;  /* apply_section: the nested mapping's keys */
+	int64_t min;                /* apply_count: the smallest accepted value; 0: any positive */
+};
+
+/* Walks mapping n with the keys in defs (NULL-terminated), applying each to
+ * base. A null value (an empty "spool:") is an empty mapping. */
+void tr_config_walk_map(struct ctx *c, const struct node *n, const struct key_def *defs, void *base,
+			const char *prefix);
+
+/* Value types more than one section reads, with apply_fn's contract. */
+
+/* An IANA time zone name, into the heap string at dst. */
+void tr_config_apply_zone(struct ctx *c, const struct node *v, void *dst, const char *key,
+			  const struct key_def *def);
+
+/* A list of strings (a single string counts as a list of one) into a heap
+ * array with one extra NULL slot, replacing *out and *nout. Items that are
+ * not strings are reported. nonempty: an empty list is an error. */
+void tr_config_apply_list(struct ctx *c, const struct node *v, const char *key, bool nonempty,
+			  char ***out, size_t *nout);
+
+/* ---- the sections, one file each ------------------------------------------ */
+
+/* sources: into the struct tr_config at dst (config_sources.c). */
+void tr_config_apply_sources(struct ctx *c, const struct node *v, void *dst, const char *key,
+			     const struct key_def *def);
 
 #endif
