@@ -169,17 +169,23 @@ static void move_out(struct tr_spool *sp, const struct tr_file *f, const char *r
 		sp->work_files--;
 }
 
+struct file_end {
+	struct tr_spool *sp;
+	const char *state, *reason;
+};
+
+static int write_file_end(void *ud)
+{
+	const struct file_end *x = ud;
+	return tr_store_file_finish(x->sp->d->store, &x->sp->file, x->state, x->reason, tr_time_now());
+}
+
 /* Records the end of the file, then moves it. */
 static void finish_file(struct tr_spool *sp, const char *state, const char *reason)
 {
-	struct tr_ingest *ig = &sp->d->ingest;
-	int rc = tr_ingest_begin(ig);
-	if (rc == 0)
-		rc = tr_store_file_finish(sp->d->store, &sp->file, state, reason, tr_time_now());
-	if (rc == 0)
-		rc = tr_ingest_commit(ig);
-	else
-		tr_ingest_abort(ig);
+	struct tr_txn *txn = &sp->d->ingest.txn;
+	struct file_end x = {.sp = sp, .state = state, .reason = reason};
+	int rc = tr_txn_run(txn, write_file_end, &x);
 	tr_spool_reader_end(sp->reader);
 	sp->active = 0;
 	sp->end_due_ms = sp->writer_since_ms = 0;
@@ -191,12 +197,12 @@ static void finish_file(struct tr_spool *sp, const char *state, const char *reas
 		schedule_scan(sp, RETRY_MS);
 		return;
 	}
-	if (tr_flusher_durable(sp->d->flusher, ig->txn.commits)) {
+	if (tr_flusher_durable(sp->d->flusher, txn->commits)) {
 		move_out(sp, &sp->file, reason);
 		return;
 	}
 	sp->moving = 1;
-	sp->moving_commit = ig->txn.commits;
+	sp->moving_commit = txn->commits;
 	snprintf(sp->moving_reason, sizeof(sp->moving_reason), "%s", reason ? reason : "");
 	uv_idle_stop(&sp->step);
 }
@@ -210,13 +216,22 @@ void tr_spool_flushed(struct tr_spool *sp)
 	start_steps(sp);
 }
 
+struct file_add {
+	struct tr_spool *sp;
+	struct tr_file *f;
+};
+
+static int write_file_add(void *ud)
+{
+	const struct file_add *x = ud;
+	return tr_store_file_add(x->sp->d->store, x->f, tr_time_now());
+}
+
 /* Records a newly claimed file in its own transaction. */
 static int record_file(struct tr_spool *sp, struct tr_file *f)
 {
-	int rc = tr_ingest_begin(&sp->d->ingest);
-	if (rc == 0)
-		rc = tr_store_file_add(sp->d->store, f, tr_time_now());
-	return rc ? (tr_ingest_abort(&sp->d->ingest), rc) : tr_ingest_commit(&sp->d->ingest);
+	struct file_add x = {.sp = sp, .f = f};
+	return tr_txn_run(&sp->d->ingest.txn, write_file_add, &x);
 }
 
 /* The oldest claimed file in work/ (names start with the claim time). */
@@ -250,24 +265,36 @@ static int next_work_file(struct tr_spool *sp, char *name, size_t len)
 /* The file cannot be decoded at all (tr_decoder_open said why): every
  * problem with a line (a CSV header's) goes in the report at that line, the
  * others as the file's reason. */
+struct bad_lines {
+	struct tr_spool *sp;
+	const struct tr_errors *errs;
+};
+
+static int write_bad_lines(void *ud)
+{
+	const struct bad_lines *x = ud;
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < x->errs->n; i++) {
+		const struct tr_error *e = &x->errs->items[i];
+		if (e->line > 0)
+			rc = record_bad_row(x->sp, e->line, e->field[0] ? e->field : NULL, e->message);
+	}
+	return rc;
+}
+
 static void reject_whole(struct tr_spool *sp, const struct tr_errors *errs)
 {
 	char reason[512] = "";
 	int64_t bad = sp->file.rows_bad;
-	int rc = tr_ingest_begin(&sp->d->ingest);
 	for (size_t i = 0; i < errs->n; i++) {
 		const struct tr_error *e = &errs->items[i];
 		log_warnx("spool: %s:%d: %s%s%s", sp->file.name, e->line, e->field, e->field[0] ? ": " : "",
 			  e->message);
-		if (e->line > 0 && rc == 0)
-			rc = record_bad_row(sp, e->line, e->field[0] ? e->field : NULL, e->message);
-		else if (!reason[0]) /* the report names the file already */
+		if (e->line <= 0 && !reason[0]) /* the report names the file already */
 			snprintf(reason, sizeof(reason), "%s%s%s", e->field, e->field[0] ? ": " : "", e->message);
 	}
-	if (rc == 0)
-		rc = tr_ingest_commit(&sp->d->ingest);
-	else
-		tr_ingest_abort(&sp->d->ingest);
+	struct bad_lines x = {.sp = sp, .errs = errs};
+	int rc = tr_txn_run(&sp->d->ingest.txn, write_bad_lines, &x);
 	if (rc) { /* the lines are lost, not the reason */
 		sp->file.rows_bad = bad;
 		if (errs->n)
@@ -348,36 +375,38 @@ static int record_bad_row(struct tr_spool *sp, int line, const char *field, cons
 	return tr_store_file_error(sp->d->store, sp->file.id, line, field, message);
 }
 
-/* One bounded step: up to STEP_ROWS rows in one transaction with the
- * file's progress. Returns 1 if the file has more, 0 at its end, <0 on a
- * database failure (nothing of the step kept). */
-static int step_rows(struct tr_spool *sp)
-{
-	struct tr_ingest *ig = &sp->d->ingest;
-	struct tr_file saved = sp->file;
+/* A step's rows and the file's progress, inside its transaction. */
+struct step {
+	struct tr_spool *sp;
 	struct tr_slice slice;
-	tr_slice_start(&slice, sp->d, STEP_MS * 1000u);
-	int64_t now = tr_time_now();
-	int more = 1, rc = tr_ingest_begin(ig);
-	for (int n = 0; rc == 0 && n < STEP_ROWS && more; n++) {
+	int64_t now;
+	int more;
+};
+
+static int write_step(void *ud)
+{
+	struct step *x = ud;
+	struct tr_spool *sp = x->sp;
+	int rc = 0;
+	for (int n = 0; rc == 0 && n < STEP_ROWS && x->more; n++) {
 		struct tr_read_row *row;
 		int got = tr_spool_reader_next(sp->reader, &row);
 		if (got == TR_READ_WAIT)
 			break; /* the rules outran the reader: commit what there is */
 		if (got == TR_READ_END) {
-			more = 0;
+			x->more = 0;
 			break;
 		}
 		if (got < 0) {
 			rc = record_bad_row(sp, 0, NULL, "read error; the rest of the file was not read");
-			more = 0;
+			x->more = 0;
 			break;
 		}
 		sp->file.rows_done++;
 		if (!row->ok) {
 			rc = record_bad_row(sp, row->line, row->field, row->err.message);
 		} else {
-			int irc = tr_ingest_event(ig, &row->ev, now);
+			int irc = tr_ingest_event(&sp->d->ingest, &row->ev, x->now);
 			if (irc == 0)
 				sp->file.rows_ok++;
 			else if (irc == TR_EDUP)
@@ -388,20 +417,29 @@ static int step_rows(struct tr_spool *sp)
 		/* At least STEP_MIN_ROWS a commit (a slow build's rows would
 		 * otherwise commit a few at a time), then the clock after each
 		 * row: rows cost 0.05 ms or more. */
-		if (n + 1 >= STEP_MIN_ROWS && tr_slice_over(&slice))
+		if (n + 1 >= STEP_MIN_ROWS && tr_slice_over(&x->slice))
 			break;
 	}
 	if (rc == 0)
 		rc = tr_store_file_progress(sp->d->store, &sp->file);
-	if (rc == 0)
-		rc = tr_ingest_commit(ig);
-	else
-		tr_ingest_abort(ig);
+	return rc;
+}
+
+/* One bounded step: up to STEP_ROWS rows in one transaction with the
+ * file's progress. Returns 1 if the file has more, 0 at its end, <0 on a
+ * database failure (nothing of the step kept). */
+static int step_rows(struct tr_spool *sp)
+{
+	struct tr_file saved = sp->file;
+	struct step x = {.sp = sp, .more = 1};
+	tr_slice_start(&x.slice, sp->d, STEP_MS * 1000u);
+	x.now = tr_time_now();
+	int rc = tr_txn_run(&sp->d->ingest.txn, write_step, &x);
 	if (rc) {
 		sp->file = saved;
 		return rc;
 	}
-	return more;
+	return x.more;
 }
 
 /* 1 when some program still has path open for writing, 0 when none has,
