@@ -251,6 +251,28 @@ static cJSON *op_ticket(struct tr_daemon *d, const cJSON *req, const struct tr_p
 	return r;
 }
 
+/* A ticket.update's change, applied inside the loop's transaction; stage
+ * tells which step an error came from, for the answer. */
+enum { UPDATE_BEGIN, UPDATE_APPLYING, UPDATE_APPLIED };
+struct ticket_update {
+	struct tr_store *store;
+	int64_t id, now;
+	const struct tr_ticket_change *c;
+	char actor[32];
+	int stage;
+	char err[256]; /* the change's reason when it does not apply */
+};
+
+static int update_ticket(void *ud)
+{
+	struct ticket_update *u = ud;
+	u->stage = UPDATE_APPLYING;
+	int rc = tr_ticket_apply(u->store, u->id, u->c, u->actor, 0, u->now, u->err, sizeof(u->err));
+	if (rc == 0)
+		u->stage = UPDATE_APPLIED;
+	return rc;
+}
+
 /* ticket.update: a person acts on a ticket; recorded with their uid. */
 static cJSON *op_ticket_update(struct tr_daemon *d, const cJSON *req, const struct tr_peer *peer)
 {
@@ -279,24 +301,18 @@ static cJSON *op_ticket_update(struct tr_daemon *d, const cJSON *req, const stru
 	} else {
 		return tr_protocol_error(TR_ERR_BAD_REQUEST, "field \"action\": ack, assign, comment, close or reopen, not \"%s\"", action);
 	}
-	char actor[32], err[256] = "";
-	snprintf(actor, sizeof(actor), "uid:%u", (unsigned)peer->uid);
-	int64_t now = tr_time_now();
-	int rc = tr_ingest_begin(&d->ingest);
-	if (rc == 0)
-		rc = tr_ticket_apply(d->store, id, &c, actor, 0, now, err, sizeof(err));
-	else
-		snprintf(err, sizeof(err), "database error: %s", tr_store_errmsg(d->store));
-	if (rc == 0 && (rc = tr_ingest_commit(&d->ingest)) != 0)
-		snprintf(err, sizeof(err), "commit failed: %s", tr_store_errmsg(d->store));
-	else if (rc)
-		tr_ingest_abort(&d->ingest);
+	struct ticket_update u = {.store = d->store, .id = id, .c = &c, .now = tr_time_now()};
+	snprintf(u.actor, sizeof(u.actor), "uid:%u", (unsigned)peer->uid);
+	int rc = tr_txn_run(&d->ingest.txn, update_ticket, &u);
+	if (rc && u.stage != UPDATE_APPLYING) /* the begin failed, or the commit */
+		snprintf(u.err, sizeof(u.err), "%s: %s", u.stage == UPDATE_APPLIED ? "commit failed" : "database error",
+			 tr_store_errmsg(d->store));
 	if (rc == -ENOENT)
-		return tr_protocol_error(TR_ERR_NOT_FOUND, "%s", err);
+		return tr_protocol_error(TR_ERR_NOT_FOUND, "%s", u.err);
 	if (rc == -EINVAL)
-		return tr_protocol_error(TR_ERR_BAD_REQUEST, "%s", err);
+		return tr_protocol_error(TR_ERR_BAD_REQUEST, "%s", u.err);
 	if (rc)
-		return tr_protocol_error(TR_ERR_INTERNAL, "%s", err);
+		return tr_protocol_error(TR_ERR_INTERNAL, "%s", u.err);
 	log_info("ticket %lld: %s by uid %u", (long long)id, action, (unsigned)peer->uid);
 	int found;
 	cJSON *t = tr_view_ticket_by_id(d->store, id, 0, &found);
@@ -308,6 +324,48 @@ static cJSON *op_ticket_update(struct tr_daemon *d, const cJSON *req, const stru
 #define RETRY_DEFAULT 100 /* outcomes per request: each is a rule run on the loop */
 #define RETRY_MAX 1000
 #define RETRY_MS 20       /* and at most this long, so others are served in between */
+
+/* The outcomes of one retry request, re-run inside the loop's transaction
+ * until the list or the deadline ends (n and more then say where). */
+struct retry_batch {
+	struct tr_daemon *d;
+	const struct tr_failed_outcome *list;
+	int n, more;
+	int64_t now;
+	uint64_t deadline;
+	int counts[4]; /* by kinds[] */
+	cJSON *results;
+};
+
+static const char *const kinds[] = {"ok", "error", "skipped", "not_retried"};
+
+static int retry_outcomes(void *ud)
+{
+	struct retry_batch *x = ud;
+	int rc = 0;
+	for (int i = 0; i < x->n && rc == 0; i++) {
+		if (i > 0 && tr_mono_ms() >= x->deadline) {
+			x->n = i; /* the rest in the next request */
+			x->more = 1;
+			break;
+		}
+		const struct tr_failed_outcome *o = &x->list[i];
+		const char *result;
+		char err[256];
+		rc = tr_ingest_retry(&x->d->ingest, o, x->now, &result, err, sizeof(err));
+		for (int k = 0; k < 4; k++)
+			x->counts[k] += strcmp(result, kinds[k]) == 0;
+		cJSON *j = cJSON_CreateObject();
+		cJSON_AddNumberToObject(j, "outcome", (double)o->id);
+		cJSON_AddNumberToObject(j, "seq", (double)o->event_seq);
+		cJSON_AddStringToObject(j, "rule", o->rule);
+		cJSON_AddStringToObject(j, "result", result);
+		if (err[0])
+			cJSON_AddStringToObject(j, "reason", err);
+		cJSON_AddItemToArray(x->results, j);
+	}
+	return rc;
+}
 
 /* SPEC §3 retry: failed outcomes, oldest first, re-run through the rules
  * loaded now, in one transaction of at most limit outcomes or RETRY_MS;
@@ -334,50 +392,29 @@ static cJSON *op_retry(struct tr_daemon *d, const cJSON *req, const struct tr_pe
 		free(list);
 		return tr_protocol_error(TR_ERR_INTERNAL, "database error: %s", tr_store_errmsg(d->store));
 	}
-	int more = n > limit;
-	if (more)
-		n = (int)limit;
-	int64_t now = tr_time_now();
-	int counts[4] = {0};
-	static const char *const kinds[] = {"ok", "error", "skipped", "not_retried"};
+	struct retry_batch x = {.d = d, .list = list, .n = n, .more = n > limit, .now = tr_time_now()};
+	if (x.more)
+		x.n = (int)limit;
 	static const char *const totals[] = {"succeeded", "failed_again", "skipped", "not_retried"};
-	cJSON *r = ok(), *results = cJSON_AddArrayToObject(r, "results");
-	int rc = 0;
-	uint64_t deadline = tr_mono_ms() + RETRY_MS;
-	for (int i = 0; i < n && rc == 0; i++) {
-		if (i > 0 && tr_mono_ms() >= deadline) {
-			n = i; /* the rest in the next request */
-			more = 1;
-			break;
-		}
-		const char *result;
-		char err[256];
-		rc = tr_ingest_retry(&d->ingest, &list[i], now, &result, err, sizeof(err));
+	cJSON *r = ok();
+	x.results = cJSON_AddArrayToObject(r, "results");
+	x.deadline = tr_mono_ms() + RETRY_MS;
+	/* nothing to retry opens no transaction */
+	int rc = x.n ? tr_txn_run(&d->ingest.txn, retry_outcomes, &x) : 0;
+	n = x.n;
+	if (rc == 0) {
 		for (int k = 0; k < 4; k++)
-			counts[k] += strcmp(result, kinds[k]) == 0;
-		cJSON *x = cJSON_CreateObject();
-		cJSON_AddNumberToObject(x, "outcome", (double)list[i].id);
-		cJSON_AddNumberToObject(x, "seq", (double)list[i].event_seq);
-		cJSON_AddStringToObject(x, "rule", list[i].rule);
-		cJSON_AddStringToObject(x, "result", result);
-		if (err[0])
-			cJSON_AddStringToObject(x, "reason", err);
-		cJSON_AddItemToArray(results, x);
-	}
-	if (rc == 0 && (rc = tr_ingest_commit(&d->ingest)) == 0) {
-		for (int k = 0; k < 4; k++)
-			cJSON_AddNumberToObject(r, totals[k], counts[k]);
+			cJSON_AddNumberToObject(r, totals[k], x.counts[k]);
 		cJSON_AddNumberToObject(r, "last", n ? (double)list[n - 1].id : (double)after);
-		cJSON_AddBoolToObject(r, "more", more);
+		cJSON_AddBoolToObject(r, "more", x.more);
 	} else {
-		tr_ingest_abort(&d->ingest);
 		cJSON_Delete(r);
 		r = tr_protocol_error(TR_ERR_INTERNAL, "database error: %s; nothing was retried",
 				      tr_store_errmsg(d->store));
 	}
 	if (n && rc == 0)
 		log_info("retry by uid %u: %d ok, %d failed again, %d skipped, %d not retried", (unsigned)peer->uid,
-			 counts[0], counts[1], counts[2], counts[3]);
+			 x.counts[0], x.counts[1], x.counts[2], x.counts[3]);
 	free(list);
 	return r;
 }
