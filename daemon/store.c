@@ -418,8 +418,8 @@ int tr_store_checkpoint(const char *path, int sync, char *err, size_t errlen)
 	return 0;
 }
 
-int tr_store_open(const char *path, enum tr_durability durability, struct tr_store **out,
-		  char *err, size_t errlen)
+int tr_store_connect(const char *path, enum tr_durability durability, struct tr_store **out,
+		     char *err, size_t errlen)
 {
 	/* No global memory statistics: they take a mutex on every allocation,
 	 * and the checkpoint thread makes that mutex contended. Only has an
@@ -463,17 +463,6 @@ int tr_store_open(const char *path, enum tr_durability durability, struct tr_sto
 		return TR_ESTORE;
 	}
 	sqlite3_wal_hook(s->db, wal_hook, s);
-	if (tr_store_timer_ids_load(s)) {
-		snprintf(err, errlen, "cannot read the timer id counter: %s", sqlite3_errmsg(s->db));
-		tr_store_close(s);
-		return TR_ESTORE;
-	}
-	if (tr_store_open_keys_load(s)) {
-		snprintf(err, errlen, "cannot read the open tickets: %s", sqlite3_errmsg(s->db));
-		tr_store_close(s);
-		return TR_ESTORE;
-	}
-	tr_store_quarantine_load(s);
 	*out = s;
 	return 0;
 }

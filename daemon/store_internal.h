@@ -56,6 +56,10 @@ sqlite3_stmt *tr_store_prepare(struct tr_store *s, enum stmt which);
 
 /* Loaded by tr_store_open once the schema is current: each family's state
  * kept in memory. 0, or -1 with the reason in sqlite3_errmsg. */
+/* Opens the database, sets it up and migrates it (store.c); tr_store_open
+ * (store_open.c) then loads what each table family keeps in memory. */
+int tr_store_connect(const char *path, enum tr_durability durability, struct tr_store **out,
+		     char *err, size_t errlen);
 int tr_store_open_keys_load(struct tr_store *s);   /* store_tickets.c */
 int tr_store_timer_ids_load(struct tr_store *s);   /* store_timers.c */
 void tr_store_quarantine_load(struct tr_store *s); /* store_events.c */
