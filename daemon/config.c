@@ -1,20 +1,20 @@
 /* The configuration file of SPEC §1 (tr_config.h): loading it and owning
  * what it loads into. The file is read into a small tree of nodes that
- * remember their line and column (config_yaml.c), then walked here with
- * tables of known keys, one table per mapping, so that adding a key is one
- * line. Every problem (YAML syntax, unknown key, wrong type, bad value) is
- * appended to the caller's error list with file, line, column and key path
+ * remember their line and column (config_yaml.c), then walked with tables of
+ * known keys, one table per mapping, so that adding a key is one line. Every
+ * problem (YAML syntax, unknown key, wrong type, bad value) is appended to
+ * the caller's error list with file, line, column and key path
  * ("limits.rule_time_ms", "sources[2].encoding"), and the walk goes on so
  * that one run of `triaged --check` lists them all. Relative paths are made
  * absolute against the config file's folder, so a development checkout can
  * keep everything beside its demo config. Here: the walk, the value types
- * more than one section uses, the top-level keys and their defaults, and
- * freeing. Not the YAML syntax (config_yaml.c), not the rules (engine.c)
- * and not the meaning of calendars at run time (they are only validated
- * here). */
+ * more than one section reads, the top-level keys (paths, spool, limits,
+ * log, params) with their defaults, and freeing. Not the YAML syntax
+ * (config_yaml.c), not the sections whose entries have keys of their own
+ * (config_sources.c, config_calendars.c, config_outputs.c) and not the rules
+ * (engine.c). */
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -24,7 +24,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 #include "config_internal.h"
-#include "tr_calendar.h"
 #include "tr_config.h"
 #include "tr_error.h"
 #include "tr_log.h"
@@ -78,12 +77,12 @@ static char *resolve_path(struct ctx *c, const char *s)
 	return p;
 }
 
-/* ---- key tables ---------------------------------------------------------- */
+/* ---- the walk --------------------------------------------------------------- */
 
 /* Walks mapping n with the keys in defs (NULL-terminated), applying each to
  * base. A null value (an empty "spool:") is an empty mapping. */
 void tr_config_walk_map(struct ctx *c, const struct node *n, const struct key_def *defs, void *base,
-		     const char *prefix)
+			const char *prefix)
 {
 	if (is_null(n))
 		return;
@@ -121,8 +120,10 @@ static void apply_section(struct ctx *c, const struct node *v, void *dst, const 
 	tr_config_walk_map(c, v, def->sub, dst, key);
 }
 
-static void apply_path(struct ctx *c, const struct node *v, void *dst, const char *key,
-		       const struct key_def *def)
+/* ---- values more than one section reads -------------------------------- */
+
+void tr_config_apply_path(struct ctx *c, const struct node *v, void *dst, const char *key,
+			  const struct key_def *def)
 {
 	(void)def;
 	const char *s = tr_config_want_string(c, v, key);
@@ -133,16 +134,111 @@ static void apply_path(struct ctx *c, const struct node *v, void *dst, const cha
 	}
 }
 
+void tr_config_apply_zone(struct ctx *c, const struct node *v, void *dst, const char *key,
+			  const struct key_def *def)
+{
+	(void)def;
+	const char *s = tr_config_want_string(c, v, key);
+	if (!s)
+		return;
+	if (!tr_zone_valid(s))
+		problem(c, v, key, "unknown time zone \"%s\": use an IANA name such as Asia/Shanghai", s);
+	else
+		set_str(c, dst, s);
+}
+
+/* A list of strings (a single string counts as a list of one) into a heap
+ * array with one extra NULL slot. Items that are not strings are reported.
+ * nonempty: an empty list is an error. */
+void tr_config_apply_list(struct ctx *c, const struct node *v, const char *key, bool nonempty,
+			  char ***out, size_t *nout)
+{
+	if (v->kind == NODE_MAP || is_null(v)) {
+		problem(c, v, key, "expected a list of strings, got %s", kind_name(v));
+		return;
+	}
+	size_t n = v->kind == NODE_SEQ ? v->nkids : 1;
+	if (n == 0 && nonempty) {
+		problem(c, v, key, "must not be empty");
+		return;
+	}
+	char **items = calloc(n + 1, sizeof(*items));
+	if (!items) {
+		c->oom = true;
+		return;
+	}
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct node *it = v->kind == NODE_SEQ ? v->kids[i] : v;
+		if (it->kind != NODE_SCALAR || is_null(it)) {
+			problem(c, it, key, "item %zu: expected a string, got %s", i + 1, kind_name(it));
+			continue;
+		}
+		if ((items[k] = dup_str(c, it->text)))
+			k++;
+	}
+	for (size_t i = 0; i < *nout; i++)
+		free((*out)[i]);
+	free(*out);
+	*out = items;
+	*nout = k;
+}
+
+void *tr_config_named_entries(struct ctx *c, const struct node *v, const char *key, const char *what, size_t size)
+{
+	if (is_null(v))
+		return NULL;
+	if (v->kind != NODE_MAP) {
+		problem(c, v, key, "expected a mapping of %s, got %s", what, kind_name(v));
+		return NULL;
+	}
+	void *p = v->nkids ? calloc(v->nkids / 2, size) : NULL;
+	if (v->nkids && !p)
+		c->oom = true;
+	return p;
+}
+
+/* ---- params ----------------------------------------------------------------- */
+
+/* params: { name: scalar, ... }: values rules read with param(); kept as
+ * written, since only the rule knows the type it wants. */
+static void apply_params(struct ctx *c, const struct node *v, void *dst, const char *key,
+			 const struct key_def *def)
+{
+	(void)def;
+	struct tr_config *cfg = dst;
+	if (!(cfg->params = tr_config_named_entries(c, v, key, "names to values", sizeof(*cfg->params))))
+		return;
+	for (size_t i = 0; i + 1 < v->nkids; i += 2) {
+		const char *name = tr_config_pair_key(c, v, i, key);
+		const struct node *val = v->kids[i + 1];
+		if (!name)
+			continue;
+		char where[160];
+		snprintf(where, sizeof(where), "%s.%s", key, name);
+		if (val->kind != NODE_SCALAR || is_null(val)) {
+			problem(c, val, where, "expected a number, a string or a boolean, got %s", kind_name(val));
+			continue;
+		}
+		struct tr_param *p = &cfg->params[cfg->nparams++];
+		p->name = dup_str(c, name);
+		p->value = dup_str(c, val->text);
+	}
+}
+
+/* ---- the top level -------------------------------------------------------- */
+
 /* The longest path bind(2) can take: sun_path holds it with its NUL. */
 #define SOCKET_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
 
-/* socket: a path, as apply_path, that must also fit in sun_path once made
- * absolute; too long, it is reported here, not by a failed start. Kept even
- * then, so the default's check in tr_config_load does not fire as well. */
+/* socket: a path, as tr_config_apply_path, that must also fit in sun_path
+ * once made absolute; too long, it is reported here, not by a failed start.
+ * Kept even then, so the default's check in tr_config_load does not fire as
+ * well. */
 static void apply_socket(struct ctx *c, const struct node *v, void *dst, const char *key,
 			 const struct key_def *def)
 {
-	apply_path(c, v, dst, key, def);
+	tr_config_apply_path(c, v, dst, key, def);
 	const char *p = *(char **)dst;
 	size_t n = p ? strlen(p) : 0;
 	if (n > SOCKET_PATH_MAX)
@@ -218,277 +314,8 @@ static void apply_log_level(struct ctx *c, const struct node *v, void *dst, cons
 		*(int *)dst = level;
 }
 
-void tr_config_apply_zone(struct ctx *c, const struct node *v, void *dst, const char *key,
-		       const struct key_def *def)
-{
-	(void)def;
-	const char *s = tr_config_want_string(c, v, key);
-	if (!s)
-		return;
-	if (!tr_zone_valid(s))
-		problem(c, v, key, "unknown time zone \"%s\": use an IANA name such as Asia/Shanghai", s);
-	else
-		set_str(c, dst, s);
-}
-
-/* A list of strings (a single string counts as a list of one) into a heap
- * array with one extra NULL slot. Items that are not strings are reported.
- * nonempty: an empty list is an error. */
-void tr_config_apply_list(struct ctx *c, const struct node *v, const char *key, bool nonempty,
-		       char ***out, size_t *nout)
-{
-	if (v->kind == NODE_MAP || is_null(v)) {
-		problem(c, v, key, "expected a list of strings, got %s", kind_name(v));
-		return;
-	}
-	size_t n = v->kind == NODE_SEQ ? v->nkids : 1;
-	if (n == 0 && nonempty) {
-		problem(c, v, key, "must not be empty");
-		return;
-	}
-	char **items = calloc(n + 1, sizeof(*items));
-	if (!items) {
-		c->oom = true;
-		return;
-	}
-	size_t k = 0;
-	for (size_t i = 0; i < n; i++) {
-		const struct node *it = v->kind == NODE_SEQ ? v->kids[i] : v;
-		if (it->kind != NODE_SCALAR || is_null(it)) {
-			problem(c, it, key, "item %zu: expected a string, got %s", i + 1, kind_name(it));
-			continue;
-		}
-		if ((items[k] = dup_str(c, it->text)))
-			k++;
-	}
-	for (size_t i = 0; i < *nout; i++)
-		free((*out)[i]);
-	free(*out);
-	*out = items;
-	*nout = k;
-}
-
-/* ---- calendars ------------------------------------------------------------ */
-
-
-
-static void apply_hours(struct ctx *c, const struct node *v, void *dst, const char *key,
-			const struct key_def *def)
-{
-	(void)def;
-	const char *s = tr_config_want_string(c, v, key);
-	if (!s)
-		return;
-	char why[200];
-	if (tr_cal_check_hours(s, why, sizeof(why)) != 0)
-		problem(c, v, key, "\"%s\": %s", s, why);
-	else
-		set_str(c, dst, s);
-}
-
-/* A list of YYYY-MM-DD dates; each bad one is reported at its own line. */
-static void apply_dates(struct ctx *c, const struct node *v, const char *key, char ***out, size_t *nout)
-{
-	int before = c->nerrors;
-	if (v->kind != NODE_SEQ) {
-		problem(c, v, key, "expected a list of dates like [2026-10-01], got %s", kind_name(v));
-		return;
-	}
-	for (size_t i = 0; i < v->nkids; i++) {
-		const struct node *it = v->kids[i];
-		if (it->kind != NODE_SCALAR || !tr_cal_date_valid(it->text))
-			problem(c, it, key, "\"%s\" is not a date written YYYY-MM-DD",
-				it->kind == NODE_SCALAR ? it->text : kind_name(it));
-	}
-	if (c->nerrors == before)
-		tr_config_apply_list(c, v, key, false, out, nout);
-}
-
-static void apply_holidays(struct ctx *c, const struct node *v, void *dst, const char *key,
-			   const struct key_def *def)
-{
-	(void)def;
-	struct tr_calendar *cal = dst;
-	apply_dates(c, v, key, &cal->holidays, &cal->nholidays);
-}
-
-static void apply_workdays(struct ctx *c, const struct node *v, void *dst, const char *key,
-			   const struct key_def *def)
-{
-	(void)def;
-	struct tr_calendar *cal = dst;
-	apply_dates(c, v, key, &cal->workdays, &cal->nworkdays);
-}
-
-static const struct key_def calendar_keys[] = {
-	{"timezone", tr_config_apply_zone, offsetof(struct tr_calendar, timezone), 0, NULL, 0},
-	{"hours", apply_hours, offsetof(struct tr_calendar, hours), 0, NULL, 0},
-	{"holidays", apply_holidays, 0, 0, NULL, 0},
-	{"workdays", apply_workdays, 0, 0, NULL, 0},
-	{NULL, NULL, 0, 0, NULL, 0},
-};
-
-/* Room for every entry of a section that maps names to entries (calendars,
- * outputs, params): a zeroed array the caller stores in the config, or NULL
- * when there is nothing to read (empty or null; not a mapping: reported; out
- * of memory: flagged). what names the keys, for the message. */
-static void *named_entries(struct ctx *c, const struct node *v, const char *key, const char *what, size_t size)
-{
-	if (is_null(v))
-		return NULL;
-	if (v->kind != NODE_MAP) {
-		problem(c, v, key, "expected a mapping of %s, got %s", what, kind_name(v));
-		return NULL;
-	}
-	void *p = v->nkids ? calloc(v->nkids / 2, size) : NULL;
-	if (v->nkids && !p)
-		c->oom = true;
-	return p;
-}
-
-static void apply_calendars(struct ctx *c, const struct node *v, void *dst, const char *key,
-			    const struct key_def *def)
-{
-	(void)def;
-	struct tr_config *cfg = dst;
-	if (!(cfg->calendars = named_entries(c, v, key, "calendar names", sizeof(*cfg->calendars))))
-		return;
-	for (size_t i = 0; i + 1 < v->nkids; i += 2) {
-		const char *name = tr_config_pair_key(c, v, i, key);
-		const struct node *body = v->kids[i + 1];
-		if (!name)
-			continue;
-		char where[96];
-		snprintf(where, sizeof(where), "%s.%s", key, name);
-		if (strcmp(name, "24x7") == 0) {
-			problem(c, v->kids[i], where, "24x7 is built in and cannot be redefined");
-			continue;
-		}
-		struct tr_calendar *cal = &cfg->calendars[cfg->ncalendars++];
-		cal->name = dup_str(c, name);
-		cal->timezone = dup_str(c, "UTC");
-		cal->line = v->kids[i]->line;
-		if (body->kind != NODE_MAP) {
-			problem(c, body, where, "expected a mapping (timezone, hours, holidays, workdays), got %s",
-				kind_name(body));
-			continue;
-		}
-		tr_config_walk_map(c, body, calendar_keys, cal, where);
-		if (!map_get(body, "hours"))
-			problem(c, body, where, "hours is required (e.g. \"Mon-Fri 09:00-18:00\")");
-		for (size_t h = 0; h < cal->nholidays; h++)
-			for (size_t w = 0; w < cal->nworkdays; w++)
-				if (strcmp(cal->holidays[h], cal->workdays[w]) == 0)
-					problem(c, map_get(body, "workdays"), where,
-						"%s is both a holiday and a workday", cal->workdays[w]);
-	}
-}
-
-/* ---- outputs -------------------------------------------------------------- */
-
-static void apply_exec(struct ctx *c, const struct node *v, void *dst, const char *key,
-		       const struct key_def *def)
-{
-	(void)def;
-	struct tr_output *out = dst;
-	if (v->kind != NODE_SEQ) {
-		problem(c, v, key, "expected a list: the program and its arguments (no shell), got %s",
-			kind_name(v));
-		return;
-	}
-	tr_config_apply_list(c, v, key, true, &out->exec_argv, &out->nexec_argv);
-	if (out->nexec_argv > 0 && !out->exec_argv[0][0])
-		problem(c, v->kids[0], key, "the program name is empty");
-}
-
-static void apply_timeout(struct ctx *c, const struct node *v, void *dst, const char *key,
-			  const struct key_def *def)
-{
-	(void)def;
-	const char *s = tr_config_want_string(c, v, key);
-	int64_t secs;
-	if (!s)
-		return;
-	if (tr_duration_parse(s, &secs) != 0)
-		problem(c, v, key, "\"%s\" is not a duration like 10s, 5m or 1h30m", s);
-	else if (secs <= 0 || secs > INT_MAX / 1000)
-		problem(c, v, key, "must be between 1s and %ds", INT_MAX / 1000);
-	else
-		*(int *)dst = (int)(secs * 1000);
-}
-
-static const struct key_def output_keys[] = {
-	{"exec", apply_exec, 0, 0, NULL, 0},
-	{"dir", apply_path, offsetof(struct tr_output, dir), 0, NULL, 0},
-	{"timeout", apply_timeout, offsetof(struct tr_output, timeout_ms), 0, NULL, 0},
-	{NULL, NULL, 0, 0, NULL, 0},
-};
-
-static void apply_outputs(struct ctx *c, const struct node *v, void *dst, const char *key,
-			  const struct key_def *def)
-{
-	(void)def;
-	struct tr_config *cfg = dst;
-	if (!(cfg->outputs = named_entries(c, v, key, "output names", sizeof(*cfg->outputs))))
-		return;
-	for (size_t i = 0; i + 1 < v->nkids; i += 2) {
-		const char *name = tr_config_pair_key(c, v, i, key);
-		const struct node *body = v->kids[i + 1];
-		if (!name)
-			continue;
-		char where[96];
-		snprintf(where, sizeof(where), "%s.%s", key, name);
-		struct tr_output *out = &cfg->outputs[cfg->noutputs++];
-		out->name = dup_str(c, name);
-		out->timeout_ms = 10000;
-		out->line = v->kids[i]->line;
-		if (body->kind != NODE_MAP) {
-			problem(c, body, where, "expected a mapping with exec or dir, got %s", kind_name(body));
-			continue;
-		}
-		tr_config_walk_map(c, body, output_keys, out, where);
-		bool exec = map_get(body, "exec"), dir = map_get(body, "dir");
-		if (exec && dir)
-			problem(c, body, where, "has both exec and dir: an output is one or the other");
-		else if (!exec && !dir)
-			problem(c, body, where, "needs exec (a command as a list) or dir (a folder)");
-		else if (dir && map_get(body, "timeout"))
-			problem(c, map_get(body, "timeout"), where, "timeout applies to exec outputs only");
-	}
-}
-
-/* ---- params ----------------------------------------------------------------- */
-
-/* params: { name: scalar, ... }: values rules read with param(); kept as
- * written, since only the rule knows the type it wants. */
-static void apply_params(struct ctx *c, const struct node *v, void *dst, const char *key,
-			 const struct key_def *def)
-{
-	(void)def;
-	struct tr_config *cfg = dst;
-	if (!(cfg->params = named_entries(c, v, key, "names to values", sizeof(*cfg->params))))
-		return;
-	for (size_t i = 0; i + 1 < v->nkids; i += 2) {
-		const char *name = tr_config_pair_key(c, v, i, key);
-		const struct node *val = v->kids[i + 1];
-		if (!name)
-			continue;
-		char where[160];
-		snprintf(where, sizeof(where), "%s.%s", key, name);
-		if (val->kind != NODE_SCALAR || is_null(val)) {
-			problem(c, val, where, "expected a number, a string or a boolean, got %s", kind_name(val));
-			continue;
-		}
-		struct tr_param *p = &cfg->params[cfg->nparams++];
-		p->name = dup_str(c, name);
-		p->value = dup_str(c, val->text);
-	}
-}
-
-/* ---- the top level -------------------------------------------------------- */
-
 static const struct key_def spool_keys[] = {
-	{"dir", apply_path, offsetof(struct tr_config, spool_dir), 0, NULL, 0},
+	{"dir", tr_config_apply_path, offsetof(struct tr_config, spool_dir), 0, NULL, 0},
 	{"settle_ms", apply_count, offsetof(struct tr_config, settle_ms), INT32_MAX, NULL, 0},
 	{"rescan_ms", apply_count, offsetof(struct tr_config, rescan_ms), INT32_MAX, NULL, 0},
 	{NULL, NULL, 0, 0, NULL, 0},
@@ -519,14 +346,14 @@ static const struct key_def log_keys[] = {
 };
 
 static const struct key_def top_keys[] = {
-	{"state_dir", apply_path, offsetof(struct tr_config, state_dir), 0, NULL, 0},
+	{"state_dir", tr_config_apply_path, offsetof(struct tr_config, state_dir), 0, NULL, 0},
 	{"socket", apply_socket, offsetof(struct tr_config, socket_path), 0, NULL, 0},
-	{"rules_dir", apply_path, offsetof(struct tr_config, rules_dir), 0, NULL, 0},
+	{"rules_dir", tr_config_apply_path, offsetof(struct tr_config, rules_dir), 0, NULL, 0},
 	{"durability", apply_durability, offsetof(struct tr_config, durability), 0, NULL, 0},
 	{"spool", apply_section, 0, 0, spool_keys, 0},
 	{"sources", tr_config_apply_sources, 0, 0, NULL, 0},
-	{"calendars", apply_calendars, 0, 0, NULL, 0},
-	{"outputs", apply_outputs, 0, 0, NULL, 0},
+	{"calendars", tr_config_apply_calendars, 0, 0, NULL, 0},
+	{"outputs", tr_config_apply_outputs, 0, 0, NULL, 0},
 	{"limits", apply_section, 0, 0, limits_keys, 0},
 	{"log", apply_section, 0, 0, log_keys, 0},
 	{"params", apply_params, 0, 0, NULL, 0},
@@ -717,14 +544,6 @@ static void free_strv(char **v, size_t n)
 	for (size_t i = 0; i < n; i++)
 		free(v[i]);
 	free(v);
-}
-
-const struct tr_output *tr_config_output(const struct tr_config *cfg, const char *name)
-{
-	for (size_t i = 0; cfg && i < cfg->noutputs; i++)
-		if (strcmp(cfg->outputs[i].name, name) == 0)
-			return &cfg->outputs[i];
-	return NULL;
 }
 
 const char *tr_config_param(const struct tr_config *cfg, const char *name)

@@ -136,6 +136,11 @@ void tr_config_walk_map(struct ctx *c, const struct node *n, const struct key_de
 
 /* Value types more than one section reads, with apply_fn's contract. */
 
+/* A path, made absolute against the config file's folder, into the heap
+ * string at dst. */
+void tr_config_apply_path(struct ctx *c, const struct node *v, void *dst, const char *key,
+			  const struct key_def *def);
+
 /* An IANA time zone name, into the heap string at dst. */
 void tr_config_apply_zone(struct ctx *c, const struct node *v, void *dst, const char *key,
 			  const struct key_def *def);
@@ -146,10 +151,25 @@ void tr_config_apply_zone(struct ctx *c, const struct node *v, void *dst, const 
 void tr_config_apply_list(struct ctx *c, const struct node *v, const char *key, bool nonempty,
 			  char ***out, size_t *nout);
 
+/* Room for every entry of a section that maps names to entries (calendars,
+ * outputs, params): a zeroed array the caller stores in the config, or NULL
+ * when there is nothing to read (empty or null; not a mapping: reported; out
+ * of memory: flagged). what names the keys, for the message. */
+void *tr_config_named_entries(struct ctx *c, const struct node *v, const char *key, const char *what,
+			      size_t size);
+
 /* ---- the sections, one file each ------------------------------------------ */
 
 /* sources: into the struct tr_config at dst (config_sources.c). */
 void tr_config_apply_sources(struct ctx *c, const struct node *v, void *dst, const char *key,
+			     const struct key_def *def);
+
+/* calendars: into the struct tr_config at dst (config_calendars.c). */
+void tr_config_apply_calendars(struct ctx *c, const struct node *v, void *dst, const char *key,
+			       const struct key_def *def);
+
+/* outputs: into the struct tr_config at dst (config_outputs.c). */
+void tr_config_apply_outputs(struct ctx *c, const struct node *v, void *dst, const char *key,
 			     const struct key_def *def);
 
 #endif

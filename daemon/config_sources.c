@@ -175,7 +175,7 @@ static const struct key_def source_keys[] = {
 };
 
 void tr_config_apply_sources(struct ctx *c, const struct node *v, void *dst, const char *key,
-			  const struct key_def *def)
+			     const struct key_def *def)
 {
 	(void)def;
 	struct tr_config *cfg = dst;
