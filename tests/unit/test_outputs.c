@@ -166,15 +166,15 @@ static int teardown(void **state)
 }
 
 /* Queues one notification in its own transaction, as a rule would, and
- * pokes the outputs as main.c's after-commit hook does. */
+ * pokes the outputs as the daemon's after-commit hook does. */
 static void queue(struct fixture *f, const char *output, int64_t ticket_id, const char *message)
 {
 	char err[256] = "";
-	assert_int_equal(tr_ingest_begin(&f->d.ingest), 0);
+	assert_int_equal(tr_txn_begin(&f->d.ingest.txn), 0);
 	if (tr_notify(f->d.store, &f->d.cfg, output, ticket_id, message, "message.new", "m-1", "rule:test",
 		      tr_time_now(), err, sizeof(err)) != 0)
 		fail_msg("tr_notify: %s", err);
-	assert_int_equal(tr_ingest_commit(&f->d.ingest), 0);
+	assert_int_equal(tr_txn_commit(&f->d.ingest.txn), 0);
 	if (f->o)
 		tr_outputs_poke(f->o);
 }
@@ -186,9 +186,9 @@ static int64_t add_ticket(struct fixture *f)
 		.priority = "high", .state = "open", .account = "acme-us",
 		.due_at = 1795507200, /* 2026-11-24T08:00:00Z */
 	};
-	assert_int_equal(tr_ingest_begin(&f->d.ingest), 0);
+	assert_int_equal(tr_txn_begin(&f->d.ingest.txn), 0);
 	assert_int_equal(tr_store_ticket_insert(f->d.store, &t, tr_time_now()), 0);
-	assert_int_equal(tr_ingest_commit(&f->d.ingest), 0);
+	assert_int_equal(tr_txn_commit(&f->d.ingest.txn), 0);
 	return t.id;
 }
 
@@ -491,9 +491,9 @@ static void test_output_no_longer_configured(void **state)
 	open_daemon(f);
 	int64_t now = tr_time_now();
 	/* queued while "gone" was configured; the config has changed since */
-	assert_int_equal(tr_ingest_begin(&f->d.ingest), 0);
+	assert_int_equal(tr_txn_begin(&f->d.ingest.txn), 0);
 	assert_int_equal(tr_store_outbox_add(f->d.store, "gone", "{\"output\":\"gone\",\"message\":\"m\"}", now), 0);
-	assert_int_equal(tr_ingest_commit(&f->d.ingest), 0);
+	assert_int_equal(tr_txn_commit(&f->d.ingest.txn), 0);
 	tr_outputs_poke(f->o);
 	assert_int_equal(run_until(f, "SELECT attempts FROM outbox", 1, 3000), 1);
 	char *err = side_text(f, "SELECT last_error FROM outbox");
@@ -543,12 +543,12 @@ static void test_more_than_a_batch(void **state)
 	struct fixture *f = *state;
 	add_dir_output(f, "erp", f->outbox);
 	open_daemon(f);
-	assert_int_equal(tr_ingest_begin(&f->d.ingest), 0);
+	assert_int_equal(tr_txn_begin(&f->d.ingest.txn), 0);
 	char err[256];
 	for (int i = 0; i < 150; i++)
 		assert_int_equal(tr_notify(f->d.store, &f->d.cfg, i % 2 ? "erp" : "journal", 0, "bulk", NULL, NULL,
 					   "timer", tr_time_now(), err, sizeof(err)), 0);
-	assert_int_equal(tr_ingest_commit(&f->d.ingest), 0);
+	assert_int_equal(tr_txn_commit(&f->d.ingest.txn), 0);
 	tr_outputs_poke(f->o);
 	assert_int_equal(run_until(f, DELIVERED, 150, 10000), 150);
 	int dot;
