@@ -548,22 +548,34 @@ static cJSON *op_stats(struct tr_daemon *d, const cJSON *req, const struct tr_pe
 
 typedef cJSON *(*op_fn)(struct tr_daemon *, const cJSON *, const struct tr_peer *);
 
+/* changes_state: running the op changes what the daemon keeps, so it runs
+ * even for a client that has gone (tr_protocol_changes_state). */
 static const struct {
 	const char *name;
 	op_fn fn;
+	int changes_state;
 } ops[] = {
-	{"ping", op_ping},
-	{"ingest", NULL},  /* prepared: op_ingest */
-	{"tickets", op_tickets},
-	{"ticket", op_ticket},
-	{"ticket.update", op_ticket_update},
-	{"explain", op_explain},
-	{"rules", op_rules},
-	{"stats", op_stats},
-	{"timers", op_timers},
-	{"reload", op_reload},
-	{"retry", op_retry},
+	{"ping", op_ping, 0},
+	{"ingest", NULL, 1},  /* prepared: op_ingest */
+	{"tickets", op_tickets, 0},
+	{"ticket", op_ticket, 0},
+	{"ticket.update", op_ticket_update, 1},
+	{"explain", op_explain, 0},
+	{"rules", op_rules, 0},
+	{"stats", op_stats, 0},
+	{"timers", op_timers, 0},
+	{"reload", op_reload, 1},
+	{"retry", op_retry, 1},
 };
+
+int tr_protocol_changes_state(const cJSON *req)
+{
+	const char *name = opt_str(req, "op");
+	for (size_t i = 0; name && i < sizeof(ops) / sizeof(ops[0]); i++)
+		if (strcmp(name, ops[i].name) == 0)
+			return ops[i].changes_state;
+	return 0;
+}
 
 cJSON *tr_protocol_handle(struct tr_daemon *d, struct tr_prepared *p, const struct tr_peer *peer)
 {

@@ -332,13 +332,13 @@ static struct request *dequeue(struct conn *c)
  * (a shell pipe into the socket) must not lose events, a client that did
  * wait and retries gets them counted as duplicates, and the work is
  * bounded by limits.max_pending_events. Ticket updates, reload and retry
- * are kept for the same reason. */
+ * are kept for the same reason (which operations change state is a column
+ * of the protocol's op table). */
 static int changes_state(const struct request *r)
 {
 	if (r->answer || !r->prep.req)
 		return 0;
-	return r->prep.ingest || is_op(r->prep.req, "ticket.update") || is_op(r->prep.req, "reload") ||
-	       is_op(r->prep.req, "retry");
+	return tr_protocol_changes_state(r->prep.req);
 }
 
 /* Drops what a gone client queued that changes nothing (changes_state). */

@@ -36,6 +36,12 @@ cJSON *tr_protocol_parse(const char *line, size_t len, cJSON **error);
  * transaction); *nevents is its event count. */
 int tr_protocol_is_ingest(const cJSON *req, size_t *nevents);
 
+/* True if running the request changes what the daemon keeps (an ingest,
+ * ticket.update, reload, retry: the op table's column), false for a read
+ * or an unknown op. The server still runs these for a client that has
+ * gone; what only reads is dropped. */
+int tr_protocol_changes_state(const cJSON *req);
+
 /* A request line made ready for the loop thread: parsed and, for an
  * ingest, its events validated and normalised. Everything in it is owned by
  * it and freed by tr_prepared_free. */
