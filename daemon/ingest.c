@@ -181,7 +181,3 @@ int tr_ingest_retry(struct tr_ingest *ig, const struct tr_failed_outcome *o, int
 	}
 	return rc;
 }
-
-int tr_ingest_begin(struct tr_ingest *ig) { return tr_txn_begin(&ig->txn); }
-int tr_ingest_commit(struct tr_ingest *ig) { return tr_txn_commit(&ig->txn); }
-void tr_ingest_abort(struct tr_ingest *ig) { tr_txn_abort(&ig->txn); }

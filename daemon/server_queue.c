@@ -291,13 +291,16 @@ void tr_server_flushed(struct tr_server *srv)
 
 /* SPEC §3 acknowledged means durable: the batch's answers go out only after
  * its commit (and its flush: finish); if the commit fails, every ingest in
- * it is answered with an error and nothing of it remains. */
+ * it is answered with an error and nothing of it remains. The group commit
+ * spans the many requests of a turn, each ingest joining the transaction
+ * that the first one opened: so it ends here with tr_txn_commit, not
+ * inside one tr_txn_run. */
 static void commit_batch(struct tr_server *srv, struct request **batch)
 {
 	struct request *r = *batch;
 	if (!r)
 		return;
-	if (tr_ingest_commit(&srv->d->ingest) != 0) {
+	if (tr_txn_commit(&srv->d->ingest.txn) != 0) {
 		for (struct request *x = r; x; x = x->next) {
 			cJSON_Delete(x->answer);
 			x->answer = tr_protocol_error(TR_ERR_INTERNAL, "commit failed: %s; nothing of this request was kept",

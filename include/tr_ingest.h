@@ -49,10 +49,5 @@ int tr_ingest_event(struct tr_ingest *ig, struct tr_event *ev, int64_t now);
  * transaction is then doomed, as after tr_ingest_event). */
 int tr_ingest_retry(struct tr_ingest *ig, const struct tr_failed_outcome *o, int64_t now, const char **result,
 		    char *err, size_t errlen);
-/* Until their callers use ig->txn: tr_txn_begin, tr_txn_commit,
- * tr_txn_abort on it. */
-int tr_ingest_begin(struct tr_ingest *ig);
-int tr_ingest_commit(struct tr_ingest *ig);
-void tr_ingest_abort(struct tr_ingest *ig);
 
 #endif
