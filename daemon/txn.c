@@ -44,7 +44,9 @@ static void end(struct tr_txn *txn, int committed)
 
 int tr_txn_commit(struct tr_txn *txn)
 {
-	if (!txn->open)
+	/* Doomed with none open: its BEGIN failed. That is a failed commit,
+	 * said as one, never a quiet 0 that lets work be answered ok. */
+	if (!txn->open && !txn->doomed)
 		return 0;
 	int rc = txn->doomed ? TR_ESTORE : tr_store_commit(txn->store);
 	struct tr_commit_health *h = &txn->health;

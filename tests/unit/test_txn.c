@@ -170,6 +170,24 @@ static void test_doomed_rolls_back_and_reports(void **state)
 	assert_string_equal(f->seen, "ACK");
 }
 
+/* A transaction doomed while none was open (its BEGIN failed) fails its
+ * commit and is over: the next one starts clean. */
+static void test_doomed_before_begin_fails_once(void **state)
+{
+	struct fixture *f = *state;
+	tr_txn_fail(&f->txn, TR_ESTORE);
+	assert_false(f->txn.open);
+	assert_int_equal(tr_txn_commit(&f->txn), TR_ESTORE);
+	assert_false(f->txn.doomed);
+	assert_int_equal(f->txn.health.failing, 1);
+	assert_string_equal(f->seen, "A");
+	assert_int_equal(tr_txn_begin(&f->txn), 0);
+	assert_int_equal(tr_store_state_set(f->s, "c", "3"), 0);
+	assert_int_equal(tr_txn_commit(&f->txn), 0);
+	assert_int_equal(has(f, "c", "3"), 1);
+	assert_string_equal(f->seen, "ACK");
+}
+
 struct work {
 	struct fixture *f;
 	const char *key;
@@ -229,6 +247,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_commit_keeps_counts_and_calls_hooks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_abort_keeps_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_doomed_rolls_back_and_reports, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_doomed_before_begin_fails_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_run_return_codes, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
