@@ -172,6 +172,31 @@ class Daemon:
                               capture_output=True, text=True, timeout=60)
 
 
+FSYNC_SHIM = os.environ.get("TR_FSYNC_SHIM", "")
+
+
+class DiskShim:
+    """The disk as tests/integration/fsync_shim.c makes it, preloaded into
+    the daemon: set("delay MS" | "fail" | "full" | "eio") from now on, or
+    set(None) to pass through. env() is what the daemon needs for it."""
+
+    def __init__(self, name):
+        self.control = os.path.join(tempfile.gettempdir(), f"tr-shim-{os.getpid()}-{name}")
+
+    def set(self, what):
+        if what is None:
+            if os.path.exists(self.control):
+                os.unlink(self.control)
+        else:
+            with open(self.control, "w") as f:
+                f.write(what + "\n")
+
+    def env(self):
+        return {"LD_PRELOAD": FSYNC_SHIM, "TR_FSYNC_CONTROL": self.control,
+                # under ASan the preloaded shim comes before the sanitizer's runtime
+                "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"}
+
+
 def read_ndjson(path):
     with open(path, encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]

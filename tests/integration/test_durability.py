@@ -6,42 +6,28 @@ import json
 import os
 import signal
 import sys
-import tempfile
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import Daemon  # noqa: E402
-
-SHIM = os.environ.get("TR_FSYNC_SHIM", "")
-
+from harness import FSYNC_SHIM, Daemon, DiskShim  # noqa: E402
 
 def event(i):
     return {"type": "message.new", "id": f"d{i}", "account": "acme-us", "marketplace": "US",
             "order_id": f"111-0000000-{i:07d}", "buyer": "John Smith", "subject": "Where is my order?"}
 
 
-@unittest.skipUnless(os.path.exists(SHIM), "TR_FSYNC_SHIM (built by ctest) not found")
+@unittest.skipUnless(os.path.exists(FSYNC_SHIM), "TR_FSYNC_SHIM (built by ctest) not found")
 class FlushBeforeAnswer(unittest.TestCase):
     def setUp(self):
-        self.control = os.path.join(tempfile.gettempdir(), f"tr-fsync-{os.getpid()}-{self._testMethodName}")
+        self.shim = DiskShim(f"fsync-{self._testMethodName}")
+        self.fsync = self.shim.set
 
     def tearDown(self):
-        self.fsync(None)
-
-    def fsync(self, what):
-        """What the shim makes of fdatasync from now on: "delay MS", "fail", or None (pass through)."""
-        if what is None:
-            if os.path.exists(self.control):
-                os.unlink(self.control)
-        else:
-            with open(self.control, "w") as f:
-                f.write(what + "\n")
+        self.shim.set(None)
 
     def daemon(self, config=""):
-        env = {"LD_PRELOAD": SHIM, "TR_FSYNC_CONTROL": self.control,
-               # under ASan the preloaded shim comes before the sanitizer's runtime
-               "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"}
+        env = self.shim.env()
         return Daemon(durability="full", env=env, config=config)
 
     def test_answers_wait_for_the_flush_and_pings_do_not(self):

@@ -7,42 +7,28 @@ import json
 import os
 import signal
 import sys
-import tempfile
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import Daemon  # noqa: E402
-
-SHIM = os.environ.get("TR_FSYNC_SHIM", "")
-
+from harness import FSYNC_SHIM, Daemon, DiskShim  # noqa: E402
 
 def event(i):
     return {"type": "message.new", "id": f"h{i}", "account": "acme-us", "marketplace": "US",
             "order_id": f"111-0000000-{i:07d}", "buyer": "John Smith", "subject": "Where is my order?"}
 
 
-@unittest.skipUnless(os.path.exists(SHIM), "TR_FSYNC_SHIM (built by ctest) not found")
+@unittest.skipUnless(os.path.exists(FSYNC_SHIM), "TR_FSYNC_SHIM (built by ctest) not found")
 class HealthWhileCommitsFail(unittest.TestCase):
     def setUp(self):
-        self.control = os.path.join(tempfile.gettempdir(), f"tr-health-{os.getpid()}-{self._testMethodName}")
+        self.shim = DiskShim(f"health-{self._testMethodName}")
+        self.disk = self.shim.set
 
     def tearDown(self):
-        self.disk(None)
-
-    def disk(self, what):
-        """What the shim does to writes to the WAL from now on: "full" (ENOSPC), "eio", or None."""
-        if what is None:
-            if os.path.exists(self.control):
-                os.unlink(self.control)
-        else:
-            with open(self.control, "w") as f:
-                f.write(what + "\n")
+        self.shim.set(None)
 
     def daemon(self, durability):
-        env = {"LD_PRELOAD": SHIM, "TR_FSYNC_CONTROL": self.control,
-               # under ASan the preloaded shim comes before the sanitizer's runtime
-               "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"}
+        env = self.shim.env()
         return Daemon(durability=durability, env=env)
 
     def stats(self, d):
