@@ -7,7 +7,10 @@
 -- the case; when support closes a case without a resolution, the team is
 -- nudged to reopen it quoting the ID; after NO_PROGRESS of business time in
 -- TEAM's hours with no update, the ticket escalates: call Seller Support by
--- phone. A resolved case closes the ticket.
+-- phone. A resolved case closes the ticket, which cancels all it had
+-- pending. Each update also cancels the nudges about the case's earlier
+-- status: once support has closed the case, "reply on the case" no longer
+-- applies.
 -- Opening too many cases gets accounts warned (sellers report 10-30 a day),
 -- so more than CASES_PER_DAY cases opened by one account in 24 h opens a
 -- warning ticket and notifies the lead (params: { cases.max_per_day: N } in
@@ -80,8 +83,8 @@ rule {
     end
     t:comment(("Support update: %s%s"):format(ev.status or "?", ev.agent_reply and (": " .. ev.agent_reply) or ""))
     watch_progress(t)
+    t:cancel("nudge")   -- nudges about the old status are stale
     if ev.status == "answered" then
-      t:cancel("nudge")
       t:nudge { after = CHECK_ANSWER, calendar = TEAM,
                 note = "Support answered case " .. ev.case_id .. ": if it does not solve the problem, reply on the case citing its ID" }
     elseif ev.status == "closed" then

@@ -34,6 +34,29 @@ test("closed by support without resolution: a nudge to reopen quoting the case I
   ok(string.find(t.history[#t.history].detail, "quoting case ID 173", 1, true), t.history[#t.history].detail)
 end)
 
+test("support closing the case cancels the nudge to reply on it", function()
+  case("case.opened", "177", "2026-11-23T02:00:00Z")          -- Monday 10:00 CST
+  case("case.update", "177", "2026-11-23T03:00:00Z", { status = "answered", agent_reply = "Use the flat file." })
+  case("case.update", "177", "2026-11-23T03:30:00Z", { status = "closed" })
+  advance("2026-11-23T09:00:00Z")                               -- past both nudges
+  local reply, reopen = 0, 0
+  for _, h in ipairs(find("case:177").history) do
+    if h.action == "nudge" and string.find(h.detail, "citing its ID", 1, true) then reply = reply + 1 end
+    if h.action == "nudge" and string.find(h.detail, "quoting case ID", 1, true) then reopen = reopen + 1 end
+  end
+  eq(reply, 0, "the case is closed: no reply on it")
+  eq(reopen, 1, "reopen it instead")
+end)
+
+test("a reopened case cancels the nudge to reopen it", function()
+  case("case.opened", "178", "2026-11-23T02:00:00Z")
+  case("case.update", "178", "2026-11-23T03:00:00Z", { status = "closed" })
+  case("case.update", "178", "2026-11-23T03:10:00Z", { status = "reopened" })
+  for _, tm in ipairs(find("case:178").timers) do
+    ok(tm.kind ~= "nudge", "no nudge pending")
+  end
+end)
+
 test("no progress for 16 business hours: escalate to phone, counted in support hours", function()
   -- Friday 2026-11-27 10:00 CST: 8 h left Friday, 8 h on Monday -> Monday 17:00 CST (09:00Z)
   case("case.opened", "174", "2026-11-27T02:00:00Z")
