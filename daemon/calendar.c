@@ -643,11 +643,19 @@ int tr_cal_add(const struct tr_cal *cal, int64_t t, int64_t seconds, int64_t *ou
 
 int tr_cal_last_open(const struct tr_cal *cal, int64_t deadline, int64_t margin, int64_t *out)
 {
+	return tr_cal_last_open_from(cal, INT64_MIN, deadline, margin, out);
+}
+
+int tr_cal_last_open_from(const struct tr_cal *cal, int64_t from, int64_t deadline, int64_t margin,
+			  int64_t *out)
+{
 	if (margin < 0)
 		return -EINVAL;
 	if (cal->always_open) {
 		if (deadline < INT64_MIN + margin)
 			return -ERANGE;
+		if (deadline - margin < from)
+			return -ENOENT;
 		*out = deadline - margin;
 		return 0;
 	}
@@ -660,6 +668,11 @@ int tr_cal_last_open(const struct tr_cal *cal, int64_t deadline, int64_t margin,
 	/* The deadline's local date is at most d0 + 1: later days open after it. */
 	int64_t d = floor_div(deadline, DAY) + 1;
 	for (int n = 0; n <= TR_CAL_MAX_DAYS + 2; n++, d--) {
+		/* Local day d ends before UTC (d + 2) * DAY, so every moment it or
+		 * an earlier day could give is before from: the team has no open
+		 * time left. Also stops the walk early rather than at the bounds. */
+		if ((d + 2) * DAY <= from)
+			return -ENOENT;
 		struct day day;
 		int rc = day_get(cal, d, &day);
 		if (rc != 0)
@@ -675,6 +688,8 @@ int tr_cal_last_open(const struct tr_cal *cal, int64_t deadline, int64_t margin,
 				continue;
 			int64_t until = b < deadline ? b : deadline;
 			if (left <= until - a) {
+				if (until - left < from)
+					return -ENOENT;
 				*out = until - left;
 				return 0;
 			}

@@ -90,6 +90,16 @@ int tr_cal_add(const struct tr_cal *cal, int64_t t, int64_t seconds, int64_t *ou
  * Returns 0, -EINVAL for margin < 0, -ERANGE as tr_cal_add. 24x7: deadline
  * - margin. */
 int tr_cal_last_open(const struct tr_cal *cal, int64_t deadline, int64_t margin, int64_t *out);
+/* Same, but only moments at or after `from` count (from = now: "is there
+ * still time?"): gives -ENOENT when the latest such m is before from, i.e.
+ * the team has no moment left with margin of open time before the deadline
+ * (a message at Friday 19:00 whose deadline is Saturday 19:00, with the
+ * office closed all weekend). Also -ENOENT when from > deadline. Checking
+ * from costs nothing extra: the walk stops once it is past from, so a long
+ * closed stretch ahead of the deadline gives -ENOENT rather than -ERANGE.
+ * tr_cal_last_open is this with from = INT64_MIN, which never gives -ENOENT. */
+int tr_cal_last_open_from(const struct tr_cal *cal, int64_t from, int64_t deadline, int64_t margin,
+			  int64_t *out);
 
 /* The calendars a rule set computes with: the config's, compiled, plus the
  * built-in "24x7". Owned by the engine that built them. */

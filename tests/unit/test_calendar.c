@@ -273,6 +273,76 @@ static void test_last_open(void **state)
 	tr_cal_free(cn);
 }
 
+/* last_open from now: a message at Friday 19:00 in Shanghai is due Saturday
+ * 19:00, and the office closed at 18:00 for the weekend: no moment is left
+ * with an hour of office time before the deadline (-ENOENT), where plain
+ * last_open answers Friday 17:00, already past. 2026-11-27 is a Friday. */
+static void test_last_open_from(void **state)
+{
+	(void)state;
+	struct tr_cal *cn = compile(SH, "Mon-Fri 09:00-18:00", NULL, 0, NULL, 0);
+	int64_t sat19 = at("2026-11-28 19:00", SH), out = 42;
+	assert_instant(last_ok(cn, sat19, 1 * H), "2026-11-27T17:00:00+08:00", SH);
+	assert_int_equal(tr_cal_last_open_from(cn, at("2026-11-27 19:00", SH), sat19, 1 * H, &out), -ENOENT);
+	assert_int_equal(out, 42);  /* untouched */
+	/* Still in time at 16:00; exactly in time at 17:00; a second late after. */
+	assert_int_equal(tr_cal_last_open_from(cn, at("2026-11-27 16:00", SH), sat19, 1 * H, &out), 0);
+	assert_instant(out, "2026-11-27T17:00:00+08:00", SH);
+	assert_int_equal(tr_cal_last_open_from(cn, at("2026-11-27 17:00", SH), sat19, 1 * H, &out), 0);
+	assert_instant(out, "2026-11-27T17:00:00+08:00", SH);
+	assert_int_equal(tr_cal_last_open_from(cn, at("2026-11-27 17:00", SH) + 1, sat19, 1 * H, &out), -ENOENT);
+	/* Margin 0: the last closing, Friday 18:00, is past by Friday 18:30. */
+	assert_int_equal(tr_cal_last_open_from(cn, at("2026-11-27 17:59", SH), sat19, 0, &out), 0);
+	assert_instant(out, "2026-11-27T18:00:00+08:00", SH);
+	assert_int_equal(tr_cal_last_open_from(cn, at("2026-11-27 18:30", SH), sat19, 0, &out), -ENOENT);
+	/* A deadline inside hours, and one already past. */
+	int64_t wed15 = at("2026-11-25 15:00", SH);
+	assert_int_equal(tr_cal_last_open_from(cn, at("2026-11-25 13:00", SH), wed15, 1 * H, &out), 0);
+	assert_instant(out, "2026-11-25T14:00:00+08:00", SH);
+	assert_int_equal(tr_cal_last_open_from(cn, wed15 + 1, wed15, 0, &out), -ENOENT);
+	/* Errors come first, as in last_open. */
+	assert_int_equal(tr_cal_last_open_from(cn, 0, sat19, -1, &out), -EINVAL);
+	assert_int_equal(tr_cal_last_open_from(cn, 0, INT64_MAX, 1, &out), -ERANGE);
+	/* 24x7: deadline - margin, if not before from. */
+	assert_int_equal(tr_cal_last_open_from(tr_cal_24x7(), sat19 - H, sat19, 1 * H, &out), 0);
+	assert_int_equal(out, sat19 - H);
+	assert_int_equal(tr_cal_last_open_from(tr_cal_24x7(), sat19 - H + 1, sat19, 1 * H, &out), -ENOENT);
+	tr_cal_free(cn);
+
+	/* Open one hour a week: the walk stops once it is past from instead of
+	 * searching back through closed days. */
+	struct tr_cal *rare = compile(SH, "Mon 09:00-10:00", NULL, 0, NULL, 0);
+	int64_t sun = at("2026-11-29 12:00", SH);
+	assert_int_equal(tr_cal_last_open_from(rare, at("2026-11-27 12:00", SH), sun, 1 * H, &out), -ENOENT);
+	assert_int_equal(tr_cal_last_open_from(rare, at("2026-11-23 08:00", SH), sun, 1 * H, &out), 0);
+	assert_instant(out, "2026-11-23T09:00:00+08:00", SH);
+	tr_cal_free(rare);
+
+	/* Against plain last_open: the same moment when it is not before from,
+	 * else -ENOENT, over deadlines, margins and froms around them. */
+	static const char *const hol[] = {"2026-10-01", "2026-10-02", "2026-10-05"};
+	static const char *const work[] = {"2026-10-10"};
+	struct tr_cal *cal = compile(SH, "Mon-Fri 09:00-12:00,13:00-18:00", hol, 3, work, 1);
+	int64_t base = at("2026-09-20 00:00", SH);
+	uint64_t x = 88172645463325252ULL;  /* its own xorshift: test_property's sequence stays */
+	for (int i = 0; i < 20000; i++) {
+		uint64_t r[3];
+		for (int k = 0; k < 3; k++) {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			r[k] = x;
+		}
+		int64_t d = base + (int64_t)(r[0] % (40 * 1440)) * 60;
+		int64_t m = (int64_t)(r[1] % (30 * H + 1));
+		int64_t from = d - (int64_t)(r[2] % (4 * 86400)) + 3600;
+		int64_t want = last_ok(cal, d, m), got = -1;
+		int rc = tr_cal_last_open_from(cal, from, d, m, &got);
+		if (want >= from ? rc != 0 || got != want : rc != -ENOENT)
+			fail_msg("last_open_from(%lld, %lld, %lld) = %d, %lld; last_open says %lld", (long long)from,
+				 (long long)d, (long long)m, rc, (long long)got, (long long)want);
+	}
+	tr_cal_free(cal);
+}
+
 static void test_24x7(void **state)
 {
 	(void)state;
@@ -728,6 +798,7 @@ int main(void)
 		cmocka_unit_test(test_lunch_break_and_saturday),
 		cmocka_unit_test(test_many_days),
 		cmocka_unit_test(test_last_open),
+		cmocka_unit_test(test_last_open_from),
 		cmocka_unit_test(test_24x7),
 		cmocka_unit_test(test_dst_los_angeles),
 		cmocka_unit_test(test_dst_berlin),
