@@ -1,7 +1,11 @@
 /* The `time` table: now, parse, format, duration, and business-time
- * arithmetic over the config's calendars (add, last_open, is_open). Times
+ * arithmetic over the config's calendars (add, last_open, is_open, zone). Times
  * are integer seconds since the epoch; zones are IANA names. */
+#include <errno.h>
+#include <string.h>
 #include <lauxlib.h>
+#include "tr_calendar.h"
+#include "tr_config.h"
 #include "tr_error.h"
 #include "tr_lua.h"
 #include "tr_time.h"
@@ -30,15 +34,86 @@ static int l_time_parse(lua_State *L)
 	return 1;
 }
 
-/* time.format(t [, zone]) -> RFC 3339 text in zone (UTC by default) */
+/* The conversions time.format's layout knows; each one a field of the RFC
+ * 3339 text tr_time_format wrote ("2026-11-28T19:00:00+08:00"). */
+static const char *const WEEKDAYS[7] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+
+/* Appends t as layout says to b: %Y %m %d %H %M %S from rfc (t written in
+ * zone), %a the weekday (Mon..Sun), %z the offset ("+08:00", "Z" in UTC),
+ * %Z the zone's IANA name ("UTC" without one), %% a percent sign. Raises
+ * for any other conversion. */
+static void format_layout(lua_State *L, luaL_Buffer *b, int64_t t, const char *zone, const char *rfc,
+			  const char *layout)
+{
+	/* The wall clock's day count gives the weekday; 1970-01-01 was a Thursday. */
+	int64_t off = 0;
+	if (rfc[19] == '+' || rfc[19] == '-') {
+		off = ((rfc[20] - '0') * 10 + (rfc[21] - '0')) * 3600 + ((rfc[23] - '0') * 10 + (rfc[24] - '0')) * 60;
+		if (rfc[19] == '-')
+			off = -off;
+	}
+	int64_t days = (t + off) / 86400 - ((t + off) % 86400 < 0);
+	int wday = (int)(((days + 4) % 7 + 7) % 7);
+	for (const char *p = layout; *p; p++) {
+		if (*p != '%') {
+			luaL_addchar(b, *p);
+			continue;
+		}
+		if (!*++p)
+			luaL_error(L, "time.format: \"%s\" ends with a lone '%%'", layout);
+		switch (*p) {
+		case 'Y': luaL_addlstring(b, rfc, 4); break;
+		case 'm': luaL_addlstring(b, rfc + 5, 2); break;
+		case 'd': luaL_addlstring(b, rfc + 8, 2); break;
+		case 'H': luaL_addlstring(b, rfc + 11, 2); break;
+		case 'M': luaL_addlstring(b, rfc + 14, 2); break;
+		case 'S': luaL_addlstring(b, rfc + 17, 2); break;
+		case 'z': luaL_addstring(b, rfc + 19); break;
+		case 'a': luaL_addstring(b, WEEKDAYS[wday]); break;
+		case 'Z': luaL_addstring(b, zone && *zone ? zone : "UTC"); break;
+		case '%': luaL_addchar(b, '%'); break;
+		default:
+			luaL_error(L, "time.format: unknown conversion '%%%c' in \"%s\" (known: %%Y %%m %%d %%H %%M %%S %%a %%z %%Z %%%%)",
+				   *p, layout);
+		}
+	}
+}
+
+/* time.format(t [, zone [, layout]]) -> RFC 3339 text in zone (UTC by
+ * default), or t as layout says ("%a %H:%M %Z" -> "Sat 19:00 Asia/Shanghai") */
 static int l_time_format(lua_State *L)
 {
 	lua_Integer t = luaL_checkinteger(L, 1);
 	const char *zone = luaL_optstring(L, 2, NULL);
+	const char *layout = luaL_optstring(L, 3, NULL);
 	char buf[48];
-	if (tr_time_format(t, zone, buf, sizeof(buf)))
+	int rc = tr_time_format(t, zone, buf, sizeof(buf));
+	if (rc == -ERANGE)
+		return luaL_error(L, "time.format: time out of range");
+	if (rc)
 		return luaL_error(L, "time.format: unknown time zone '%s'", zone);
-	lua_pushstring(L, buf);
+	if (!layout) {
+		lua_pushstring(L, buf);
+		return 1;
+	}
+	luaL_Buffer b;
+	luaL_buffinit(L, &b);
+	format_layout(L, &b, t, zone, buf, layout);
+	luaL_pushresult(&b);
+	return 1;
+}
+
+/* time.zone(calendar) -> the calendar's IANA zone ("UTC" for 24x7), e.g. to
+ * show a time the way the team reads it */
+static int l_time_zone(lua_State *L)
+{
+	const struct tr_config *cfg = tr_lua_run(L)->cfg;
+	const char *name = tr_lua_check_calendar(L, 1, "time.zone");
+	const char *zone = NULL;
+	for (size_t i = 0; name && cfg && i < cfg->ncalendars; i++)
+		if (strcmp(cfg->calendars[i].name, name) == 0)
+			zone = cfg->calendars[i].timezone;
+	lua_pushstring(L, zone && *zone ? zone : "UTC");
 	return 1;
 }
 
@@ -72,8 +147,11 @@ static int l_time_add(lua_State *L)
 	return 1;
 }
 
-/* time.last_open(deadline, calendar, margin) -> the latest moment with at
- * least margin of open time left before the deadline */
+/* time.last_open(deadline, calendar, margin) -> the latest moment, from now
+ * (time.now()) on, with at least margin of open time left before the
+ * deadline; or nil, "no open time left before the deadline" when there is
+ * none: the team has no working hours left to act in (a message at Friday
+ * 19:00 with its 24 h deadline on Saturday), so a rule acts at once. */
 static int l_time_last_open(lua_State *L)
 {
 	struct tr_run *run = tr_lua_run(L);
@@ -81,7 +159,13 @@ static int l_time_last_open(lua_State *L)
 	const char *calendar = tr_lua_check_calendar(L, 2, "time.last_open");
 	int64_t margin = lua_isnoneornil(L, 3) ? 0 : check_duration(L, 3, "time.last_open");
 	int64_t out;
-	if (tr_cal_last_open(tr_calendars_find(run->calendars, calendar), deadline, margin, &out))
+	int rc = tr_cal_last_open_from(tr_calendars_find(run->calendars, calendar), run->now, deadline, margin, &out);
+	if (rc == -ENOENT) {
+		lua_pushnil(L);
+		lua_pushliteral(L, "no open time left before the deadline");
+		return 2;
+	}
+	if (rc)
 		return luaL_error(L, "time.last_open: calendar '%s' has no open time before the deadline", calendar);
 	lua_pushinteger(L, out);
 	return 1;
@@ -112,7 +196,8 @@ void tr_lua_open_time(struct tr_sandbox *sb)
 	static const luaL_Reg funcs[] = {
 		{"now", l_time_now}, {"parse", l_time_parse}, {"format", l_time_format},
 		{"duration", l_time_duration}, {"add", l_time_add}, {"last_open", l_time_last_open},
-		{"is_open", l_time_is_open}, {"has_calendar", l_time_has_calendar}, {NULL, NULL}};
+		{"is_open", l_time_is_open}, {"has_calendar", l_time_has_calendar}, {"zone", l_time_zone},
+		{NULL, NULL}};
 	luaL_newlib(tr_sandbox_lua(sb), funcs);
 	tr_sandbox_add_global(sb, "time");
 }

@@ -94,9 +94,9 @@ int tr_cal_last_open(const struct tr_cal *cal, int64_t deadline, int64_t margin,
  * still time?"): gives -ENOENT when the latest such m is before from, i.e.
  * the team has no moment left with margin of open time before the deadline
  * (a message at Friday 19:00 whose deadline is Saturday 19:00, with the
- * office closed all weekend). Also -ENOENT when from > deadline. Checking
- * from costs nothing extra: the walk stops once it is past from, so a long
- * closed stretch ahead of the deadline gives -ENOENT rather than -ERANGE.
+ * office closed all weekend). Also -ENOENT when from > deadline. The walk
+ * stops once it is past from, so closed days between from and the deadline
+ * give -ENOENT without searching back to the bounds (-ERANGE).
  * tr_cal_last_open is this with from = INT64_MIN, which never gives -ENOENT. */
 int tr_cal_last_open_from(const struct tr_cal *cal, int64_t from, int64_t deadline, int64_t margin,
 			  int64_t *out);

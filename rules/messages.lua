@@ -9,16 +9,27 @@
 -- time, but the team works in TEAM's hours, so when the 23 h escalation
 -- would fall outside them it happens at the team's last open moment with
 -- MARGIN of work time left before the deadline instead (e.g. Friday 17:00
--- for a deadline at 03:00 on Saturday).
+-- for a deadline at 03:00 on Saturday); when the team has no such moment
+-- left (a message at Friday 19:00: its deadline is Saturday 19:00 and the
+-- office is closed until Monday), it escalates at once and says so, for
+-- out-of-hours cover.
 -- A reply (message.replied) or a "No Response Needed" mark
 -- (message.no_response_needed) closes the ticket and cancels what is
--- pending. Messages are tagged by topic so the team can split the inbox.
+-- pending. Messages are tagged by topic so the team can split the inbox;
+-- topics in ROUTES go to a sub-team's queue. A message ticket is known by
+-- its key ("message:…"), not its queue, so a breach is handled wherever the
+-- ticket was moved.
 
 local DEADLINE = 24 * 3600      -- Amazon's clock, calendar time
 local QUEUE = "messages"
 local TEAM = "cn-support"       -- a calendar from the config, if declared
 local MARGIN = "1h"             -- work time the team needs before the deadline
 local LEAD = has_output("lead") and "lead" or "journal"
+local PREFIX = "message:"       -- the key of every message ticket
+
+-- Sub-team queues by topic tag: return requests are handled by the returns
+-- desk. Add or remove routes freely: the deadline goes with the ticket.
+local ROUTES = { ["return-request"] = "returns" }
 
 -- Topic tags: the first keyword found (English, Chinese, Japanese) wins.
 local TOPICS = {
@@ -38,19 +49,24 @@ local function topic(ev)
 end
 
 local function key(ev)
-  return "message:" .. (ev.order_id or ev.id)
+  return PREFIX .. (ev.order_id or ev.id)
 end
 
--- When to escalate: 23 h after the message, or earlier if the team is not
--- at work then and would otherwise miss the deadline.
-local function escalation_time(received)
+-- When to escalate, and why: 23 h after the message, or earlier if the team
+-- is not at work then and would otherwise miss the deadline; at once (at =
+-- nil) when the team has no working hour left before the deadline.
+local function escalation(received)
   local deadline = received + DEADLINE
   local at = deadline - 3600
   if time.has_calendar(TEAM) and not time.is_open(at, TEAM) then
     local last = time.last_open(deadline, TEAM, MARGIN)
+    if not last then
+      local when = time.format(deadline, time.zone(TEAM), "%a %H:%M %Z")   -- "Sat 19:00 Asia/Shanghai"
+      return nil, "no team hours left before the deadline at " .. when .. ": out-of-hours cover"
+    end
     if last < at then at = last end
   end
-  return at
+  return at, "The 24 h reply deadline is close and nobody has answered"
 end
 
 rule {
@@ -63,7 +79,7 @@ rule {
     local t, created = ticket.open {
       key = key(ev),
       title = ("Reply to %s: %s"):format(ev.buyer or "buyer", subject),
-      queue = QUEUE,
+      queue = ROUTES[tag] or QUEUE,
       priority = "normal",
       due = ctx.time + DEADLINE,
       tags = { tag },
@@ -71,13 +87,14 @@ rule {
     }
     if not created then
       if tag then t:tag(tag) end
+      if ROUTES[tag] then t:set { queue = ROUTES[tag] } end   -- e.g. a follow-up asks for a return
       t:comment(("Another message (%s): %s"):format(ev.id, subject))
       return
     end
     t:nudge { after = "12h", note = "Unanswered for 12 h" }
     t:nudge { after = "20h", note = "4 h left to reply to the buyer", notify = LEAD }
-    t:escalate { at = escalation_time(ctx.time), level = 1, notify = LEAD,
-                 reason = "The 24 h reply deadline is close and nobody has answered" }
+    local at, reason = escalation(ctx.time)
+    t:escalate { at = at, level = 1, notify = LEAD, reason = reason }   -- at = nil: now
   end,
 }
 
@@ -102,7 +119,7 @@ rule {
   on = "ticket.breached",
   action = function(ev, ctx)
     local t = ticket.get(ev.ticket_id)
-    if not t or t.queue ~= QUEUE then return end
+    if not t or t.key:sub(1, #PREFIX) ~= PREFIX then return end   -- in any queue
     t:set { priority = "urgent" }
     t:tag("breached")
     notify(LEAD, "Reply deadline missed: " .. t.title, t)

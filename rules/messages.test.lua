@@ -94,10 +94,12 @@ test("a reply cancels what is pending", function()
 end)
 
 test("when the deadline falls outside office hours, escalate at the team's last open moment", function()
-  -- Friday 2026-11-27 19:00 CST (11:00Z): the deadline is Saturday 19:00 CST and
-  -- the 23 h mark, Saturday 18:00 CST, is outside Mon-Fri 09:00-18:00; the last
-  -- moment with 1 h of office time before the deadline is Friday 17:00 CST.
-  message("t3", "113-t3", "2026-11-27T11:00:00Z")
+  -- Friday 2026-11-27 03:00 CST (Thursday 19:00Z): the deadline is Saturday
+  -- 03:00 CST and the 23 h mark, Saturday 02:00 CST, is outside Mon-Fri
+  -- 09:00-18:00; the last moment with 1 h of office time before the deadline
+  -- is Friday 17:00 CST.
+  clock("2026-11-26T19:00:00Z")
+  message("t3", "113-t3", "2026-11-26T19:00:00Z")
   local esc
   for _, tm in ipairs(find("message:113-t3").timers) do
     if tm.kind == "escalate" then esc = tm end
@@ -121,4 +123,42 @@ test("a timer cancelled by one firing just before it in the same batch does not 
   message("c1", "113-c1", "2026-11-24T05:00:00Z")
   ingest { type = "message.replied", id = "c1-r", order_id = "113-c1", occurred_at = "2026-11-24T06:00:00Z" }
   eq(advance("2026-11-27T00:00:00Z"), 0)
+end)
+
+test("no team hours left before the deadline: escalate at once, and say why", function()
+  -- Friday 2026-11-27 19:00 CST (11:00Z): the office (Mon-Fri 09:00-18:00) has
+  -- closed for the weekend and the deadline is Saturday 19:00 CST: nobody in
+  -- the team can answer in time, so out-of-hours cover is called now, while
+  -- 24 h remain, not at a "last open moment" that is already past.
+  clock("2026-11-27T11:00:00Z")
+  message("t4", "113-t4", "2026-11-27T11:00:00Z")
+  local t = find("message:113-t4")
+  eq(t.level, 1, "escalated at once")
+  eq(t.history[#t.history].action, "escalate")
+  eq(t.history[#t.history].detail,
+     "level 1: no team hours left before the deadline at Sat 19:00 Asia/Shanghai: out-of-hours cover")
+  for _, tm in ipairs(t.timers) do
+    ok(tm.kind ~= "escalate", "no second escalation pending")
+  end
+  advance("2026-11-28T11:00:00Z")
+  eq(find("message:113-t4").priority, "urgent", "the breach is still handled")
+end)
+
+test("a ticket moved to another queue is still handled at its breach", function()
+  -- A follow-up asking for a refund moves the ticket to the returns desk;
+  -- the 24 h deadline goes with it.
+  message("q1", "113-q1", "2026-11-24T05:00:00Z")
+  message("q2", "113-q1", "2026-11-24T06:00:00Z", { subject = "Refund", body = "I want a refund." })
+  eq(find("message:113-q1").queue, "returns")
+  advance("2026-11-25T05:00:00Z")
+  local t = find("message:113-q1")
+  eq(t.priority, "urgent")
+  eq(t.tags[#t.tags], "breached")
+end)
+
+test("a ticket opened in a sub-team's queue is handled at its breach too", function()
+  message("q3", "113-q3", "2026-11-24T05:00:00Z", { subject = "Return", body = "Can I return this?" })
+  eq(find("message:113-q3").queue, "returns")
+  advance("2026-11-25T05:00:00Z")
+  eq(find("message:113-q3").priority, "urgent")
 end)
