@@ -539,6 +539,88 @@ int tr_config_load(const char *path, struct tr_config *cfg, struct tr_errors *er
 	return c.nerrors ? TR_EPARSE : 0;
 }
 
+/* ---- rule test fixtures ---------------------------------------------------- */
+
+/* What a fixture may declare: the names rules look up, nothing about where
+ * the daemon keeps its files. */
+static const struct key_def fixture_keys[] = {
+	{"calendars", tr_config_apply_calendars, 0, 0, NULL, 0},
+	{"outputs", tr_config_apply_outputs, 0, 0, NULL, 0},
+	{"params", apply_params, 0, 0, NULL, 0},
+	{NULL, NULL, 0, 0, NULL, 0},
+};
+
+_Static_assert(offsetof(struct tr_calendar, name) == 0 && offsetof(struct tr_output, name) == 0 &&
+	       offsetof(struct tr_param, name) == 0, "overlay() finds an entry's name first");
+
+/* Moves src's n entries of size bytes (each starting with its heap name)
+ * into the array *dst of *ndst: an entry replaces dst's of the same name
+ * (the replaced one goes back to src, to be freed with it), others are
+ * appended. A moved slot of src is zeroed, which tr_config_free skips.
+ * Returns 0 or -ENOMEM (dst unchanged). */
+static int overlay(void *dst, size_t *ndst, void *src, size_t n, size_t size)
+{
+	if (n == 0)
+		return 0;
+	char *d = realloc(*(void **)dst, (*ndst + n) * size);
+	if (!d)
+		return -ENOMEM;
+	*(void **)dst = d;
+	union { struct tr_calendar cal; struct tr_output out; struct tr_param par; } tmp;
+	for (char *from = src; from < (char *)src + n * size; from += size) {
+		const char *name = *(char **)from;
+		size_t k = 0;
+		while (name && k < *ndst && strcmp(*(char **)(d + k * size), name) != 0)
+			k++;
+		if (!name)
+			continue;
+		if (k < *ndst) {
+			memcpy(&tmp, d + k * size, size);
+			memcpy(d + k * size, from, size);
+			memcpy(from, &tmp, size);
+		} else {
+			memcpy(d + (*ndst)++ * size, from, size);
+			memset(from, 0, size);
+		}
+	}
+	return 0;
+}
+
+int tr_config_load_fixture(struct tr_config *cfg, const char *path, const char *text, size_t len,
+			   struct tr_errors *errs)
+{
+	unsigned char *buf = NULL;
+	int rc = 0;
+	if (!text && (rc = read_file(path, &buf, &len)) != 0) {
+		tr_errors_add(errs, path, 0, 0, "", "cannot read: %s", strerror(-rc));
+		return rc;
+	}
+	struct ctx c = {.file = path, .errs = errs};
+	if (!(c.dir = config_dir(path))) {
+		rc = -errno;
+		tr_errors_add(errs, path, 0, 0, "", "cannot resolve its folder: %s", strerror(-rc));
+		free(buf);
+		return rc;
+	}
+	struct tr_config fx = {0};
+	struct node *root = tr_config_parse(&c, text ? (const unsigned char *)text : buf, len);
+	if (root)
+		tr_config_walk_map(&c, root, fixture_keys, &fx, "");
+	tr_config_node_free(root);
+	free(buf);
+	free(c.dir);
+	if (c.oom)
+		tr_errors_add(errs, path, 0, 0, "", "out of memory");
+	if (c.oom || c.nerrors)
+		rc = c.oom ? -ENOMEM : TR_EPARSE;
+	else if (overlay(&cfg->calendars, &cfg->ncalendars, fx.calendars, fx.ncalendars, sizeof(*fx.calendars)) ||
+		 overlay(&cfg->outputs, &cfg->noutputs, fx.outputs, fx.noutputs, sizeof(*fx.outputs)) ||
+		 overlay(&cfg->params, &cfg->nparams, fx.params, fx.nparams, sizeof(*fx.params)))
+		rc = -ENOMEM;
+	tr_config_free(&fx);
+	return rc;
+}
+
 static void free_strv(char **v, size_t n)
 {
 	for (size_t i = 0; i < n; i++)

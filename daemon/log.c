@@ -19,12 +19,27 @@ int tr_log_level_parse(const char *name)
 	return -1;
 }
 
+static void (*capture)(void *ud, int level, const char *line);
+static void *capture_ud;
+
+void tr_log_capture(void (*sink)(void *ud, int level, const char *line), void *ud)
+{
+	capture = sink;
+	capture_ud = ud;
+}
+
 static void vlog(int level, const char *suffix, const char *fmt, va_list ap)
 {
 	if (level > tr_log_level)
 		return;
 	char msg[2048];
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	int n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (capture) {
+		if (suffix && n >= 0 && (size_t)n < sizeof(msg))
+			snprintf(msg + n, sizeof(msg) - (size_t)n, ": %s", suffix);
+		capture(capture_ud, level, msg);
+		return;
+	}
 	fprintf(stderr, "<%d>%s%s%s\n", level, msg, suffix ? ": " : "", suffix ? suffix : "");
 }
 

@@ -116,6 +116,18 @@ int tr_config_load(const char *path, struct tr_config *cfg, struct tr_errors *er
 
 void tr_config_free(struct tr_config *cfg);
 
+/* A rule test's fixture (SPEC §7 `triagectl test`): YAML holding only the
+ * calendars:, outputs: and params: sections of a config file, read by the
+ * same code and laid over cfg: an entry replaces cfg's entry of the same
+ * name, the others are added. path names the fixture in messages and its
+ * folder anchors relative paths; text/len is the YAML, or text NULL to read
+ * the file at path. Returns 0; or TR_EPARSE with every problem appended to
+ * errs, a negative errno when the file cannot be read, -ENOMEM: then cfg is
+ * as it was, except after -ENOMEM from a partly laid overlay (still whole,
+ * still freed by tr_config_free). */
+int tr_config_load_fixture(struct tr_config *cfg, const char *path, const char *text, size_t len,
+			   struct tr_errors *errs);
+
 /* The output declared as name, or NULL (cfg may be NULL). Borrowed from cfg. */
 const struct tr_output *tr_config_output(const struct tr_config *cfg, const char *name);
 

@@ -171,19 +171,20 @@ int cmd_reload(struct ctl *c, int argc, char **argv)
 		char *n = jfield(resp, "rules");
 		printf("reloaded: %s rules\n", n);
 		free(n);
+		const cJSON *w = cJSON_GetObjectItemCaseSensitive(resp, "warnings");
+		const cJSON *it;
+		cJSON_ArrayForEach(it, w)
+			if (cJSON_IsString(it))
+				fprintf(stderr, "warning: %s\n", it->valuestring);
 	}
 	cJSON_Delete(resp);
 	return rc;
 }
 
-/* Offline: never connects. Exit 0 all passed, 1 a test failed, 2 a load error. */
+/* Offline: never connects. Exit 0 all passed, 1 a test failed, 2 a load
+ * error; --json: a record per test and a summary (tr_ruletest.h). */
 int cmd_test(struct ctl *c, int argc, char **argv)
 {
-	int status = 0;
-	for (int i = 0; i < argc; i++) {
-		int rc = tr_ruletest_run(argv[i], c->config_path, stdout, stderr);
-		if (rc > status)
-			status = rc;
-	}
-	return status;
+	struct tr_ruletest_opts o = {.config = c->config_path, .json = c->json, .out = stdout, .err = stderr};
+	return tr_ruletest_run(argv, argc, &o);
 }
