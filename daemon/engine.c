@@ -18,6 +18,7 @@
 #include "tr_notify.h"
 #include "tr_lua.h"
 #include "tr_rules_dir.h"
+#include "tr_rule_names.h"
 #include "tr_time.h"
 
 #define MAX_RULES 1024
@@ -56,6 +57,7 @@ struct tr_engine {
 	struct source *sources;
 	size_t nsources;
 	uint64_t resets;       /* times the Lua state was rebuilt (SPEC §5) */
+	struct tr_errors warnings; /* from the load: names rules fall back from, config names unused */
 };
 
 static void rule_free(struct tr_rule *r)
@@ -89,6 +91,7 @@ void tr_engine_free(struct tr_engine *e)
 	}
 	free(e->sources);
 	free(e->lib_dir);
+	tr_errors_free(&e->warnings);
 	free(e);
 }
 
@@ -424,7 +427,11 @@ static void load_one(struct tr_engine *e, const char *path, const char *base, st
 		return;
 	}
 	e->sources[e->nsources++] = src;
+	e->run.load_warnings = &e->warnings; /* not on a rebuild (reset_if_full): said once */
+	e->run.load_path = path;
 	load_source(e, &src, errs);
+	e->run.load_warnings = NULL;
+	e->run.load_path = NULL;
 }
 
 /* SPEC §5: what rules keep between events in Lua (globals, upvalues, module
@@ -482,8 +489,40 @@ static void reset_if_full(struct tr_engine *e)
 		  kept >> 20, (long long)e->run.cfg->limits.lua_state_mb);
 }
 
+/* SPEC §3 no silent fallback: a calendar, output or ladder a rule names as
+ * a literal must exist (an error at its file:line), and a calendar or
+ * output of the config no rule mentions is a warning (tr_rule_names.h).
+ * Ladders are checked only when every file loaded: one that failed may
+ * hold the ladder{} another file names. */
+static void check_names(struct tr_engine *e, struct tr_errors *errs, size_t nerr0)
+{
+	lua_State *L = tr_sandbox_lua(e->sb);
+	lua_getfield(L, LUA_REGISTRYINDEX, "tr.ladders");
+	size_t n = 0;
+	for (lua_pushnil(L); lua_next(L, -2); lua_pop(L, 1))
+		n++;
+	struct tr_rule_file *files = calloc(e->nsources + 1, sizeof(*files));
+	const char **ladders = calloc(n + 1, sizeof(*ladders)); /* borrowed from the registry's keys */
+	if (!files || !ladders) {
+		tr_errors_add(errs, "", 0, 0, NULL, "out of memory checking the names the rules use");
+	} else {
+		n = 0;
+		for (lua_pushnil(L); lua_next(L, -2); lua_pop(L, 1))
+			if (lua_type(L, -2) == LUA_TSTRING)
+				ladders[n++] = lua_tostring(L, -2);
+		for (size_t i = 0; i < e->nsources; i++)
+			files[i] = (struct tr_rule_file){e->sources[i].path, e->sources[i].text, e->sources[i].len};
+		tr_rule_names_check(files, e->nsources, e->run.cfg, errs->n > nerr0 ? NULL : ladders, n, errs,
+				    &e->warnings);
+	}
+	lua_pop(L, 1);
+	free(files);
+	free(ladders);
+}
+
 static int finish_load(struct tr_engine *e, struct tr_engine **out, struct tr_errors *errs, size_t nerr0)
 {
+	check_names(e, errs, nerr0);
 	if (errs->n > nerr0) {
 		tr_engine_free(e);
 		*out = NULL;
@@ -795,4 +834,9 @@ int tr_engine_handles(const struct tr_engine *e, const char *type)
 int tr_engine_rule_count(const struct tr_engine *e)
 {
 	return (int)e->nrules;
+}
+
+const struct tr_errors *tr_engine_warnings(const struct tr_engine *e)
+{
+	return &e->warnings;
 }

@@ -10,6 +10,7 @@
 #include "tr_error.h"
 #include "tr_json.h"
 #include "tr_lua.h"
+#include "tr_rule_names.h"
 #include "tr_time.h"
 
 struct tr_run *tr_lua_run(lua_State *L)
@@ -182,6 +183,29 @@ const char *tr_lua_check_calendar(lua_State *L, int idx, const char *fn)
 	if (!tr_calendars_find(run->calendars, name))
 		luaL_error(L, "%s: unknown calendar '%s' (declare it under calendars: in the config)", fn, name);
 	return name;
+}
+
+void tr_lua_note_fallback(lua_State *L, const char *what, const char *name)
+{
+	struct tr_run *run = tr_lua_run(L);
+	if (run->phase != TR_PHASE_LOAD || !run->load_warnings)
+		return;
+	/* The innermost Lua frame (pcall(time.has_calendar, x) puts a C one
+	 * first): the rule file itself, or a module it requires. */
+	const char *file = run->load_path, *base = strrchr(file, '/');
+	base = base ? base + 1 : file;
+	int line = 0;
+	lua_Debug ar;
+	for (int level = 1; lua_getstack(L, level, &ar); level++) {
+		lua_getinfo(L, "Sl", &ar);
+		if (ar.currentline > 0 && ar.source[0] == '@') {
+			line = ar.currentline;
+			if (strcmp(ar.source + 1, base) != 0)
+				file = ar.source + 1;
+			break;
+		}
+	}
+	tr_rule_names_fallback(run->load_warnings, file, line, what, name);
 }
 
 int64_t tr_lua_when(lua_State *L, int idx, int64_t base, const char *calendar, const char *fn)

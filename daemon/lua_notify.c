@@ -28,10 +28,16 @@ static int l_notify(lua_State *L)
 }
 
 /* has_output(name) -> whether notify(name, …) would be accepted, so a
- * shipped rule can fall back to the journal where "lead" is not set up */
+ * shipped rule can fall back to the journal where "lead" is not set up;
+ * asked while the file loads about a name the config lacks, it is a
+ * warning at --check and reload (SPEC §3: no silent fallback) */
 static int l_has_output(lua_State *L)
 {
-	lua_pushboolean(L, tr_notify_output_known(tr_lua_run(L)->cfg, luaL_checkstring(L, 1)));
+	const char *name = luaL_checkstring(L, 1);
+	int known = tr_notify_output_known(tr_lua_run(L)->cfg, name);
+	if (!known)
+		tr_lua_note_fallback(L, "output", name);
+	lua_pushboolean(L, known);
 	return 1;
 }
 

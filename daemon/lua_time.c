@@ -184,10 +184,16 @@ static int l_time_is_open(lua_State *L)
 	return 1;
 }
 
-/* time.has_calendar(name) -> whether the config declares it (or "24x7") */
+/* time.has_calendar(name) -> whether the config declares it (or "24x7");
+ * asked while the file loads about a name the config lacks, it is a
+ * warning at --check and reload (SPEC §3: no silent fallback) */
 static int l_time_has_calendar(lua_State *L)
 {
-	lua_pushboolean(L, tr_calendars_find(tr_lua_run(L)->calendars, luaL_checkstring(L, 1)) != NULL);
+	const char *name = luaL_checkstring(L, 1);
+	int known = tr_calendars_find(tr_lua_run(L)->calendars, name) != NULL;
+	if (!known)
+		tr_lua_note_fallback(L, "calendar", name);
+	lua_pushboolean(L, known);
 	return 1;
 }
 

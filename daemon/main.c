@@ -12,6 +12,7 @@
 #endif
 #include "tr_config.h"
 #include "tr_daemon.h"
+#include "tr_engine.h"
 #include "tr_log.h"
 #include "tr_reload.h"
 #include "tr_server.h"
@@ -42,13 +43,19 @@ static void usage(FILE *f)
 		   "      --version      print the version and exit\n", TR_DEFAULT_CONFIG);
 }
 
-static void print_errors(const struct tr_errors *errs)
+/* One problem a line on stderr, each after prefix ("" or "warning: "). */
+static void print_errors_as(const struct tr_errors *errs, const char *prefix)
 {
 	for (size_t i = 0; i < errs->n; i++) {
 		char line[1024];
 		tr_error_format(&errs->items[i], line, sizeof(line));
-		fprintf(stderr, "%s\n", line);
+		fprintf(stderr, "%s%s\n", prefix, line);
 	}
+}
+
+static void print_errors(const struct tr_errors *errs)
+{
+	print_errors_as(errs, "");
 }
 
 /* Reads the config: an explicit -c must exist; the default may be absent. */
@@ -149,6 +156,8 @@ int main(int argc, char **argv)
 		if (rc == 0) {
 			struct tr_engine *e;
 			if (tr_engine_load(d->cfg.rules_dir, &d->cfg, &e, &errs) == 0) {
+				/* SPEC §3: a fallback or an unused name is said, not fatal */
+				print_errors_as(tr_engine_warnings(e), "warning: ");
 				printf("%s: configuration ok, %d rules in %s\n", explicit ? config_path : "defaults",
 				       tr_engine_rule_count(e), d->cfg.rules_dir);
 				tr_engine_free(e);

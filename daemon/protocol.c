@@ -472,6 +472,14 @@ static cJSON *op_reload(struct tr_daemon *d, const cJSON *req, const struct tr_p
 		log_info("reload by uid %u", (unsigned)peer->uid);
 		r = ok();
 		cJSON_AddNumberToObject(r, "rules", tr_engine_rule_count(d->engine));
+		/* SPEC §3: what the new rules fall back from, and config names no rule uses */
+		const struct tr_errors *w = tr_engine_warnings(d->engine);
+		cJSON *list = cJSON_AddArrayToObject(r, "warnings");
+		for (size_t i = 0; i < w->n; i++) {
+			char line[512];
+			tr_error_format(&w->items[i], line, sizeof(line));
+			cJSON_AddItemToArray(list, cJSON_CreateString(line));
+		}
 	}
 	tr_errors_free(&errs);
 	return r;

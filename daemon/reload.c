@@ -5,6 +5,7 @@
 #include "tr_engine.h"
 #include "tr_log.h"
 #include "tr_reload.h"
+#include "tr_rule_names.h"
 
 int tr_reload(struct tr_daemon *d, struct tr_errors *errs)
 {
@@ -37,5 +38,6 @@ int tr_reload(struct tr_daemon *d, struct tr_errors *errs)
 	tr_engine_free(d->engine);
 	d->engine = d->ingest.engine = fresh;
 	log_info("reload: %d rules from %s", tr_engine_rule_count(fresh), d->cfg.rules_dir);
+	tr_rule_names_log(tr_engine_warnings(fresh), "reload"); /* SPEC §3: fallbacks said, not fatal */
 	return 0;
 }

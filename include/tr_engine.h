@@ -53,6 +53,11 @@ cJSON *tr_engine_rules_json(const struct tr_engine *e);
 int tr_engine_rule_count(const struct tr_engine *e);
 /* True if some rule's `on` matches type. */
 int tr_engine_handles(const struct tr_engine *e, const char *type);
+/* What the load found worth saying that does not stop the rules (SPEC §3):
+ * a has_calendar/has_output asked at load about a name the config lacks,
+ * a calendar or output of the config that no rule mentions. Each has its
+ * file and line. Owned by the engine; never NULL. */
+const struct tr_errors *tr_engine_warnings(const struct tr_engine *e);
 /* The compiled calendars of this rule set (owned by the engine). */
 const struct tr_calendars *tr_engine_calendars(const struct tr_engine *e);
 

@@ -12,6 +12,7 @@
 #include "tr_store.h"
 #include "tr_event.h"
 #include "tr_calendar.h"
+#include "tr_error.h"
 
 #define TR_LUA_MAX_DEPTH 64  /* nesting cap for JSON <-> Lua (Redis CVE-2021-32626) */
 
@@ -33,6 +34,11 @@ struct tr_run {
 	 * limits.rule_timers); zeroed when a run begins */
 	int64_t log_lines, log_dropped, timers_added;
 	int64_t schedules;    /* schedule{} calls for this event, by all its rules */
+	/* While a rule file's top level runs (tr_engine_load): where
+	 * has_calendar/has_output note a name the config lacks, and that
+	 * file's path for the note; NULL otherwise. */
+	struct tr_errors *load_warnings;
+	const char *load_path;
 };
 
 /* Counts a timer the running action adds; raises past limits.rule_timers
@@ -88,6 +94,11 @@ int64_t tr_lua_check_time(lua_State *L, int idx, int64_t base, const char *fn);
 /* The calendar named by the string at idx (absent or nil: 24x7); raises
  * for an unknown name. */
 const char *tr_lua_check_calendar(lua_State *L, int idx, const char *fn);
+/* SPEC §3: has_calendar/has_output asked, while a rule file loads, about
+ * a name the config lacks (what: "calendar" or "output"): notes a warning
+ * at the rule's file:line in run->load_warnings, so `--check` and reload
+ * say that the rule falls back. Does nothing outside a load. */
+void tr_lua_note_fallback(lua_State *L, const char *what, const char *name);
 /* A point in time from an option table at idx: `at` (a time) or `after` (a
  * duration counted from base in calendar). Raises when neither or both. */
 int64_t tr_lua_when(lua_State *L, int idx, int64_t base, const char *calendar, const char *fn);
