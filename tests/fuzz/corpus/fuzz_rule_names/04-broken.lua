@@ -1,0 +1,3 @@
+notify("a", "unfinished
+notify(((((((((("b"
+--[==[ never closed
