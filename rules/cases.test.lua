@@ -1,5 +1,5 @@
--- Tests for cases.lua: run with `triagectl -c contrib/demo.yaml test rules/cases.test.lua`
--- (the demo config declares the cn-support calendar, Mon-Fri 09:00-18:00 Asia/Shanghai).
+-- Tests for cases.lua: run with `triagectl test rules/cases.test.lua` (rules/fixture.yaml
+-- declares the cn-support calendar, Mon-Fri 09:00-18:00 Asia/Shanghai).
 
 local function case(kind, id, at, extra)
   local ev = { type = kind, id = id .. "@" .. at, case_id = id, account = "acme-us", marketplace = "US",
@@ -55,6 +55,15 @@ test("a reopened case cancels the nudge to reopen it", function()
   for _, tm in ipairs(find("case:178").timers) do
     ok(tm.kind ~= "nudge", "no nudge pending")
   end
+end)
+
+test("a person closing the ticket cancels every nudge about the case", function()
+  case("case.opened", "179", "2026-11-23T02:00:00Z")
+  case("case.update", "179", "2026-11-23T03:00:00Z", { status = "answered" })
+  local t = find("case:179")
+  close(t.id, "solved by phone")
+  eq(#find("case:179").timers, 0)
+  eq(advance("2026-11-30T00:00:00Z"), 0, "nothing fires")
 end)
 
 test("no progress for 16 business hours: escalate to phone, counted in support hours", function()

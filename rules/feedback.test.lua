@@ -60,4 +60,8 @@ test("not handled within 2 h: the ticket escalates and the lead is told", functi
   eq(t.tags[#t.tags], "breached")
   eq(t.history[#t.history].action, "escalate")
   ok(string.find(t.history[#t.history].detail, "contact the buyer now", 1, true), t.history[#t.history].detail)
+  local n = notifications()
+  eq(#n, 1)
+  eq(n[1].output, "lead")
+  eq(n[1].ticket, t.id)
 end)

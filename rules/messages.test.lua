@@ -140,6 +140,9 @@ test("no team hours left before the deadline: escalate at once, and say why", fu
   for _, tm in ipairs(t.timers) do
     ok(tm.kind ~= "escalate", "no second escalation pending")
   end
+  local n = notifications()
+  eq(n[1].output, "lead", "the lead hears of it now")
+  ok(string.find(n[1].message, "out-of-hours cover", 1, true), n[1].message)
   advance("2026-11-28T11:00:00Z")
   eq(find("message:113-t4").priority, "urgent", "the breach is still handled")
 end)
@@ -150,10 +153,14 @@ test("a ticket moved to another queue is still handled at its breach", function(
   message("q1", "113-q1", "2026-11-24T05:00:00Z")
   message("q2", "113-q1", "2026-11-24T06:00:00Z", { subject = "Refund", body = "I want a refund." })
   eq(find("message:113-q1").queue, "returns")
+  notifications { clear = true }
   advance("2026-11-25T05:00:00Z")
   local t = find("message:113-q1")
   eq(t.priority, "urgent")
   eq(t.tags[#t.tags], "breached")
+  local n = notifications()
+  eq(n[#n].output, "lead")
+  ok(string.find(n[#n].message, "Reply deadline missed", 1, true), n[#n].message)
 end)
 
 test("a ticket opened in a sub-team's queue is handled at its breach too", function()
