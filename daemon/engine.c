@@ -58,6 +58,8 @@ struct tr_engine {
 	size_t nsources;
 	uint64_t resets;       /* times the Lua state was rebuilt (SPEC §5) */
 	struct tr_errors warnings; /* from the load: names rules fall back from, config names unused */
+	struct tr_buf declined; /* the event being dispatched: names of the rules whose `when`
+				 * said no, a JSON array being written (reused) */
 };
 
 static void rule_free(struct tr_rule *r)
@@ -92,6 +94,7 @@ void tr_engine_free(struct tr_engine *e)
 	free(e->sources);
 	free(e->lib_dir);
 	tr_errors_free(&e->warnings);
+	tr_buf_free(&e->declined);
 	free(e);
 }
 
@@ -688,6 +691,16 @@ static int run_when(struct tr_engine *e, struct tr_rule *r, struct tr_call *call
 	return yes;
 }
 
+/* r's `on` took the event and its `when` said no: `explain` lists it, so a
+ * user can see why a rule did nothing (SPEC §6). Kept in memory and written
+ * once per event, into its row (tr_store_event_declined), not a row per
+ * rule: most events have a rule that declines them. */
+static void note_declined(struct tr_engine *e, const struct tr_rule *r)
+{
+	tr_buf_add(&e->declined, e->declined.len ? "," : "[", 1);
+	tr_json_add_string(&e->declined, r->name);
+}
+
 /* Runs r (whose `on` matches ev) on ev: `when`, then the action in a
  * savepoint, and records its outcome. Counts into out. Returns 0 or a store
  * error (the caller rolls back the whole transaction). */
@@ -716,6 +729,8 @@ static int run_rule(struct tr_engine *e, struct tr_store *s, struct tr_rule *r, 
 		if (m < 0) {
 			out->errors++;
 			rc = record(s, r, ev, "error", NULL, &call, now);
+		} else {
+			note_declined(e, r);
 		}
 		lua_settop(L, top);
 		return rc;
@@ -770,9 +785,17 @@ int tr_engine_dispatch(struct tr_engine *e, struct tr_store *s, const struct tr_
 	}
 
 	e->run.schedules = 0;
+	e->declined.len = 0;
 	for (size_t i = 0; i < e->nrules && rc == 0; i++)
 		if (rule_matches(&e->rules[i], ev->type))
 			rc = run_rule(e, s, &e->rules[i], ev, now, out);
+	if (rc == 0 && e->declined.len) {
+		tr_buf_add(&e->declined, "]", 1);
+		/* out of memory: explain lists none, the event is still whole */
+		if (!e->declined.oom)
+			rc = tr_store_event_declined(s, ev->seq, e->declined.p);
+		e->declined.oom = 0;
+	}
 	e->run.event = NULL;
 	e->run.store = NULL;
 	reset_if_full(e);

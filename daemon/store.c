@@ -161,6 +161,11 @@ static const char *const migrations[] = {
 	 * their random keys took a random page write per new ticket, 42% of
 	 * the WAL's pages with the shipped rules. */
 	"DROP INDEX IF EXISTS tickets_open_key;",
+
+	/* 13: the rules whose `on` took an event and whose `when` said no,
+	 * for `explain` (a JSON array of names, NULL: none): a column of the
+	 * event's row, written once per event, not a row per rule. */
+	"ALTER TABLE events ADD COLUMN declined TEXT;",
 };
 
 static const char *const stmt_sql[S_COUNT] = {
@@ -272,6 +277,8 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_SUSPECT_COUNT] = "SELECT count FROM suspects WHERE type = ? AND id = ?",
 	[S_FILES_FINISHED_SINCE] = "SELECT coalesce(sum(state = 'done'), 0), coalesce(sum(state = 'rejected'), 0)"
 				   " FROM files WHERE finished_at >= ?",
+	[S_EVENT_DECLINED_SET] = "UPDATE events SET declined = ? WHERE seq = ?",
+	[S_EVENT_DECLINED] = "SELECT declined FROM events WHERE seq = ?",
 };
 
 const char *tr_store_errmsg(struct tr_store *s)

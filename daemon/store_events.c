@@ -278,6 +278,32 @@ int tr_store_event_find(struct tr_store *s, const char *type, const char *id, in
 	return step == SQLITE_ROW || step == SQLITE_DONE ? found : TR_ESTORE;
 }
 
+int tr_store_event_declined(struct tr_store *s, int64_t seq, const char *json)
+{
+	sqlite3_stmt *st = stmt(s, S_EVENT_DECLINED_SET);
+	if (!st)
+		return TR_ESTORE;
+	bind_text(st, 1, json);
+	sqlite3_bind_int64(st, 2, seq);
+	return run(s, st);
+}
+
+int tr_store_event_declined_get(struct tr_store *s, int64_t seq, char **json)
+{
+	*json = NULL;
+	sqlite3_stmt *st = stmt(s, S_EVENT_DECLINED);
+	if (!st)
+		return TR_ESTORE;
+	sqlite3_bind_int64(st, 1, seq);
+	int step = sqlite3_step(st), rc = 0;
+	if (step == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL && !(*json = column_strdup(st, 0)))
+		rc = -ENOMEM;
+	else if (step != SQLITE_ROW && step != SQLITE_DONE)
+		rc = TR_ESTORE;
+	sqlite3_reset(st);
+	return rc;
+}
+
 int tr_store_outcomes_each(struct tr_store *s, int64_t seq,
 			   int (*each)(void *ud, const struct tr_outcome_row *o), void *ud)
 {

@@ -5,6 +5,7 @@
  * them into the answer's bytes, and is the one place those bytes are decided.
  * Not SQL (store*.c), not the envelope of an answer (protocol.c). */
 #include <stdint.h>
+#include <stdlib.h>
 #include <cjson/cJSON.h>
 #include "tr_error.h"
 #include "tr_store.h"
@@ -170,6 +171,25 @@ static int add_outcome(void *ud, const struct tr_outcome_row *row)
 	return 0;
 }
 
+/* "declined": [{"rule": name}] for each rule whose `on` took the event
+ * and whose `when` said no, in the order they ran; an object each, so a
+ * detail can join the name later. Unreadable: the list stays empty. */
+static void add_declined(struct tr_store *s, int64_t seq, cJSON *list)
+{
+	char *text = NULL;
+	if (!list || tr_store_event_declined_get(s, seq, &text) || !text)
+		return;
+	cJSON *names = cJSON_Parse(text), *it;
+	cJSON_ArrayForEach(it, names) {
+		cJSON *o = cJSON_CreateObject();
+		if (cJSON_IsString(it))
+			cJSON_AddStringToObject(o, "rule", it->valuestring);
+		cJSON_AddItemToArray(list, o);
+	}
+	cJSON_Delete(names);
+	free(text);
+}
+
 /* Outcomes that cannot be read leave the list short, as for a ticket's
  * history. */
 cJSON *tr_view_explain(struct tr_store *s, const char *type, const char *id, int64_t seq, int *found)
@@ -181,6 +201,7 @@ cJSON *tr_view_explain(struct tr_store *s, const char *type, const char *id, int
 	cJSON *outcomes = cJSON_AddArrayToObject(x.o, "outcomes");
 	if (outcomes)
 		tr_store_outcomes_each(s, x.seq, add_outcome, outcomes);
+	add_declined(s, x.seq, cJSON_AddArrayToObject(x.o, "declined"));
 	return x.o;
 }
 

@@ -169,6 +169,12 @@ struct tr_event_row {
 };
 int tr_store_event_find(struct tr_store *s, const char *type, const char *id, int64_t seq,
 			void (*got)(void *ud, const struct tr_event_row *ev), void *ud);
+/* The rules whose `on` took event seq and whose `when` said no, as a JSON
+ * array of names (json), kept in the event's row: written once, after its
+ * rules ran. _get: *json is heap (caller frees), NULL when none declined or
+ * no such event. Both return 0 or TR_ESTORE (-ENOMEM for the copy). */
+int tr_store_event_declined(struct tr_store *s, int64_t seq, const char *json);
+int tr_store_event_declined_get(struct tr_store *s, int64_t seq, char **json);
 /* The outcomes of event seq in the order the rules ran. */
 struct tr_outcome_row {
 	const char *rule, *status;

@@ -24,7 +24,8 @@ cJSON *tr_view_ticket_by_id(struct tr_store *s, int64_t id, int with_history, in
 /* The tickets f selects, newest first, as an array; NULL on a database
  * error (tr_store_errmsg) or when out of memory. */
 cJSON *tr_view_tickets(struct tr_store *s, const struct tr_ticket_filter *f);
-/* The event by (type, id), or by seq when seq > 0, as {"event", "outcomes"}.
+/* The event by (type, id), or by seq when seq > 0, as {"event", "outcomes",
+ * "declined": [{"rule"}] (the rules whose `when` said no)}.
  * NULL with *found 0 when there is no such event (or it cannot be read),
  * NULL with *found 1 when out of memory. */
 cJSON *tr_view_explain(struct tr_store *s, const char *type, const char *id, int64_t seq, int *found);

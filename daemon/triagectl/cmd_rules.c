@@ -22,6 +22,22 @@ static char *duration_us_text(const cJSON *v)
 	return xasprintf("%.2f s", (double)us / 1e6);
 }
 
+/* The rules whose `on` took the event and whose `when` said no: why a
+ * rule a user expected did nothing. An older daemon sends none. */
+static void print_declined(const cJSON *declined)
+{
+	const cJSON *it;
+	if (!cJSON_IsArray(declined) || !declined->child)
+		return;
+	printf("\ndeclined by their `when`:");
+	cJSON_ArrayForEach(it, declined) {
+		char *rule = jfield(it, "rule");
+		printf(" %s%s", rule, it->next ? "," : "");
+		free(rule);
+	}
+	putchar('\n');
+}
+
 int cmd_explain(struct ctl *c, int argc, char **argv)
 {
 	if (c->o.seq && argc != 0)
@@ -78,6 +94,7 @@ int cmd_explain(struct ctl *c, int argc, char **argv)
 			free(cloc);
 		}
 	}
+	print_declined(jget(resp, "declined"));
 out:
 	cJSON_Delete(resp);
 	return rc;

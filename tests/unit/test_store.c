@@ -981,9 +981,9 @@ static void test_timer_log(void **state)
 	assert_int_equal(side_count(f->path, "SELECT count(*) FROM ticket_timers"), 2);
 }
 
-/* What migrations 10, 9 and 8 added, to make a database of an older version
- * (11 only deleted rows). */
-#define UNDO_10 "DROP TABLE timer_log;"
+/* What migrations 13, 10, 9 and 8 added, to make a database of an older
+ * version (11 and 12 only deleted rows and an index). */
+#define UNDO_10 "ALTER TABLE events DROP COLUMN declined;" /* 13 */ "DROP TABLE timer_log;"
 #define UNDO_9 UNDO_10 "DROP INDEX outbox_delivered;"
 #define UNDO_8 UNDO_9 "DROP TRIGGER ticket_counts_insert; DROP TRIGGER ticket_counts_state;" \
 	"DROP TRIGGER ticket_counts_delete; DROP TABLE ticket_counts;"
@@ -1039,7 +1039,7 @@ static void test_migration_ticket_timers(void **state)
 			   "PRAGMA user_version = 6;");
 	char err[256] = "";
 	assert_int_equal(tr_store_open(f->path, TR_DURABILITY_NORMAL, &f->s, err, sizeof(err)), 0);
-	assert_int_equal(side_count(f->path, "PRAGMA user_version"), 12);
+	assert_int_equal(side_count(f->path, "PRAGMA user_version"), 13);
 	assert_int_equal(side_count(f->path, "SELECT count(*) FROM ticket_timers WHERE ticket_id = 7 AND id = 1"), 1);
 	assert_int_equal(side_count(f->path, "SELECT count(*) FROM ticket_timers"), 1);
 	assert_int_equal(side_count(f->path, "SELECT count(*) FROM sqlite_master WHERE name = 'timers_ticket'"), 0);

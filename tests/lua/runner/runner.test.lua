@@ -1,5 +1,5 @@
--- The runner itself: fixtures in three layers, notifications() and a
--- person's actions.
+-- The runner itself: fixtures in three layers, notifications(), a
+-- person's actions, and the rules whose `when` said no.
 fixture { params = { ["layer.c"] = "lua" } }
 
 test("the calendar and output come from fixture.yaml", function()
@@ -58,4 +58,15 @@ test("a person acts on a ticket: assign, comment, ack, close, reopen", function(
   ok(not ok_ and tostring(err):find("reopen"), "reopening an open ticket is refused")
   ok(not pcall(close, 999, "no such"), "an unknown ticket is an error")
   ok(not pcall(assign, id), "assign needs someone")
+end)
+
+test("ingest() says which rules' `when` declined the event", function()
+  local r = ingest { type = "alarm.raised", id = "d1" }
+  eq(#r.outcomes, 1)
+  eq(r.declined, { { rule = "quiet" } })
+  r = ingest { type = "alarm.raised", id = "d2", level = "debug" }
+  eq(r.outcomes[1].rule, "quiet")
+  eq(r.declined, { { rule = "page" } })
+  r = ingest { type = "alarm.cleared", id = "d3" }
+  eq(r.declined, { { rule = "quiet" } }, "page's `on` does not take it: not listed")
 end)
