@@ -1,47 +1,74 @@
-/* The `state` table: persistent values and windowed counters that rules
- * keep across events (e.g. cases opened per account per day), stored in the
- * event's transaction so they roll back with a failing rule. */
+/* The `state` table: what rules keep across events, in one keyspace (SPEC
+ * §5): a key holds a value (state.set) or a windowed counter (state.incr),
+ * and state.get reads either. Stored in the event's transaction so it rolls
+ * back with a failing rule. Only argument checks and effects: what a key
+ * becomes when the kinds meet is the store's (tr_store_counter_add). */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <lauxlib.h>
 #include "tr_lua.h"
 #include "tr_time.h"
 
-#define STATE_KEY_MAX 512
-
 static const char *check_key(lua_State *L)
 {
 	size_t len;
 	const char *key = luaL_checklstring(L, 1, &len);
-	if (len == 0 || len > STATE_KEY_MAX || memchr(key, 0, len))
-		luaL_error(L, "state: keys are 1 to %d bytes, without NUL", STATE_KEY_MAX);
+	if (len == 0 || len > TR_STATE_KEY_MAX || memchr(key, 0, len))
+		luaL_error(L, "state: keys are 1 to %d bytes, without NUL", TR_STATE_KEY_MAX);
 	return key;
 }
 
-/* state.get(key) -> value or nil */
+/* The clock counters are counted in: the event's time, so a backfilled
+ * event counts (and reads) in the window it happened in. */
+static int64_t counter_time(const struct tr_run *run)
+{
+	return run->event ? run->event->occurred_at : run->now;
+}
+
+/* What a read found, copied: Lua may raise while it pushes, and must not
+ * jump out of the store's read with its statement half-stepped. */
+struct got {
+	int found, oom;
+	char *value;      /* malloc'd; NULL for a counter */
+	int64_t count;
+};
+
+static void copy_row(void *ud, const struct tr_state_row *row)
+{
+	struct got *g = ud;
+	g->found = 1;
+	g->count = row->count;
+	if (row->value && !(g->value = strdup(row->value)))
+		g->oom = 1;
+}
+
+/* state.get(key) -> value, a counter's count in its window, or nil */
 static int l_state_get(lua_State *L)
 {
 	struct tr_run *run = tr_lua_run(L);
 	const char *key = check_key(L);
-	char *text = NULL;
-	int rc = tr_store_state_get(run->store, key, &text);
-	if (rc < 0)
-		return luaL_error(L, "state.get: database error: %s", tr_store_errmsg(run->store));
-	cJSON *j = rc ? cJSON_Parse(text) : NULL;
-	free(text);
-	if (!j) {
-		lua_pushnil(L);
+	struct got g = {0};
+	if (tr_store_state_read(run->store, key, counter_time(run), copy_row, &g) < 0 || g.oom) {
+		free(g.value);
+		return luaL_error(L, "state.get: %s: %s", g.oom ? "out of memory" : "database error",
+				  tr_store_errmsg(run->store));
+	}
+	if (g.found && !g.value) {
+		lua_pushinteger(L, g.count);
 		return 1;
 	}
+	cJSON *j = g.value ? cJSON_Parse(g.value) : NULL;
+	free(g.value);
 	/* Stored values are wrapped as [v] so scalars round-trip. */
-	int bad = tr_lua_push_json(L, cJSON_GetArrayItem(j, 0));
+	int bad = !j || tr_lua_push_json(L, cJSON_GetArrayItem(j, 0));
 	cJSON_Delete(j);
 	if (bad)
 		lua_pushnil(L);
 	return 1;
 }
 
-/* state.set(key, value): nil deletes */
+/* state.set(key, value): a value, replacing a counter; nil deletes either */
 static int l_state_set(lua_State *L)
 {
 	struct tr_run *run = tr_lua_run_mutating(L, "state.set");
@@ -62,7 +89,8 @@ static int l_state_set(lua_State *L)
 	return 0;
 }
 
-/* state.incr(key [, n] [, {window = "24h"}]) -> count in the window */
+/* state.incr(key [, n] [, {window = "24h"}]) -> count in the window; the
+ * key keeps the window of its latest incr */
 static int l_state_incr(lua_State *L)
 {
 	static const char *const allowed[] = {"window", NULL};
@@ -83,9 +111,12 @@ static int l_state_incr(lua_State *L)
 			return luaL_error(L, "state.incr: window \"%s\" is not a duration (90s, 15m, 4h, 3d)", w);
 		lua_pop(L, 1);
 	}
-	int64_t t = run->event ? run->event->occurred_at : run->now;
 	int64_t total = 0;
-	if (tr_store_counter_add(run->store, key, n, t, window, &total))
+	int rc = tr_store_counter_add(run->store, key, n, counter_time(run), window, &total);
+	if (rc == -EINVAL)
+		return luaL_error(L, "state.incr: key \"%s\" holds a value that is not a whole number;"
+				  " state.set(key, nil) first to count it", key);
+	if (rc)
 		return luaL_error(L, "state.incr: database error: %s", tr_store_errmsg(run->store));
 	tr_lua_effect(L, "state.incr", 0);
 	tr_lua_effect_str(L, "key", key);

@@ -166,7 +166,38 @@ static const char *const migrations[] = {
 	 * for `explain` (a JSON array of names, NULL: none): a column of the
 	 * event's row, written once per event, not a row per rule. */
 	"ALTER TABLE events ADD COLUMN declined TEXT;",
+
+	/* 14: one keyspace for rule state (SPEC §5: `get` reads what `incr`
+	 * counted). A key of `state` holds a value, or a counter (value
+	 * NULL) with its window (window_s, 0 forever) and the time its newest
+	 * bucket leaves the window (expires_at: an add then deletes it, so
+	 * keys counted once do not pile up). Counters kept no window before:
+	 * one that only counted forever (bucket 0) says so, the others learn
+	 * theirs at their next add. Where a value and a counter shared a
+	 * name, get read the value: it stays. */
+	"CREATE TABLE state14(key TEXT PRIMARY KEY, value TEXT, window_s INTEGER,"
+	"  expires_at INTEGER) WITHOUT ROWID;"
+	"INSERT INTO state14(key, value) SELECT key, value FROM state;"
+	"INSERT INTO state14(key, window_s) SELECT key, CASE WHEN max(bucket) = 0 THEN 0 END"
+	"  FROM counters WHERE key NOT IN (SELECT key FROM state) GROUP BY key;"
+	"DELETE FROM counters WHERE key IN (SELECT key FROM state);"
+	"DROP TABLE state;"
+	"ALTER TABLE state14 RENAME TO state;"
+	"CREATE INDEX state_expiry ON state(expires_at) WHERE expires_at IS NOT NULL;"
+	"CREATE TRIGGER state_counter_deleted AFTER DELETE ON state WHEN OLD.value IS NULL BEGIN"
+	"  DELETE FROM counters WHERE key = OLD.key; END;"
+	"CREATE TRIGGER state_counter_replaced AFTER UPDATE OF value ON state"
+	"  WHEN OLD.value IS NULL AND NEW.value IS NOT NULL BEGIN"
+	"  DELETE FROM counters WHERE key = OLD.key; END;",
 };
+
+/* A counter's count in its window at time t (a parameter), for a row of
+ * state: the buckets above (t - window) / width (store_state.c), all of
+ * them for a window of 0 (forever) or not known (counted before windows
+ * were stored). */
+#define STATE_COUNT(t) "CASE WHEN value IS NULL THEN (SELECT coalesce(sum(c.count), 0) FROM counters c" \
+	" WHERE c.key = state.key AND (coalesce(state.window_s, 0) = 0" \
+	" OR c.bucket > (" t " - state.window_s) / ((state.window_s + 23) / 24))) END"
 
 static const char *const stmt_sql[S_COUNT] = {
 	[S_BEGIN] = "BEGIN IMMEDIATE",
@@ -198,14 +229,31 @@ static const char *const stmt_sql[S_COUNT] = {
 				 " closed_at = ?12, acked_at = ?13, updated_at = ?14 WHERE id = ?15",
 	[S_HISTORY_ADD] = "INSERT INTO ticket_history(ticket_id, at, event_seq, actor, action, detail)"
 			  " VALUES(?,?,?,?,?,?)",
-	[S_STATE_GET] = "SELECT value FROM state WHERE key = ?",
+	/* SPEC §5 state, one keyspace (store_state.c): a key holds a value,
+	 * or a counter (value NULL) whose buckets a trigger deletes with it. */
+	[S_STATE_GET] = "SELECT value FROM state WHERE key = ? AND value IS NOT NULL",
 	[S_STATE_SET] = "INSERT INTO state(key, value) VALUES(?, ?)"
-			" ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+			" ON CONFLICT(key) DO UPDATE SET value = excluded.value, window_s = NULL, expires_at = NULL",
 	[S_STATE_DELETE] = "DELETE FROM state WHERE key = ?",
+	[S_STATE_READ] = "SELECT value, window_s, " STATE_COUNT("?2") " FROM state"
+			 " WHERE key = ?1 AND (expires_at IS NULL OR expires_at > ?2)",
+	[S_STATE_LIST] = "SELECT key, value, window_s, " STATE_COUNT("?4") " FROM state"
+			 " WHERE key > ?1 AND key >= ?2 AND (?3 IS NULL OR key < ?3)"
+			 " AND (expires_at IS NULL OR expires_at > ?4) ORDER BY key LIMIT ?5",
+	/* Through the state_expiry partial index, the longest expired first. */
+	[S_STATE_SWEEP] = "DELETE FROM state WHERE key IN (SELECT key FROM state"
+			  " WHERE expires_at <= ? ORDER BY expires_at LIMIT 2)",
 	[S_COUNTER_ADD] = "INSERT INTO counters(key, bucket, count) VALUES(?, ?, ?)"
 			  " ON CONFLICT(key, bucket) DO UPDATE SET count = count + excluded.count",
 	[S_COUNTER_SUM] = "SELECT coalesce(sum(count), 0) FROM counters WHERE key = ? AND bucket > ?",
 	[S_COUNTER_PRUNE] = "DELETE FROM counters WHERE key = ? AND bucket <= ?",
+	/* the key before an add: a value's number when it is [whole number] */
+	[S_COUNTER_KEY] = "SELECT value, window_s, CASE WHEN json_valid(value) AND json_type(value, '$[0]') = 'integer'"
+			  " THEN json_extract(value, '$[0]') END, expires_at FROM state WHERE key = ?",
+	[S_COUNTER_KEY_SET] = "INSERT INTO state(key, value, window_s, expires_at) VALUES(?1, NULL, ?2, ?3)"
+			      " ON CONFLICT(key) DO UPDATE SET value = NULL, window_s = ?2, expires_at = ?3",
+	[S_COUNTER_BUCKETS] = "SELECT bucket, count FROM counters WHERE key = ?",
+	[S_COUNTER_CLEAR] = "DELETE FROM counters WHERE key = ?",
 	/* History lines and logged timer fires in the order they happened: a
 	 * fire right after the history line that was the last when it fired. */
 	[S_HISTORY_LIST] = "SELECT at, actor, action, detail, event_seq FROM ("

@@ -1,11 +1,8 @@
 /* Events and what the rules made of them: the event rows (SPEC §2
  * duplicates), each rule's outcome and the retry of failed ones (SPEC §3),
- * the poison-pill quarantine and its suspects, and what rules keep between
- * events (state.* and windowed counters). State and counters live here, not
- * with tickets: like outcomes they are written only by a rule run, inside the
- * transaction of the event that ran it, and belong to no ticket. Not tickets
- * (store_tickets.c), timers (store_timers.c) nor the JSON an event is
- * explained with (views.c). */
+ * and the poison-pill quarantine and its suspects. Not what rules keep
+ * between events (store_state.c), tickets (store_tickets.c), timers
+ * (store_timers.c) nor the JSON an event is explained with (views.c). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -178,71 +175,6 @@ int tr_store_suspect_add(struct tr_store *s, const char *type, const char *id, i
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	return 0;
-}
-
-int tr_store_state_get(struct tr_store *s, const char *key, char **value)
-{
-	sqlite3_stmt *st = stmt(s, S_STATE_GET);
-	if (!st)
-		return TR_ESTORE;
-	bind_text(st, 1, key);
-	int rc = sqlite3_step(st), found = 0;
-	*value = NULL;
-	if (rc == SQLITE_ROW) {
-		found = 1;
-		*value = column_strdup(st, 0);
-		if (!*value)
-			found = -ENOMEM;
-	}
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? found : TR_ESTORE;
-}
-
-int tr_store_state_set(struct tr_store *s, const char *key, const char *value)
-{
-	sqlite3_stmt *st = stmt(s, value ? S_STATE_SET : S_STATE_DELETE);
-	if (!st)
-		return TR_ESTORE;
-	bind_text(st, 1, key);
-	if (value)
-		bind_text(st, 2, value);
-	return run(s, st);
-}
-
-/* A window is kept as 24 buckets, so the count is exact to 1/24 of it. */
-int tr_store_counter_add(struct tr_store *s, const char *key, int64_t n, int64_t t,
-			 int64_t window, int64_t *total)
-{
-	int64_t width = window > 0 ? (window + 23) / 24 : INT64_MAX;
-	int64_t bucket = window > 0 ? t / width : 0;
-	int64_t oldest = window > 0 ? (t - window) / width : -1;
-	sqlite3_stmt *st = stmt(s, S_COUNTER_ADD);
-	if (!st)
-		return TR_ESTORE;
-	bind_text(st, 1, key);
-	sqlite3_bind_int64(st, 2, bucket);
-	sqlite3_bind_int64(st, 3, n);
-	int rc = run(s, st);
-	if (rc)
-		return rc;
-	if (window > 0) {
-		if (!(st = stmt(s, S_COUNTER_PRUNE)))
-			return TR_ESTORE;
-		bind_text(st, 1, key);
-		sqlite3_bind_int64(st, 2, oldest);
-		if ((rc = run(s, st)))
-			return rc;
-	}
-	if (!(st = stmt(s, S_COUNTER_SUM)))
-		return TR_ESTORE;
-	bind_text(st, 1, key);
-	sqlite3_bind_int64(st, 2, oldest);
-	rc = sqlite3_step(st);
-	*total = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	return rc == SQLITE_ROW ? 0 : TR_ESTORE;
 }
 
 int tr_store_event_find(struct tr_store *s, const char *type, const char *id, int64_t seq,

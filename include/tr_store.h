@@ -121,14 +121,42 @@ int tr_store_ticket_update(struct tr_store *s, struct tr_ticket *t, const struct
 int tr_store_history_add(struct tr_store *s, int64_t ticket_id, int64_t at, int64_t event_seq,
 			 const char *actor, const char *action, const char *detail);
 
-/* Persistent rule state (lua state.*). get: 1 found (value malloc'd into
- * *value, caller frees), 0 absent, <0 error. set with value NULL deletes. */
+/* Persistent rule state (lua state.*, SPEC §5): one keyspace, where a key
+ * holds a value (JSON text; the Lua table writes [v] so scalars round-trip)
+ * or a windowed counter. Keys are 1 to TR_STATE_KEY_MAX bytes. */
+#define TR_STATE_KEY_MAX 512
+/* The key's value: 1 found (malloc'd into *value, the caller frees it), 0
+ * absent or a counter (*value NULL), <0 error. */
 int tr_store_state_get(struct tr_store *s, const char *key, char **value);
+/* Sets a value, replacing a counter of the same name; value NULL deletes
+ * the key, value or counter. */
 int tr_store_state_set(struct tr_store *s, const char *key, const char *value);
-/* Windowed counter: adds n at time t and returns in *total the sum over
- * (t - window, t]; window 0 = forever. */
+/* Counts n at time t in key's window (seconds; 0 = forever) and returns in
+ * *total the count over (t - window, t], exact to 1/24 of the window. The
+ * key keeps the window of its latest add: a new one moves its counts, each
+ * keeping its time. A key holding the value [whole number] counts on from
+ * that number (counted at t); -EINVAL when it holds any other value (nothing
+ * changed). A counter whose window has passed is forgotten: each add deletes
+ * up to two such keys. 0 or TR_ESTORE. */
 int tr_store_counter_add(struct tr_store *s, const char *key, int64_t n, int64_t t,
 			 int64_t window, int64_t *total);
+/* A key as read: borrowed, its strings live until the callback returns. */
+struct tr_state_row {
+	const char *key;
+	const char *value;     /* a value's JSON text; NULL: a counter */
+	int64_t count;         /* a counter's count in its window at the read's time */
+	int64_t window_s;      /* a counter's window, 0 forever; -1 not known yet
+				* (counted before windows were stored: known at
+				* its next add) */
+};
+/* Reads key as at time t (a counter's window ends at t; one that has
+ * passed is absent): 1 found (got called once), 0 absent, TR_ESTORE. */
+int tr_store_state_read(struct tr_store *s, const char *key, int64_t t,
+			void (*got)(void *ud, const struct tr_state_row *row), void *ud);
+/* The keys starting with prefix (NULL or "": all) and above after (NULL:
+ * from the first), in byte order, at most limit, as at now; a walk (below). */
+int tr_store_state_each(struct tr_store *s, const char *prefix, const char *after, int64_t now, int limit,
+			int (*each)(void *ud, const struct tr_state_row *row), void *ud);
 
 /* Reads for the views (tr_views.h) and anyone else who lists what is stored.
  * A walk calls each for every row in order, with the row borrowed: its

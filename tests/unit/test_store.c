@@ -1039,7 +1039,7 @@ static void test_migration_ticket_timers(void **state)
 			   "PRAGMA user_version = 6;");
 	char err[256] = "";
 	assert_int_equal(tr_store_open(f->path, TR_DURABILITY_NORMAL, &f->s, err, sizeof(err)), 0);
-	assert_int_equal(side_count(f->path, "PRAGMA user_version"), 13);
+	assert_true(side_count(f->path, "PRAGMA user_version") >= 13); /* and any later */
 	assert_int_equal(side_count(f->path, "SELECT count(*) FROM ticket_timers WHERE ticket_id = 7 AND id = 1"), 1);
 	assert_int_equal(side_count(f->path, "SELECT count(*) FROM ticket_timers"), 1);
 	assert_int_equal(side_count(f->path, "SELECT count(*) FROM sqlite_master WHERE name = 'timers_ticket'"), 0);
