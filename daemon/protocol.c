@@ -554,6 +554,48 @@ static cJSON *op_stats(struct tr_daemon *d, const cJSON *req, const struct tr_pe
 	return r;
 }
 
+#define STATE_LIMIT_DEFAULT 100
+#define STATE_LIMIT_MAX 1000 /* keys per answer: each is read on the loop thread */
+
+/* A string member no longer than a state key: 1 found, 0 absent, -1 bad. */
+static int opt_key_text(const cJSON *req, const char *name, const char **out)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(req, name);
+	*out = NULL;
+	if (!v)
+		return 0;
+	if (!cJSON_IsString(v) || strlen(v->valuestring) > TR_STATE_KEY_MAX)
+		return -1;
+	*out = v->valuestring;
+	return 1;
+}
+
+/* SPEC §6 state: what rules keep (values and counters, one keyspace), a
+ * page of keys in order; "after" (the last key of a page) asks for the next. */
+static cJSON *op_state(struct tr_daemon *d, const cJSON *req, const struct tr_peer *peer)
+{
+	(void)peer;
+	const char *prefix, *after;
+	int64_t limit = STATE_LIMIT_DEFAULT;
+	if (opt_key_text(req, "prefix", &prefix) < 0)
+		return tr_protocol_error(TR_ERR_BAD_REQUEST, "field \"prefix\": a string of at most %d bytes",
+					 TR_STATE_KEY_MAX);
+	if (opt_key_text(req, "after", &after) < 0)
+		return tr_protocol_error(TR_ERR_BAD_REQUEST, "field \"after\": a key (a string of at most %d bytes)",
+					 TR_STATE_KEY_MAX);
+	if (opt_int(req, "limit", &limit) < 0 || limit < 1 || limit > STATE_LIMIT_MAX)
+		return tr_protocol_error(TR_ERR_BAD_REQUEST, "field \"limit\": a whole number from 1 to %d",
+					 STATE_LIMIT_MAX);
+	int more;
+	cJSON *list = tr_view_state(d->store, prefix, after, (int)limit, tr_time_now(), &more);
+	if (!list)
+		return tr_protocol_error(TR_ERR_INTERNAL, "database error: %s", tr_store_errmsg(d->store));
+	cJSON *r = ok();
+	cJSON_AddItemToObject(r, "state", list);
+	cJSON_AddBoolToObject(r, "more", more);
+	return r;
+}
+
 typedef cJSON *(*op_fn)(struct tr_daemon *, const cJSON *, const struct tr_peer *);
 
 /* changes_state: running the op changes what the daemon keeps, so it runs
@@ -572,6 +614,7 @@ static const struct {
 	{"rules", op_rules, 0},
 	{"stats", op_stats, 0},
 	{"timers", op_timers, 0},
+	{"state", op_state, 0},
 	{"reload", op_reload, 1},
 	{"retry", op_retry, 1},
 };

@@ -32,5 +32,12 @@ cJSON *tr_view_explain(struct tr_store *s, const char *type, const char *id, int
 /* The first limit pending timers, earliest first, as an array, and in
  * *total how many are pending; NULL on a database error. */
 cJSON *tr_view_timers(struct tr_store *s, int limit, int64_t *total);
+/* The state keys starting with prefix and above after (either may be NULL),
+ * at most limit in byte order, as at now (views_state.c): an array of
+ * {"key", "value"} and {"key", "count", "window", "window_s"}; *more is 1
+ * when keys are left past the last. NULL on a database error or when out
+ * of memory. */
+cJSON *tr_view_state(struct tr_store *s, const char *prefix, const char *after, int limit, int64_t now,
+		     int *more);
 
 #endif
