@@ -340,6 +340,26 @@ static const struct key_def limits_keys[] = {
 	{NULL, NULL, 0, 0, NULL, 0},
 };
 
+/* A duration such as "4h" or "90m", at least def->min seconds. */
+static void apply_duration(struct ctx *c, const struct node *v, void *dst, const char *key,
+			   const struct key_def *def)
+{
+	const char *s = tr_config_want_string(c, v, key);
+	int64_t d;
+	if (!s)
+		return;
+	if (tr_duration_parse(s, &d) || d < def->min)
+		problem(c, v, key, "\"%s\" is not a duration of at least %llds (90s, 15m, 4h, 1d)", s,
+			(long long)def->min);
+	else
+		*(int64_t *)dst = d;
+}
+
+static const struct key_def tickets_keys[] = {
+	{"ack_timeout", apply_duration, offsetof(struct tr_config, ack_timeout), 0, NULL, 1},
+	{NULL, NULL, 0, 0, NULL, 0},
+};
+
 static const struct key_def log_keys[] = {
 	{"level", apply_log_level, offsetof(struct tr_config, log_level), 0, NULL, 0},
 	{NULL, NULL, 0, 0, NULL, 0},
@@ -356,6 +376,7 @@ static const struct key_def top_keys[] = {
 	{"outputs", tr_config_apply_outputs, 0, 0, NULL, 0},
 	{"limits", apply_section, 0, 0, limits_keys, 0},
 	{"log", apply_section, 0, 0, log_keys, 0},
+	{"tickets", apply_section, 0, 0, tickets_keys, 0},
 	{"params", apply_params, 0, 0, NULL, 0},
 	{NULL, NULL, 0, 0, NULL, 0},
 };
@@ -413,6 +434,7 @@ int tr_config_defaults(struct tr_config *cfg)
 		.rule_timers = 100,
 	};
 	cfg->log_level = TR_LOG_INFO;
+	cfg->ack_timeout = 4 * 3600;
 	if (!cfg->state_dir || !cfg->socket_path || !cfg->rules_dir)
 		return -ENOMEM;
 	return derive_paths(cfg);
@@ -636,7 +658,7 @@ const char *tr_config_param(const struct tr_config *cfg, const char *name)
 	return NULL;
 }
 
-void tr_config_swap_params(struct tr_config *a, struct tr_config *b)
+void tr_config_swap_reloadable(struct tr_config *a, struct tr_config *b)
 {
 	struct tr_param *p = a->params;
 	size_t n = a->nparams;
@@ -644,6 +666,12 @@ void tr_config_swap_params(struct tr_config *a, struct tr_config *b)
 	a->nparams = b->nparams;
 	b->params = p;
 	b->nparams = n;
+	struct tr_calendar *c = a->calendars;
+	n = a->ncalendars;
+	a->calendars = b->calendars;
+	a->ncalendars = b->ncalendars;
+	b->calendars = c;
+	b->ncalendars = n;
 }
 
 void tr_config_free(struct tr_config *cfg)

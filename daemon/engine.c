@@ -196,7 +196,7 @@ static int l_rule(lua_State *L)
 	return 0;
 }
 
-/* ladder{name=, levels={{after=, notify=, note=}, …}, ack_timeout=, calendar=,
+/* ladder{name=, levels={{after= | before_due=, notify=, note=}, …}, ack_timeout=, calendar=,
  * repeat_every=, repeat_times=}: an escalation ladder, checked here so a
  * typo fails the load at its line. repeat_every = "4h": the top level
  * notifies again every 4 h until the ticket is acknowledged or closed, or
@@ -205,7 +205,7 @@ static int l_ladder(lua_State *L)
 {
 	static const char *const allowed[] = {"name", "levels", "ack_timeout", "calendar", "repeat_every",
 					      "repeat_times", "description", NULL};
-	static const char *const level_allowed[] = {"after", "notify", "note", NULL};
+	static const char *const level_allowed[] = {"after", "before_due", "notify", "note", NULL};
 	struct tr_engine *e = (struct tr_engine *)tr_lua_run(L);
 	if (e->run.phase != TR_PHASE_LOAD)
 		return luaL_error(L, "ladder: ladders can only be declared when a file loads");
@@ -264,10 +264,20 @@ static int l_ladder(lua_State *L)
 		if (!lua_istable(L, -1))
 			return luaL_error(L, "ladder '%s': level %d must be a table", name, (int)i);
 		tr_lua_check_options(L, -1, "ladder level", level_allowed);
-		int64_t after;
+		/* SPEC §5: a level follows the one before it (after) or is anchored
+		 * to the ticket's due time (before_due), which no ack moves. */
+		int64_t after = 0, before_due = 0;
+		int anchored = lua_getfield(L, -1, "before_due") != LUA_TNIL;
+		if (anchored && (!lua_isstring(L, -1) || tr_duration_parse(lua_tostring(L, -1), &before_due) ||
+				 before_due <= 0))
+			return luaL_error(L, "ladder '%s': level %d: before_due must be a duration like \"4h\"", name,
+					  (int)i);
+		lua_pop(L, 1);
 		lua_getfield(L, -1, "after");
-		if (!lua_isstring(L, -1) || tr_duration_parse(lua_tostring(L, -1), &after))
-			return luaL_error(L, "ladder '%s': level %d needs after = a duration like \"4h\"", name, (int)i);
+		if (anchored == !lua_isnil(L, -1) ||
+		    (!anchored && (!lua_isstring(L, -1) || tr_duration_parse(lua_tostring(L, -1), &after))))
+			return luaL_error(L, "ladder '%s': level %d needs after = a duration like \"4h\" (from the level "
+					  "before) or before_due = one (before the ticket's due time)", name, (int)i);
 		lua_getfield(L, -2, "notify");
 		const char *out = lua_tostring(L, -1);
 		if (out && !tr_notify_output_known(e->run.cfg, out))
@@ -275,7 +285,10 @@ static int l_ladder(lua_State *L)
 		lua_getfield(L, -3, "note");
 		cJSON *lv = cJSON_CreateObject();
 		cJSON_AddNumberToObject(lv, "level", (double)i);
-		cJSON_AddNumberToObject(lv, "after", (double)after);
+		if (anchored)
+			cJSON_AddNumberToObject(lv, "before_due", (double)before_due);
+		else
+			cJSON_AddNumberToObject(lv, "after", (double)after);
 		if (out)
 			cJSON_AddStringToObject(lv, "notify", out);
 		if (lua_isstring(L, -1))

@@ -208,7 +208,7 @@ void tr_lua_note_fallback(lua_State *L, const char *what, const char *name)
 	tr_rule_names_fallback(run->load_warnings, file, line, what, name);
 }
 
-int64_t tr_lua_when(lua_State *L, int idx, int64_t base, const char *calendar, const char *fn)
+int64_t tr_lua_when(lua_State *L, int idx, int64_t base, const char *calendar, const char *fn, int64_t *after)
 {
 	struct tr_run *run = tr_lua_run(L);
 	int has_at = lua_getfield(L, idx, "at") != LUA_TNIL;
@@ -226,6 +226,8 @@ int64_t tr_lua_when(lua_State *L, int idx, int64_t base, const char *calendar, c
 				   s ? s : luaL_typename(L, -1));
 		if (tr_calendars_add(run->calendars, calendar, base, d, &t))
 			luaL_error(L, "%s: calendar '%s' has no open time to count %s in", fn, calendar, s);
+		if (after)
+			*after = d;
 	}
 	lua_pop(L, 2);
 	return t;

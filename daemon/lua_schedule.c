@@ -14,7 +14,7 @@ static int l_schedule(lua_State *L)
 	tr_lua_check_options(L, 1, "schedule", allowed);
 	lua_getfield(L, 1, "calendar");
 	const char *calendar = tr_lua_check_calendar(L, -1, "schedule");
-	int64_t due = tr_lua_when(L, 1, tr_lua_base_time(L), calendar, "schedule");
+	int64_t due = tr_lua_when(L, 1, tr_lua_base_time(L), calendar, "schedule", NULL);
 	/* An event a timer injected may schedule one follow-up, a minute or more
 	 * ahead: a chain can go on for ever (a daily check) but never spin (a
 	 * follow-up "after 0s") nor fan out (two follow-ups each double the

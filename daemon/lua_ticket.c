@@ -11,6 +11,7 @@
 #include "tr_error.h"
 #include "tr_lua.h"
 #include "tr_notify.h"
+#include "tr_plan.h"
 #include "tr_ticket.h"
 #include "tr_time.h"
 
@@ -232,28 +233,33 @@ static int l_t_due(lua_State *L)
 	struct tr_run *run = tr_lua_run_mutating(L, "due");
 	const char *calendar = tr_lua_check_calendar(L, 3, "due");
 	int64_t when, d;
+	struct tr_ticket_change c = {.action = "due"};
 	if (lua_type(L, 2) == LUA_TSTRING && tr_duration_parse(lua_tostring(L, 2), &d) == 0) {
 		if (tr_calendars_add(run->calendars, calendar, tr_lua_base_time(L), d, &when))
 			return luaL_error(L, "due: calendar '%s' has no open time", calendar);
+		if (calendar) { /* counted in open time: a calendar's change recounts it */
+			c.due_calendar = calendar;
+			c.due_base = tr_lua_base_time(L);
+			c.due_off = d;
+		}
 	} else {
 		when = tr_lua_check_time(L, 2, tr_lua_base_time(L), "due");
 	}
-	struct tr_ticket_change c = {.action = "due", .due_at = when};
+	c.due_at = when;
 	lua_pushstring(L, luaL_tolstring(L, 2, NULL));
 	c.detail = lua_tostring(L, -1);
 	return apply(L, id, &c);
 }
 
-/* Adds a timer of kind for ticket id with payload {"note","notify","level"}
- * (each optional; strings anchored by the caller). Returns its id, or 0
- * when the ticket is closed (nothing added, nothing journaled). */
-static int64_t add_timer(lua_State *L, int64_t id, const char *kind, int64_t due, const char *note,
-			 const char *notify, lua_Integer level)
+/* Adds a step of kind to ticket id with payload p (strings anchored by
+ * the caller). Returns its id, or 0 when the ticket is closed (nothing
+ * added, nothing journaled). */
+static int64_t add_step(lua_State *L, int64_t id, const char *kind, int64_t due, const struct tr_step_note *p)
 {
 	struct tr_run *run = tr_lua_run(L);
 	tr_lua_count_timer(L, kind);
 	struct tr_buf b = {0};
-	tr_ticket_timer_payload(&b, note, notify, level, NULL, 0);
+	tr_plan_payload(&b, p);
 	int64_t timer = 0;
 	int rc = b.oom ? -ENOMEM
 		       : tr_store_timer_add(run->store, due, kind, id, b.p, run->event ? run->event->seq : 0, &timer);
@@ -261,7 +267,7 @@ static int64_t add_timer(lua_State *L, int64_t id, const char *kind, int64_t due
 	if (rc)
 		luaL_error(L, "%s: database error: %s", kind, rc == -ENOMEM ? "out of memory" : tr_store_errmsg(run->store));
 	if (!timer)
-		return 0; /* SPEC §5: a closed ticket's timers have ended; this one too */
+		return 0; /* SPEC §5: a closed ticket's steps have ended; this one too */
 	char at[40];
 	tr_time_format(due, NULL, at, sizeof(at));
 	tr_lua_effect(L, "timer.add", id);
@@ -270,6 +276,22 @@ static int64_t add_timer(lua_State *L, int64_t id, const char *kind, int64_t due
 	tr_lua_effect_str(L, "due_at", at);
 	tr_lua_effect_end(L);
 	return timer;
+}
+
+/* The time of a nudge or escalation from options at idx, with the
+ * calendar it is counted in (a reload recounts it there) into p. */
+static int64_t step_time(lua_State *L, int idx, const char *fn, struct tr_step_note *p)
+{
+	lua_getfield(L, idx, "calendar");
+	const char *calendar = tr_lua_check_calendar(L, -1, fn);
+	int64_t off = 0, base = tr_lua_base_time(L);
+	int64_t due = tr_lua_when(L, idx, base, calendar, fn, &off);
+	if (calendar && off) {
+		p->cal = calendar; /* anchored by the option table */
+		p->base = base;
+		p->off = off;
+	}
+	return due;
 }
 
 /* A string option of the table at idx, or NULL; raises for another type. */
@@ -296,10 +318,11 @@ static int l_t_nudge(lua_State *L)
 	tr_lua_run_mutating(L, "nudge");
 	tr_lua_check_options(L, 2, "nudge", allowed);
 	check_output(L, 2, "nudge");
-	lua_getfield(L, 2, "calendar");
-	const char *calendar = tr_lua_check_calendar(L, -1, "nudge");
-	int64_t due = tr_lua_when(L, 2, tr_lua_base_time(L), calendar, "nudge");
-	add_timer(L, id, "nudge", due, opt_str(L, 2, "note", "nudge"), opt_str(L, 2, "notify", "nudge"), 0);
+	struct tr_step_note p = {0};
+	int64_t due = step_time(L, 2, "nudge", &p);
+	p.note = opt_str(L, 2, "note", "nudge");
+	p.notify = opt_str(L, 2, "notify", "nudge");
+	add_step(L, id, "nudge", due, &p);
 	lua_settop(L, 1);
 	return 1;
 }
@@ -326,15 +349,19 @@ static int l_t_escalate(lua_State *L)
 		const char *json = lua_tostring(L, -1);
 		struct tr_ticket t;
 		int rc = tr_store_ticket_get(run->store, id, &t);
-		int64_t level = rc == 0 ? t.level : 0;
+		int64_t level = rc == 0 ? t.level : 0, due_at = rc == 0 ? t.due_at : 0;
 		if (rc == 0)
 			tr_ticket_free(&t);
 		if (rc == 0)
 			rc = tr_store_timers_cancel(run->store, id, "escalate");
 		if (rc == 0)
 			rc = tr_store_ticket_set_ladder(run->store, id, json);
+		char err[256];
 		if (rc == 0)
-			rc = tr_ticket_arm_ladder(run->store, run->calendars, id, json, level, tr_lua_base_time(L), seq);
+			rc = tr_plan_arm_ladder(run->store, run->calendars, id, json, level, tr_lua_base_time(L), due_at, seq,
+						err, sizeof(err));
+		if (rc == -EINVAL)
+			return luaL_error(L, "escalate: %s", err);
 		if (rc == 0)
 			rc = tr_store_history_add(run->store, id, run->now, seq, run->actor, "ladder", name);
 		if (rc)
@@ -349,13 +376,13 @@ static int l_t_escalate(lua_State *L)
 	int scheduled = lua_getfield(L, 2, "after") != LUA_TNIL || lua_getfield(L, 2, "at") != LUA_TNIL;
 	lua_settop(L, 2);
 	if (scheduled) {
-		lua_getfield(L, 2, "calendar");
-		const char *calendar = tr_lua_check_calendar(L, -1, "escalate");
-		int64_t due = tr_lua_when(L, 2, tr_lua_base_time(L), calendar, "escalate");
+		struct tr_step_note p = {0};
+		int64_t due = step_time(L, 2, "escalate", &p);
 		lua_getfield(L, 2, "level");
-		lua_Integer level = lua_isnil(L, -1) ? 0 : luaL_checkinteger(L, -1);
-		add_timer(L, id, "escalate", due, opt_str(L, 2, "reason", "escalate"),
-			  opt_str(L, 2, "notify", "escalate"), level);
+		p.level = lua_isnil(L, -1) ? 0 : luaL_checkinteger(L, -1);
+		p.note = opt_str(L, 2, "reason", "escalate");
+		p.notify = opt_str(L, 2, "notify", "escalate");
+		add_step(L, id, "escalate", due, &p);
 		lua_settop(L, 1);
 		return 1;
 	}
@@ -400,43 +427,34 @@ static int l_t_cancel(lua_State *L)
 static int l_t_ack(lua_State *L)
 {
 	int64_t id = check_ticket(L, 1);
-	tr_lua_run_mutating(L, "ack");
-	struct tr_ticket_change c = {.action = "ack", .ack = 1};
+	struct tr_run *run = tr_lua_run_mutating(L, "ack");
+	struct tr_ticket_change c = {.action = "ack", .ack = 1, .ack_timeout = run->cfg ? run->cfg->ack_timeout : 0};
 	return apply(L, id, &c);
 }
 
-/* t:set{priority=, title=, queue=, <any other key> = value into fields} */
+/* t:set{priority=, title=, queue=, assignee=, fields = {k = v, …}}: the
+ * columns, and fields merged into the ticket's; any other key is an error
+ * (a typo would otherwise become a field) */
 static int l_t_set(lua_State *L)
 {
+	static const char *const allowed[] = {"priority", "title", "queue", "assignee", "fields", NULL};
 	int64_t id = check_ticket(L, 1);
 	tr_lua_run_mutating(L, "set");
-	tr_lua_check_plain(L, 2, "set");
+	tr_lua_check_options(L, 2, "set", allowed);
 	struct tr_ticket_change c = {.action = "set"};
 	c.priority = tr_lua_opt_text(L, 2, "priority", NULL, "set");
 	if (c.priority && !tr_ticket_priority_valid(c.priority))
 		return luaL_error(L, "set: priority must be low, normal, high or urgent, not '%s'", c.priority);
 	c.title = tr_lua_opt_text(L, 2, "title", NULL, "set");
 	c.queue = tr_lua_opt_text(L, 2, "queue", NULL, "set");
-	/* The other keys go to fields: copy the table without the columns. */
-	lua_newtable(L);
-	int others = 0;
-	lua_pushnil(L);
-	while (lua_next(L, 2)) {
-		if (lua_type(L, -2) != LUA_TSTRING)
-			return luaL_error(L, "set: keys must be strings");
-		const char *k = lua_tostring(L, -2);
-		if (strcmp(k, "priority") && strcmp(k, "title") && strcmp(k, "queue")) {
-			lua_pushvalue(L, -2);
-			lua_insert(L, -2);
-			lua_settable(L, -4);
-			others = 1;
-		} else {
-			lua_pop(L, 1);
-		}
-	}
+	c.assignee = tr_lua_opt_text(L, 2, "assignee", NULL, "set");
 	/* converted before apply() allocates, so a raise leaks nothing */
-	if (others)
+	if (lua_getfield(L, 2, "fields") != LUA_TNIL) {
+		if (!lua_istable(L, -1))
+			return luaL_error(L, "set: 'fields' must be a table of field = value");
+		tr_lua_check_plain(L, -1, "set");
 		c.fields_json = tr_lua_push_json_text(L, -1, "set");
+	}
 	c.detail = tr_lua_push_json_text(L, 2, "set");
 	return apply(L, id, &c);
 }

@@ -92,7 +92,8 @@ static void on_signal(uv_signal_t *h, int signum)
 	if (signum == SIGHUP) {
 		notify("RELOADING=1");
 		struct tr_errors errs = {0};
-		if (tr_reload(d, &errs))
+		int moved;
+		if (tr_reload(d, &errs, &moved))
 			print_errors(&errs);
 		tr_errors_free(&errs);
 		notify("READY=1");

@@ -281,26 +281,13 @@ static cJSON *op_ticket_update(struct tr_daemon *d, const cJSON *req, const stru
 	if (ticket_id(req, &id, &error))
 		return error;
 	const char *action = opt_str(req, "action");
-	struct tr_ticket_change c = {.action = action};
-	if (!action)
-		return tr_protocol_error(TR_ERR_BAD_REQUEST, "field \"action\": ack, assign, comment, close or reopen");
-	if (strcmp(action, "ack") == 0) {
-		c.ack = 1;
-	} else if (strcmp(action, "assign") == 0) {
-		if (!(c.assignee = c.detail = opt_str(req, "assignee")))
-			return tr_protocol_error(TR_ERR_BAD_REQUEST, "field \"assignee\": required for assign");
-	} else if (strcmp(action, "comment") == 0) {
-		if (!(c.detail = opt_str(req, "text")) || !*c.detail)
-			return tr_protocol_error(TR_ERR_BAD_REQUEST, "field \"text\": required for comment");
-	} else if (strcmp(action, "close") == 0) {
-		c.close = 1;
-		c.reason = c.detail = opt_str(req, "reason") ? opt_str(req, "reason") : "closed by hand";
-	} else if (strcmp(action, "reopen") == 0) {
-		c.reopen = 1;
-		c.detail = opt_str(req, "reason");
-	} else {
-		return tr_protocol_error(TR_ERR_BAD_REQUEST, "field \"action\": ack, assign, comment, close or reopen, not \"%s\"", action);
-	}
+	const char *field = tr_ticket_action_field(action);
+	if (!field)
+		return tr_protocol_error(TR_ERR_BAD_REQUEST, "field \"action\": ack, assign, comment, close or reopen%s%s%s",
+					 action ? ", not \"" : "", action ? action : "", action ? "\"" : "");
+	struct tr_ticket_change c;
+	if (tr_ticket_action(action, *field ? opt_str(req, field) : NULL, d->cfg.ack_timeout, &c))
+		return tr_protocol_error(TR_ERR_BAD_REQUEST, "field \"%s\": required for %s", field, action);
 	struct ticket_update u = {.store = d->store, .id = id, .c = &c, .now = tr_time_now()};
 	snprintf(u.actor, sizeof(u.actor), "uid:%u", (unsigned)peer->uid);
 	int rc = tr_txn_run(&d->ingest.txn, update_ticket, &u);
@@ -454,7 +441,8 @@ static cJSON *op_reload(struct tr_daemon *d, const cJSON *req, const struct tr_p
 {
 	(void)req;
 	struct tr_errors errs = {0};
-	int rc = tr_reload(d, &errs);
+	int moved = 0;
+	int rc = tr_reload(d, &errs, &moved);
 	cJSON *r;
 	if (rc) {
 		char first[512] = "";
@@ -472,6 +460,7 @@ static cJSON *op_reload(struct tr_daemon *d, const cJSON *req, const struct tr_p
 		log_info("reload by uid %u", (unsigned)peer->uid);
 		r = ok();
 		cJSON_AddNumberToObject(r, "rules", tr_engine_rule_count(d->engine));
+		cJSON_AddNumberToObject(r, "moved", moved); /* SPEC §3: steps a calendar's change moved */
 		/* SPEC §3: what the new rules fall back from, and config names no rule uses */
 		const struct tr_errors *w = tr_engine_warnings(d->engine);
 		cJSON *list = cJSON_AddArrayToObject(r, "warnings");

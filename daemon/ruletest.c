@@ -237,24 +237,10 @@ static int l_act(lua_State *L)
 	const char *action = lua_tostring(L, lua_upvalueindex(2));
 	int64_t id = (int64_t)luaL_checkinteger(L, 1);
 	const char *arg = luaL_optstring(L, 2, NULL);
-	struct tr_ticket_change c = {.action = action};
-	if (strcmp(action, "ack") == 0) {
-		c.ack = 1;
-	} else if (strcmp(action, "assign") == 0) {
-		if (!arg || !*arg)
-			return luaL_error(L, "assign(id, who): who is required");
-		c.assignee = c.detail = arg;
-	} else if (strcmp(action, "comment") == 0) {
-		if (!arg || !*arg)
-			return luaL_error(L, "comment(id, text): text is required");
-		c.detail = arg;
-	} else if (strcmp(action, "close") == 0) {
-		c.close = 1;
-		c.reason = c.detail = arg ? arg : "closed by hand";
-	} else {
-		c.reopen = 1;
-		c.detail = arg;
-	}
+	struct tr_ticket_change c;
+	if (tr_ticket_action(action, arg, r->d.cfg.ack_timeout, &c))
+		return luaL_error(L, "%s(id, %s): %s is required", action, tr_ticket_action_field(action),
+				  tr_ticket_action_field(action));
 	struct act x = {.r = r, .id = id, .c = &c};
 	snprintf(x.err, sizeof(x.err), "database error"); /* unless the change says more */
 	if (tr_txn_run(&r->d.ingest.txn, act_one, &x))

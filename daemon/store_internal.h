@@ -20,17 +20,19 @@
 
 /* One id per row of the statement table (stmt_sql in store.c). */
 enum stmt {
-	S_TIMER_IDS_SAVE, S_TIMER_ADD_CHECKED, S_BEGIN, S_COMMIT, S_ROLLBACK, S_SAVEPOINT, S_RELEASE, S_ROLLBACK_TO,
+	S_TIMER_IDS_SAVE, S_BEGIN, S_COMMIT, S_ROLLBACK, S_SAVEPOINT, S_RELEASE, S_ROLLBACK_TO,
 	S_EVENT_INSERT, S_OUTCOME_INSERT, S_QUARANTINE_ADD, S_QUARANTINED,
 	S_TICKET_INSERT, S_TICKET_GET, S_TICKET_OPEN_KEY, S_TICKET_UPDATE, S_TICKET_UPDATE_BODY, S_HISTORY_ADD,
 	S_STATE_GET, S_STATE_SET, S_STATE_DELETE, S_STATE_READ, S_STATE_LIST, S_STATE_SWEEP,
 	S_COUNTER_ADD, S_COUNTER_SUM, S_COUNTER_PRUNE, S_COUNTER_KEY, S_COUNTER_KEY_SET, S_COUNTER_BUCKETS,
 	S_COUNTER_CLEAR,
-	S_HISTORY_LIST, S_TIMER_LOG, S_TIMERS_FOR_TICKET, S_EVENT_BY_ID, S_EVENT_BY_SEQ, S_OUTCOMES_FOR,
+	S_HISTORY_LIST, S_TIMERS_FOR_TICKET, S_EVENT_BY_ID, S_EVENT_BY_SEQ, S_OUTCOMES_FOR,
 	S_COUNT_EVENTS, S_COUNT_TICKETS,
 	S_FILE_ADD, S_FILE_PROGRESS, S_FILE_ERROR, S_FILE_FINISH, S_FILE_BY_WORK,
 	S_FILE_ERRORS, S_FILES_FINISHED_SINCE,
-	S_TIMER_ADD, S_TICKET_TIMER_ADD, S_TICKET_TIMERS_OF, S_TICKET_TIMER_FORGET, S_TIMER_NEXT, S_TIMERS_DUE, S_TIMER_DELETE,
+	S_TIMER_ADD, S_TIMER_NEXT, S_TIMERS_DUE, S_TIMER_DELETE,
+	S_STEP_ADD, S_STEP_ADD_CHECKED, S_STEP_FIRST, S_STEPS_CANCEL, S_STEPS_DUE, S_STEP_DONE, S_STEP_MOVE,
+	S_STEPS_CALENDARED, S_WAKE_ADD, S_WAKE_DELETE, S_WAKES_LIST,
 	S_TIMERS_LIST, S_TIMERS_COUNT, S_OUTBOX_ADD, S_OUTBOX_PENDING, S_OUTBOX_DONE, S_OUTBOX_RETRY,
 	S_OUTBOX_NEXT, S_OUTBOX_PRUNE, S_FAILED_OUTCOMES, S_OUTCOME_RETRIED, S_TICKET_LADDER, S_SUSPECT_ADD, S_SUSPECT_COUNT,
 	S_EVENT_DECLINED_SET, S_EVENT_DECLINED,
@@ -45,6 +47,8 @@ struct tr_store {
 	int outbox_hint;     /* a notification was added since tr_store_outbox_hint */
 	int64_t fresh_ticket; /* inserted open by this transaction and not written
 			       * since: its timers need no check (tr_store_timer_add) */
+	int64_t wake_ticket; /* the ticket whose wake row is known: at wake_at */
+	int64_t wake_at;     /* (0: none); forgotten when a rollback may undo it */
 	int64_t quarantined; /* rows in quarantine: skip the lookup while 0 */
 	int64_t next_timer_id;  /* saved to timer_ids by the commit that uses it
 				 * (tr_store_commit), so it is never behind the rows */
@@ -64,6 +68,15 @@ int tr_store_connect(const char *path, enum tr_durability durability, struct tr_
 		     char *err, size_t errlen);
 int tr_store_open_keys_load(struct tr_store *s);   /* store_tickets.c */
 int tr_store_timer_ids_load(struct tr_store *s);   /* store_timers.c */
+/* A ticket's step (store_steps.c): the part of tr_store_timer_add for a
+ * timer about a ticket; checked: look that the ticket is open first. */
+int tr_store_step_add(struct tr_store *s, int64_t ticket_id, int64_t at, int64_t id, const char *kind,
+		      const char *payload, int64_t event_seq, int checked, int *added);
+/* Forgets the known wake row (a rollback may have undone it). */
+static inline void tr_store_wake_forget(struct tr_store *s)
+{
+	s->wake_ticket = s->wake_at = 0;
+}
 void tr_store_quarantine_load(struct tr_store *s); /* store_events.c */
 
 /* The prepared statement which, prepared on first use. */

@@ -292,6 +292,7 @@ int tr_store_history_each(struct tr_store *s, int64_t ticket_id,
 		h.has_event_seq = sqlite3_column_type(st, 4) != SQLITE_NULL;
 		h.event_seq = sqlite3_column_int64(st, 4);
 		h.at = sqlite3_column_int64(st, 0);
+		h.due_at = sqlite3_column_int64(st, 5);
 		h.actor = (const char *)sqlite3_column_text(st, 1);
 		h.action = (const char *)sqlite3_column_text(st, 2);
 		h.detail = (const char *)sqlite3_column_text(st, 3);

@@ -1,7 +1,7 @@
 /* Durable timers (SPEC §3 Time) and the outbox: timers added in the
  * transaction of the event that made them, with ids handed out here and
- * saved by the commit (store.c), fired in due order, cancelled with their
- * ticket, and logged into its history; notifications committed with their
+ * saved by the commit (store.c), and fired in due order (a ticket's steps:
+ * store_steps.c); notifications committed with their
  * event and delivered after (outputs.c), retried, then pruned. The two share
  * a shape: rows written by rules, read and deleted in order by a loop that
  * wakes on a hint. Not when a timer fires (timers.c), what is sent
@@ -27,40 +27,30 @@ int tr_store_timer_ids_load(struct tr_store *s)
 int tr_store_timer_add(struct tr_store *s, int64_t due_at, const char *kind, int64_t ticket_id,
 		       const char *payload, int64_t event_seq, int64_t *id)
 {
-	/* A ticket this transaction just opened is open: no need to look. */
-	int checked = ticket_id > 0 && ticket_id != s->fresh_ticket;
-	sqlite3_stmt *st = stmt(s, checked ? S_TIMER_ADD_CHECKED : S_TIMER_ADD);
-	if (!st)
-		return TR_ESTORE;
-	sqlite3_bind_int64(st, 1, due_at);
-	bind_text(st, 2, kind);
-	bind_time(st, 3, ticket_id);
-	bind_text(st, 4, payload ? payload : "{}");
-	bind_time(st, 5, event_seq);
 	/* Taken even if the transaction rolls back: an id is never reused
 	 * while running, and an unsaved one was never seen. */
 	int64_t timer = s->next_timer_id++;
-	sqlite3_bind_int64(st, 6, timer);
-	int rc = run(s, st);
-	if (rc == 0 && checked && sqlite3_changes(s->db) == 0) {
-		if (id)
-			*id = 0; /* the ticket is closed: nothing added */
-		return 0;
-	}
-	if (rc == 0 && ticket_id > 0) {
-		if (!(st = stmt(s, S_TICKET_TIMER_ADD)))
+	int rc, added = 1;
+	if (ticket_id > 0) {
+		/* A ticket this transaction just opened is open: no need to look. */
+		rc = tr_store_step_add(s, ticket_id, due_at, timer, kind, payload ? payload : "{}", event_seq,
+				       ticket_id != s->fresh_ticket, &added);
+	} else {
+		sqlite3_stmt *st = stmt(s, S_TIMER_ADD);
+		if (!st)
 			return TR_ESTORE;
-		sqlite3_bind_int64(st, 1, ticket_id);
-		sqlite3_bind_int64(st, 2, due_at);
-		sqlite3_bind_int64(st, 3, timer);
+		sqlite3_bind_int64(st, 1, due_at);
+		bind_text(st, 2, kind);
+		sqlite3_bind_null(st, 3);
+		bind_text(st, 4, payload ? payload : "{}");
+		bind_time(st, 5, event_seq);
+		sqlite3_bind_int64(st, 6, timer);
 		rc = run(s, st);
-	}
-	if (rc == 0) {
-		if (id)
-			*id = timer;
-		if (s->timer_hint == 0 || due_at < s->timer_hint)
+		if (rc == 0 && (s->timer_hint == 0 || due_at < s->timer_hint))
 			s->timer_hint = due_at;
 	}
+	if (rc == 0 && id)
+		*id = added ? timer : 0; /* 0: the ticket is closed, nothing added */
 	return rc;
 }
 
@@ -69,56 +59,6 @@ int64_t tr_store_timer_hint(struct tr_store *s)
 	int64_t h = s->timer_hint;
 	s->timer_hint = 0;
 	return h;
-}
-
-int tr_store_timers_cancel(struct tr_store *s, int64_t ticket_id, const char *kind)
-{
-	/* Collected first: the deletes below change the tables it reads. */
-	struct entry {
-		int64_t due_at, id;
-		int pending;
-	} *v = NULL;
-	size_t n = 0, cap = 0;
-	int rc = 0, step;
-	sqlite3_stmt *st = stmt(s, S_TICKET_TIMERS_OF);
-	if (!st)
-		return TR_ESTORE;
-	sqlite3_bind_int64(st, 1, ticket_id);
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *k = (const char *)sqlite3_column_text(st, 2);
-		if (k && kind && strcmp(k, kind) != 0)
-			continue; /* pending, of another kind: kept */
-		if (!k && sqlite3_column_int(st, 3))
-			continue; /* fired and logged: the ticket's history */
-		if (n == cap) {
-			struct entry *p = realloc(v, (cap = cap ? cap * 2 : 8) * sizeof(*v));
-			if (!p) {
-				rc = -ENOMEM;
-				break;
-			}
-			v = p;
-		}
-		v[n++] = (struct entry){sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1), k != NULL};
-	}
-	if (rc == 0 && step != SQLITE_DONE) {
-		log_errx("store: %s", sqlite3_errmsg(s->db));
-		rc = TR_ESTORE;
-	}
-	sqlite3_reset(st);
-	if (rc == 0 && n && !(st = stmt(s, S_TICKET_TIMER_FORGET)))
-		rc = TR_ESTORE;
-	for (size_t i = 0; rc == 0 && i < n; i++) {
-		if (v[i].pending && (rc = tr_store_timer_delete(s, v[i].due_at, v[i].id)) == -ENOENT)
-			rc = 0;
-		if (rc == 0) {
-			sqlite3_bind_int64(st, 1, ticket_id);
-			sqlite3_bind_int64(st, 2, v[i].due_at);
-			sqlite3_bind_int64(st, 3, v[i].id);
-			rc = run(s, st);
-		}
-	}
-	free(v);
-	return rc;
 }
 
 int tr_store_timer_next(struct tr_store *s, int64_t *due_at)
@@ -180,21 +120,6 @@ void tr_timer_rows_free(struct tr_timer *t, int n)
 	}
 }
 
-int tr_store_timer_log(struct tr_store *s, const struct tr_timer *tm, int64_t at, const char *action,
-		       const char *detail)
-{
-	sqlite3_stmt *st = stmt(s, S_TIMER_LOG);
-	if (!st)
-		return TR_ESTORE;
-	sqlite3_bind_int64(st, 1, tm->due_at);
-	sqlite3_bind_int64(st, 2, tm->id);
-	bind_time(st, 3, tm->ticket_id);
-	sqlite3_bind_int64(st, 4, at);
-	bind_text(st, 5, action);
-	bind_text(st, 6, detail);
-	return run(s, st);
-}
-
 int tr_store_timer_delete(struct tr_store *s, int64_t due_at, int64_t id)
 {
 	sqlite3_stmt *st = stmt(s, S_TIMER_DELETE);
@@ -228,16 +153,6 @@ static int timers_walk(sqlite3_stmt *st, int (*each)(void *ud, const struct tr_t
 	}
 	sqlite3_reset(st);
 	return rc;
-}
-
-int tr_store_timers_each(struct tr_store *s, int limit,
-			 int (*each)(void *ud, const struct tr_timer_row *tm), void *ud)
-{
-	sqlite3_stmt *st = stmt(s, S_TIMERS_LIST);
-	if (!st)
-		return TR_ESTORE;
-	sqlite3_bind_int(st, 1, limit);
-	return timers_walk(st, each, ud);
 }
 
 int tr_store_ticket_timers_each(struct tr_store *s, int64_t ticket_id,

@@ -9,7 +9,42 @@
 #include "tr_calendar.h"
 #include "tr_error.h"
 #include "tr_event.h"
+#include "tr_plan.h"
 #include "tr_ticket.h"
+
+const char *tr_ticket_action_field(const char *action)
+{
+	static const char *const fields[][2] = {
+		{"ack", ""}, {"assign", "assignee"}, {"comment", "text"}, {"close", "reason"}, {"reopen", "reason"}};
+	for (size_t i = 0; action && i < sizeof(fields) / sizeof(fields[0]); i++)
+		if (strcmp(action, fields[i][0]) == 0)
+			return fields[i][1];
+	return NULL;
+}
+
+int tr_ticket_action(const char *action, const char *arg, int64_t ack_timeout, struct tr_ticket_change *c)
+{
+	*c = (struct tr_ticket_change){.action = action};
+	if (strcmp(action, "ack") == 0) {
+		c->ack = 1;
+		c->ack_timeout = ack_timeout;
+	} else if (strcmp(action, "assign") == 0 || strcmp(action, "comment") == 0) {
+		if (!arg || !*arg)
+			return -EINVAL;
+		c->detail = arg;
+		if (action[0] == 'a')
+			c->assignee = arg;
+	} else if (strcmp(action, "close") == 0) {
+		c->close = 1;
+		c->reason = c->detail = arg ? arg : "closed by hand";
+	} else if (strcmp(action, "reopen") == 0) {
+		c->reopen = 1;
+		c->detail = arg;
+	} else {
+		return -EINVAL;
+	}
+	return 0;
+}
 
 int tr_ticket_priority_valid(const char *p)
 {
@@ -57,153 +92,20 @@ static char *merge_fields(const char *fields, const char *add_json)
 	return out;
 }
 
-/* Replaces the ticket's "due" timer (SPEC §3 Time): when due_at passes
- * with the ticket open, the engine emits ticket.breached. */
-static int set_due_timer(struct tr_store *s, int64_t id, int64_t due_at, int64_t event_seq)
+/* Replaces the ticket's due-time step (SPEC §3 Time): when due_at passes
+ * with the ticket open, the engine emits ticket.breached. Steps anchored
+ * to the due time follow it. */
+static int set_due_step(struct tr_store *s, int64_t id, const struct tr_ticket_change *c, int64_t due_at,
+			int64_t event_seq)
 {
 	int rc = tr_store_timers_cancel(s, id, "due");
-	return rc ? rc : tr_store_timer_add(s, due_at, "due", id, NULL, event_seq, NULL);
-}
-
-/* Opens member key (a plain literal: nothing to escape) of a JSON object,
- * with a comma before all but the first (*n counts them). */
-static void member(struct tr_buf *b, int *n, const char *key)
-{
-	if ((*n)++)
-		tr_buf_add(b, ",", 1);
-	tr_buf_add(b, "\"", 1);
-	tr_buf_add(b, key, strlen(key));
-	tr_buf_add(b, "\":", 2);
-}
-
-/* Member key = v, left out when v is NULL. */
-static void add_str(struct tr_buf *b, int *n, const char *key, const char *v)
-{
-	if (v) {
-		member(b, n, key);
-		tr_json_add_string(b, v);
-	}
-}
-
-/* Member key = v, left out when v is 0. */
-static void add_int(struct tr_buf *b, int *n, const char *key, int64_t v)
-{
-	if (v) {
-		member(b, n, key);
-		tr_json_add_int(b, v);
-	}
-}
-
-void tr_ticket_timer_payload(struct tr_buf *b, const char *note, const char *notify, int64_t level,
-			     const char *ladder, int64_t repeat)
-{
-	int n = 0;
-	tr_buf_add(b, "{", 1);
-	add_str(b, &n, "note", note);
-	add_str(b, &n, "notify", notify);
-	add_str(b, &n, "ladder", ladder);
-	add_int(b, &n, "level", level);
-	add_int(b, &n, "repeat", repeat);
-	tr_buf_add(b, "}", 1);
-}
-
-/* An "escalate" timer for level l of ladder at t; repeat: which repeat of
- * the top level it is (0: the level itself). */
-static int add_level_timer(struct tr_store *s, int64_t id, const cJSON *ladder, const cJSON *l, int64_t repeat,
-			   int64_t t, int64_t event_seq)
-{
-	const cJSON *name = cJSON_GetObjectItemCaseSensitive(ladder, "name");
-	const cJSON *notify = cJSON_GetObjectItemCaseSensitive(l, "notify");
-	const cJSON *note = cJSON_GetObjectItemCaseSensitive(l, "note");
+	struct tr_step_note p = {.cal = c->due_calendar, .base = c->due_base, .off = c->due_off};
 	struct tr_buf b = {0};
-	tr_ticket_timer_payload(&b, cJSON_IsString(note) ? note->valuestring : NULL,
-				cJSON_IsString(notify) ? notify->valuestring : NULL, tr_json_whole(l, "level", 0),
-				cJSON_IsString(name) ? name->valuestring : "", repeat);
-	int rc = b.oom ? -ENOMEM : tr_store_timer_add(s, t, "escalate", id, b.p, event_seq, NULL);
-	tr_buf_free(&b);
-	return rc;
-}
-
-/* The ladder's last level, or NULL. */
-static const cJSON *top_level(const cJSON *ladder)
-{
-	const cJSON *levels = cJSON_GetObjectItemCaseSensitive(ladder, "levels"), *l = NULL;
-	for (const cJSON *x = levels ? levels->child : NULL; x; x = x->next)
-		l = x;
-	return l;
-}
-
-/* Repeat number `repeat` of the top level, `repeat` after base, when the
- * ladder repeats that often. */
-static int arm_repeat(struct tr_store *s, const struct tr_calendars *cals, int64_t id, const cJSON *ladder,
-		      int64_t repeat, int64_t base, int64_t event_seq)
-{
-	const cJSON *cal = cJSON_GetObjectItemCaseSensitive(ladder, "calendar");
-	int64_t every = tr_json_whole(ladder, "repeat", 0), t;
-	int64_t times = tr_json_whole(ladder, "repeat_times", 0);
-	const cJSON *top = top_level(ladder);
-	if (every <= 0 || !top || (times > 0 && repeat > times))
-		return 0;
-	int rc = tr_calendars_add(cals, cJSON_IsString(cal) ? cal->valuestring : NULL, base, every, &t);
-	return rc ? rc : add_level_timer(s, id, ladder, top, repeat, t, event_seq);
-}
-
-int tr_ticket_arm_ladder(struct tr_store *s, const struct tr_calendars *cals, int64_t id,
-			 const char *ladder_json, int64_t after_level, int64_t base, int64_t event_seq)
-{
-	cJSON *ladder = cJSON_Parse(ladder_json);
-	if (!ladder)
-		return -EINVAL;
-	const cJSON *cal = cJSON_GetObjectItemCaseSensitive(ladder, "calendar");
-	const cJSON *levels = cJSON_GetObjectItemCaseSensitive(ladder, "levels");
-	int64_t t = base;
-	int rc = 0, armed = 0;
-	for (const cJSON *l = levels ? levels->child : NULL; l && rc == 0; l = l->next) {
-		int64_t level = tr_json_whole(l, "level", 0), after = tr_json_whole(l, "after", 0);
-		if (level <= after_level)
-			continue;
-		rc = tr_calendars_add(cals, cJSON_IsString(cal) ? cal->valuestring : NULL, t, after, &t);
-		if (rc == 0)
-			rc = add_level_timer(s, id, ladder, l, 0, t, event_seq);
-		armed++;
-	}
-	/* Re-armed at the top (an ack timed out there): the repeats go on. */
-	if (rc == 0 && !armed && after_level > 0)
-		rc = arm_repeat(s, cals, id, ladder, 1, base, event_seq);
-	cJSON_Delete(ladder);
-	return rc;
-}
-
-int tr_ticket_ladder_fired(struct tr_store *s, const struct tr_calendars *cals, int64_t id, const char *ladder_json,
-			   int64_t level, int64_t repeat, int64_t now, int64_t event_seq)
-{
-	cJSON *ladder = cJSON_Parse(ladder_json);
-	if (!ladder)
-		return -EINVAL;
-	const cJSON *top = top_level(ladder);
-	int rc = 0;
-	if (top && tr_json_whole(top, "level", 0) == level)
-		rc = arm_repeat(s, cals, id, ladder, repeat + 1, now, event_seq);
-	cJSON_Delete(ladder);
-	return rc;
-}
-
-/* Ack: the pending escalations stop; if the ladder has an ack_timeout, an
- * "ack_timeout" timer re-arms the levels above the current one then. */
-static int pause_ladder(struct tr_store *s, const struct tr_ticket *t, int64_t now, int64_t event_seq)
-{
-	int rc = tr_store_timers_cancel(s, t->id, "escalate");
+	tr_plan_payload(&b, &p);
 	if (rc == 0)
-		rc = tr_store_timers_cancel(s, t->id, "ack_timeout");
-	cJSON *ladder = t->ladder ? cJSON_Parse(t->ladder) : NULL;
-	int64_t timeout = tr_json_whole(ladder, "ack_timeout", 0);
-	cJSON_Delete(ladder);
-	if (rc == 0 && timeout > 0) {
-		char payload[64];
-		snprintf(payload, sizeof(payload), "{\"after_level\":%lld}", (long long)t->level);
-		rc = tr_store_timer_add(s, now + timeout, "ack_timeout", t->id, payload, event_seq, NULL);
-	}
-	return rc;
+		rc = b.oom ? -ENOMEM : tr_store_timer_add(s, due_at, "due", id, b.p, event_seq, NULL);
+	tr_buf_free(&b);
+	return rc ? rc : tr_plan_due_moved(s, id, due_at);
 }
 
 int tr_ticket_apply(struct tr_store *s, int64_t id, const struct tr_ticket_change *c,
@@ -259,11 +161,18 @@ int tr_ticket_apply(struct tr_store *s, int64_t id, const struct tr_ticket_chang
 		if (rc == 0 && c->close)
 			rc = tr_store_timers_cancel(s, id, NULL);
 		if (rc == 0 && c->due_at && strcmp(w.state, "open") == 0)
-			rc = set_due_timer(s, id, c->due_at, event_seq);
+			rc = set_due_step(s, id, c, c->due_at, event_seq);
 		if (rc == 0 && c->reopen && w.due_at > now)
-			rc = set_due_timer(s, id, w.due_at, event_seq);
+			rc = set_due_step(s, id, c, w.due_at, event_seq);
+		int paused = 0;
 		if (rc == 0 && c->ack && open)
-			rc = pause_ladder(s, &t, now, event_seq);
+			rc = tr_plan_pause(s, &w, c->ack_timeout > 0 ? c->ack_timeout : TR_ACK_TIMEOUT_DEFAULT, now,
+					   &paused);
+		if (rc == 0 && paused) {
+			char line[80];
+			snprintf(line, sizeof(line), "%d escalation%s paused", paused, paused == 1 ? "" : "s");
+			rc = tr_store_history_add(s, id, now, event_seq, actor, "paused", line);
+		}
 		if (rc == -EEXIST) { /* reopening: the store refuses a second open ticket with the key */
 			snprintf(err, errlen, "another open ticket has the key %s", t.key);
 			rc = -EINVAL;

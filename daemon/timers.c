@@ -1,7 +1,8 @@
-/* Timer firing. Each due row is deleted, its built-in effect applied
- * (nudge: a history line and a notification; escalate: the ticket's level;
- * due: ticket.breached; ack_timeout: the ladder re-armed; schedule: the
- * event it carries) and its event dispatched to the rules, all in one
+/* Timer firing. A due schedule's row is deleted and the event it carries
+ * run; a ticket due to wake has its due steps marked fired or skipped
+ * (tr_plan_late), each fired one's built-in effect applied (nudge: a
+ * history line and a notification; escalate: the ticket's level; due:
+ * ticket.breached) and its event dispatched to the rules, all in one
  * transaction: SPEC §3 exactly-once effects for time, too. */
 #include <errno.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include "tr_log.h"
 #include "tr_slice.h"
 #include "tr_notify.h"
+#include "tr_plan.h"
 #include "tr_spool.h"
 #include "tr_ticket.h"
 #include "tr_time.h"
@@ -31,12 +33,6 @@ struct tr_timers {
 	int closing;
 };
 
-static const char *str(const cJSON *o, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-	return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
 static int notify(struct tr_daemon *d, const char *output, int64_t ticket_id, const char *message,
 		  const char *type, const char *id, int64_t now)
 {
@@ -51,25 +47,48 @@ static int notify(struct tr_daemon *d, const char *output, int64_t ticket_id, co
 	return rc;
 }
 
-/* The built-in effect of a ticket timer; *type is the event it emits, or
- * NULL when the ticket is gone or closed (then nothing happens). */
+/* " (due 10:00:00Z, fired 14:03:10Z)" when step tm fired late, else "". */
+static void late_note(const struct tr_timer *tm, int64_t now, char *buf, size_t len)
+{
+	buf[0] = '\0';
+	if (now - tm->due_at > TR_PLAN_LATE_S) {
+		char due[40], at[40];
+		tr_time_format(tm->due_at, NULL, due, sizeof(due));
+		tr_time_format(now, NULL, at, sizeof(at));
+		snprintf(buf, len, " (due %s, fired %s)", due, at);
+	}
+}
+
+/* The history line a step leaves when it fires: action (NULL when its
+ * effect writes the line itself) and detail. */
+static const char *step_action(const struct tr_timer *tm)
+{
+	if (strcmp(tm->kind, "nudge") == 0)
+		return "nudge";
+	if (strcmp(tm->kind, "due") == 0)
+		return "breached";
+	return NULL;
+}
+
+/* The built-in effect of a ticket's step that fired (marked done already);
+ * *type is the event it emits, or NULL when the ticket is gone or closed
+ * (then nothing happens). */
 static int ticket_effect(struct tr_daemon *d, const struct tr_timer *tm, cJSON *payload, const char **type,
 			 int64_t now, const char *event_id)
 {
 	*type = NULL;
-	/* Most timers are nudges and due times, and their ticket is open:
-	 * closing cancels a ticket's timers and none is added to a closed one
+	struct tr_step_note p;
+	tr_plan_payload_read(payload, &p);
+	/* Most steps are nudges and due times, and their ticket is open:
+	 * closing cancels a ticket's steps and none is added to a closed one
 	 * (tr_store_timer_add), so they need no read of the ticket. */
-	int simple = strcmp(tm->kind, "nudge") == 0 || strcmp(tm->kind, "due") == 0;
-	if (simple) {
-		const char *note = str(payload, "note");
-		if (strcmp(tm->kind, "due") == 0) {
-			*type = "ticket.breached";
-			return tr_store_timer_log(d->store, tm, now, "breached", "the due time passed");
-		}
+	if (strcmp(tm->kind, "due") == 0) {
+		*type = "ticket.breached";
+		return 0;
+	}
+	if (strcmp(tm->kind, "nudge") == 0) {
 		*type = "timer.nudge";
-		int rc = tr_store_timer_log(d->store, tm, now, "nudge", note ? note : "reminder");
-		return rc ? rc : notify(d, str(payload, "notify"), tm->ticket_id, note ? note : "reminder", *type, event_id, now);
+		return notify(d, p.notify, tm->ticket_id, p.note ? p.note : "reminder", *type, event_id, now);
 	}
 	struct tr_ticket t;
 	int rc = tr_store_ticket_get(d->store, tm->ticket_id, &t);
@@ -81,93 +100,163 @@ static int ticket_effect(struct tr_daemon *d, const struct tr_timer *tm, cJSON *
 		tr_ticket_free(&t);
 		return 0;
 	}
-	char detail[600], err[256];
-	const char *note = str(payload, "note");
+	char detail[700], err[256], late[100];
+	late_note(tm, now, late, sizeof(late));
 	if (strcmp(tm->kind, "escalate") == 0) {
 		*type = "ticket.escalated";
-		int64_t level = tr_json_whole(payload, "level", t.level + 1);
-		int64_t repeat = tr_json_whole(payload, "repeat", 0);
-		char again[40] = "";
-		if (repeat > 0)
-			snprintf(again, sizeof(again), " (repeat %lld)", (long long)repeat);
-		snprintf(detail, sizeof(detail), "level %lld%s%s%s", (long long)level, again, note ? ": " : "",
-			 note ? note : "");
+		int64_t level = p.level ? p.level : t.level + 1;
+		char again[40] = "", resumed[120] = "";
+		if (p.repeat > 0)
+			snprintf(again, sizeof(again), " (repeat %lld)", (long long)p.repeat);
+		if (p.paused_at) {
+			char ack[40];
+			tr_time_format(p.paused_at, NULL, ack, sizeof(ack));
+			snprintf(resumed, sizeof(resumed), " [resumed: acknowledged at %s, not closed]", ack);
+		}
+		snprintf(detail, sizeof(detail), "level %lld%s%s%s%s%s", (long long)level, again, p.note ? ": " : "",
+			 p.note ? p.note : "", resumed, late);
 		struct tr_ticket_change c = {.action = "escalate", .detail = detail, .level = level};
 		rc = tr_ticket_apply(d->store, t.id, &c, "timer", 0, now, err, sizeof(err));
-		/* SPEC §5 ladders repeat: the top level notifies again until acked */
-		const char *ladder = str(payload, "ladder");
-		if (rc == 0 && t.ladder && ladder && ladder[0])
-			rc = tr_ticket_ladder_fired(d->store, tr_engine_calendars(d->engine), t.id, t.ladder, level,
-						    repeat, now, 0);
-		char message[700];
+		/* SPEC §5 ladders repeat: the top level notifies again */
+		if (rc == 0 && t.ladder && p.ladder && p.ladder[0])
+			rc = tr_plan_ladder_fired(d->store, tr_engine_calendars(d->engine), t.id, t.ladder, &p, tm->due_at,
+						  now, 0);
+		char message[800];
 		snprintf(message, sizeof(message), "Escalated to %s: %s", detail, t.title);
 		if (rc == 0)
-			rc = notify(d, str(payload, "notify"), t.id, message, *type, event_id, now);
+			rc = notify(d, p.notify, t.id, message, *type, event_id, now);
 	} else if (strcmp(tm->kind, "ack_timeout") == 0) {
+		/* A pause made before steps were moved in place: the ladder above
+		 * the level it was acked at is armed again. */
 		*type = "timer.ack_timeout";
 		int64_t after_level = tr_json_whole(payload, "after_level", t.level);
 		rc = tr_store_history_add(d->store, t.id, now, 0, "timer", "ack timed out", "escalation resumes");
 		if (rc == 0 && t.ladder)
-			rc = tr_ticket_arm_ladder(d->store, tr_engine_calendars(d->engine), t.id, t.ladder,
-						  after_level, now, 0);
+			rc = tr_plan_arm_ladder(d->store, tr_engine_calendars(d->engine), t.id, t.ladder, after_level, now,
+						t.due_at, 0, err, sizeof(err));
+		if (rc == -EINVAL) {
+			log_warnx("ticket %lld: %s", (long long)t.id, err);
+			rc = 0;
+		}
 	}
 	tr_ticket_free(&t);
 	return rc;
 }
 
-/* Builds and runs the timer's event; the row is already deleted. */
-static int fire_one(struct tr_daemon *d, const struct tr_timer *tm, int64_t now)
+/* Runs ev (owned, an object) as the event of timer or step tm. */
+static int run_event(struct tr_daemon *d, const struct tr_timer *tm, cJSON *ev, int64_t now)
 {
-	cJSON *payload = cJSON_Parse(tm->payload);
-	if (!cJSON_IsObject(payload)) {
-		cJSON_Delete(payload);
-		payload = cJSON_CreateObject();
-	}
-	char id[64], at[40], source[64];
+	char id[64], at[40];
 	snprintf(id, sizeof(id), "timer:%lld", (long long)tm->id);
-	snprintf(source, sizeof(source), "timer:%lld", (long long)tm->id);
 	tr_time_format(tm->due_at, NULL, at, sizeof(at));
-
-	cJSON *ev = NULL;
-	int rc = 0;
-	if (strcmp(tm->kind, "schedule") == 0) {
-		ev = cJSON_DetachItemFromObject(payload, "event");
-		if (!cJSON_IsObject(ev)) {
-			cJSON_Delete(ev);
-			ev = NULL;
-		} else if (!cJSON_GetObjectItemCaseSensitive(ev, "id")) {
-			cJSON_AddStringToObject(ev, "id", id);
-		}
-	} else {
-		const char *type = NULL;
-		rc = ticket_effect(d, tm, payload, &type, now, id);
-		/* The effect is in the ticket's history; the event itself is only
-		 * worth storing when a rule wants it. */
-		if (rc == 0 && type && tr_engine_handles(d->engine, type)) {
-			ev = cJSON_Duplicate(payload, 1);
-			cJSON_DeleteItemFromObject(ev, "type");
-			cJSON_DeleteItemFromObject(ev, "id");
-			cJSON_AddStringToObject(ev, "type", type);
-			cJSON_AddStringToObject(ev, "id", id);
-			cJSON_AddNumberToObject(ev, "ticket_id", (double)tm->ticket_id);
-		}
-	}
-	cJSON_Delete(payload);
-	if (rc || !ev) {
-		cJSON_Delete(ev);
-		return rc;
-	}
+	if (!cJSON_GetObjectItemCaseSensitive(ev, "id"))
+		cJSON_AddStringToObject(ev, "id", id);
 	if (!cJSON_GetObjectItemCaseSensitive(ev, "occurred_at"))
 		cJSON_AddStringToObject(ev, "occurred_at", at);
 	struct tr_event event;
 	char err[256];
-	if (tr_event_init(&event, ev, NULL, source, now, err, sizeof(err))) {
+	int rc = tr_event_init(&event, ev, NULL, id, now, err, sizeof(err)); /* takes ev */
+	if (rc) {
 		log_warnx("timer %lld: its event is not valid (%s); skipped", (long long)tm->id, err);
 		return 0;
 	}
 	rc = tr_ingest_event(&d->ingest, &event, now);
 	tr_event_free(&event);
 	return rc == TR_EDUP ? 0 : rc;
+}
+
+/* A schedule{} timer (its row already deleted): the event it carries. */
+static int fire_schedule(struct tr_daemon *d, const struct tr_timer *tm, int64_t now)
+{
+	cJSON *payload = cJSON_Parse(tm->payload);
+	cJSON *ev = cJSON_IsObject(payload) ? cJSON_DetachItemFromObject(payload, "event") : NULL;
+	cJSON_Delete(payload);
+	if (!cJSON_IsObject(ev)) {
+		cJSON_Delete(ev);
+		return 0;
+	}
+	return run_event(d, tm, ev, now);
+}
+
+/* A step that fires: its effect, then its event when a rule wants it
+ * (the effect is in the ticket's history either way). */
+static int fire_step(struct tr_daemon *d, const struct tr_timer *tm, int64_t now)
+{
+	cJSON *payload = cJSON_Parse(tm->payload);
+	if (!cJSON_IsObject(payload)) {
+		cJSON_Delete(payload);
+		payload = cJSON_CreateObject();
+	}
+	char id[64];
+	snprintf(id, sizeof(id), "timer:%lld", (long long)tm->id);
+	const char *type = NULL;
+	int rc = payload ? ticket_effect(d, tm, payload, &type, now, id) : -ENOMEM;
+	if (rc || !type || !tr_engine_handles(d->engine, type)) {
+		cJSON_Delete(payload);
+		return rc;
+	}
+	cJSON *ev = cJSON_Duplicate(payload, 1);
+	cJSON_Delete(payload);
+	if (!ev)
+		return -ENOMEM;
+	cJSON_DeleteItemFromObject(ev, "type");
+	cJSON_DeleteItemFromObject(ev, "id");
+	cJSON_AddStringToObject(ev, "type", type);
+	cJSON_AddNumberToObject(ev, "ticket_id", (double)tm->ticket_id);
+	if (now - tm->due_at > TR_PLAN_LATE_S)
+		cJSON_AddNumberToObject(ev, "late_s", (double)(now - tm->due_at));
+	return run_event(d, tm, ev, now);
+}
+
+#define WAKE_STEPS 64 /* a ticket's steps handled per wake; more wake it again */
+
+/* Ticket T's wake row at `at` is due: its due steps are marked fired or
+ * skipped (SPEC §3: of several late ones only the latest that still means
+ * something fires), the fired ones run, and the ticket waits again at its
+ * next step. */
+static int fire_wake(struct tr_daemon *d, int64_t at, int64_t ticket_id, int64_t now)
+{
+	int rc = tr_store_wake_take(d->store, at, ticket_id);
+	if (rc == -ENOENT)
+		return 0; /* the ticket closed or its steps moved since the read */
+	struct tr_timer due[WAKE_STEPS];
+	int skip[WAKE_STEPS], n = 0;
+	if (rc == 0)
+		rc = tr_store_ticket_steps_due(d->store, ticket_id, now, WAKE_STEPS, due, &n);
+	if (rc)
+		return rc;
+	tr_plan_late(due, n, now, skip);
+	/* Each marked as it is handled: one a rule cancelled meanwhile (the
+	 * ticket closed on an earlier step's event) is gone, and skipped. */
+	for (int i = 0; rc == 0 && i < n; i++) {
+		char detail[700], late[100];
+		cJSON *payload = cJSON_Parse(due[i].payload);
+		struct tr_step_note p;
+		tr_plan_payload_read(payload, &p);
+		if (skip[i]) {
+			const struct tr_timer *by = &due[skip[i] - 1];
+			char when[40], by_when[40];
+			tr_time_format(due[i].due_at, NULL, when, sizeof(when));
+			tr_time_format(by->due_at, NULL, by_when, sizeof(by_when));
+			snprintf(detail, sizeof(detail), "%s due %s%s%s: not sent, the %s due %s came too", due[i].kind,
+				 when, p.note ? ": " : "", p.note ? p.note : "",
+				 strcmp(by->kind, "due") == 0 ? "deadline" : by->kind, by_when);
+			rc = tr_store_step_done(d->store, &due[i], "skipped", now, "skipped", detail);
+		} else {
+			late_note(&due[i], now, late, sizeof(late));
+			snprintf(detail, sizeof(detail), "%s%s",
+				 strcmp(due[i].kind, "due") == 0 ? "the due time passed" : p.note ? p.note : "reminder",
+				 late);
+			rc = tr_store_step_done(d->store, &due[i], "fired", now, step_action(&due[i]), detail);
+			if (rc == 0)
+				rc = fire_step(d, &due[i], now);
+		}
+		cJSON_Delete(payload);
+		if (rc == -ENOENT)
+			rc = 0;
+	}
+	tr_timer_rows_free(due, n);
+	return rc ? rc : tr_store_ticket_rewake(d->store, ticket_id);
 }
 
 static void arm(struct tr_timers *t);
@@ -201,9 +290,13 @@ static int fire_due(void *ud)
 			}
 			/* A timer an earlier one cancelled (its ticket closed) is
 			 * gone: skip it. Deleting is what makes it fire once. */
+			if (strcmp(due[i].kind, "wake") == 0) {
+				rc = fire_wake(d, due[i].due_at, due[i].ticket_id, x->now);
+				continue;
+			}
 			rc = tr_store_timer_delete(d->store, due[i].due_at, due[i].id);
 			if (rc == 0)
-				rc = fire_one(d, &due[i], x->now);
+				rc = fire_schedule(d, &due[i], x->now);
 			else if (rc == -ENOENT)
 				rc = 0;
 		}

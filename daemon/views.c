@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <cjson/cJSON.h>
 #include "tr_error.h"
+#include "tr_plan.h"
 #include "tr_store.h"
 #include "tr_time.h"
 #include "tr_views.h"
@@ -94,6 +95,11 @@ static int add_history_line(void *ud, const struct tr_history_row *row)
 		cJSON_AddNullToObject(h, "event_seq");
 	else
 		cJSON_AddNumberToObject(h, "event_seq", (double)row->event_seq);
+	if (row->due_at) { /* a step: when it was due, and how late it fired */
+		add_time(h, "due_at", row->due_at);
+		if (row->at - row->due_at > TR_PLAN_LATE_S)
+			cJSON_AddNumberToObject(h, "late_s", (double)(row->at - row->due_at));
+	}
 	cJSON_AddItemToArray(ud, h);
 	return 0;
 }
@@ -108,7 +114,34 @@ static int add_timer(void *ud, const struct tr_timer_row *row)
 		cJSON_AddNullToObject(tm, "ticket");
 	else
 		cJSON_AddNumberToObject(tm, "ticket", (double)row->ticket_id);
-	add_json(tm, "payload", row->payload, cJSON_CreateObject());
+	/* What the step says, by name: the payload is kept for scripts that
+	 * read it, but nobody should have to. */
+	cJSON *payload = row->payload ? cJSON_Parse(row->payload) : NULL;
+	if (payload && row->has_ticket) {
+		struct tr_step_note p;
+		tr_plan_payload_read(payload, &p);
+		if (p.note)
+			cJSON_AddStringToObject(tm, "note", p.note);
+		if (p.notify)
+			cJSON_AddStringToObject(tm, "notify", p.notify);
+		if (p.level)
+			cJSON_AddNumberToObject(tm, "level", (double)p.level);
+		if (p.ladder)
+			cJSON_AddStringToObject(tm, "ladder", p.ladder);
+		if (p.cal)
+			cJSON_AddStringToObject(tm, "calendar", p.cal);
+		if (p.before_due)
+			cJSON_AddNumberToObject(tm, "before_due_s", (double)p.before_due);
+		if (p.paused_at) { /* SPEC §5: an ack paused it; it resumes at due_at */
+			cJSON_AddBoolToObject(tm, "paused", 1);
+			add_time(tm, "scheduled_at", p.paused_from);
+			add_time(tm, "acked_at", p.paused_at);
+		}
+	}
+	if (payload)
+		cJSON_AddItemToObject(tm, "payload", payload);
+	else
+		cJSON_AddItemToObject(tm, "payload", cJSON_CreateObject());
 	cJSON_AddItemToArray(ud, tm);
 	return 0;
 }

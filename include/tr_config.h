@@ -97,6 +97,7 @@ struct tr_config {
 	size_t nparams;
 	struct tr_limits limits;
 	int log_level;        /* TR_LOG_* from log.level, default info */
+	int64_t ack_timeout;  /* tickets.ack_timeout, seconds: when an acked escalation without a ladder resumes (4h) */
 };
 
 #define TR_DEFAULT_CONFIG "/etc/triaged/triaged.yaml"
@@ -135,9 +136,10 @@ const struct tr_output *tr_config_output(const struct tr_config *cfg, const char
  * be NULL). */
 const char *tr_config_param(const struct tr_config *cfg, const char *name);
 
-/* Exchanges a's and b's params: a reload takes the fresh file's and frees
- * the old ones with the fresh config. */
-void tr_config_swap_params(struct tr_config *a, struct tr_config *b);
+/* Exchanges a's and b's params and calendars, what a reload takes from the
+ * fresh file (the old ones are freed with the fresh config); the rules'
+ * engine builds its calendars from them. */
+void tr_config_swap_reloadable(struct tr_config *a, struct tr_config *b);
 
 /* The first source whose match fits basename, or NULL. */
 const struct tr_source *tr_config_source_for(const struct tr_config *cfg, const char *basename);

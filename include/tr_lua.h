@@ -100,8 +100,9 @@ const char *tr_lua_check_calendar(lua_State *L, int idx, const char *fn);
  * say that the rule falls back. Does nothing outside a load. */
 void tr_lua_note_fallback(lua_State *L, const char *what, const char *name);
 /* A point in time from an option table at idx: `at` (a time) or `after` (a
- * duration counted from base in calendar). Raises when neither or both. */
-int64_t tr_lua_when(lua_State *L, int idx, int64_t base, const char *calendar, const char *fn);
+ * duration counted from base in calendar; then *after, when not NULL, is
+ * set to it). Raises when neither or both. */
+int64_t tr_lua_when(lua_State *L, int idx, int64_t base, const char *calendar, const char *fn, int64_t *after);
 /* The base time of relative durations: the event's time, else now. */
 int64_t tr_lua_base_time(lua_State *L);
 

@@ -177,10 +177,11 @@ struct tr_ticket_filter {
 };
 int tr_store_tickets_each(struct tr_store *s, const struct tr_ticket_filter *f,
 			  int (*each)(void *ud, const struct tr_ticket *t), void *ud);
-/* A ticket's history lines and logged timer fires, in the order they
- * happened. */
+/* A ticket's history lines and its steps that fired or were skipped, in
+ * the order they happened. */
 struct tr_history_row {
 	int64_t at;
+	int64_t due_at;        /* a step's: when it was due (0: not a step) */
 	const char *actor, *action, *detail;
 	int64_t event_seq;
 	int has_event_seq;     /* 0: the line names no event */
@@ -238,35 +239,52 @@ int tr_store_files_finished_since(struct tr_store *s, int64_t since, int64_t *do
  * event that made them. payload is JSON text. */
 struct tr_timer {
 	int64_t id, due_at, ticket_id;  /* ticket_id 0 when none */
-	char kind[32];                  /* nudge | escalate | due | schedule | ack_timeout */
+	char kind[32];                  /* nudge | escalate | due | ack_timeout (steps), schedule, wake */
 	char *payload;                  /* malloc'd JSON text; tr_timer_rows_free */
 };
-/* Adds a timer (ticket_id 0: none). Returns 0 with *id set (id may be
- * NULL), *id 0 when ticket_id names a ticket that is closed or gone (nothing
- * is added: a closed ticket's timers have ended), or TR_ESTORE. */
+/* Adds a timer (ticket_id 0: none) or, for a ticket, a step of its plan
+ * (store_steps.c). Returns 0 with *id set (id may be NULL), *id 0 when
+ * ticket_id names a ticket that is closed or gone (nothing is added: a
+ * closed ticket's steps have ended), or TR_ESTORE. */
 int tr_store_timer_add(struct tr_store *s, int64_t due_at, const char *kind, int64_t ticket_id,
 		       const char *payload, int64_t event_seq, int64_t *id);
 /* The earliest due_at added since the last call (0: none); resets it. */
 int64_t tr_store_timer_hint(struct tr_store *s);
-/* Deletes a ticket's pending timers (all, or one kind), and forgets the
- * ones that fired unlogged: a fired timer's row is deleted alone, its
- * ticket's entry in ticket_timers stays until the ticket's next cancel, or
- * for good when the fire was logged (tr_store_timer_log: then the entry is
- * how the ticket's history finds it). */
-int tr_store_timers_cancel(struct tr_store *s, int64_t ticket_id, const char *kind);
-/* The earliest pending due_at, 0 when there is none. */
+/* The earliest pending due_at (schedules and tickets' wakes), 0 when none. */
 int tr_store_timer_next(struct tr_store *s, int64_t *due_at);
 /* Up to limit timers due at now, earliest first, into out (caller frees
- * payloads with tr_timer_rows_free). */
+ * payloads with tr_timer_rows_free): schedules, and tickets to wake as
+ * kind "wake" (id 0, payload "{}"), whose due steps tr_store_ticket_steps_due
+ * then reads. */
 int tr_store_timers_due(struct tr_store *s, int64_t now, int limit, struct tr_timer *out, int *n);
 void tr_timer_rows_free(struct tr_timer *t, int n);
-/* 0, or -ENOENT when it was already gone (fired or cancelled). */
+/* Deletes a schedule: 0, or -ENOENT when it was already gone. */
 int tr_store_timer_delete(struct tr_store *s, int64_t due_at, int64_t id);
-/* Logs the fire of tm (a ticket's nudge or breach) as a line of its
- * ticket's history (`ticket` with history lists it with actor "timer"):
- * an append, where a ticket_history row would be a random write. */
-int tr_store_timer_log(struct tr_store *s, const struct tr_timer *tm, int64_t at, const char *action,
-		       const char *detail);
+
+/* A ticket's steps. Each ticket with pending steps has one wake row, at
+ * its earliest; the functions below keep it there. */
+/* Deletes a ticket's pending steps (all, or one kind). */
+int tr_store_timers_cancel(struct tr_store *s, int64_t ticket_id, const char *kind);
+/* Takes ticket_id's wake row at `at` before its due steps are handled:
+ * 0, or -ENOENT when it is gone (the ticket closed). Then, once the steps
+ * are marked done, tr_store_ticket_rewake puts the row at the next one. */
+int tr_store_wake_take(struct tr_store *s, int64_t at, int64_t ticket_id);
+int tr_store_ticket_rewake(struct tr_store *s, int64_t ticket_id);
+/* Up to limit pending steps of ticket_id due at now, earliest first (kind,
+ * payload as added; free with tr_timer_rows_free). */
+int tr_store_ticket_steps_due(struct tr_store *s, int64_t ticket_id, int64_t now, int limit, struct tr_timer *out,
+			      int *n);
+/* Marks step tm done: state "fired" or "skipped", at the time it was
+ * handled; action and detail make its line in the ticket's history (action
+ * NULL: no line, another wrote it). 0 or -ENOENT (not pending). */
+int tr_store_step_done(struct tr_store *s, const struct tr_timer *tm, const char *state, int64_t at,
+		       const char *action, const char *detail);
+/* Moves pending step tm to at with a new payload (an ack's pause, a
+ * calendar's change), and the ticket's wake with it. */
+int tr_store_step_move(struct tr_store *s, const struct tr_timer *tm, int64_t at, const char *payload);
+/* Every pending step whose payload names a calendar ("cal"), by ticket;
+ * *out is the caller's (tr_timer_rows_free, then free). */
+int tr_store_steps_calendared(struct tr_store *s, struct tr_timer **out, int *n);
 /* A pending timer as the walks below hand it out (what a walk returns and
  * how long its row lives: above struct tr_ticket_filter). */
 struct tr_timer_row {
@@ -282,8 +300,10 @@ int tr_store_timers_each(struct tr_store *s, int limit,
 /* A ticket's pending timers, earliest first. */
 int tr_store_ticket_timers_each(struct tr_store *s, int64_t ticket_id,
 				int (*each)(void *ud, const struct tr_timer_row *tm), void *ud);
-/* How many timers are pending: 0, or TR_ESTORE when the count cannot be
- * prepared (*total is 0 when it cannot be read). */
+/* How many schedules are pending plus how many tickets wait on a step
+ * (counting every pending step would read each step a ticket ever had):
+ * 0, or TR_ESTORE when the count cannot be prepared (*total is 0 when it
+ * cannot be read). */
 int tr_store_timers_count(struct tr_store *s, int64_t *total);
 int tr_store_ticket_set_ladder(struct tr_store *s, int64_t ticket_id, const char *ladder);
 

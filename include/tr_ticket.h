@@ -19,8 +19,14 @@ struct tr_ticket_change {
 	int64_t due_at;
 	int64_t level;            /* escalation level, 0 = unchanged */
 	int close, reopen;
-	int ack;  /* pauses pending escalations; the ladder's ack_timeout re-arms them */
+	int ack;  /* pauses pending escalations (tr_plan_pause) for: */
+	int64_t ack_timeout;      /* the config's tickets.ack_timeout; 0: TR_ACK_TIMEOUT_DEFAULT */
+	const char *due_calendar; /* due_at counted in this calendar: due_base + due_off of open time */
+	int64_t due_base, due_off;
 };
+
+/* SPEC §1 tickets.ack_timeout's default: 4 h. */
+#define TR_ACK_TIMEOUT_DEFAULT (4 * 3600)
 
 /* Applies c to ticket id in the open transaction. actor: "rule:NAME" or
  * "uid:N"; event_seq 0 when no event caused it. Returns 0, -ENOENT (no such
@@ -30,26 +36,14 @@ struct tr_ticket_change {
 int tr_ticket_apply(struct tr_store *s, int64_t id, const struct tr_ticket_change *c,
 		    const char *actor, int64_t event_seq, int64_t now, char *err, size_t errlen);
 
-/* Appends a ticket timer's payload, {"note","notify","ladder","level",
- * "repeat"} (NULL strings and 0 numbers left out), as timers.c reads it. */
-void tr_ticket_timer_payload(struct tr_buf *b, const char *note, const char *notify, int64_t level,
-			     const char *ladder, int64_t repeat);
-
-/* Escalation ladders. ladder_json: {"name","calendar","ack_timeout":secs,
- * "repeat":secs,"repeat_times":N (0: until ack or close),
- * "levels":[{"level":N,"after":secs,"notify":output|null,"note":text}]},
- * each level's `after` counted from the previous one (the first from base)
- * in the ladder's calendar. Schedules an "escalate" timer for every level
- * above after_level; at the top already (an ack timed out there), the
- * next repeat of the top level. */
-struct tr_calendars;
-int tr_ticket_arm_ladder(struct tr_store *s, const struct tr_calendars *cals, int64_t id,
-			 const char *ladder_json, int64_t after_level, int64_t base, int64_t event_seq);
-/* After level `level` of the ticket's ladder fired (repeat: which repeat of
- * it, 0 for the first time): when it is the top level and the ladder has a
- * `repeat`, arms the next repeat, unless `repeat_times` are done. */
-int tr_ticket_ladder_fired(struct tr_store *s, const struct tr_calendars *cals, int64_t id, const char *ladder_json,
-			   int64_t level, int64_t repeat, int64_t now, int64_t event_seq);
+/* A person's action on a ticket (SPEC §6 ticket.update, triagectl ack|
+ * assign|comment|close|reopen, the rule tests' ack() …): the name of the
+ * one argument it takes ("assignee", "text", "reason"; "" for ack; NULL
+ * for an unknown action), and the change it makes into c, arg borrowed.
+ * ack_timeout: the config's tickets.ack_timeout. -EINVAL when an assignee
+ * or a comment's text is missing, or the action is unknown. */
+const char *tr_ticket_action_field(const char *action);
+int tr_ticket_action(const char *action, const char *arg, int64_t ack_timeout, struct tr_ticket_change *c);
 
 /* True for low, normal, high, urgent. */
 int tr_ticket_priority_valid(const char *p);

@@ -4,10 +4,11 @@
 -- suspension needs a Plan of Action (root cause, corrective actions,
 -- preventive measures) within 72 hours, and related listings should be
 -- frozen meanwhile: it opens an urgent ticket due 72 hours after the alert
--- and climbs the "suspension" escalation ladder until someone acknowledges
--- it (`triagectl ack`); an acknowledged ticket that sees no progress for
--- ACK_TIMEOUT resumes climbing; from the top step (68 h) the lead is
--- reminded every hour until the deadline. Policy warnings and listing removals open
+-- and climbs the "suspension" escalation ladder: 1 h and 12 h in, then
+-- 24 h and 4 h before the deadline, and every hour after that until it.
+-- An ack (`triagectl ack`) holds the next early step back for the ladder's
+-- ack_timeout; the countdown steps are anchored to the deadline, so no
+-- ack pushes "submit now" past it. Closing the ticket ends the ladder. Policy warnings and listing removals open
 -- high-priority tickets due in a day. One ticket per account and kind (and
 -- ASIN when there is one) while it is open; repeated alerts are added to it.
 
@@ -16,14 +17,15 @@ local LEAD = has_output("lead") and "lead" or "journal"
 
 ladder {
   name = "suspension",
-  ack_timeout = "4h",
+  ack_timeout = "4h",            -- an ack holds the next step back 4 h, never past the deadline
   levels = {
     { after = "1h",  notify = LEAD, note = "Suspension open for 1 h: assign an owner for the Plan of Action" },
     { after = "11h", notify = LEAD, note = "12 h in: Plan of Action draft due (root cause, corrective, preventive)" },
-    { after = "36h", notify = LEAD, note = "48 h in: 24 h left to submit the Plan of Action" },
-    { after = "20h", notify = LEAD, note = "68 h in: submit the Plan of Action now" },
+    -- the last steps count down to Amazon's 72 h deadline: no ack moves them
+    { before_due = "24h", notify = LEAD, note = "24 h left to submit the Plan of Action" },
+    { before_due = "4h",  notify = LEAD, note = "4 h left: submit the Plan of Action now" },
   },
-  repeat_every = "1h", repeat_times = 3,   -- then every hour to the deadline, until acknowledged
+  repeat_every = "1h", repeat_times = 3,   -- then every hour up to the deadline
 }
 
 local KINDS = {

@@ -32,30 +32,68 @@ test("a repeated suspension alert joins the open ticket", function()
   eq(#tickets(), 1)
 end)
 
-test("a suspension climbs its escalation ladder until acknowledged", function()
-  ingest { type = "account.alert", id = "s1", account = "acme-us", kind = "suspension",
-           occurred_at = "2026-11-24T04:00:00Z" }
-  local id = find("account:acme-us:suspension:-").id
-  advance("2026-11-24T05:00:00Z")
-  eq(find("account:acme-us:suspension:-").level, 1)
-  advance("2026-11-24T16:00:00Z")
-  eq(find("account:acme-us:suspension:-").level, 2)
-  ack(id)
-  advance("2026-11-24T19:59:00Z")
-  eq(find("account:acme-us:suspension:-").level, 2, "paused while acknowledged")
-  advance("2026-11-24T20:00:00Z")                     -- ack_timeout (4 h) passes: climbing resumes
-  local t = find("account:acme-us:suspension:-")
-  eq(t.history[#t.history - 0].action, "ack timed out")
-  advance("2026-11-26T08:00:00Z")
-  eq(find("account:acme-us:suspension:-").level, 3)
-  advance("2026-11-27T04:00:00Z")
-  eq(find("account:acme-us:suspension:-").level, 4)
-  advance("2026-11-28T04:00:00Z")                     -- the top step repeats hourly, three times
-  local repeats = 0
-  for _, h in ipairs(find("account:acme-us:suspension:-").history) do
-    if h.action == "escalate" and h.detail:find("(repeat", 1, true) then repeats = repeats + 1 end
+local function escalations(key)
+  local out = {}
+  for _, h in ipairs(find(key).history) do
+    if h.action == "escalate" then out[#out + 1] = h.at .. " " .. h.detail:match("^level %d+[^:]*") end
   end
-  eq(repeats, 3)
+  return out
+end
+
+-- The 72 h deadline is 2026-11-27T04:00:00Z for an alert at 11-24 04:00.
+local ALERT = { type = "account.alert", account = "acme-us", kind = "suspension",
+                occurred_at = "2026-11-24T04:00:00Z" }
+local KEY = "account:acme-us:suspension:-"
+local UNACKED = {
+  "2026-11-24T05:00:00Z level 1", "2026-11-24T16:00:00Z level 2",
+  "2026-11-26T04:00:00Z level 3", "2026-11-27T00:00:00Z level 4",
+  "2026-11-27T01:00:00Z level 4 (repeat 1)", "2026-11-27T02:00:00Z level 4 (repeat 2)",
+  "2026-11-27T03:00:00Z level 4 (repeat 3)",
+}
+
+test("a suspension climbs its ladder to the 72 h deadline, the last steps counting down to it", function()
+  ALERT.id = "s1"
+  ingest(ALERT)
+  advance("2026-11-28T00:00:00Z")
+  eq(escalations(KEY), UNACKED)
+  local t = find(KEY)
+  eq(t.level, 4)
+  eq(t.tags[#t.tags], "suspension")
+  -- every step came before the deadline, and the lead heard each one
+  local told = 0
+  for _, n in ipairs(notifications()) do
+    if n.output == "lead" and n.message:find("^Escalated to level") then told = told + 1 end
+  end
+  eq(told, #UNACKED)
+end)
+
+test("an ack holds the early steps back for 4 h but never moves the countdown to the deadline", function()
+  ALERT.id = "s2"
+  ingest(ALERT)
+  local id = find(KEY).id
+  advance("2026-11-24T13:00:00Z")
+  ack(id)                                              -- level 2 (16:00) waits until 17:00
+  local paused = find(KEY).timers[1]
+  eq(paused.kind, "escalate")
+  eq(paused.due_at, "2026-11-24T17:00:00Z")
+  ok(paused.paused, "shown as paused")
+  eq(paused.scheduled_at, "2026-11-24T16:00:00Z")
+  advance("2026-11-27T00:30:00Z")
+  ack(id)                                              -- near the deadline: the countdown stays
+  advance("2026-11-28T00:00:00Z")
+  eq(escalations(KEY), {
+    "2026-11-24T05:00:00Z level 1", "2026-11-24T17:00:00Z level 2",
+    "2026-11-26T04:00:00Z level 3", "2026-11-27T00:00:00Z level 4",
+    "2026-11-27T01:00:00Z level 4 (repeat 1)", "2026-11-27T02:00:00Z level 4 (repeat 2)",
+    "2026-11-27T03:00:00Z level 4 (repeat 3)",
+  })
+  local resumed = false
+  for _, h in ipairs(find(KEY).history) do
+    if h.action == "escalate" and h.detail:find("resumed: acknowledged at 2026-11-24T13:00:00Z", 1, true) then
+      resumed = true
+    end
+  end
+  ok(resumed, "the history says the level resumed after the ack")
 end)
 
 test("closing the ticket cancels the ladder", function()

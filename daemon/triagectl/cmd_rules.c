@@ -185,9 +185,13 @@ int cmd_reload(struct ctl *c, int argc, char **argv)
 	cJSON *resp;
 	int rc = ctl_call(c, request("reload"), &resp);
 	if (rc == 0 && !c->json) {
-		char *n = jfield(resp, "rules");
+		char *n = jfield(resp, "rules"), *moved = jfield(resp, "moved");
 		printf("reloaded: %s rules\n", n);
+		if (strcmp(moved, "0") && strcmp(moved, "-")) /* SPEC §3: a calendar's change moves steps */
+			printf("moved: %s pending step%s to where the new calendars put them\n", moved,
+			       strcmp(moved, "1") ? "s" : "");
 		free(n);
+		free(moved);
 		const cJSON *w = cJSON_GetObjectItemCaseSensitive(resp, "warnings");
 		const cJSON *it;
 		cJSON_ArrayForEach(it, w)

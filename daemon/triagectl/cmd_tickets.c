@@ -88,6 +88,40 @@ static void print_ticket(const cJSON *tk)
 	table_free(&t);
 }
 
+/* What a pending timer will do, in words: its note (a schedule: the
+ * event's type; else its level), and why it is when it is (SPEC §5: an
+ * ack's pause, a step anchored to the due time). Never raw JSON. */
+static char *timer_what(const cJSON *it)
+{
+	const cJSON *payload = jget(it, "payload"), *ev = jget(payload, "event");
+	const cJSON *note = jget(it, "note") ? jget(it, "note") : jget(payload, "note"); /* an older daemon's */
+	char *what;
+	if (note)
+		what = jtext(note);
+	else if (ev)
+		what = jfield(ev, "type");
+	else if (jget(it, "level"))
+		what = xasprintf("level %lld", (long long)jget(it, "level")->valuedouble);
+	else
+		what = xstrdup("-");
+	/* first, so that a narrow column still shows it */
+	char *more = NULL;
+	if (cJSON_IsTrue(jget(it, "paused"))) {
+		char *was = jfield(it, "scheduled_at");
+		more = xasprintf("[paused by an ack; was due %s] %s", was, what);
+		free(was);
+	} else if (jget(it, "before_due_s")) {
+		char *d = duration_text((long long)jget(it, "before_due_s")->valuedouble);
+		more = xasprintf("[%s before the due time] %s", d, what);
+		free(d);
+	}
+	if (more) {
+		free(what);
+		what = more;
+	}
+	return what;
+}
+
 int cmd_show(struct ctl *c, int argc, char **argv)
 {
 	(void)argc;
@@ -117,10 +151,7 @@ int cmd_show(struct ctl *c, int argc, char **argv)
 	if (cJSON_IsArray(timers) && timers->child) {
 		struct table t = { .ncols = 4, .heads = timer_heads, .fill = 3 };
 		cJSON_ArrayForEach(it, timers) {
-			const cJSON *note = jget(it, "note");
-			if (!note) /* triaged keeps a timer's note in its payload */
-				note = jget(jget(it, "payload"), "note") ? jget(jget(it, "payload"), "note") : jget(it, "payload");
-			char *row[4] = { jfield(it, "id"), jfield(it, "due_at"), jfield(it, "kind"), jtext(note) };
+			char *row[4] = { jfield(it, "id"), jfield(it, "due_at"), jfield(it, "kind"), timer_what(it) };
 			table_add(&t, row);
 		}
 		puts("\npending timers:");
@@ -190,14 +221,8 @@ int cmd_timers(struct ctl *c, int argc, char **argv)
 	}
 	struct table t = { .ncols = 5, .heads = timers_heads, .fill = 4 };
 	cJSON_ArrayForEach(it, list) {
-		const cJSON *p = jget(it, "payload");
-		char *note = jfield(p, "note");
-		if (strcmp(note, "-") == 0) {
-			const cJSON *ev = jget(p, "event");
-			free(note);
-			note = ev ? jfield(ev, "type") : jfield(p, "level");
-		}
-		char *row[5] = { jfield(it, "id"), jfield(it, "due_at"), jfield(it, "kind"), jfield(it, "ticket"), note };
+		char *row[5] = { jfield(it, "id"), jfield(it, "due_at"), jfield(it, "kind"), jfield(it, "ticket"),
+				 timer_what(it) };
 		table_add(&t, row);
 	}
 	table_print(&t);

@@ -27,7 +27,8 @@ def rss_kib(pid, field="VmHWM"):
 
 
 def fill(db_path, n, due_at):
-    """n open tickets, each with one pending nudge; due times interleaved so
+    """n open tickets, each with one pending nudge (a step, and the ticket's
+    wake row); due times interleaved so
     that id order is not due order. Generated inside SQLite (a few seconds
     for a million)."""
     db = sqlite3.connect(db_path)
@@ -37,9 +38,9 @@ def fill(db_path, n, due_at):
     series = "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < ?) "
     db.execute(series + "INSERT INTO tickets(id, key, title, queue, priority, state, created_at, updated_at)"
                " SELECT i, 'bench:' || i, 'ticket ' || i, 'bench', 'normal', 'open', ?, ? FROM c", (n, now, now))
-    db.execute(series + "INSERT INTO timers(due_at, id, kind, ticket_id, payload)"
-               " SELECT ? + (i * 7919) % ? / 1000, i, 'nudge', i, '{\"note\":\"n\"}' FROM c", (n, due_at, n))
-    db.execute("INSERT INTO ticket_timers SELECT ticket_id, due_at, id FROM timers")
+    db.execute(series + "INSERT INTO steps(ticket_id, at, id, kind, payload)"
+               " SELECT i, ? + (i * 7919) % ? / 1000, i, 'nudge', '{\"note\":\"n\"}' FROM c", (n, due_at, n))
+    db.execute("INSERT INTO wakes SELECT at, ticket_id FROM steps")
     db.execute("UPDATE timer_ids SET next = ?", (n + 1,))
     db.commit()
     db.close()
@@ -71,8 +72,8 @@ def main():
         d.stop()
 
         sq = sqlite3.connect(db)
-        sq.execute("UPDATE timers SET due_at = due_at - 2 * 86400")
-        sq.execute("UPDATE ticket_timers SET due_at = due_at - 2 * 86400")
+        sq.execute("UPDATE steps SET at = at - 2 * 86400")
+        sq.execute("UPDATE wakes SET at = at - 2 * 86400")
         sq.commit()
         sq.close()
         t0 = time.monotonic()

@@ -373,7 +373,7 @@ COUNTING = '''
 rule { name = "count", on = "*", action = function(ev)
   local n = state.incr("runs")
   ticket.open { key = "row:" .. ev.id, title = ev.id }
-  ticket.open { key = "counter", title = "runs" }:set { runs = n }
+  ticket.open { key = "counter", title = "runs" }:set { fields = { runs = n } }
 end }
 '''
 

@@ -23,7 +23,7 @@ rule { name = "count-nudges", on = "timer.nudge", action = function(ev)
   local t = ticket.get(ev.ticket_id)
   t:comment("rule saw the nudge " .. ev.id)
   local n = state.incr("nudges")
-  ticket.open { key = "counter", title = "nudges" }:set { n = n }
+  ticket.open { key = "counter", title = "nudges" }:set { fields = { n = n } }
 end }
 rule { name = "schedule", on = "probe.schedule", action = function(ev, ctx)
   schedule { at = ctx.now + 1, event = { type = "probe.later", id = "later-" .. ev.id } }
@@ -145,13 +145,12 @@ class Backlog(unittest.TestCase):
             self.assertLess(worst, 0.5, "the socket is served while the backlog fires")
             self.assertEqual(d.stop(), 0)
             sq = sqlite3.connect(db)
-            fired = [t for (t,) in sq.execute(
-                "SELECT ticket_id FROM timer_log WHERE action = 'nudge' ORDER BY seq")]
+            fired = list(sq.execute("SELECT ticket_id, fired_at FROM steps WHERE action = 'nudge' ORDER BY at, id"))
             sq.close()
             self.assertEqual(len(fired), n)
-            self.assertEqual(len(set(fired)), n, "each timer fired once")
-            due = [(t * 7919) % n // 1000 for t in fired]  # as bench_timers.fill spreads them
-            self.assertEqual(due, sorted(due), "in due order")
+            self.assertEqual(len(set(t for t, _ in fired)), n, "each timer fired once")
+            at = [f for _, f in fired]
+            self.assertEqual(at, sorted(at), "in due order (to the second they fired in)")
 
 
     def test_due_timers_fire_while_a_client_keeps_the_socket_busy(self):
@@ -242,11 +241,19 @@ class Shipped(unittest.TestCase):
             r = d.ctl("show", str(t["id"]))
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertIn("escalate", r.stdout)
-            self.assertEqual(d.request({"op": "timers"})["total"], 5)  # 4 ladder levels + due
+            timers = d.request({"op": "ticket", "id": t["id"]})["ticket"]["timers"]
+            self.assertEqual(sorted(x["kind"] for x in timers), ["due"] + ["escalate"] * 4)
             r = d.ctl("ack", str(t["id"]))
             self.assertEqual(r.returncode, 0, r.stderr)
-            kinds = sorted(x["kind"] for x in d.request({"op": "ticket", "id": t["id"]})["ticket"]["timers"])
-            self.assertEqual(kinds, ["ack_timeout", "due"])
+            # SPEC §5: an ack pauses, never deletes: the first level waits 4 h, the rest stay
+            after = d.request({"op": "ticket", "id": t["id"]})["ticket"]["timers"]
+            self.assertEqual(sorted(x["kind"] for x in after), ["due"] + ["escalate"] * 4)
+            [paused] = [x for x in after if x.get("paused")]
+            self.assertEqual((paused["level"], paused["scheduled_at"]), (1, timers[0]["due_at"]))
+            r = d.ctl("show", str(t["id"]))
+            self.assertIn("[paused by an ack; was due %s]" % timers[0]["due_at"], r.stdout)
+            self.assertIn("[4h 0m 0s before the due time]", r.stdout)
+            self.assertNotIn("{", r.stdout.split("pending timers:")[1], "no raw JSON in the table")
             # the suspension notified the lead through the dir output
             self.assertTrue(wait(lambda: glob.glob(os.path.join(d.dir, "lead", "*.json"))))
 
@@ -287,8 +294,13 @@ class Shipped(unittest.TestCase):
             seen_b = len(escalations(b))
             time.sleep(2.5)
             self.assertEqual(len(escalations(a)), 4, "repeat.times = 2: two repeats, no more")
-            self.assertEqual(len(escalations(b)), seen_b, "an acknowledged ticket's repeats stop")
-            self.assertEqual([x["kind"] for x in d.request({"op": "timers"})["timers"]], [])
+            self.assertEqual(len(escalations(b)), seen_b, "an acknowledged ticket's repeats pause")
+            # ...for tickets.ack_timeout (4 h by default), not for good
+            [resume] = d.request({"op": "timers"})["timers"]
+            self.assertEqual((resume["ticket"], resume["kind"], resume["paused"]), (b, "escalate", True))
+            wait_s = time.mktime(time.strptime(resume["due_at"], "%Y-%m-%dT%H:%M:%SZ")) - time.mktime(
+                time.strptime(resume["acked_at"], "%Y-%m-%dT%H:%M:%SZ"))
+            self.assertEqual(wait_s, 4 * 3600)
             notes = glob.glob(os.path.join(d.dir, "notes", "*.json"))
             self.assertEqual(len(notes), 3 + seen_b)  # a's top level three times, b's each time
 

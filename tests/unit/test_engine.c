@@ -1047,7 +1047,10 @@ static void test_ticket_open_options(void **state)
 		"    due = \"2026-11-25T09:00:00+09:00\", tags = { \"a\", \"b\" }, fields = { order_id = \"503-1\", n = 2 } }\n"
 		"  t:tag(\"c\")\n"
 		"  t:comment(\"first comment\")\n"
-		"  t:set { priority = \"high\", note = \"extra\" }\n"
+		"  t:set { priority = \"high\", fields = { note = \"extra\" } }\n"
+		"end }\n"
+		"rule { name = \"set-typo\", on = \"x.y\", action = function(ev)\n"
+		"  ticket.open { key = \"set-typo\", title = \"t\" }:set { prority = \"urgent\" }\n"
 		"end }\n"
 		"rule { name = \"defaults\", on = \"x.y\", action = function(ev)\n"
 		"  ticket.open { key = \"defaults\", title = \"Defaults\" }\n"
@@ -1057,7 +1060,9 @@ static void test_ticket_open_options(void **state)
 	int64_t seq = ingest(f, "{\"type\":\"x.y\",\"id\":\"1\",\"account\":\"acme-us\","
 			     "\"occurred_at\":\"2026-11-24T05:00:00Z\"}", NOW, NULL);
 	assert_outcomes(f, seq, "typo:error,no-title:error,no-key:error,bad-priority:error,bad-due:error,"
-				"full:ok,defaults:ok");
+				"full:ok,set-typo:error,defaults:ok");
+	/* SPEC §5: a typo in t:set is an error, not a field named "prority" */
+	assert_error_outcome(f, seq, "set-typo", "unknown option 'prority'", "opts.lua", 0);
 	assert_error_outcome(f, seq, "typo", "unknown option 'priorty'", "opts.lua", line_of(text, "--@typo"));
 	assert_error_outcome(f, seq, "no-title", "title", "opts.lua", line_of(text, "--@notitle"));
 	assert_error_outcome(f, seq, "no-key", "key", "opts.lua", 0);

@@ -29,6 +29,7 @@
 #include "tr_error.h"
 #include "tr_event.h"
 #include "tr_store.h"
+#include "tr_plan.h"
 #include "tr_ticket.h"
 #include "tr_views.h"
 
@@ -868,49 +869,108 @@ static int side_count(const char *path, const char *sql)
 	return n;
 }
 
-/* A ticket's timers are found through ticket_timers: firing (deleting the
- * timer row) leaves a stale entry that no listing shows, and cancelling
- * clears the ticket's entries, stale ones included, not another's. */
-static void test_ticket_timers(void **state)
+/* Whether ticket's wake row is at `at` (0: has none), seen from another
+ * connection. */
+static int wake_at(const char *path, int64_t ticket, int64_t at)
+{
+	char sql[160];
+	snprintf(sql, sizeof(sql), "SELECT coalesce(group_concat(at), 0) FROM wakes WHERE ticket_id = %lld",
+		 (long long)ticket);
+	char *v = side_query(path, sql);
+	int ok = v && strtoll(v, NULL, 10) == at;
+	if (!ok)
+		fprintf(stderr, "ticket %lld wakes at %s, not %lld\n", (long long)ticket, v ? v : "?", (long long)at);
+	free(v);
+	return ok;
+}
+
+/* A ticket's steps wait in one wake row at the earliest: adding an earlier
+ * step, firing, cancelling one kind or all keep it there, and another
+ * ticket's row is left alone. */
+static void test_ticket_steps(void **state)
 {
 	struct fixture *f = *state;
 	assert_int_equal(tr_store_begin(f->s), 0);
 	int64_t a = add_ticket(f->s, "t:a", "A", "q", "normal", NULL, 0);
 	int64_t b = add_ticket(f->s, "t:b", "B", "q", "normal", NULL, 0);
-	assert_int_equal(tr_store_timer_add(f->s, NOW + 10, "nudge", a, NULL, 0, NULL), 0);
-	assert_int_equal(tr_store_timer_add(f->s, NOW + 20, "escalate", a, NULL, 0, NULL), 0);
 	assert_int_equal(tr_store_timer_add(f->s, NOW + 30, "due", a, NULL, 0, NULL), 0);
+	assert_int_equal(tr_store_timer_add(f->s, NOW + 20, "escalate", a, NULL, 0, NULL), 0);
+	assert_int_equal(tr_store_timer_add(f->s, NOW + 10, "nudge", a, NULL, 0, NULL), 0);
 	assert_int_equal(tr_store_timer_add(f->s, NOW + 10, "nudge", b, NULL, 0, NULL), 0);
 	assert_int_equal(tr_store_commit(f->s), 0);
 	assert_int_equal(ticket_timer_count(f->s, a), 3);
+	assert_true(wake_at(f->path, a, NOW + 10));
+	assert_int_equal(side_count(f->path, "SELECT count(*) FROM wakes"), 2);
 
-	struct tr_timer due[1];
+	struct tr_timer due[4];
 	int n = 0;
 	assert_int_equal(tr_store_timers_due(f->s, NOW + 10, 1, due, &n), 0);
 	assert_int_equal(n, 1);
+	assert_string_equal(due[0].kind, "wake");
 	assert_int_equal(due[0].ticket_id, a);
 	assert_int_equal(tr_store_begin(f->s), 0);
-	assert_int_equal(tr_store_timer_delete(f->s, due[0].due_at, due[0].id), 0);
+	assert_int_equal(tr_store_wake_take(f->s, due[0].due_at, a), 0);
+	assert_int_equal(tr_store_wake_take(f->s, due[0].due_at, a), -ENOENT); /* once */
+	tr_timer_rows_free(due, n);
+	assert_int_equal(tr_store_ticket_steps_due(f->s, a, NOW + 10, 4, due, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(due[0].kind, "nudge");
+	assert_int_equal(tr_store_step_done(f->s, &due[0], "fired", NOW + 11, "nudge", "n"), 0);
+	assert_int_equal(tr_store_step_done(f->s, &due[0], "fired", NOW + 11, "nudge", "n"), -ENOENT);
+	assert_int_equal(tr_store_ticket_rewake(f->s, a), 0);
 	assert_int_equal(tr_store_commit(f->s), 0);
 	tr_timer_rows_free(due, n);
 	assert_int_equal(ticket_timer_count(f->s, a), 2);
-	char sql[128];
-	snprintf(sql, sizeof(sql), "SELECT count(*) FROM ticket_timers WHERE ticket_id = %lld", (long long)a);
-	assert_int_equal(side_count(f->path, sql), 3); /* the fired one's entry stays */
+	assert_true(wake_at(f->path, a, NOW + 20));
 
 	assert_int_equal(tr_store_begin(f->s), 0);
 	assert_int_equal(tr_store_timers_cancel(f->s, a, "escalate"), 0);
 	assert_int_equal(tr_store_commit(f->s), 0);
 	assert_int_equal(ticket_timer_count(f->s, a), 1);
-	assert_int_equal(side_count(f->path, sql), 1);
+	assert_true(wake_at(f->path, a, NOW + 30));
+
+	/* A rolled-back savepoint forgets what it knew of the wake row. */
+	assert_int_equal(tr_store_begin(f->s), 0);
+	assert_int_equal(tr_store_savepoint(f->s), 0);
+	assert_int_equal(tr_store_timer_add(f->s, NOW + 5, "nudge", a, NULL, 0, NULL), 0);
+	assert_int_equal(tr_store_rollback_to(f->s), 0);
+	assert_int_equal(tr_store_release(f->s), 0);
+	assert_int_equal(tr_store_timer_add(f->s, NOW + 25, "nudge", a, NULL, 0, NULL), 0);
+	assert_int_equal(tr_store_commit(f->s), 0);
+	assert_true(wake_at(f->path, a, NOW + 25));
 
 	assert_int_equal(tr_store_begin(f->s), 0);
 	assert_int_equal(tr_store_timers_cancel(f->s, a, NULL), 0);
 	assert_int_equal(tr_store_commit(f->s), 0);
 	assert_int_equal(ticket_timer_count(f->s, a), 0);
-	assert_int_equal(side_count(f->path, sql), 0);
+	assert_true(wake_at(f->path, a, 0));
 	assert_int_equal(ticket_timer_count(f->s, b), 1);
-	assert_int_equal(side_count(f->path, "SELECT count(*) FROM timers"), 1);
+	assert_true(wake_at(f->path, b, NOW + 10));
+	int64_t next = 0;
+	assert_int_equal(tr_store_timer_next(f->s, &next), 0);
+	assert_int_equal(next, NOW + 10);
+}
+
+/* Moving a step (an ack's pause, a calendar's change) moves the wake. */
+static void test_step_move(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(tr_store_begin(f->s), 0);
+	int64_t a = add_ticket(f->s, "t:a", "A", "q", "normal", NULL, 0);
+	assert_int_equal(tr_store_timer_add(f->s, NOW + 10, "escalate", a, NULL, 0, NULL), 0);
+	assert_int_equal(tr_store_timer_add(f->s, NOW + 30, "due", a, NULL, 0, NULL), 0);
+	assert_int_equal(tr_store_commit(f->s), 0);
+	struct tr_timer due[2];
+	int n = 0;
+	assert_int_equal(tr_store_begin(f->s), 0);
+	assert_int_equal(tr_store_ticket_steps_due(f->s, a, NOW + 10, 2, due, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(tr_store_step_move(f->s, &due[0], NOW + 20, "{\"paused_at\":1}"), 0);
+	assert_int_equal(tr_store_step_move(f->s, &due[0], NOW + 20, "{}"), -ENOENT); /* it has moved */
+	assert_int_equal(tr_store_commit(f->s), 0);
+	tr_timer_rows_free(due, n);
+	assert_true(wake_at(f->path, a, NOW + 20));
+	assert_int_equal(side_count(f->path, "SELECT count(*) FROM steps WHERE payload LIKE '%paused_at%'"), 1);
 }
 
 /* The id of a nudge added to ticket at due, 0 when none was added. */
@@ -921,9 +981,9 @@ static int64_t nudge_id(struct tr_store *s, int64_t due, int64_t ticket)
 	return id;
 }
 
-/* A logged fire is a line of its ticket's history, in time order with the
- * ticket_history lines, and stays when the ticket's timers are cancelled. */
-static void test_timer_log(void **state)
+/* A fired step is a line of its ticket's history, in time order with the
+ * ticket_history lines, and stays when the ticket's steps are cancelled. */
+static void test_step_history(void **state)
 {
 	struct fixture *f = *state;
 	assert_int_equal(tr_store_begin(f->s), 0);
@@ -935,11 +995,12 @@ static void test_timer_log(void **state)
 
 	struct tr_timer due[1];
 	int n = 0;
-	assert_int_equal(tr_store_timers_due(f->s, NOW + 10, 1, due, &n), 0);
-	assert_int_equal(n, 1);
 	assert_int_equal(tr_store_begin(f->s), 0);
-	assert_int_equal(tr_store_timer_delete(f->s, due[0].due_at, due[0].id), 0);
-	assert_int_equal(tr_store_timer_log(f->s, &due[0], NOW + 11, "nudge", "n"), 0);
+	assert_int_equal(tr_store_wake_take(f->s, NOW + 10, a), 0);
+	assert_int_equal(tr_store_ticket_steps_due(f->s, a, NOW + 10, 1, due, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(tr_store_step_done(f->s, &due[0], "fired", NOW + 11, "nudge", "n"), 0);
+	assert_int_equal(tr_store_ticket_rewake(f->s, a), 0);
 	assert_int_equal(tr_store_history_add(f->s, a, NOW + 12, 0, "uid:0", "comment", "last"), 0);
 	assert_int_equal(tr_store_timers_cancel(f->s, a, NULL), 0);
 	assert_int_equal(tr_store_commit(f->s), 0);
@@ -956,10 +1017,11 @@ static void test_timer_log(void **state)
 	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(o, "timers")), 0);
 	free(text);
 	cJSON_Delete(o);
-	assert_int_equal(side_count(f->path, "SELECT count(*) FROM timers"), 0);
-	assert_int_equal(side_count(f->path, "SELECT count(*) FROM ticket_timers"), 1); /* the logged one */
+	assert_int_equal(side_count(f->path, "SELECT count(*) FROM steps WHERE state IS NULL"), 0);
+	assert_int_equal(side_count(f->path, "SELECT count(*) FROM steps"), 1); /* the fired one */
+	assert_int_equal(side_count(f->path, "SELECT count(*) FROM wakes"), 0);
 
-	/* A closed ticket's timers have ended: none is added. */
+	/* A closed ticket's steps have ended: none is added. */
 	side_exec(f->path, "UPDATE tickets SET state = 'closed'");
 	assert_int_equal(tr_store_begin(f->s), 0);
 	assert_int_equal(nudge_id(f->s, NOW + 50, a), 0); /* nothing added */
@@ -977,13 +1039,19 @@ static void test_timer_log(void **state)
 	assert_int_equal(tr_store_release(f->s), 0);
 	assert_int_equal(nudge_id(f->s, NOW + 60, c), 0); /* nothing added */
 	assert_int_equal(tr_store_commit(f->s), 0);
-	assert_int_equal(side_count(f->path, "SELECT count(*) FROM timers"), 2); /* the schedule, b's first */
-	assert_int_equal(side_count(f->path, "SELECT count(*) FROM ticket_timers"), 2);
+	assert_int_equal(side_count(f->path, "SELECT count(*) FROM timers"), 1); /* the schedule */
+	assert_int_equal(side_count(f->path, "SELECT count(*) FROM steps WHERE state IS NULL"), 1); /* b's first */
 }
 
-/* What migrations 13, 10, 9 and 8 added, to make a database of an older
- * version (11 and 12 only deleted rows and an index). */
-#define UNDO_10 "ALTER TABLE events DROP COLUMN declined;" /* 13 */ "DROP TABLE timer_log;"
+/* What migrations 15, 13, 10, 9 and 8 changed, undone, to make a database
+ * of an older version (11 and 12 only deleted rows and an index). */
+#define UNDO_13 "ALTER TABLE events DROP COLUMN declined;" /* 15 */ \
+	"DROP TABLE steps; DROP TABLE wakes;" \
+	"CREATE TABLE ticket_timers(ticket_id INTEGER NOT NULL, due_at INTEGER NOT NULL," \
+	"  id INTEGER NOT NULL, PRIMARY KEY(ticket_id, due_at, id)) WITHOUT ROWID;" \
+	"CREATE TABLE timer_log(seq INTEGER PRIMARY KEY, due_at INTEGER NOT NULL, id INTEGER NOT NULL," \
+	"  ticket_id INTEGER, at INTEGER NOT NULL, action TEXT NOT NULL, detail TEXT, after_line INTEGER NOT NULL);"
+#define UNDO_10 UNDO_13 "DROP TABLE timer_log;"
 #define UNDO_9 UNDO_10 "DROP INDEX outbox_delivered;"
 #define UNDO_8 UNDO_9 "DROP TRIGGER ticket_counts_insert; DROP TRIGGER ticket_counts_state;" \
 	"DROP TRIGGER ticket_counts_delete; DROP TABLE ticket_counts;"
@@ -1024,9 +1092,10 @@ static void test_ticket_counts(void **state)
 	assert_int_equal(open, 1);
 }
 
-/* Migration 7 on a database of version 6: the pending timers' tickets are
- * copied into ticket_timers and the old index goes. */
-static void test_migration_ticket_timers(void **state)
+/* Migrations 7 to 13 on a database of version 6: its pending timers about
+ * a ticket become the ticket's steps, waiting in one wake row; a schedule
+ * stays a timer. */
+static void test_migration_steps(void **state)
 {
 	struct fixture *f = *state;
 	tr_store_close(f->s);
@@ -1035,15 +1104,16 @@ static void test_migration_ticket_timers(void **state)
 			   "INSERT INTO tickets(id, key, title, queue, priority, state, created_at, updated_at)"
 			   " VALUES(7, 'k', 'T', 'q', 'normal', 'open', 1, 1);"
 			   "INSERT INTO timers(due_at, id, kind, ticket_id, payload) VALUES(100, 1, 'nudge', 7, '{}'),"
-			   " (50, 2, 'schedule', NULL, '{}');"
+			   " (80, 3, 'due', 7, '{}'), (50, 2, 'schedule', NULL, '{}');"
 			   "PRAGMA user_version = 6;");
 	char err[256] = "";
 	assert_int_equal(tr_store_open(f->path, TR_DURABILITY_NORMAL, &f->s, err, sizeof(err)), 0);
-	assert_true(side_count(f->path, "PRAGMA user_version") >= 13); /* and any later */
-	assert_int_equal(side_count(f->path, "SELECT count(*) FROM ticket_timers WHERE ticket_id = 7 AND id = 1"), 1);
-	assert_int_equal(side_count(f->path, "SELECT count(*) FROM ticket_timers"), 1);
-	assert_int_equal(side_count(f->path, "SELECT count(*) FROM sqlite_master WHERE name = 'timers_ticket'"), 0);
-	assert_int_equal(ticket_timer_count(f->s, 7), 1);
+	assert_true(side_count(f->path, "PRAGMA user_version") >= 13);
+	assert_int_equal(side_count(f->path, "SELECT count(*) FROM steps WHERE ticket_id = 7 AND state IS NULL"), 2);
+	assert_true(wake_at(f->path, 7, 80));
+	assert_int_equal(side_count(f->path, "SELECT count(*) FROM timers"), 1);
+	assert_int_equal(side_count(f->path, "SELECT count(*) FROM sqlite_master WHERE name = 'ticket_timers'"), 0);
+	assert_int_equal(ticket_timer_count(f->s, 7), 2);
 }
 
 /* Pending notifications come in due order (then id), delivered ones never:
@@ -1116,23 +1186,62 @@ static void test_outbox_prune(void **state)
 	free(v);
 }
 
-/* A timer's payload as timers.c reads it back: members present only when
- * set, strings escaped. */
+/* A step's payload as timers.c reads it back: members present only when
+ * set, strings escaped, the calendar's base and offset only with it. */
 static void test_timer_payload(void **state)
 {
 	(void)state;
 	struct tr_buf b = {0};
-	tr_ticket_timer_payload(&b, NULL, NULL, 0, NULL, 0);
+	tr_plan_payload(&b, &(struct tr_step_note){0});
 	assert_false(b.oom);
 	assert_string_equal(b.p, "{}");
 	tr_buf_free(&b);
-	tr_ticket_timer_payload(&b, "say \"hi\"", "lead", 2, "suspension", 3);
+	tr_plan_payload(&b, &(struct tr_step_note){.note = "say \"hi\"", .notify = "lead", .level = 2,
+						   .ladder = "suspension", .repeat = 3});
 	assert_string_equal(b.p, "{\"note\":\"say \\\"hi\\\"\",\"notify\":\"lead\",\"ladder\":\"suspension\","
 				 "\"level\":2,\"repeat\":3}");
 	tr_buf_free(&b);
-	tr_ticket_timer_payload(&b, NULL, "journal", 1, NULL, 0);
-	assert_string_equal(b.p, "{\"notify\":\"journal\",\"level\":1}");
+	tr_plan_payload(&b, &(struct tr_step_note){.notify = "journal", .level = 1, .base = 5, .before_due = 60});
+	assert_string_equal(b.p, "{\"notify\":\"journal\",\"level\":1,\"before_due\":60}");
 	tr_buf_free(&b);
+	tr_plan_payload(&b, &(struct tr_step_note){.cal = "cn", .base = 5, .off = 7});
+	assert_string_equal(b.p, "{\"cal\":\"cn\",\"base\":5,\"off\":7}");
+	cJSON *j = cJSON_Parse(b.p);
+	struct tr_step_note p;
+	tr_plan_payload_read(j, &p);
+	assert_string_equal(p.cal, "cn");
+	assert_int_equal(p.base, 5);
+	assert_int_equal(p.off, 7);
+	cJSON_Delete(j);
+	tr_buf_free(&b);
+}
+
+/* SPEC §3: of a ticket's steps due together, the ones before a passed due
+ * time and late ones with a later step due are skipped; steps due at the
+ * same moment, and on time, all fire. */
+static void test_plan_late(void **state)
+{
+	(void)state;
+	struct tr_timer v[4] = {
+		{.due_at = 100, .kind = "nudge"}, {.due_at = 200, .kind = "nudge"},
+		{.due_at = 300, .kind = "escalate"}, {.due_at = 400, .kind = "due"},
+	};
+	int skip[4];
+	tr_plan_late(v, 4, 5000, skip); /* a backfill: all past, the deadline too */
+	assert_int_equal(skip[0], 4);
+	assert_int_equal(skip[1], 4);
+	assert_int_equal(skip[2], 4);
+	assert_int_equal(skip[3], 0);
+	tr_plan_late(v, 3, 5000, skip); /* the deadline still ahead: only the latest */
+	assert_int_equal(skip[0], 3);
+	assert_int_equal(skip[1], 3);
+	assert_int_equal(skip[2], 0);
+	tr_plan_late(v, 2, 200 + TR_PLAN_LATE_S, skip); /* on time, give or take a minute */
+	assert_int_equal(skip[0], 2);
+	assert_int_equal(skip[1], 0);
+	tr_plan_late(v, 2, 100 + TR_PLAN_LATE_S, skip);
+	assert_int_equal(skip[0], 0);
+	assert_int_equal(skip[1], 0);
 }
 
 /* The background checkpoint (checkpoint.c) copies the WAL into the
@@ -1173,7 +1282,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_events_and_outcomes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quarantine, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_outbox_prune, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_timer_log, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_step_history, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_step_move, setup, teardown),
+		cmocka_unit_test(test_plan_late),
 		cmocka_unit_test_setup_teardown(test_tickets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_one_open_ticket_per_key, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_state, setup, teardown),
@@ -1182,8 +1293,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_open_keys_follow_the_rows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tickets_query, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timer_ids, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_ticket_timers, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_migration_ticket_timers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ticket_steps, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migration_steps, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_outbox_pending_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ticket_counts, setup, teardown),
 		cmocka_unit_test(test_timer_payload),
