@@ -191,23 +191,30 @@ static const char *const migrations[] = {
 	"  DELETE FROM counters WHERE key = OLD.key; END;",
 
 	/* 15: a ticket's steps (its nudges, escalations and due time) are
-	 * kept under the ticket, in one clustered range, and fired or skipped
-	 * in place (their row is then the history line); the ticket waits in
+	 * kept under the ticket, in one clustered range; the ticket waits in
 	 * `wakes` once, at its earliest pending step, instead of one timer
 	 * row and one ticket_timers row per step (8 of a buyer message's 17
-	 * B-tree writes). Pending ticket timers and logged fires move over. */
+	 * B-tree writes). A step that fired or was skipped gets a step_log
+	 * row, keyed by when it was due: fires come in due order, so the log
+	 * is appended, where marking the step would dirty a random page of
+	 * the ticket's range per fire. Pending ticket timers and logged fires
+	 * move over. */
 	"CREATE TABLE steps(ticket_id INTEGER NOT NULL, at INTEGER NOT NULL, id INTEGER NOT NULL,"
 	"  kind TEXT NOT NULL, payload TEXT NOT NULL, event_seq INTEGER,"
-	"  state TEXT, fired_at INTEGER, action TEXT, detail TEXT, after_line INTEGER,"
 	"  PRIMARY KEY(ticket_id, at, id)) WITHOUT ROWID;"
+	"CREATE TABLE step_log(at INTEGER NOT NULL, ticket_id INTEGER NOT NULL, id INTEGER NOT NULL,"
+	"  state TEXT NOT NULL, fired_at INTEGER NOT NULL, action TEXT, detail TEXT, after_line INTEGER NOT NULL,"
+	"  PRIMARY KEY(at, ticket_id, id)) WITHOUT ROWID;"
 	"CREATE TABLE wakes(at INTEGER NOT NULL, ticket_id INTEGER NOT NULL,"
 	"  PRIMARY KEY(at, ticket_id)) WITHOUT ROWID;"
 	"INSERT OR IGNORE INTO steps(ticket_id, at, id, kind, payload, event_seq)"
 	"  SELECT ticket_id, due_at, id, kind, payload, event_seq FROM timers WHERE ticket_id IS NOT NULL;"
-	"INSERT OR IGNORE INTO steps(ticket_id, at, id, kind, payload, state, fired_at, action, detail, after_line)"
-	"  SELECT ticket_id, due_at, id, action, '{}', 'fired', at, action, detail, after_line FROM timer_log"
+	"INSERT OR IGNORE INTO steps(ticket_id, at, id, kind, payload)"
+	"  SELECT ticket_id, due_at, id, action, '{}' FROM timer_log WHERE ticket_id IS NOT NULL;"
+	"INSERT OR IGNORE INTO step_log(at, ticket_id, id, state, fired_at, action, detail, after_line)"
+	"  SELECT due_at, ticket_id, id, 'fired', at, action, detail, after_line FROM timer_log"
 	"  WHERE ticket_id IS NOT NULL;"
-	"INSERT INTO wakes SELECT min(at), ticket_id FROM steps WHERE state IS NULL GROUP BY ticket_id;"
+	"INSERT INTO wakes SELECT min(at), ticket_id FROM steps WHERE " STEP_PENDING("steps") " GROUP BY ticket_id;"
 	"DELETE FROM timers WHERE ticket_id IS NOT NULL;"
 	"DROP TABLE ticket_timers;"
 	"DROP TABLE timer_log;",
@@ -282,11 +289,12 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_HISTORY_LIST] = "SELECT at, actor, action, detail, event_seq, due FROM ("
 			   " SELECT at, actor, action, detail, event_seq, NULL AS due, id AS k, 0 AS src, 0 AS n"
 			   "  FROM ticket_history WHERE ticket_id = ?1"
-			   " UNION ALL SELECT fired_at, 'timer', action, detail, NULL, at, after_line, 1, fired_at FROM steps"
-			   "  WHERE ticket_id = ?1 AND state IS NOT NULL AND action IS NOT NULL)"
+			   " UNION ALL SELECT l.fired_at, 'timer', l.action, l.detail, NULL, l.at, l.after_line, 1, l.fired_at"
+			   "  FROM steps s JOIN step_log l ON l.at = s.at AND l.ticket_id = s.ticket_id AND l.id = s.id"
+			   "  WHERE s.ticket_id = ?1 AND l.action IS NOT NULL)"
 			   " ORDER BY k, src, n",
 	[S_TIMERS_FOR_TICKET] = "SELECT id, at, kind, ticket_id, payload FROM steps"
-				" WHERE ticket_id = ? AND state IS NULL ORDER BY at, id",
+				" WHERE ticket_id = ? AND " STEP_PENDING("steps") " ORDER BY at, id",
 	[S_EVENT_BY_ID] = "SELECT seq, type, id, source, account, marketplace, occurred_at,"
 			  " received_at, payload FROM events WHERE type = ? AND id = ?",
 	[S_EVENT_BY_SEQ] = "SELECT seq, type, id, source, account, marketplace, occurred_at,"
@@ -325,17 +333,19 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_STEP_ADD_CHECKED] = "INSERT INTO steps(ticket_id, at, id, kind, payload, event_seq)"
 			       " SELECT ?1, ?2, ?3, ?4, ?5, ?6"
 			       " WHERE EXISTS (SELECT 1 FROM tickets WHERE id = ?1 AND state = 'open')",
-	[S_STEP_FIRST] = "SELECT at FROM steps WHERE ticket_id = ? AND state IS NULL ORDER BY at LIMIT 1",
-	[S_STEPS_CANCEL] = "DELETE FROM steps WHERE ticket_id = ?1 AND state IS NULL AND (?2 IS NULL OR kind = ?2)",
+	[S_STEP_FIRST] = "SELECT at FROM steps WHERE ticket_id = ? AND " STEP_PENDING("steps") " ORDER BY at LIMIT 1",
+	[S_STEPS_CANCEL] = "DELETE FROM steps WHERE ticket_id = ?1 AND " STEP_PENDING("steps")
+			   " AND (?2 IS NULL OR kind = ?2)",
 	[S_STEPS_DUE] = "SELECT id, at, kind, ticket_id, payload FROM steps"
-			" WHERE ticket_id = ? AND state IS NULL AND at <= ? ORDER BY at, id LIMIT ?",
-	[S_STEP_DONE] = "UPDATE steps SET state = ?4, fired_at = ?5, action = ?6, detail = ?7,"
-			" after_line = (SELECT coalesce(max(id), 0) FROM ticket_history)"
-			" WHERE ticket_id = ?1 AND at = ?2 AND id = ?3 AND state IS NULL",
+			" WHERE ticket_id = ? AND " STEP_PENDING("steps") " ORDER BY at, id LIMIT ?",
+	/* Only a step still there (not cancelled meanwhile) and not done. */
+	[S_STEP_DONE] = "INSERT OR IGNORE INTO step_log(at, ticket_id, id, state, fired_at, action, detail, after_line)"
+			" SELECT ?2, ?1, ?3, ?4, ?5, ?6, ?7, (SELECT coalesce(max(id), 0) FROM ticket_history)"
+			" WHERE EXISTS (SELECT 1 FROM steps WHERE ticket_id = ?1 AND at = ?2 AND id = ?3)",
 	[S_STEP_MOVE] = "UPDATE steps SET at = ?4, payload = ?5 WHERE ticket_id = ?1 AND at = ?2 AND id = ?3"
-			" AND state IS NULL",
+			" AND " STEP_PENDING("steps"),
 	[S_STEPS_CALENDARED] = "SELECT id, at, kind, ticket_id, payload FROM steps"
-			       " WHERE state IS NULL AND payload LIKE '%\"cal\":%' ORDER BY ticket_id, at, id",
+			       " WHERE payload LIKE '%\"cal\":%' AND " STEP_PENDING("steps") " ORDER BY ticket_id, at, id",
 	[S_WAKE_ADD] = "INSERT OR IGNORE INTO wakes(at, ticket_id) VALUES(?, ?)",
 	[S_WAKE_DELETE] = "DELETE FROM wakes WHERE at = ? AND ticket_id = ?",
 	[S_OUTBOX_ADD] = "INSERT INTO outbox(created_at, output, payload, next_at) VALUES(?,?,?,?)",

@@ -18,6 +18,10 @@
 #define TICKET_COLUMNS "id, key, title, queue, priority, state, account, assignee," \
 	" close_reason, tags, fields, level, due_at, created_at, updated_at, closed_at, acked_at, ladder"
 
+/* A row of steps (named r) has not fired nor been skipped: no step_log row. */
+#define STEP_PENDING(r) "NOT EXISTS (SELECT 1 FROM step_log l WHERE l.at = " r ".at AND l.ticket_id = " r \
+	".ticket_id AND l.id = " r ".id)"
+
 /* One id per row of the statement table (stmt_sql in store.c). */
 enum stmt {
 	S_TIMER_IDS_SAVE, S_BEGIN, S_COMMIT, S_ROLLBACK, S_SAVEPOINT, S_RELEASE, S_ROLLBACK_TO,

@@ -64,14 +64,16 @@ static int wake_move(struct tr_store *s, int64_t ticket_id, int64_t old, int64_t
 	return rc;
 }
 
-int tr_store_ticket_rewake(struct tr_store *s, int64_t ticket_id)
+int tr_store_ticket_rewake(struct tr_store *s, int64_t ticket_id, int64_t next)
 {
 	/* After tr_store_wake_take: the row is gone, so only the new one is
-	 * written (and one already there, e.g. from a rule that ran on the
-	 * fired step's event, is kept). */
-	int64_t at = first_pending(s, ticket_id);
+	 * written. One a rule put back meanwhile (a step it added) is kept
+	 * when it is no later. */
+	int64_t at = next >= 0 ? next : first_pending(s, ticket_id);
 	if (at < 0)
 		return (int)at;
+	if (s->wake_ticket == ticket_id && s->wake_at && (!at || s->wake_at <= at))
+		return 0;
 	int rc = at ? wake_row(s, S_WAKE_ADD, at, ticket_id) : 0;
 	if (rc == 0) {
 		if (at && (s->timer_hint == 0 || at < s->timer_hint))
@@ -145,17 +147,27 @@ static void step_from_row(sqlite3_stmt *st, struct tr_timer *t)
 }
 
 int tr_store_ticket_steps_due(struct tr_store *s, int64_t ticket_id, int64_t now, int limit, struct tr_timer *out,
-			      int *n)
+			      int *n, int64_t *next)
 {
+	/* One row more than due ones fit: the first not due yet is the next
+	 * wake, and saves a query for it. */
 	sqlite3_stmt *st = stmt(s, S_STEPS_DUE);
 	if (!st)
 		return TR_ESTORE;
 	sqlite3_bind_int64(st, 1, ticket_id);
-	sqlite3_bind_int64(st, 2, now);
-	sqlite3_bind_int(st, 3, limit);
+	sqlite3_bind_int(st, 2, limit + 1);
 	int step = SQLITE_DONE, rc = 0;
 	*n = 0;
-	while (rc == 0 && *n < limit && (step = sqlite3_step(st)) == SQLITE_ROW) {
+	*next = 0;
+	while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+		if (sqlite3_column_int64(st, 1) > now) {
+			*next = sqlite3_column_int64(st, 1);
+			break;
+		}
+		if (*n == limit) {
+			*next = -1; /* more due than fit: ask again after */
+			break;
+		}
 		step_from_row(st, &out[(*n)++]);
 		if (!out[*n - 1].payload)
 			rc = -ENOMEM;
@@ -301,8 +313,8 @@ int tr_store_timers_each(struct tr_store *s, int limit,
 	int rc = gather(s, st, &g);
 	while (rc == 0 && sqlite3_step(wakes) == SQLITE_ROW) {
 		int64_t at = sqlite3_column_int64(wakes, 0);
-		if (g.n >= limit && at > g.v[limit - 1].due_at)
-			break;
+		if (g.n >= limit && at >= g.v[limit - 1].due_at)
+			break; /* ties may go either way: a thousand tickets can share a second */
 		sqlite3_bind_int64(steps, 1, sqlite3_column_int64(wakes, 1));
 		rc = gather(s, steps, &g);
 	}

@@ -67,6 +67,8 @@ int tr_store_ticket_insert(struct tr_store *s, struct tr_ticket *t, int64_t now)
 		t->id = sqlite3_last_insert_rowid(s->db);
 	if (rc == 0 && open) {
 		s->fresh_ticket = t->id;
+		s->wake_ticket = t->id; /* new: no step, no wake row yet */
+		s->wake_at = 0;
 		rc = tr_open_keys_add(s->open_keys, hash, t->id, tr_store_in_transaction(s));
 	}
 	return rc;

@@ -221,8 +221,9 @@ static int fire_wake(struct tr_daemon *d, int64_t at, int64_t ticket_id, int64_t
 		return 0; /* the ticket closed or its steps moved since the read */
 	struct tr_timer due[WAKE_STEPS];
 	int skip[WAKE_STEPS], n = 0;
+	int64_t next = 0;
 	if (rc == 0)
-		rc = tr_store_ticket_steps_due(d->store, ticket_id, now, WAKE_STEPS, due, &n);
+		rc = tr_store_ticket_steps_due(d->store, ticket_id, now, WAKE_STEPS, due, &n, &next);
 	if (rc)
 		return rc;
 	tr_plan_late(due, n, now, skip);
@@ -256,7 +257,9 @@ static int fire_wake(struct tr_daemon *d, int64_t at, int64_t ticket_id, int64_t
 			rc = 0;
 	}
 	tr_timer_rows_free(due, n);
-	return rc ? rc : tr_store_ticket_rewake(d->store, ticket_id);
+	/* a step a rule added on a fired step's event may come sooner: then
+	 * its wake row is there already (tr_store_ticket_rewake keeps it) */
+	return rc ? rc : tr_store_ticket_rewake(d->store, ticket_id, next);
 }
 
 static void arm(struct tr_timers *t);

@@ -267,13 +267,15 @@ int tr_store_timer_delete(struct tr_store *s, int64_t due_at, int64_t id);
 int tr_store_timers_cancel(struct tr_store *s, int64_t ticket_id, const char *kind);
 /* Takes ticket_id's wake row at `at` before its due steps are handled:
  * 0, or -ENOENT when it is gone (the ticket closed). Then, once the steps
- * are marked done, tr_store_ticket_rewake puts the row at the next one. */
+ * are marked done, tr_store_ticket_rewake puts the row at next, the next
+ * pending step's time (0: none; -1: not known, look). */
 int tr_store_wake_take(struct tr_store *s, int64_t at, int64_t ticket_id);
-int tr_store_ticket_rewake(struct tr_store *s, int64_t ticket_id);
+int tr_store_ticket_rewake(struct tr_store *s, int64_t ticket_id, int64_t next);
 /* Up to limit pending steps of ticket_id due at now, earliest first (kind,
- * payload as added; free with tr_timer_rows_free). */
+ * payload as added; free with tr_timer_rows_free), and in *next the time of
+ * the first one not due yet (0: none; -1: more are due than limit). */
 int tr_store_ticket_steps_due(struct tr_store *s, int64_t ticket_id, int64_t now, int limit, struct tr_timer *out,
-			      int *n);
+			      int *n, int64_t *next);
 /* Marks step tm done: state "fired" or "skipped", at the time it was
  * handled; action and detail make its line in the ticket's history (action
  * NULL: no line, another wrote it). 0 or -ENOENT (not pending). */

@@ -164,12 +164,12 @@ LIVE = set()  # daemons started and not yet stopped: killed if the script dies
 class Daemon:
     """A triaged in a fresh folder, like tests/integration/harness.py."""
 
-    def __init__(self, binary, durability, parent, rules_from=None):
+    def __init__(self, binary, durability, parent, rules_from=None, shipped_dir=None):
         self.binary = binary
         self.dir = tempfile.mkdtemp(prefix=f"run-{durability}-", dir=parent)
         rules = os.path.join(self.dir, "rules.d")
         os.makedirs(rules)
-        src = os.path.join(REPO, "rules")
+        src = shipped_dir or os.path.join(REPO, "rules")
         if rules_from:  # one file instead of the shipped rules (--rules)
             shutil.copy(rules_from, rules)
             src = None
@@ -573,6 +573,7 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep the run folders (database, log)")
     ap.add_argument("--rules", choices=["shipped", "peer"], default="shipped",
                     help="shipped: rules/*.lua; peer: tests/bench/peer_rules.lua, the peer's job as rules")
+    ap.add_argument("--shipped-dir", help="the shipped rules to run (default rules/): an older binary's own")
     a = ap.parse_args()
     if a.quick:
         a.n = min(a.n, 50_000)
@@ -619,7 +620,7 @@ def main():
         log(f"\n=== durability: {dur} ===")
         os.sync()  # untimed: flush earlier runs' dirty pages so runs don't interfere (as py_pipeline.py does)
         d = Daemon(binary, dur, data_dir,
-                   os.path.join(HERE, "peer_rules.lua") if a.rules == "peer" else None)
+                   os.path.join(HERE, "peer_rules.lua") if a.rules == "peer" else None, a.shipped_dir)
         try:
             d.start()
         except RuntimeError as e:

@@ -145,7 +145,7 @@ class Backlog(unittest.TestCase):
             self.assertLess(worst, 0.5, "the socket is served while the backlog fires")
             self.assertEqual(d.stop(), 0)
             sq = sqlite3.connect(db)
-            fired = list(sq.execute("SELECT ticket_id, fired_at FROM steps WHERE action = 'nudge' ORDER BY at, id"))
+            fired = list(sq.execute("SELECT ticket_id, fired_at FROM step_log WHERE action = 'nudge' ORDER BY at, id"))
             sq.close()
             self.assertEqual(len(fired), n)
             self.assertEqual(len(set(t for t, _ in fired)), n, "each timer fired once")

@@ -257,7 +257,7 @@ static void test_shipped_default_config_uncommented(void **state)
 	}
 	fclose(in);
 	fclose(out);
-	assert_int_equal(keys, 11); /* every top-level key of SPEC §1 is shown, and params */
+	assert_int_equal(keys, 12); /* every top-level key of SPEC §1 is shown, and params */
 
 	struct tr_config cfg;
 	struct tr_errors errs = {0};
@@ -273,6 +273,7 @@ static void test_shipped_default_config_uncommented(void **state)
 	assert_int_equal(cfg.durability, TR_DURABILITY_FULL);
 	assert_int_equal(cfg.settle_ms, 1000);
 	assert_int_equal(cfg.rescan_ms, 5000);
+	assert_int_equal(cfg.ack_timeout, 4 * 3600);
 	assert_string_equal(tr_config_param(&cfg, "cases.max_per_day"), "10");
 	assert_int_equal(cfg.limits.rule_instructions, 1000000);
 	assert_int_equal(cfg.limits.rule_memory_mb, 64);
@@ -971,6 +972,17 @@ static void test_limits_and_log(void **state)
 	load_ok("log: { level: warn }\n", &cfg);
 	assert_int_equal(cfg.log_level, TR_LOG_WARNING);
 	tr_config_free(&cfg);
+
+	/* SPEC §1 tickets.ack_timeout: a duration, at least a second */
+	load_ok("tickets: { ack_timeout: 90m }\n", &cfg);
+	assert_int_equal(cfg.ack_timeout, 5400);
+	tr_config_free(&cfg);
+	assert_int_equal(load_text("tickets:\n  ack_timeout: soon\n  ack_tmeout: 4h\n", &cfg, &errs), TR_EPARSE);
+	expect_error(&errs, 2, 0, "tickets.ack_timeout", "not a duration");
+	expect_error(&errs, 3, 0, "tickets.ack_tmeout", "");
+	tr_config_free(&cfg);
+	tr_errors_free(&errs);
+	errs = (struct tr_errors){0};
 
 	assert_int_equal(load_text("limits:\n"
 				   "  rule_instructions: 2147483648\n"

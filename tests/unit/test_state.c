@@ -326,7 +326,7 @@ static void test_view_by_prefix(void **state)
  * tree without it). Append the next one here. */
 static const struct { const char *probe, *undo; } after_one_keyspace[] = {
 	{"SELECT count(*) FROM sqlite_master WHERE name = 'steps'", /* a ticket's steps */
-	 "DROP TABLE steps; DROP TABLE wakes;"
+	 "DROP TABLE steps; DROP TABLE wakes; DROP TABLE step_log;"
 	 "CREATE TABLE ticket_timers(ticket_id INTEGER NOT NULL, due_at INTEGER NOT NULL,"
 	 "  id INTEGER NOT NULL, PRIMARY KEY(ticket_id, due_at, id)) WITHOUT ROWID;"
 	 "CREATE TABLE timer_log(seq INTEGER PRIMARY KEY, due_at INTEGER NOT NULL, id INTEGER NOT NULL,"

@@ -912,12 +912,14 @@ static void test_ticket_steps(void **state)
 	assert_int_equal(tr_store_wake_take(f->s, due[0].due_at, a), 0);
 	assert_int_equal(tr_store_wake_take(f->s, due[0].due_at, a), -ENOENT); /* once */
 	tr_timer_rows_free(due, n);
-	assert_int_equal(tr_store_ticket_steps_due(f->s, a, NOW + 10, 4, due, &n), 0);
+	int64_t next;
+	assert_int_equal(tr_store_ticket_steps_due(f->s, a, NOW + 10, 4, due, &n, &next), 0);
 	assert_int_equal(n, 1);
+	assert_int_equal(next, NOW + 20);
 	assert_string_equal(due[0].kind, "nudge");
 	assert_int_equal(tr_store_step_done(f->s, &due[0], "fired", NOW + 11, "nudge", "n"), 0);
 	assert_int_equal(tr_store_step_done(f->s, &due[0], "fired", NOW + 11, "nudge", "n"), -ENOENT);
-	assert_int_equal(tr_store_ticket_rewake(f->s, a), 0);
+	assert_int_equal(tr_store_ticket_rewake(f->s, a, next), 0);
 	assert_int_equal(tr_store_commit(f->s), 0);
 	tr_timer_rows_free(due, n);
 	assert_int_equal(ticket_timer_count(f->s, a), 2);
@@ -946,9 +948,9 @@ static void test_ticket_steps(void **state)
 	assert_true(wake_at(f->path, a, 0));
 	assert_int_equal(ticket_timer_count(f->s, b), 1);
 	assert_true(wake_at(f->path, b, NOW + 10));
-	int64_t next = 0;
-	assert_int_equal(tr_store_timer_next(f->s, &next), 0);
-	assert_int_equal(next, NOW + 10);
+	int64_t first = 0;
+	assert_int_equal(tr_store_timer_next(f->s, &first), 0);
+	assert_int_equal(first, NOW + 10);
 }
 
 /* Moving a step (an ack's pause, a calendar's change) moves the wake. */
@@ -963,7 +965,9 @@ static void test_step_move(void **state)
 	struct tr_timer due[2];
 	int n = 0;
 	assert_int_equal(tr_store_begin(f->s), 0);
-	assert_int_equal(tr_store_ticket_steps_due(f->s, a, NOW + 10, 2, due, &n), 0);
+	int64_t next;
+	assert_int_equal(tr_store_ticket_steps_due(f->s, a, NOW + 10, 2, due, &n, &next), 0);
+	assert_int_equal(next, NOW + 30);
 	assert_int_equal(n, 1);
 	assert_int_equal(tr_store_step_move(f->s, &due[0], NOW + 20, "{\"paused_at\":1}"), 0);
 	assert_int_equal(tr_store_step_move(f->s, &due[0], NOW + 20, "{}"), -ENOENT); /* it has moved */
@@ -997,10 +1001,12 @@ static void test_step_history(void **state)
 	int n = 0;
 	assert_int_equal(tr_store_begin(f->s), 0);
 	assert_int_equal(tr_store_wake_take(f->s, NOW + 10, a), 0);
-	assert_int_equal(tr_store_ticket_steps_due(f->s, a, NOW + 10, 1, due, &n), 0);
+	int64_t next;
+	assert_int_equal(tr_store_ticket_steps_due(f->s, a, NOW + 20, 1, due, &n, &next), 0);
 	assert_int_equal(n, 1);
+	assert_int_equal(next, -1); /* the second is due too, and did not fit */
 	assert_int_equal(tr_store_step_done(f->s, &due[0], "fired", NOW + 11, "nudge", "n"), 0);
-	assert_int_equal(tr_store_ticket_rewake(f->s, a), 0);
+	assert_int_equal(tr_store_ticket_rewake(f->s, a, next), 0);
 	assert_int_equal(tr_store_history_add(f->s, a, NOW + 12, 0, "uid:0", "comment", "last"), 0);
 	assert_int_equal(tr_store_timers_cancel(f->s, a, NULL), 0);
 	assert_int_equal(tr_store_commit(f->s), 0);
@@ -1017,8 +1023,8 @@ static void test_step_history(void **state)
 	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(o, "timers")), 0);
 	free(text);
 	cJSON_Delete(o);
-	assert_int_equal(side_count(f->path, "SELECT count(*) FROM steps WHERE state IS NULL"), 0);
 	assert_int_equal(side_count(f->path, "SELECT count(*) FROM steps"), 1); /* the fired one */
+	assert_int_equal(side_count(f->path, "SELECT count(*) FROM step_log WHERE state = 'fired'"), 1);
 	assert_int_equal(side_count(f->path, "SELECT count(*) FROM wakes"), 0);
 
 	/* A closed ticket's steps have ended: none is added. */
@@ -1040,13 +1046,14 @@ static void test_step_history(void **state)
 	assert_int_equal(nudge_id(f->s, NOW + 60, c), 0); /* nothing added */
 	assert_int_equal(tr_store_commit(f->s), 0);
 	assert_int_equal(side_count(f->path, "SELECT count(*) FROM timers"), 1); /* the schedule */
-	assert_int_equal(side_count(f->path, "SELECT count(*) FROM steps WHERE state IS NULL"), 1); /* b's first */
+	assert_int_equal(side_count(f->path, "SELECT count(*) FROM steps WHERE ticket_id = 1"), 1); /* a's fired one */
+	assert_int_equal(side_count(f->path, "SELECT count(*) FROM steps"), 2); /* and b's first */
 }
 
 /* What migrations 15, 13, 10, 9 and 8 changed, undone, to make a database
  * of an older version (11 and 12 only deleted rows and an index). */
 #define UNDO_13 "ALTER TABLE events DROP COLUMN declined;" /* 15 */ \
-	"DROP TABLE steps; DROP TABLE wakes;" \
+	"DROP TABLE steps; DROP TABLE wakes; DROP TABLE step_log;" \
 	"CREATE TABLE ticket_timers(ticket_id INTEGER NOT NULL, due_at INTEGER NOT NULL," \
 	"  id INTEGER NOT NULL, PRIMARY KEY(ticket_id, due_at, id)) WITHOUT ROWID;" \
 	"CREATE TABLE timer_log(seq INTEGER PRIMARY KEY, due_at INTEGER NOT NULL, id INTEGER NOT NULL," \
@@ -1109,7 +1116,8 @@ static void test_migration_steps(void **state)
 	char err[256] = "";
 	assert_int_equal(tr_store_open(f->path, TR_DURABILITY_NORMAL, &f->s, err, sizeof(err)), 0);
 	assert_true(side_count(f->path, "PRAGMA user_version") >= 13);
-	assert_int_equal(side_count(f->path, "SELECT count(*) FROM steps WHERE ticket_id = 7 AND state IS NULL"), 2);
+	assert_int_equal(side_count(f->path, "SELECT count(*) FROM steps WHERE ticket_id = 7"), 2);
+	assert_int_equal(side_count(f->path, "SELECT count(*) FROM step_log"), 0);
 	assert_true(wake_at(f->path, 7, 80));
 	assert_int_equal(side_count(f->path, "SELECT count(*) FROM timers"), 1);
 	assert_int_equal(side_count(f->path, "SELECT count(*) FROM sqlite_master WHERE name = 'ticket_timers'"), 0);
