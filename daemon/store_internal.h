@@ -53,6 +53,8 @@ struct tr_store {
 			       * since: its timers need no check (tr_store_timer_add) */
 	int64_t wake_ticket; /* the ticket whose wake row is known: at wake_at */
 	int64_t wake_at;     /* (0: none); forgotten when a rollback may undo it */
+	uint64_t step_changes; /* steps added, cancelled or moved: counted, so that */
+	uint64_t take_mark;    /* a fire knows whether rules changed any since its take */
 	int64_t quarantined; /* rows in quarantine: skip the lookup while 0 */
 	int64_t next_timer_id;  /* saved to timer_ids by the commit that uses it
 				 * (tr_store_commit), so it is never behind the rows */

@@ -66,14 +66,13 @@ static int wake_move(struct tr_store *s, int64_t ticket_id, int64_t old, int64_t
 
 int tr_store_ticket_rewake(struct tr_store *s, int64_t ticket_id, int64_t next)
 {
-	/* After tr_store_wake_take: the row is gone, so only the new one is
-	 * written. One a rule put back meanwhile (a step it added) is kept
-	 * when it is no later. */
-	int64_t at = next >= 0 ? next : first_pending(s, ticket_id);
+	/* After tr_store_wake_take the row is gone: only the new one is
+	 * written. When rules changed steps meanwhile (on the fired steps'
+	 * events), what they believed of this ticket's row may be wrong:
+	 * its next step is read again, and a row they added is kept. */
+	int64_t at = next >= 0 && s->step_changes == s->take_mark ? next : first_pending(s, ticket_id);
 	if (at < 0)
 		return (int)at;
-	if (s->wake_ticket == ticket_id && s->wake_at && (!at || s->wake_at <= at))
-		return 0;
 	int rc = at ? wake_row(s, S_WAKE_ADD, at, ticket_id) : 0;
 	if (rc == 0) {
 		if (at && (s->timer_hint == 0 || at < s->timer_hint))
@@ -103,6 +102,7 @@ int tr_store_step_add(struct tr_store *s, int64_t ticket_id, int64_t at, int64_t
 	*added = rc == 0 && sqlite3_changes(s->db) == 1;
 	if (rc || !*added)
 		return rc;
+	s->step_changes++;
 	return wake_move(s, ticket_id, old, old && old <= at ? old : at);
 }
 
@@ -117,6 +117,7 @@ int tr_store_timers_cancel(struct tr_store *s, int64_t ticket_id, const char *ki
 	sqlite3_bind_int64(st, 1, ticket_id);
 	bind_text(st, 2, kind);
 	int rc = run(s, st);
+	s->step_changes++;
 	int64_t at = rc ? 0 : first_pending(s, ticket_id);
 	if (at < 0)
 		return (int)at;
@@ -132,6 +133,7 @@ int tr_store_wake_take(struct tr_store *s, int64_t at, int64_t ticket_id)
 		return -ENOENT;
 	s->wake_ticket = ticket_id;
 	s->wake_at = 0;
+	s->take_mark = s->step_changes;
 	return 0;
 }
 
@@ -217,6 +219,7 @@ int tr_store_step_move(struct tr_store *s, const struct tr_timer *tm, int64_t at
 	int rc = run(s, st);
 	if (rc == 0 && sqlite3_changes(s->db) != 1)
 		return -ENOENT;
+	s->step_changes++;
 	int64_t first = rc ? 0 : first_pending(s, tm->ticket_id);
 	if (first < 0)
 		return (int)first;
@@ -295,7 +298,8 @@ static int gather(struct tr_store *s, sqlite3_stmt *st, struct gathered *g)
 		rc = TR_ESTORE;
 	}
 	sqlite3_reset(st);
-	qsort(g->v, (size_t)g->n, sizeof(*g->v), by_due);
+	if (g->n > 1)
+		qsort(g->v, (size_t)g->n, sizeof(*g->v), by_due);
 	return rc;
 }
 

@@ -202,11 +202,17 @@ int tr_plan_ladder_fired(struct tr_store *s, const struct tr_calendars *cals, in
 	    (times == 0 || fired->repeat < times)) {
 		struct tr_step_note p = level_note(ladder, top, fired->repeat + 1);
 		int64_t t;
-		/* A due-anchored top repeats on the clock, like its level. */
+		/* A due-anchored top repeats on the clock, like its level; repeats
+		 * already past when it fired late are not made, only the next. */
 		if (fired->before_due) {
 			p.cal = NULL;
 			p.before_due = fired->before_due - every;
 			t = fired_due + every;
+			while (t <= now && p.before_due > every && (times == 0 || p.repeat < times)) {
+				t += every;
+				p.before_due -= every;
+				p.repeat++;
+			}
 			if (p.before_due <= 0)
 				goto out; /* past the deadline: the breach speaks now */
 		} else {

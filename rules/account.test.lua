@@ -96,6 +96,28 @@ test("an ack holds the early steps back for 4 h but never moves the countdown to
   ok(resumed, "the history says the level resumed after the ack")
 end)
 
+test("a suspension alert exported late sends the latest step only, and no reminder twice", function()
+  ALERT.id = "s3"
+  ALERT.occurred_at = "2026-11-24T04:00:00Z"
+  advance("2026-11-27T01:30:00Z")                      -- 69.5 h after the alert, as an ERP export
+  notifications { clear = true }
+  ingest(ALERT)
+  advance("2026-11-27T01:31:00Z")
+  local t = find(KEY)
+  eq(t.level, 4)
+  local skipped, sent = 0, 0
+  for _, h in ipairs(t.history) do
+    if h.action == "skipped" then skipped = skipped + 1 end
+  end
+  for _, n in ipairs(notifications()) do
+    if n.message:find("^Escalated") then sent = sent + 1 end
+  end
+  eq(skipped, 3, "levels 1 to 3 are recorded as skipped")
+  eq(sent, 1, "one escalation now, not five in a second")
+  advance("2026-11-27T05:00:00Z")
+  eq(escalations(KEY)[#escalations(KEY)], "2026-11-27T03:00:00Z level 4 (repeat 3)")
+end)
+
 test("closing the ticket cancels the ladder", function()
   ingest { type = "account.alert", id = "s2", account = "acme-jp", kind = "suspension" }
   local t = find("account:acme-jp:suspension:-")
