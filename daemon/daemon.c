@@ -14,6 +14,7 @@
 #include "tr_log.h"
 #include "tr_outputs.h"
 #include "tr_protocol.h"
+#include "tr_rule_names.h"
 #include "tr_server.h"
 #include "tr_spool.h"
 #include "tr_time.h"
@@ -45,7 +46,10 @@ static void store_free(struct tr_daemon *d)
 
 static int rules_start(struct tr_daemon *d, struct tr_errors *errs)
 {
-	return tr_engine_load(d->cfg.rules_dir, &d->cfg, &d->engine, errs);
+	int rc = tr_engine_load(d->cfg.rules_dir, &d->cfg, &d->engine, errs);
+	if (rc == 0) /* SPEC §3: what the rules fall back from is said at start too */
+		tr_rule_names_log(tr_engine_warnings(d->engine), "start");
+	return rc;
 }
 
 static void rules_free(struct tr_daemon *d)

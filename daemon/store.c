@@ -342,6 +342,9 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_STEP_DONE] = "INSERT OR IGNORE INTO step_log(at, ticket_id, id, state, fired_at, action, detail, after_line)"
 			" SELECT ?2, ?1, ?3, ?4, ?5, ?6, ?7, (SELECT coalesce(max(id), 0) FROM ticket_history)"
 			" WHERE EXISTS (SELECT 1 FROM steps WHERE ticket_id = ?1 AND at = ?2 AND id = ?3)",
+	/* The same for a step this fire just read, when no step changed since. */
+	[S_STEP_LOG] = "INSERT OR IGNORE INTO step_log(at, ticket_id, id, state, fired_at, action, detail, after_line)"
+		       " VALUES(?2, ?1, ?3, ?4, ?5, ?6, ?7, (SELECT coalesce(max(id), 0) FROM ticket_history))",
 	[S_STEP_MOVE] = "UPDATE steps SET at = ?4, payload = ?5 WHERE ticket_id = ?1 AND at = ?2 AND id = ?3"
 			" AND " STEP_PENDING("steps"),
 	[S_STEPS_CALENDARED] = "SELECT id, at, kind, ticket_id, payload FROM steps"

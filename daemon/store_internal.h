@@ -35,7 +35,7 @@ enum stmt {
 	S_FILE_ADD, S_FILE_PROGRESS, S_FILE_ERROR, S_FILE_FINISH, S_FILE_BY_WORK,
 	S_FILE_ERRORS, S_FILES_FINISHED_SINCE,
 	S_TIMER_ADD, S_TIMER_NEXT, S_TIMERS_DUE, S_TIMER_DELETE,
-	S_STEP_ADD, S_STEP_ADD_CHECKED, S_STEP_FIRST, S_STEPS_CANCEL, S_STEPS_DUE, S_STEP_DONE, S_STEP_MOVE,
+	S_STEP_ADD, S_STEP_ADD_CHECKED, S_STEP_FIRST, S_STEPS_CANCEL, S_STEPS_DUE, S_STEP_DONE, S_STEP_LOG, S_STEP_MOVE,
 	S_STEPS_CALENDARED, S_WAKE_ADD, S_WAKE_DELETE, S_WAKES_LIST,
 	S_TIMERS_LIST, S_TIMERS_COUNT, S_OUTBOX_ADD, S_OUTBOX_PENDING, S_OUTBOX_DONE, S_OUTBOX_RETRY,
 	S_OUTBOX_NEXT, S_OUTBOX_PRUNE, S_FAILED_OUTCOMES, S_OUTCOME_RETRIED, S_TICKET_LADDER, S_SUSPECT_ADD, S_SUSPECT_COUNT,
@@ -55,6 +55,7 @@ struct tr_store {
 	int64_t wake_at;     /* (0: none); forgotten when a rollback may undo it */
 	uint64_t step_changes; /* steps added, cancelled or moved: counted, so that */
 	uint64_t take_mark;    /* a fire knows whether rules changed any since its take */
+	int64_t taken_ticket;  /* of the ticket whose wake row was taken last */
 	int64_t quarantined; /* rows in quarantine: skip the lookup while 0 */
 	int64_t next_timer_id;  /* saved to timer_ids by the commit that uses it
 				 * (tr_store_commit), so it is never behind the rows */
@@ -78,10 +79,13 @@ int tr_store_timer_ids_load(struct tr_store *s);   /* store_timers.c */
  * timer about a ticket; checked: look that the ticket is open first. */
 int tr_store_step_add(struct tr_store *s, int64_t ticket_id, int64_t at, int64_t id, const char *kind,
 		      const char *payload, int64_t event_seq, int checked, int *added);
+/* Reads a row of (id, due_at, kind, ticket_id, payload) into t, its
+ * payload copied (NULL when out of memory; tr_timer_rows_free). */
+void tr_store_timer_from_row(sqlite3_stmt *st, struct tr_timer *t);
 /* Forgets the known wake row (a rollback may have undone it). */
 static inline void tr_store_wake_forget(struct tr_store *s)
 {
-	s->wake_ticket = s->wake_at = 0;
+	s->wake_ticket = s->wake_at = s->taken_ticket = 0;
 }
 void tr_store_quarantine_load(struct tr_store *s); /* store_events.c */
 

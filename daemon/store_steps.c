@@ -134,18 +134,8 @@ int tr_store_wake_take(struct tr_store *s, int64_t at, int64_t ticket_id)
 	s->wake_ticket = ticket_id;
 	s->wake_at = 0;
 	s->take_mark = s->step_changes;
+	s->taken_ticket = ticket_id;
 	return 0;
-}
-
-static void step_from_row(sqlite3_stmt *st, struct tr_timer *t)
-{
-	t->id = sqlite3_column_int64(st, 0);
-	t->due_at = sqlite3_column_int64(st, 1);
-	const char *kind = (const char *)sqlite3_column_text(st, 2);
-	snprintf(t->kind, sizeof(t->kind), "%s", kind ? kind : "");
-	t->ticket_id = sqlite3_column_int64(st, 3);
-	const char *p = (const char *)sqlite3_column_text(st, 4);
-	t->payload = strdup(p ? p : "{}");
 }
 
 int tr_store_ticket_steps_due(struct tr_store *s, int64_t ticket_id, int64_t now, int limit, struct tr_timer *out,
@@ -170,7 +160,7 @@ int tr_store_ticket_steps_due(struct tr_store *s, int64_t ticket_id, int64_t now
 			*next = -1; /* more due than fit: ask again after */
 			break;
 		}
-		step_from_row(st, &out[(*n)++]);
+		tr_store_timer_from_row(st, &out[(*n)++]);
 		if (!out[*n - 1].payload)
 			rc = -ENOMEM;
 	}
@@ -186,15 +176,24 @@ int tr_store_ticket_steps_due(struct tr_store *s, int64_t ticket_id, int64_t now
 	return rc;
 }
 
-int tr_store_step_done(struct tr_store *s, const struct tr_timer *tm, const char *state, int64_t at,
-		       const char *action, const char *detail)
+/* Binds step tm's key as ?1 ticket_id, ?2 at, ?3 id. */
+static void bind_step(sqlite3_stmt *st, const struct tr_timer *tm)
 {
-	sqlite3_stmt *st = stmt(s, S_STEP_DONE);
-	if (!st)
-		return TR_ESTORE;
 	sqlite3_bind_int64(st, 1, tm->ticket_id);
 	sqlite3_bind_int64(st, 2, tm->due_at);
 	sqlite3_bind_int64(st, 3, tm->id);
+}
+
+int tr_store_step_done(struct tr_store *s, const struct tr_timer *tm, const char *state, int64_t at,
+		       const char *action, const char *detail)
+{
+	/* A step of the ticket being fired, read since its take with no step
+	 * changed after, is there: no need to look. */
+	int sure = s->taken_ticket == tm->ticket_id && s->take_mark == s->step_changes;
+	sqlite3_stmt *st = stmt(s, sure ? S_STEP_LOG : S_STEP_DONE);
+	if (!st)
+		return TR_ESTORE;
+	bind_step(st, tm);
 	bind_text(st, 4, state);
 	sqlite3_bind_int64(st, 5, at);
 	bind_text(st, 6, action);
@@ -211,9 +210,7 @@ int tr_store_step_move(struct tr_store *s, const struct tr_timer *tm, int64_t at
 	sqlite3_stmt *st = stmt(s, S_STEP_MOVE);
 	if (!st)
 		return TR_ESTORE;
-	sqlite3_bind_int64(st, 1, tm->ticket_id);
-	sqlite3_bind_int64(st, 2, tm->due_at);
-	sqlite3_bind_int64(st, 3, tm->id);
+	bind_step(st, tm);
 	sqlite3_bind_int64(st, 4, at);
 	bind_text(st, 5, payload);
 	int rc = run(s, st);
@@ -243,7 +240,7 @@ int tr_store_steps_calendared(struct tr_store *s, struct tr_timer **out, int *n)
 			}
 			v = p;
 		}
-		step_from_row(st, &v[(*n)++]);
+		tr_store_timer_from_row(st, &v[(*n)++]);
 		if (!v[*n - 1].payload)
 			rc = -ENOMEM;
 	}
@@ -289,7 +286,7 @@ static int gather(struct tr_store *s, sqlite3_stmt *st, struct gathered *g)
 			}
 			g->v = p;
 		}
-		step_from_row(st, &g->v[g->n++]);
+		tr_store_timer_from_row(st, &g->v[g->n++]);
 		if (!g->v[g->n - 1].payload)
 			rc = -ENOMEM;
 	}

@@ -72,7 +72,7 @@ int tr_store_timer_next(struct tr_store *s, int64_t *due_at)
 	return rc == SQLITE_ROW ? 0 : TR_ESTORE;
 }
 
-static void timer_from_row(sqlite3_stmt *st, struct tr_timer *t)
+void tr_store_timer_from_row(sqlite3_stmt *st, struct tr_timer *t)
 {
 	t->id = sqlite3_column_int64(st, 0);
 	t->due_at = sqlite3_column_int64(st, 1);
@@ -95,7 +95,7 @@ int tr_store_timers_due(struct tr_store *s, int64_t now, int limit, struct tr_ti
 	int step = SQLITE_DONE, rc = 0;
 	*n = 0;
 	while (rc == 0 && *n < limit && (step = sqlite3_step(st)) == SQLITE_ROW) {
-		timer_from_row(st, &out[(*n)++]);
+		tr_store_timer_from_row(st, &out[(*n)++]);
 		if (!out[*n - 1].payload)
 			rc = -ENOMEM;
 	}

@@ -178,25 +178,18 @@ static int fire_schedule(struct tr_daemon *d, const struct tr_timer *tm, int64_t
 	return run_event(d, tm, ev, now);
 }
 
-/* A step that fires: its effect, then its event when a rule wants it
- * (the effect is in the ticket's history either way). */
-static int fire_step(struct tr_daemon *d, const struct tr_timer *tm, int64_t now)
+/* A step that fires, with its payload (the caller's): its effect, then
+ * its event when a rule wants it (the effect is in the ticket's history
+ * either way). */
+static int fire_step(struct tr_daemon *d, const struct tr_timer *tm, cJSON *payload, int64_t now)
 {
-	cJSON *payload = cJSON_Parse(tm->payload);
-	if (!cJSON_IsObject(payload)) {
-		cJSON_Delete(payload);
-		payload = cJSON_CreateObject();
-	}
 	char id[64];
 	snprintf(id, sizeof(id), "timer:%lld", (long long)tm->id);
 	const char *type = NULL;
-	int rc = payload ? ticket_effect(d, tm, payload, &type, now, id) : -ENOMEM;
-	if (rc || !type || !tr_engine_handles(d->engine, type)) {
-		cJSON_Delete(payload);
+	int rc = ticket_effect(d, tm, payload, &type, now, id);
+	if (rc || !type || !tr_engine_handles(d->engine, type))
 		return rc;
-	}
 	cJSON *ev = cJSON_Duplicate(payload, 1);
-	cJSON_Delete(payload);
 	if (!ev)
 		return -ENOMEM;
 	cJSON_DeleteItemFromObject(ev, "type");
@@ -232,6 +225,13 @@ static int fire_wake(struct tr_daemon *d, int64_t at, int64_t ticket_id, int64_t
 	for (int i = 0; rc == 0 && i < n; i++) {
 		char detail[700], late[100];
 		cJSON *payload = cJSON_Parse(due[i].payload);
+		if (!cJSON_IsObject(payload)) {
+			cJSON_Delete(payload);
+			if (!(payload = cJSON_CreateObject())) {
+				rc = -ENOMEM;
+				break;
+			}
+		}
 		struct tr_step_note p;
 		tr_plan_payload_read(payload, &p);
 		if (skip[i]) {
@@ -250,15 +250,13 @@ static int fire_wake(struct tr_daemon *d, int64_t at, int64_t ticket_id, int64_t
 				 late);
 			rc = tr_store_step_done(d->store, &due[i], "fired", now, step_action(&due[i]), detail);
 			if (rc == 0)
-				rc = fire_step(d, &due[i], now);
+				rc = fire_step(d, &due[i], payload, now);
 		}
 		cJSON_Delete(payload);
 		if (rc == -ENOENT)
 			rc = 0;
 	}
 	tr_timer_rows_free(due, n);
-	/* a step a rule added on a fired step's event may come sooner: then
-	 * its wake row is there already (tr_store_ticket_rewake keeps it) */
 	return rc ? rc : tr_store_ticket_rewake(d->store, ticket_id, next);
 }
 

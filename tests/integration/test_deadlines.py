@@ -11,7 +11,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import Daemon  # noqa: E402
+from harness import Daemon, wait  # noqa: E402
 
 PROBE = '''
 rule { name = "open", on = "probe.open", action = function(ev, ctx)
@@ -20,15 +20,6 @@ rule { name = "open", on = "probe.open", action = function(ev, ctx)
 end }
 '''
 OUT = "outputs:\n  out: { dir: out }\n"
-
-
-def wait(pred, timeout=30, every=0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(every)
-    return pred()
 
 
 def secs(rfc3339):

@@ -20,7 +20,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import Client, Daemon  # noqa: E402
+from harness import Client, Daemon, wait  # noqa: E402
 
 TICKETS = 2000          # open tickets: a `tickets` answer with all of them is about 1 MB
 CONNECTIONS = 500       # attackers connected at once
@@ -77,15 +77,6 @@ def cpu_s(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def wait_for(pred, timeout, every=0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(every)
-    return pred()
 
 
 def event(i):
@@ -387,7 +378,7 @@ class SocketAbuse(unittest.TestCase):
 
             # Gone clients: their answers are dropped and what they queued is
             # not run; descriptors and memory go back, the CPU goes idle.
-            self.assertTrue(wait_for(lambda: fd_count(pid) <= fds0 + FD_SLACK, 10),
+            self.assertTrue(wait(lambda: fd_count(pid) <= fds0 + FD_SLACK, 10),
                             f"descriptors after the attack: {fd_count(pid)}, before {fds0}")
             cpu0 = cpu_s(pid)
             time.sleep(1)
@@ -396,7 +387,7 @@ class SocketAbuse(unittest.TestCase):
             # (not under sanitizers: AddressSanitizer keeps freed memory in
             # quarantine, 256 MiB by default, and neither returns it)
             if not san:
-                self.assertTrue(wait_for(lambda: d.request({"op": "ping"})["ok"] and rss_kb(pid) <= rss0 + RSS_SLACK_KB,
+                self.assertTrue(wait(lambda: d.request({"op": "ping"})["ok"] and rss_kb(pid) <= rss0 + RSS_SLACK_KB,
                                          10), f"RSS after the attack: {rss_kb(pid)} kB, before {rss0} kB")
             print(f"after: RSS {rss_kb(pid)} kB, fds {fd_count(pid)}, CPU {busy:.2f} s in 1 s idle", flush=True)
             self.assertTrue(d.request({"op": "ping"})["ok"])

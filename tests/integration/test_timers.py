@@ -12,7 +12,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import TRIAGED, Daemon  # noqa: E402
+from harness import TRIAGED, Daemon, wait  # noqa: E402
 
 NUDGE = '''
 rule { name = "nudge-soon", on = "probe.open", action = function(ev, ctx)
@@ -37,16 +37,6 @@ rule { name = "nudge-closed", on = "probe.nudge_closed", action = function(ev, c
   t:escalate { after = "2h", level = 2 }
 end }
 '''
-
-
-def wait(pred, timeout=20, step=0.05):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return None
 
 
 class Timers(unittest.TestCase):
