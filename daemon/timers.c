@@ -59,88 +59,99 @@ static void late_note(const struct tr_timer *tm, int64_t now, char *buf, size_t 
 	}
 }
 
-/* The history line a step leaves when it fires: action (NULL when its
- * effect writes the line itself) and detail. */
-static const char *step_action(const struct tr_timer *tm)
+/* What a step does when it fires, after its row is logged (and its ticket
+ * is open: closing cancels a ticket's steps and none is added to a closed
+ * one, so a nudge or a due time needs no read of the ticket). */
+typedef int (*on_fire_fn)(struct tr_daemon *d, const struct tr_timer *tm, const cJSON *payload,
+			  const struct tr_step_note *p, const char *event, const char *event_id, int64_t now);
+
+static int nudge_fired(struct tr_daemon *d, const struct tr_timer *tm, const cJSON *payload,
+		       const struct tr_step_note *p, const char *event, const char *event_id, int64_t now)
 {
-	if (strcmp(tm->kind, "nudge") == 0)
-		return "nudge";
-	if (strcmp(tm->kind, "due") == 0)
-		return "breached";
-	return NULL;
+	(void)payload;
+	return notify(d, p->notify, tm->ticket_id, p->note ? p->note : "reminder", event, event_id, now);
 }
 
-/* The built-in effect of a ticket's step that fired (marked done already);
- * *type is the event it emits, or NULL when the ticket is gone or closed
- * (then nothing happens). */
-static int ticket_effect(struct tr_daemon *d, const struct tr_timer *tm, cJSON *payload, const char **type,
-			 int64_t now, const char *event_id)
+/* The level goes up, the ladder's top repeats, the output is told. */
+static int escalate_fired(struct tr_daemon *d, const struct tr_ticket *t, const struct tr_timer *tm,
+			  const struct tr_step_note *p, const char *event, const char *event_id, int64_t now)
 {
-	*type = NULL;
-	struct tr_step_note p;
-	tr_plan_payload_read(payload, &p);
-	/* Most steps are nudges and due times, and their ticket is open:
-	 * closing cancels a ticket's steps and none is added to a closed one
-	 * (tr_store_timer_add), so they need no read of the ticket. */
-	if (strcmp(tm->kind, "due") == 0) {
-		*type = "ticket.breached";
-		return 0;
+	char detail[700], err[256], late[100], again[40] = "", resumed[120] = "";
+	late_note(tm, now, late, sizeof(late));
+	int64_t level = p->level ? p->level : t->level + 1;
+	if (p->repeat > 0)
+		snprintf(again, sizeof(again), " (repeat %lld)", (long long)p->repeat);
+	if (p->paused_at) {
+		char ack[40];
+		tr_time_format(p->paused_at, NULL, ack, sizeof(ack));
+		snprintf(resumed, sizeof(resumed), " [resumed: acknowledged at %s, not closed]", ack);
 	}
-	if (strcmp(tm->kind, "nudge") == 0) {
-		*type = "timer.nudge";
-		return notify(d, p.notify, tm->ticket_id, p.note ? p.note : "reminder", *type, event_id, now);
+	snprintf(detail, sizeof(detail), "level %lld%s%s%s%s%s", (long long)level, again, p->note ? ": " : "",
+		 p->note ? p->note : "", resumed, late);
+	struct tr_ticket_change c = {.action = "escalate", .detail = detail, .level = level};
+	int rc = tr_ticket_apply(d->store, t->id, &c, "timer", 0, now, err, sizeof(err));
+	/* SPEC §5 ladders repeat: the top level notifies again */
+	if (rc == 0 && t->ladder && p->ladder && p->ladder[0])
+		rc = tr_plan_ladder_fired(d->store, tr_engine_calendars(d->engine), t->id, t->ladder, p, tm->due_at, now,
+					  0);
+	char message[800];
+	snprintf(message, sizeof(message), "Escalated to %s: %s", detail, t->title);
+	return rc ? rc : notify(d, p->notify, t->id, message, event, event_id, now);
+}
+
+/* A pause made before steps were moved in place (a database from before
+ * them): the ladder above the level it was acked at is armed again. */
+static int ack_timeout_fired(struct tr_daemon *d, const struct tr_ticket *t, const cJSON *payload, int64_t now)
+{
+	char err[256];
+	int rc = tr_store_history_add(d->store, t->id, now, 0, "timer", "ack timed out", "escalation resumes");
+	if (rc == 0 && t->ladder)
+		rc = tr_plan_arm_ladder(d->store, tr_engine_calendars(d->engine), t->id, t->ladder,
+					tr_json_whole(payload, "after_level", t->level), now, t->due_at, 0, err, sizeof(err));
+	if (rc == -EINVAL) {
+		log_warnx("ticket %lld: %s", (long long)t->id, err);
+		rc = 0;
 	}
+	return rc;
+}
+
+/* Escalations and ack resumes read their ticket: nothing happens to one
+ * that is gone or closed (*emitted 0). */
+static int ticket_step_fired(struct tr_daemon *d, const struct tr_timer *tm, const cJSON *payload,
+			     const struct tr_step_note *p, const char *event, const char *event_id, int64_t now)
+{
 	struct tr_ticket t;
 	int rc = tr_store_ticket_get(d->store, tm->ticket_id, &t);
-	if (rc == -ENOENT)
-		return 0;
 	if (rc)
-		return rc;
-	if (strcmp(t.state, "open") != 0) {
-		tr_ticket_free(&t);
-		return 0;
-	}
-	char detail[700], err[256], late[100];
-	late_note(tm, now, late, sizeof(late));
-	if (strcmp(tm->kind, "escalate") == 0) {
-		*type = "ticket.escalated";
-		int64_t level = p.level ? p.level : t.level + 1;
-		char again[40] = "", resumed[120] = "";
-		if (p.repeat > 0)
-			snprintf(again, sizeof(again), " (repeat %lld)", (long long)p.repeat);
-		if (p.paused_at) {
-			char ack[40];
-			tr_time_format(p.paused_at, NULL, ack, sizeof(ack));
-			snprintf(resumed, sizeof(resumed), " [resumed: acknowledged at %s, not closed]", ack);
-		}
-		snprintf(detail, sizeof(detail), "level %lld%s%s%s%s%s", (long long)level, again, p.note ? ": " : "",
-			 p.note ? p.note : "", resumed, late);
-		struct tr_ticket_change c = {.action = "escalate", .detail = detail, .level = level};
-		rc = tr_ticket_apply(d->store, t.id, &c, "timer", 0, now, err, sizeof(err));
-		/* SPEC §5 ladders repeat: the top level notifies again */
-		if (rc == 0 && t.ladder && p.ladder && p.ladder[0])
-			rc = tr_plan_ladder_fired(d->store, tr_engine_calendars(d->engine), t.id, t.ladder, &p, tm->due_at,
-						  now, 0);
-		char message[800];
-		snprintf(message, sizeof(message), "Escalated to %s: %s", detail, t.title);
-		if (rc == 0)
-			rc = notify(d, p.notify, t.id, message, *type, event_id, now);
-	} else if (strcmp(tm->kind, "ack_timeout") == 0) {
-		/* A pause made before steps were moved in place: the ladder above
-		 * the level it was acked at is armed again. */
-		*type = "timer.ack_timeout";
-		int64_t after_level = tr_json_whole(payload, "after_level", t.level);
-		rc = tr_store_history_add(d->store, t.id, now, 0, "timer", "ack timed out", "escalation resumes");
-		if (rc == 0 && t.ladder)
-			rc = tr_plan_arm_ladder(d->store, tr_engine_calendars(d->engine), t.id, t.ladder, after_level, now,
-						t.due_at, 0, err, sizeof(err));
-		if (rc == -EINVAL) {
-			log_warnx("ticket %lld: %s", (long long)t.id, err);
-			rc = 0;
-		}
-	}
+		return rc == -ENOENT ? -ESRCH : rc;
+	if (strcmp(t.state, "open") != 0)
+		rc = -ESRCH;
+	else if (strcmp(tm->kind, "escalate") == 0)
+		rc = escalate_fired(d, &t, tm, p, event, event_id, now);
+	else
+		rc = ack_timeout_fired(d, &t, payload, now);
 	tr_ticket_free(&t);
 	return rc;
+}
+
+/* The kinds of step: the history line each leaves when it fires (NULL:
+ * its effect writes one), the event it emits, and its effect. */
+static const struct step_kind {
+	const char *kind, *action, *event;
+	on_fire_fn on_fire;
+} step_kinds[] = {
+	{"nudge", "nudge", "timer.nudge", nudge_fired},
+	{"due", "breached", "ticket.breached", NULL},
+	{"escalate", NULL, "ticket.escalated", ticket_step_fired},
+	{"ack_timeout", NULL, "timer.ack_timeout", ticket_step_fired},
+};
+
+static const struct step_kind *kind_of(const struct tr_timer *tm)
+{
+	for (size_t i = 0; i < sizeof(step_kinds) / sizeof(step_kinds[0]); i++)
+		if (strcmp(tm->kind, step_kinds[i].kind) == 0)
+			return &step_kinds[i];
+	return NULL;
 }
 
 /* Runs ev (owned, an object) as the event of timer or step tm. */
@@ -180,21 +191,27 @@ static int fire_schedule(struct tr_daemon *d, const struct tr_timer *tm, int64_t
 
 /* A step that fires, with its payload (the caller's): its effect, then
  * its event when a rule wants it (the effect is in the ticket's history
- * either way). */
+ * either way). A step of an unknown kind (a newer daemon's) does nothing. */
 static int fire_step(struct tr_daemon *d, const struct tr_timer *tm, cJSON *payload, int64_t now)
 {
+	const struct step_kind *k = kind_of(tm);
+	if (!k)
+		return 0;
 	char id[64];
 	snprintf(id, sizeof(id), "timer:%lld", (long long)tm->id);
-	const char *type = NULL;
-	int rc = ticket_effect(d, tm, payload, &type, now, id);
-	if (rc || !type || !tr_engine_handles(d->engine, type))
+	struct tr_step_note p;
+	tr_plan_payload_read(payload, &p);
+	int rc = k->on_fire ? k->on_fire(d, tm, payload, &p, k->event, id, now) : 0;
+	if (rc == -ESRCH) /* the ticket is gone or closed */
+		return 0;
+	if (rc || !tr_engine_handles(d->engine, k->event))
 		return rc;
 	cJSON *ev = cJSON_Duplicate(payload, 1);
 	if (!ev)
 		return -ENOMEM;
 	cJSON_DeleteItemFromObject(ev, "type");
 	cJSON_DeleteItemFromObject(ev, "id");
-	cJSON_AddStringToObject(ev, "type", type);
+	cJSON_AddStringToObject(ev, "type", k->event);
 	cJSON_AddNumberToObject(ev, "ticket_id", (double)tm->ticket_id);
 	if (now - tm->due_at > TR_PLAN_LATE_S)
 		cJSON_AddNumberToObject(ev, "late_s", (double)(now - tm->due_at));
@@ -248,7 +265,8 @@ static int fire_wake(struct tr_daemon *d, int64_t at, int64_t ticket_id, int64_t
 			snprintf(detail, sizeof(detail), "%s%s",
 				 strcmp(due[i].kind, "due") == 0 ? "the due time passed" : p.note ? p.note : "reminder",
 				 late);
-			rc = tr_store_step_done(d->store, &due[i], "fired", now, step_action(&due[i]), detail);
+			const struct step_kind *k = kind_of(&due[i]);
+			rc = tr_store_step_done(d->store, &due[i], "fired", now, k ? k->action : NULL, detail);
 			if (rc == 0)
 				rc = fire_step(d, &due[i], payload, now);
 		}
