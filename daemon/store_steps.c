@@ -1,8 +1,9 @@
 /* A ticket's steps (SPEC §3 Time): its nudges, escalations and due time,
  * kept under the ticket in one clustered range, and the one wake row per
  * ticket, at its earliest pending step, that the timer loop fires from.
- * A step that fired or was skipped stays, marked, as a line of the
- * ticket's history. Not what a step does (timers.c, ticket.c). */
+ * A step that fired or was skipped stays, with a step_log row (appended in
+ * due order) that makes it a line of the ticket's history. Not what a step
+ * does (timers.c), nor the policy over steps (ticket_plan.c). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
