@@ -38,6 +38,25 @@ static void print_declined(const cJSON *declined)
 	putchar('\n');
 }
 
+/* An effect in words, not JSON: its op, then each other member as
+ * name=value ("ticket.open ticket=5 key=feedback:113-…"). */
+static char *effect_text(const cJSON *eff)
+{
+	if (!cJSON_IsObject(eff))
+		return jtext(eff);
+	char *out = jfield(eff, "op");
+	const cJSON *m;
+	cJSON_ArrayForEach(m, eff) {
+		if (!m->string || strcmp(m->string, "op") == 0)
+			continue;
+		char *v = jtext(m), *more = xasprintf("%s %s=%s", out, m->string, v);
+		free(v);
+		free(out);
+		out = more;
+	}
+	return out;
+}
+
 int cmd_explain(struct ctl *c, int argc, char **argv)
 {
 	if (c->o.seq && argc != 0)
@@ -80,7 +99,7 @@ int cmd_explain(struct ctl *c, int argc, char **argv)
 		free(took);
 		const cJSON *effects = jget(it, "effects");
 		cJSON_ArrayForEach(eff, jarray(effects)) {
-			char *e = jtext(eff);
+			char *e = effect_text(eff);
 			printf("  %s\n", e);
 			free(e);
 		}

@@ -410,8 +410,8 @@ class Views(Base):
         self.assertRegex(out, r"(?m)^type\s+feedback.new$")
         self.assertRegex(out, r"(?m)^received\s+2026-11-24T14:00:01\+08:00$")
         self.assertIn("rule negative-feedback: ok, 1.2 ms", out)
-        self.assertIn('  {"op":"ticket.open","id":7}', out)
-        self.assertIn('  {"op":"nudge","after":"1h"}', out)
+        self.assertIn("  ticket.open id=7\n", out)  # in words, never raw JSON
+        self.assertIn("  nudge after=1h\n", out)
         self.assertIn("rule broken: error, 87 us", out)
         self.assertIn("error: attempt to index a nil value (at rules.d/broken.lua:12)", out)
 
