@@ -75,10 +75,10 @@ int tr_store_connect(const char *path, enum tr_durability durability, struct tr_
 		     char *err, size_t errlen);
 int tr_store_open_keys_load(struct tr_store *s);   /* store_tickets.c */
 int tr_store_timer_ids_load(struct tr_store *s);   /* store_timers.c */
-/* A ticket's step (store_steps.c): the part of tr_store_timer_add for a
- * timer about a ticket; checked: look that the ticket is open first. */
-int tr_store_step_add(struct tr_store *s, int64_t ticket_id, int64_t at, int64_t id, const char *kind,
-		      const char *payload, int64_t event_seq, int checked, int *added);
+/* Ends a read of timer rows into out: step is the last sqlite3_step's
+ * answer; a read error (logged) or rc frees the rows read and sets *n 0.
+ * Resets st; returns rc, or TR_ESTORE. */
+int tr_store_rows_end(struct tr_store *s, sqlite3_stmt *st, int step, int rc, struct tr_timer *out, int *n);
 /* Reads a row of (id, due_at, kind, ticket_id, payload) into t, its
  * payload copied (NULL when out of memory; tr_timer_rows_free). */
 void tr_store_timer_from_row(sqlite3_stmt *st, struct tr_timer *t);

@@ -84,8 +84,10 @@ int tr_store_ticket_rewake(struct tr_store *s, int64_t ticket_id, int64_t next)
 	return rc;
 }
 
-int tr_store_step_add(struct tr_store *s, int64_t ticket_id, int64_t at, int64_t id, const char *kind,
-		      const char *payload, int64_t event_seq, int checked, int *added)
+/* Adds step id to ticket_id (checked: look that the ticket is open first;
+ * *added 0 when it is not) and moves the wake row when it comes first. */
+static int step_add(struct tr_store *s, int64_t ticket_id, int64_t at, int64_t id, const char *kind,
+		    const char *payload, int64_t event_seq, int checked, int *added)
 {
 	int64_t old = wake_of(s, ticket_id);
 	if (old < 0)
@@ -105,6 +107,37 @@ int tr_store_step_add(struct tr_store *s, int64_t ticket_id, int64_t at, int64_t
 		return rc;
 	s->step_changes++;
 	return wake_move(s, ticket_id, old, old && old <= at ? old : at);
+}
+
+/* The one door for timers: a ticket's step here, a schedule in timers. */
+int tr_store_timer_add(struct tr_store *s, int64_t due_at, const char *kind, int64_t ticket_id,
+		       const char *payload, int64_t event_seq, int64_t *id)
+{
+	/* Taken even if the transaction rolls back: an id is never reused
+	 * while running, and an unsaved one was never seen. */
+	int64_t timer = s->next_timer_id++;
+	int rc, added = 1;
+	if (ticket_id > 0) {
+		/* A ticket this transaction just opened is open: no need to look. */
+		rc = step_add(s, ticket_id, due_at, timer, kind, payload ? payload : "{}", event_seq,
+				       ticket_id != s->fresh_ticket, &added);
+	} else {
+		sqlite3_stmt *st = stmt(s, S_TIMER_ADD);
+		if (!st)
+			return TR_ESTORE;
+		sqlite3_bind_int64(st, 1, due_at);
+		bind_text(st, 2, kind);
+		sqlite3_bind_null(st, 3);
+		bind_text(st, 4, payload ? payload : "{}");
+		bind_time(st, 5, event_seq);
+		sqlite3_bind_int64(st, 6, timer);
+		rc = run(s, st);
+		if (rc == 0 && (s->timer_hint == 0 || due_at < s->timer_hint))
+			s->timer_hint = due_at;
+	}
+	if (rc == 0 && id)
+		*id = added ? timer : 0; /* 0: the ticket is closed, nothing added */
+	return rc;
 }
 
 int tr_store_timers_cancel(struct tr_store *s, int64_t ticket_id, const char *kind)
@@ -165,16 +198,7 @@ int tr_store_ticket_steps_due(struct tr_store *s, int64_t ticket_id, int64_t now
 		if (!out[*n - 1].payload)
 			rc = -ENOMEM;
 	}
-	if (rc == 0 && step != SQLITE_ROW && step != SQLITE_DONE) {
-		log_errx("store: %s", sqlite3_errmsg(s->db));
-		rc = TR_ESTORE;
-	}
-	sqlite3_reset(st);
-	if (rc) {
-		tr_timer_rows_free(out, *n);
-		*n = 0;
-	}
-	return rc;
+	return tr_store_rows_end(s, st, step, rc, out, n);
 }
 
 /* Binds step tm's key as ?1 ticket_id, ?2 at, ?3 id. */

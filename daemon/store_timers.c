@@ -1,7 +1,8 @@
 /* Durable timers (SPEC §3 Time) and the outbox: timers added in the
  * transaction of the event that made them, with ids handed out here and
- * saved by the commit (store.c), and fired in due order (a ticket's steps:
- * store_steps.c); notifications committed with their
+ * saved by the commit (store.c), and fired in due order (a ticket's steps,
+ * and tr_store_timer_add, which adds either: store_steps.c); notifications
+ * committed with their
  * event and delivered after (outputs.c), retried, then pruned. The two share
  * a shape: rows written by rules, read and deleted in order by a loop that
  * wakes on a hint. Not when a timer fires (timers.c), what is sent
@@ -22,36 +23,6 @@ int tr_store_timer_ids_load(struct tr_store *s)
 		sqlite3_finalize(st);
 	}
 	return s->next_timer_id < 1 ? -1 : 0;
-}
-
-int tr_store_timer_add(struct tr_store *s, int64_t due_at, const char *kind, int64_t ticket_id,
-		       const char *payload, int64_t event_seq, int64_t *id)
-{
-	/* Taken even if the transaction rolls back: an id is never reused
-	 * while running, and an unsaved one was never seen. */
-	int64_t timer = s->next_timer_id++;
-	int rc, added = 1;
-	if (ticket_id > 0) {
-		/* A ticket this transaction just opened is open: no need to look. */
-		rc = tr_store_step_add(s, ticket_id, due_at, timer, kind, payload ? payload : "{}", event_seq,
-				       ticket_id != s->fresh_ticket, &added);
-	} else {
-		sqlite3_stmt *st = stmt(s, S_TIMER_ADD);
-		if (!st)
-			return TR_ESTORE;
-		sqlite3_bind_int64(st, 1, due_at);
-		bind_text(st, 2, kind);
-		sqlite3_bind_null(st, 3);
-		bind_text(st, 4, payload ? payload : "{}");
-		bind_time(st, 5, event_seq);
-		sqlite3_bind_int64(st, 6, timer);
-		rc = run(s, st);
-		if (rc == 0 && (s->timer_hint == 0 || due_at < s->timer_hint))
-			s->timer_hint = due_at;
-	}
-	if (rc == 0 && id)
-		*id = added ? timer : 0; /* 0: the ticket is closed, nothing added */
-	return rc;
 }
 
 int64_t tr_store_timer_hint(struct tr_store *s)
@@ -99,6 +70,11 @@ int tr_store_timers_due(struct tr_store *s, int64_t now, int limit, struct tr_ti
 		if (!out[*n - 1].payload)
 			rc = -ENOMEM;
 	}
+	return tr_store_rows_end(s, st, step, rc, out, n);
+}
+
+int tr_store_rows_end(struct tr_store *s, sqlite3_stmt *st, int step, int rc, struct tr_timer *out, int *n)
+{
 	if (rc == 0 && step != SQLITE_ROW && step != SQLITE_DONE) {
 		/* a read error is not "nothing due" */
 		log_errx("store: %s", sqlite3_errmsg(s->db));
