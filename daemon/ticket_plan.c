@@ -337,44 +337,54 @@ static int move_due(struct tr_store *s, const struct tr_timer *tm, int64_t at, c
 	return rc ? rc : tr_plan_due_moved(s, tm->ticket_id, at);
 }
 
+/* Recounts one pending step in its calendar's open time; *moved is 1
+ * when its time changed (then its ticket's history says so). */
+static int recount_step(struct tr_store *s, const struct tr_calendars *cals, const struct tr_timer *tm, int64_t now,
+			int *moved)
+{
+	*moved = 0;
+	cJSON *j = cJSON_Parse(tm->payload);
+	struct tr_step_note p;
+	tr_plan_payload_read(j, &p);
+	int64_t at;
+	if (!p.cal || !tr_calendars_find(cals, p.cal) || tr_calendars_add(cals, p.cal, p.base, p.off, &at)) {
+		/* The calendar is gone: the step keeps its time, and says so. */
+		log_warnx("ticket %lld: %s step counted in calendar '%s', which is no longer configured, keeps its time",
+			  (long long)tm->ticket_id, tm->kind, p.cal ? p.cal : "?");
+		cJSON_Delete(j);
+		return 0;
+	}
+	/* A paused step keeps its pause: what moves is where it was, and the
+	 * step itself only when that is now later than the pause. */
+	int64_t was = p.paused_from, to = at;
+	if (was) {
+		p.paused_from = at;
+		to = at > tm->due_at ? at : tm->due_at;
+	}
+	int rc = 0;
+	if (to != tm->due_at || (was && at != was))
+		rc = is(tm, "due") ? move_due(s, tm, to, &p) : move_step(s, tm, to, &p);
+	if (rc == 0 && to != tm->due_at) {
+		char a[40], b[40], detail[400];
+		tr_time_format(tm->due_at, NULL, a, sizeof(a));
+		tr_time_format(to, NULL, b, sizeof(b));
+		snprintf(detail, sizeof(detail), "%s step moved from %s to %s: calendar '%s' changed", tm->kind, a, b, p.cal);
+		rc = tr_store_history_add(s, tm->ticket_id, now, 0, "config", "moved", detail);
+		*moved = rc == 0;
+	}
+	cJSON_Delete(j);
+	return rc;
+}
+
 int tr_plan_recalendar(struct tr_store *s, const struct tr_calendars *cals, int64_t now, int *moved)
 {
 	struct tr_timer *v = NULL;
-	int n = 0;
+	int n = 0, one;
 	int rc = tr_store_steps_calendared(s, &v, &n);
 	*moved = 0;
 	for (int i = 0; rc == 0 && i < n; i++) {
-		struct tr_timer *tm = &v[i];
-		cJSON *j = cJSON_Parse(tm->payload);
-		struct tr_step_note p;
-		tr_plan_payload_read(j, &p);
-		int64_t at;
-		if (!p.cal || !tr_calendars_find(cals, p.cal) || tr_calendars_add(cals, p.cal, p.base, p.off, &at)) {
-			/* The calendar is gone: the step keeps its time, and says so. */
-			log_warnx("ticket %lld: %s step counted in calendar '%s', which is no longer configured, keeps "
-				  "its time", (long long)tm->ticket_id, tm->kind, p.cal ? p.cal : "?");
-			cJSON_Delete(j);
-			continue;
-		}
-		/* A paused step keeps its pause; its own time is what moves. */
-		int64_t to = at;
-		if (p.paused_from) {
-			p.paused_from = at;
-			to = at > tm->due_at ? at : tm->due_at;
-		}
-		if (to != tm->due_at || (p.paused_from && at != tr_json_whole(j, "paused_from", 0))) {
-			char a[40], b[40], detail[400];
-			tr_time_format(tm->due_at, NULL, a, sizeof(a));
-			tr_time_format(to, NULL, b, sizeof(b));
-			snprintf(detail, sizeof(detail), "%s step moved from %s to %s: calendar '%s' changed", tm->kind, a, b,
-				 p.cal);
-			rc = is(tm, "due") ? move_due(s, tm, to, &p) : move_step(s, tm, to, &p);
-			if (rc == 0)
-				rc = tr_store_history_add(s, tm->ticket_id, now, 0, "config", "moved", detail);
-			if (rc == 0 && to != tm->due_at)
-				(*moved)++;
-		}
-		cJSON_Delete(j);
+		rc = recount_step(s, cals, &v[i], now, &one);
+		*moved += one;
 	}
 	tr_timer_rows_free(v, n);
 	free(v);
