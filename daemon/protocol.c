@@ -10,6 +10,7 @@
 #include "tr_json.h"
 #include "tr_error.h"
 #include "tr_log.h"
+#include "tr_peer.h"
 #include "tr_reload.h"
 #include "tr_protocol.h"
 #include "tr_ticket.h"
@@ -258,7 +259,7 @@ struct ticket_update {
 	struct tr_store *store;
 	int64_t id, now;
 	const struct tr_ticket_change *c;
-	char actor[32];
+	char actor[TR_PEER_ACTOR_MAX];
 	int stage;
 	char err[256]; /* the change's reason when it does not apply */
 };
@@ -273,7 +274,7 @@ static int update_ticket(void *ud)
 	return rc;
 }
 
-/* ticket.update: a person acts on a ticket; recorded with their uid. */
+/* ticket.update: a person acts on a ticket; recorded with their user name. */
 static cJSON *op_ticket_update(struct tr_daemon *d, const cJSON *req, const struct tr_peer *peer)
 {
 	int64_t id;
@@ -289,7 +290,7 @@ static cJSON *op_ticket_update(struct tr_daemon *d, const cJSON *req, const stru
 	if (tr_ticket_action(action, *field ? opt_str(req, field) : NULL, d->cfg.ack_timeout, &c))
 		return tr_protocol_error(TR_ERR_BAD_REQUEST, "field \"%s\": required for %s", field, action);
 	struct ticket_update u = {.store = d->store, .id = id, .c = &c, .now = tr_time_now()};
-	snprintf(u.actor, sizeof(u.actor), "uid:%u", (unsigned)peer->uid);
+	tr_peer_actor(peer, u.actor, sizeof(u.actor));
 	int rc = tr_txn_run(&d->ingest.txn, update_ticket, &u);
 	if (rc && u.stage != UPDATE_APPLYING) /* the begin failed, or the commit */
 		snprintf(u.err, sizeof(u.err), "%s: %s", u.stage == UPDATE_APPLIED ? "commit failed" : "database error",
@@ -300,7 +301,7 @@ static cJSON *op_ticket_update(struct tr_daemon *d, const cJSON *req, const stru
 		return tr_protocol_error(TR_ERR_BAD_REQUEST, "%s", u.err);
 	if (rc)
 		return tr_protocol_error(TR_ERR_INTERNAL, "%s", u.err);
-	log_info("ticket %lld: %s by uid %u", (long long)id, action, (unsigned)peer->uid);
+	log_info("ticket %lld: %s by %s", (long long)id, action, u.actor);
 	int found;
 	cJSON *t = tr_view_ticket_by_id(d->store, id, 0, &found);
 	cJSON *r = ok();
@@ -399,9 +400,12 @@ static cJSON *op_retry(struct tr_daemon *d, const cJSON *req, const struct tr_pe
 		r = tr_protocol_error(TR_ERR_INTERNAL, "database error: %s; nothing was retried",
 				      tr_store_errmsg(d->store));
 	}
-	if (n && rc == 0)
-		log_info("retry by uid %u: %d ok, %d failed again, %d skipped, %d not retried", (unsigned)peer->uid,
+	if (n && rc == 0) {
+		char actor[TR_PEER_ACTOR_MAX];
+		tr_peer_actor(peer, actor, sizeof(actor));
+		log_info("retry by %s: %d ok, %d failed again, %d skipped, %d not retried", actor,
 			 x.counts[0], x.counts[1], x.counts[2], x.counts[3]);
+	}
 	free(list);
 	return r;
 }
@@ -457,7 +461,9 @@ static cJSON *op_reload(struct tr_daemon *d, const cJSON *req, const struct tr_p
 			cJSON_AddItemToArray(list, cJSON_CreateString(line));
 		}
 	} else {
-		log_info("reload by uid %u", (unsigned)peer->uid);
+		char actor[TR_PEER_ACTOR_MAX];
+		tr_peer_actor(peer, actor, sizeof(actor));
+		log_info("reload by %s", actor);
 		r = ok();
 		cJSON_AddNumberToObject(r, "rules", tr_engine_rule_count(d->engine));
 		cJSON_AddNumberToObject(r, "moved", moved); /* SPEC §3: steps a calendar's change moved */

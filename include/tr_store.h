@@ -117,7 +117,7 @@ int64_t tr_store_ticket_find_open(struct tr_store *s, const char *key);
  * cheaper). Reopening while another open ticket holds the key: -EEXIST. */
 int tr_store_ticket_update(struct tr_store *s, struct tr_ticket *t, const struct tr_ticket *stored,
 			   int64_t now);
-/* Appends to a ticket's history. actor: "rule:NAME" or "uid:N"; detail may be NULL. */
+/* Appends to a ticket's history. actor: "rule:NAME", a user name, or "uid:N"; detail may be NULL. */
 int tr_store_history_add(struct tr_store *s, int64_t ticket_id, int64_t at, int64_t event_seq,
 			 const char *actor, const char *action, const char *detail);
 

@@ -28,7 +28,7 @@ struct tr_ticket_change {
 /* SPEC §1 tickets.ack_timeout's default: 4 h. */
 #define TR_ACK_TIMEOUT_DEFAULT (4 * 3600)
 
-/* Applies c to ticket id in the open transaction. actor: "rule:NAME" or
+/* Applies c to ticket id in the open transaction. actor: "rule:NAME", a user name or
  * "uid:N"; event_seq 0 when no event caused it. Returns 0, -ENOENT (no such
  * ticket), -EINVAL (the change does not apply: closing a closed ticket,
  * reopening when another ticket holds the key; err says why), -ENOMEM or
