@@ -10,6 +10,7 @@
 #ifdef TR_HAVE_SYSTEMD
 #include <systemd/sd-daemon.h>
 #endif
+#include "tr_check.h"
 #include "tr_config.h"
 #include "tr_daemon.h"
 #include "tr_engine.h"
@@ -43,19 +44,14 @@ static void usage(FILE *f)
 		   "      --version      print the version and exit\n", TR_DEFAULT_CONFIG);
 }
 
-/* One problem a line on stderr, each after prefix ("" or "warning: "). */
-static void print_errors_as(const struct tr_errors *errs, const char *prefix)
+/* One problem a line on stderr. */
+static void print_errors(const struct tr_errors *errs)
 {
 	for (size_t i = 0; i < errs->n; i++) {
 		char line[1024];
 		tr_error_format(&errs->items[i], line, sizeof(line));
-		fprintf(stderr, "%s%s\n", prefix, line);
+		fprintf(stderr, "%s\n", line);
 	}
-}
-
-static void print_errors(const struct tr_errors *errs)
-{
-	print_errors_as(errs, "");
 }
 
 /* Reads the config: an explicit -c must exist; the default may be absent. */
@@ -149,27 +145,13 @@ int main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 
+	if (check)
+		return tr_check(config_path, explicit, NULL, stdout, stderr);
+
 	struct tr_daemon *d = &daemon_state;
 	struct tr_errors errs = {0};
 	int rc = load_config(config_path, explicit, &d->cfg, &errs);
 	tr_log_level = d->cfg.log_level;
-	if (check) {
-		if (rc == 0) {
-			struct tr_engine *e;
-			if (tr_engine_load(d->cfg.rules_dir, &d->cfg, &e, &errs) == 0) {
-				/* SPEC §3: a fallback or an unused name is said, not fatal */
-				print_errors_as(tr_engine_warnings(e), "warning: ");
-				printf("%s: configuration ok, %d rules in %s\n", explicit ? config_path : "defaults",
-				       tr_engine_rule_count(e), d->cfg.rules_dir);
-				tr_engine_free(e);
-			}
-		}
-		print_errors(&errs);
-		int bad = errs.n > 0;
-		tr_errors_free(&errs);
-		tr_config_free(&d->cfg);
-		return bad ? 1 : 0;
-	}
 	if (rc) {
 		print_errors(&errs);
 		tr_errors_free(&errs);

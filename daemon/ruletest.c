@@ -32,6 +32,7 @@
 #include "tr_log.h"
 #include "tr_lua.h"
 #include "tr_ruletest.h"
+#include "tr_scratch.h"
 #include "tr_time.h"
 #include "tr_ticket.h"
 #include "tr_timers.h"
@@ -192,22 +193,8 @@ static int l_advance(lua_State *L)
 	struct runner *r = runner_of(L);
 	int64_t to = tr_lua_check_time(L, 1, r->run.now, "advance");
 	int fired = 0;
-	for (;;) {
-		int64_t next = 0;
-		if (tr_store_timer_next(r->d.store, &next))
-			return luaL_error(L, "advance: database error");
-		if (next == 0 || next > to)
-			break;
-		/* Fire one instant at a time, so later timers see earlier effects. */
-		r->run.now = next > r->run.now ? next : r->run.now;
-		int more = 1;
-		while (more) {
-			if (tr_timers_fire(&r->d, r->run.now, 1000, &more))
-				return luaL_error(L, "advance: firing failed: %s", tr_store_errmsg(r->d.store));
-		}
-		fired++;
-	}
-	r->run.now = to > r->run.now ? to : r->run.now;
+	if (tr_scratch_advance(&r->d, &r->run.now, to, &fired))
+		return luaL_error(L, "advance: firing failed: %s", tr_store_errmsg(r->d.store));
 	lua_pushinteger(L, fired);
 	return 1;
 }
@@ -675,17 +662,7 @@ static void load_errors(struct runner *r, const char *file, struct tr_errors *er
 
 static void drop_world(struct runner *r)
 {
-	tr_ingest_close(&r->d.ingest);
-	tr_engine_free(r->d.engine);
-	tr_store_close(r->d.store);
-	r->d.engine = NULL;
-	r->d.store = NULL;
-	const char *suffixes[] = {"", "-wal", "-shm"};
-	for (int i = 0; i < 3; i++) {
-		char side[4200];
-		snprintf(side, sizeof(side), "%s%s", r->db_path, suffixes[i]);
-		unlink(side);
-	}
+	tr_scratch_close(&r->d, r->db_path);
 }
 
 /* A scratch database and a fresh build of the rules for one test. */
@@ -694,15 +671,10 @@ static int fresh_world(struct runner *r, const char *file)
 	drop_world(r);
 	char msg[512];
 	struct tr_errors errs = {0};
-	int rc = tr_store_open(r->db_path, TR_DURABILITY_NORMAL, &r->d.store, msg, sizeof(msg));
-	if (rc) {
+	int rc = tr_scratch_open(&r->d, r->dir, r->db_path, msg, sizeof(msg), &errs);
+	if (msg[0])
 		load_error(r, file, "%s", msg);
-		return rc;
-	}
-	rc = tr_engine_load(r->d.cfg.rules_dir, &r->d.cfg, &r->d.engine, &errs);
 	load_errors(r, file, &errs);
-	if (rc == 0)
-		rc = tr_ingest_open(&r->d.ingest, r->dir, r->d.store, r->d.engine);
 	r->run.now = 1795492800; /* 2026-11-24T04:00:00Z until a test calls clock() */
 	return rc;
 }

@@ -19,6 +19,7 @@
 enum {  /* ids of the commands' long options */
 	OPT_JSON = 256, OPT_STATE, OPT_QUEUE, OPT_ACCOUNT, OPT_PRIORITY,
 	OPT_BREACHED, OPT_TEXT, OPT_LIMIT, OPT_SEQ, OPT_RULE,
+	OPT_RULES, OPT_SINCE, OPT_UNTIL, OPT_TYPE,
 };
 
 static void cmd_usage(FILE *f, const struct ctl_cmd *cmd)
@@ -82,6 +83,19 @@ static const struct option retry_opts[] = {
 	COMMON_OPTS
 };
 
+static const struct option replay_opts[] = {
+	{ "rules", required_argument, NULL, OPT_RULES },
+	{ "since", required_argument, NULL, OPT_SINCE },
+	{ "until", required_argument, NULL, OPT_UNTIL },
+	{ "type", required_argument, NULL, OPT_TYPE },
+	{ "config", required_argument, NULL, 'c' },
+	COMMON_OPTS
+};
+static const struct option check_opts[] = {
+	{ "config", required_argument, NULL, 'c' },
+	COMMON_OPTS
+};
+
 static const struct option explain_opts[] = {
 	{ "seq", required_argument, NULL, OPT_SEQ },
 	COMMON_OPTS
@@ -127,6 +141,10 @@ static const struct ctl_cmd commands[] = {
 	  "stream notifications as they are delivered" },
 	{ "test", "PATH...", 1, -1, 0, no_opts, cmd_test,
 	  "run rule tests (NAME.test.lua) offline, no daemon needed" },
+	{ "check", "[-c CONFIG] [RULES_DIR]", 0, 1, 0, check_opts, cmd_check,
+	  "validate the config and compile the rules offline, as `triaged --check`" },
+	{ "replay", "--rules DIR [--since T] [--until T] [--type GLOB] [-c CONFIG]", 0, 0, 0, replay_opts,
+	  cmd_replay, "re-run stored events through DIR and the live rules, offline; show how tickets differ" },
 	{ "raw", "JSON", 1, -1, CMD_VERBATIM, no_opts, cmd_raw,
 	  "send one request object as is and print the answer" },
 	{ "help", "[COMMAND]", 0, 1, 0, no_opts, cmd_help,
@@ -207,6 +225,11 @@ static int cmd_option(struct ctl *c, int id, const char *arg)
 	case OPT_ACCOUNT: c->o.account = arg; break;
 	case OPT_TEXT: c->o.text = arg; break;
 	case OPT_RULE: c->o.rule = arg; break;
+	case OPT_RULES: c->o.rules_dir = arg; break;
+	case OPT_SINCE: c->o.since = arg; break;
+	case OPT_UNTIL: c->o.until = arg; break;
+	case OPT_TYPE: c->o.type = arg; break;
+	case 'c': c->config_path = arg; break;
 	case OPT_BREACHED: c->o.breached = true; break;
 	case OPT_LIMIT:
 		if (!(c->o.limit = parse_id(arg)))
@@ -245,7 +268,8 @@ static int dispatch(struct ctl *c, int argc, char **argv)
 		return CTL_USAGE;
 	}
 	c->cmd = cmd;
-	const char *optstring = cmd->flags & CMD_VERBATIM ? "+:h" : ":h";
+	/* -c CONFIG after the command too (`triagectl check -c FILE`) */
+	const char *optstring = cmd->flags & CMD_VERBATIM ? "+:hc:" : ":hc:";
 	int ch, rc;
 	optind = 0; /* glibc: start afresh */
 	opterr = 0;

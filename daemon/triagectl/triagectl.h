@@ -107,6 +107,7 @@ struct ctl_opts {           /* values of the commands' own options */
 	bool breached;
 	long long limit;        /* 0: not given */
 	long long seq;          /* 0: not given */
+	const char *rules_dir, *since, *until, *type;  /* replay's, checked there */
 };
 
 struct ctl_cmd;
@@ -179,6 +180,8 @@ int cmd_test(struct ctl *c, int argc, char **argv);
 int cmd_state(struct ctl *c, int argc, char **argv);    /* cmd_state.c */
 int cmd_watch(struct ctl *c, int argc, char **argv);    /* cmd_watch.c */
 int cmd_raw(struct ctl *c, int argc, char **argv);
+int cmd_check(struct ctl *c, int argc, char **argv);   /* cmd_check.c */
+int cmd_replay(struct ctl *c, int argc, char **argv);  /* cmd_replay.c */
 int cmd_ingest(struct ctl *c, int argc, char **argv);   /* ingest.c */
 
 #endif
