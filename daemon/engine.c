@@ -17,6 +17,7 @@
 #include "tr_log.h"
 #include "tr_notify.h"
 #include "tr_lua.h"
+#include "tr_histogram.h"
 #include "tr_rules_dir.h"
 #include "tr_rule_names.h"
 #include "tr_time.h"
@@ -36,6 +37,7 @@ struct tr_rule {
 	int when_ref;   /* LUA_NOREF when absent */
 	int action_ref;
 	uint64_t runs, errors;
+	uint64_t ok, declined; /* for `metrics`: runs without error; `when` said no */
 	char last_error[256];
 };
 
@@ -60,6 +62,7 @@ struct tr_engine {
 	struct tr_errors warnings; /* from the load: names rules fall back from, config names unused */
 	struct tr_buf declined; /* the event being dispatched: names of the rules whose `when`
 				 * said no, a JSON array being written (reused) */
+	struct tr_histogram run_seconds; /* every action's run time, for `metrics` */
 };
 
 static void rule_free(struct tr_rule *r)
@@ -495,6 +498,8 @@ static void reset_if_full(struct tr_engine *e)
 			if (strcmp(e->rules[i].name, old[k].name) == 0) {
 				e->rules[i].runs = old[k].runs;
 				e->rules[i].errors = old[k].errors;
+				e->rules[i].ok = old[k].ok;
+				e->rules[i].declined = old[k].declined;
 				memcpy(e->rules[i].last_error, old[k].last_error, sizeof(old[k].last_error));
 			}
 	rules_free(old, nold);
@@ -743,6 +748,7 @@ static int run_rule(struct tr_engine *e, struct tr_store *s, struct tr_rule *r, 
 			out->errors++;
 			rc = record(s, r, ev, "error", NULL, &call, now);
 		} else {
+			r->declined++;
 			note_declined(e, r);
 		}
 		lua_settop(L, top);
@@ -767,10 +773,12 @@ static int run_rule(struct tr_engine *e, struct tr_store *s, struct tr_rule *r, 
 		call.status = TR_ELUA;
 		snprintf(call.message, sizeof(call.message), "not enough memory");
 	}
+	tr_histogram_add(&e->run_seconds, call.duration_us > 0 ? (uint64_t)call.duration_us : 0);
 	if (call.status == 0) {
 		rc = tr_store_release(s);
 		if (rc == 0)
 			rc = record(s, r, ev, "ok", effects, &call, now);
+		r->ok += rc == 0;
 	} else {
 		/* SPEC §3 isolation: undo this rule alone, keep the others. */
 		out->errors++;
@@ -857,6 +865,25 @@ cJSON *tr_engine_rules_json(const struct tr_engine *e)
 		cJSON_AddItemToArray(list, o);
 	}
 	return list;
+}
+
+int tr_engine_counters_each(const struct tr_engine *e,
+			    int (*fn)(void *ud, const struct tr_rule_counters *c), void *ud)
+{
+	for (size_t i = 0; i < e->nrules; i++) {
+		const struct tr_rule *r = &e->rules[i];
+		struct tr_rule_counters c = {.name = r->name, .ok = r->ok, .errors = r->errors,
+					     .declined = r->declined};
+		int rc = fn(ud, &c);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+const struct tr_histogram *tr_engine_run_seconds(const struct tr_engine *e)
+{
+	return &e->run_seconds;
 }
 
 int tr_engine_handles(const struct tr_engine *e, const char *type)

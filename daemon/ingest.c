@@ -75,6 +75,7 @@ static void batch_end(void *ud, int committed)
 		ig->quarantined += ig->batch_quarantined;
 	}
 	ig->batch_accepted = ig->batch_duplicates = ig->batch_rule_errors = ig->batch_quarantined = 0;
+	tr_event_counts_end(&ig->by_type, committed);
 }
 
 int tr_ingest_open(struct tr_ingest *ig, const char *state_dir, struct tr_store *store,
@@ -113,6 +114,7 @@ void tr_ingest_close(struct tr_ingest *ig)
 	if (ig->marker)
 		munmap(ig->marker, MARKER_SIZE);
 	ig->marker = NULL;
+	tr_event_counts_free(&ig->by_type);
 }
 
 int tr_ingest_event(struct tr_ingest *ig, struct tr_event *ev, int64_t now)
@@ -138,6 +140,7 @@ int tr_ingest_event(struct tr_ingest *ig, struct tr_event *ev, int64_t now)
 		return rc;
 	}
 	ig->batch_accepted++;
+	(void)tr_event_counts_add(&ig->by_type, ev->type, ev->source); /* -ENOMEM: one count short, never a failed event */
 	ig->batch_rule_errors += (uint64_t)d.errors;
 	ig->batch_quarantined += (uint64_t)d.quarantined;
 	return 0;

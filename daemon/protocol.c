@@ -10,6 +10,7 @@
 #include "tr_json.h"
 #include "tr_error.h"
 #include "tr_log.h"
+#include "tr_metrics.h"
 #include "tr_peer.h"
 #include "tr_reload.h"
 #include "tr_protocol.h"
@@ -591,6 +592,22 @@ static cJSON *op_state(struct tr_daemon *d, const cJSON *req, const struct tr_pe
 	return r;
 }
 
+/* SPEC §6 metrics: the Prometheus text (tr_metrics.h), as one string. */
+static cJSON *op_metrics(struct tr_daemon *d, const cJSON *req, const struct tr_peer *peer)
+{
+	(void)req;
+	(void)peer;
+	char *text;
+	int rc = tr_metrics_text(d, &text);
+	if (rc)
+		return tr_protocol_error(TR_ERR_INTERNAL, "%s",
+					 rc == TR_ESTORE ? tr_store_errmsg(d->store) : tr_strerror(rc));
+	cJSON *r = ok();
+	cJSON_AddStringToObject(r, "metrics", text);
+	free(text);
+	return r;
+}
+
 typedef cJSON *(*op_fn)(struct tr_daemon *, const cJSON *, const struct tr_peer *);
 
 /* changes_state: running the op changes what the daemon keeps, so it runs
@@ -610,6 +627,7 @@ static const struct {
 	{"stats", op_stats, 0},
 	{"timers", op_timers, 0},
 	{"state", op_state, 0},
+	{"metrics", op_metrics, 0},
 	{"reload", op_reload, 1},
 	{"retry", op_retry, 1},
 };

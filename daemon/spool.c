@@ -79,6 +79,7 @@ struct tr_spool {
 	uint64_t end_due_ms;      /* at the file's end, looking again at this time (0: not) */
 	uint64_t writer_since_ms; /* a writer still had the file open at its end since (0: not) */
 	int closing;
+	uint64_t rows_rejected;   /* bad rows of the files moved out since start (metrics) */
 };
 
 static void schedule_scan(struct tr_spool *sp, uint64_t ms);
@@ -167,6 +168,7 @@ static void move_out(struct tr_spool *sp, const struct tr_file *f, const char *r
 			 (long long)f->rows_bad);
 	if (sp->work_files)
 		sp->work_files--;
+	sp->rows_rejected += f->rows_bad > 0 ? (uint64_t)f->rows_bad : 0;
 }
 
 struct file_end {
@@ -818,6 +820,51 @@ void tr_spool_free(struct tr_spool *sp)
 	tr_spool_reader_free(sp->reader);
 	free(sp->cands);
 	free(sp);
+}
+
+/* A folder's files, as the spool sees them (not dotfiles, .tmp or .part
+ * files being written, nor rejected/'s .errors reports), up to
+ * SPOOL_COUNT_MAX: done/ is never emptied by the daemon, and this runs on
+ * the loop. -errno when the folder cannot be read. */
+#define SPOOL_COUNT_MAX 1000000
+static int64_t count_files(const char *path, int reports)
+{
+	DIR *dir = opendir(path);
+	if (!dir)
+		return -errno;
+	int64_t n = 0;
+	struct dirent *e;
+	while (n < SPOOL_COUNT_MAX && (e = readdir(dir))) {
+		size_t len = strlen(e->d_name);
+		if (ignored_name(e->d_name) || (reports && len > 7 && strcmp(e->d_name + len - 7, ".errors") == 0))
+			continue;
+		n++;
+	}
+	closedir(dir);
+	return n;
+}
+
+int tr_spool_files_each(const struct tr_spool *sp, int (*fn)(void *ud, const char *folder, int64_t files),
+			void *ud)
+{
+	char outbox[4200];
+	snprintf(outbox, sizeof(outbox), "%s/outbox", sp->d->cfg.spool_dir);
+	const struct {
+		const char *name, *path;
+	} folders[] = {{"incoming", sp->incoming}, {"work", sp->work}, {"done", sp->done},
+		       {"rejected", sp->rejected}, {"outbox", outbox}};
+	for (size_t i = 0; i < sizeof(folders) / sizeof(folders[0]); i++) {
+		int64_t n = count_files(folders[i].path, folders[i].path == sp->rejected);
+		int rc = n >= 0 ? fn(ud, folders[i].name, n) : 0;
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+uint64_t tr_spool_rows_rejected(const struct tr_spool *sp)
+{
+	return sp->rows_rejected;
 }
 
 cJSON *tr_spool_status(struct tr_spool *sp)

@@ -31,6 +31,7 @@ struct tr_timers {
 	int64_t armed_for;    /* due_at the libuv timer is set for; 0 = none */
 	int deferred;         /* the last pass's slice waited for a client (tr_slice_io_first) */
 	int closing;
+	int64_t lag_s;        /* how late the last timer fired (tr_timers_lag) */
 };
 
 static int notify(struct tr_daemon *d, const char *output, int64_t ticket_id, const char *message,
@@ -307,6 +308,8 @@ static int fire_due(void *ud)
 				x->more = late = 1;
 				break;
 			}
+			if (d->timers) /* NULL in offline rule tests */
+				d->timers->lag_s = x->now > due[i].due_at ? x->now - due[i].due_at : 0;
 			/* A timer an earlier one cancelled (its ticket closed) is
 			 * gone: skip it. Deleting is what makes it fire once. */
 			if (strcmp(due[i].kind, "wake") == 0) {
@@ -420,6 +423,11 @@ void tr_timers_close(struct tr_timers *t)
 	t->closing = 1;
 	uv_close((uv_handle_t *)&t->timer, NULL);
 	uv_close((uv_handle_t *)&t->more, NULL);
+}
+
+int64_t tr_timers_lag(const struct tr_timers *t)
+{
+	return t ? t->lag_s : 0;
 }
 
 void tr_timers_free(struct tr_timers *t)

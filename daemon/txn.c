@@ -48,8 +48,11 @@ int tr_txn_commit(struct tr_txn *txn)
 	 * said as one, never a quiet 0 that lets work be answered ok. */
 	if (!txn->open && !txn->doomed)
 		return 0;
+	uint64_t start = tr_mono_us();
 	int rc = txn->doomed ? TR_ESTORE : tr_store_commit(txn->store);
 	struct tr_commit_health *h = &txn->health;
+	if (!txn->doomed)
+		tr_histogram_add(&txn->commit_seconds, tr_mono_us() - start);
 	if (rc) {
 		snprintf(h->last_error, sizeof(h->last_error), "%s",
 			 txn->doomed ? txn->doomed_why : tr_store_errmsg(txn->store));

@@ -59,6 +59,7 @@ static void flusher_main(void *arg)
 		f->stats.total_us += took;
 		if (took > f->stats.max_us)
 			f->stats.max_us = took;
+		tr_histogram_add(&f->stats.seconds, took);
 		uv_async_send(&f->async);
 	}
 	uv_mutex_unlock(&f->mu);

@@ -11,6 +11,7 @@
 #include "tr_config.h"
 #include "tr_error.h"
 #include "tr_event.h"
+#include "tr_histogram.h"
 #include "tr_store.h"
 
 struct tr_engine;
@@ -47,6 +48,22 @@ int tr_engine_dispatch(struct tr_engine *e, struct tr_store *s, const struct tr_
  * loaded rule has that name, or a store error. */
 int tr_engine_retry(struct tr_engine *e, struct tr_store *s, const struct tr_event *ev, const char *rule,
 		    int64_t now, struct tr_dispatch *out);
+
+/* A loaded rule's counters for `metrics`: its runs by result (ok: the
+ * action ran without error; errors: its `when` or its action failed;
+ * declined: its `on` took the event and its `when` said no). Since the
+ * rule set was loaded, as `rules` counts: a reload starts them over. */
+struct tr_rule_counters {
+	const char *name;  /* the engine's */
+	uint64_t ok, errors, declined;
+};
+/* Calls fn for each loaded rule in run order; stops at fn's first non-zero
+ * return and returns it, else 0. */
+int tr_engine_counters_each(const struct tr_engine *e,
+			    int (*fn)(void *ud, const struct tr_rule_counters *c), void *ud);
+/* How long each action ran (not `when`), since the rule set was loaded.
+ * Owned by the engine. */
+const struct tr_histogram *tr_engine_run_seconds(const struct tr_engine *e);
 
 /* Loaded rules with their counters, for `rules`. Caller owns the result. */
 cJSON *tr_engine_rules_json(const struct tr_engine *e);

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include "tr_engine.h"
 #include "tr_event.h"
+#include "tr_event_counts.h"
 #include "tr_store.h"
 #include "tr_txn.h"
 
@@ -25,6 +26,8 @@ struct tr_ingest {
 	uint64_t batch_accepted, batch_duplicates, batch_rule_errors, batch_quarantined;
 	/* totals of committed work */
 	uint64_t accepted, duplicates, rejected, rule_errors, quarantined;
+	/* accepted events by type and source, for `metrics` (committed only) */
+	struct tr_event_counts by_type;
 };
 
 /* Sets up ig->txn on store, and the marker file <state_dir>/inflight. If it

@@ -31,4 +31,14 @@ void tr_spool_free(struct tr_spool *sp);
  * "rejected_today":N} — a new object the caller owns. */
 cJSON *tr_spool_status(struct tr_spool *sp);
 
+/* For `metrics`: the files in each spool folder now ("incoming", "work",
+ * "done", "rejected" without its .errors reports, "outbox"), read from
+ * the folders, at most a million each; a folder that cannot be read is
+ * left out. Stops at fn's first non-zero return and returns it, else 0. */
+int tr_spool_files_each(const struct tr_spool *sp, int (*fn)(void *ud, const char *folder, int64_t files),
+			void *ud);
+/* Rows of dropped files rejected since start (counted when their file is
+ * moved out). */
+uint64_t tr_spool_rows_rejected(const struct tr_spool *sp);
+
 #endif

@@ -22,5 +22,9 @@ void tr_timers_close(struct tr_timers *t);
  * loop's timer and the offline rule tests both call this. */
 int tr_timers_fire(struct tr_daemon *d, int64_t now, uint64_t budget_ms, int *more);
 void tr_timers_free(struct tr_timers *t);
+/* For `metrics`: how many seconds after its due time the last timer fired
+ * (0 before any fired, and for NULL). A backlog or a stalled loop shows as
+ * a lag that grows. */
+int64_t tr_timers_lag(const struct tr_timers *t);
 
 #endif

@@ -9,6 +9,7 @@
 #define TR_TXN_H
 
 #include <stdint.h>
+#include "tr_histogram.h"
 #include "tr_store.h"
 
 /* SPEC §6 stats: whether commits are failing now (a full disk, I/O errors),
@@ -29,6 +30,10 @@ struct tr_txn {
 	                            * about the rollback, not the cause) */
 	uint64_t commits;          /* successful commits so far (tr_daemon_durable) */
 	struct tr_commit_health health;
+	/* how long SQLite's COMMITs took (succeeded or not), for `metrics`:
+	 * under durability full without the flusher's thread, the disk's
+	 * flush is in it; with the flusher, that is tr_flusher_stats */
+	struct tr_histogram commit_seconds;
 	/* At the end of every transaction, committed (1) or rolled back (0),
 	 * before on_commit: the ingest folds its batch counters into its
 	 * totals, or drops them. May be NULL. */

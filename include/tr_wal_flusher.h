@@ -17,6 +17,7 @@
 
 #include <stdint.h>
 #include <uv.h>
+#include "tr_histogram.h"
 
 struct tr_flusher;
 
@@ -38,6 +39,7 @@ int tr_flusher_durable(const struct tr_flusher *f, uint64_t commit);
 struct tr_flusher_stats {
 	uint64_t flushes;
 	uint64_t total_us, max_us;
+	struct tr_histogram seconds; /* each flush's time, for `metrics` */
 };
 void tr_flusher_get_stats(struct tr_flusher *f, struct tr_flusher_stats *st);
 /* Lets the thread flush what was asked, joins it and closes the handle;

@@ -137,6 +137,8 @@ static const struct ctl_cmd commands[] = {
 	  "pending nudges, escalations, due times and scheduled events" },
 	{ "state", "[PREFIX] [--limit N]", 0, 1, 0, limit_opts, cmd_state,
 	  "what rules keep: values, and counters with their window (keys in order)" },
+	{ "metrics", "", 0, 0, 0, no_opts, cmd_metrics,
+	  "the daemon's counters as Prometheus text (for promtool, a textfile collector)" },
 	{ "watch", "", 0, 0, 0, no_opts, cmd_watch,
 	  "stream notifications as they are delivered" },
 	{ "test", "PATH...", 1, -1, 0, no_opts, cmd_test,

@@ -180,6 +180,7 @@ int cmd_test(struct ctl *c, int argc, char **argv);
 int cmd_state(struct ctl *c, int argc, char **argv);    /* cmd_state.c */
 int cmd_watch(struct ctl *c, int argc, char **argv);    /* cmd_watch.c */
 int cmd_raw(struct ctl *c, int argc, char **argv);
+int cmd_metrics(struct ctl *c, int argc, char **argv);  /* cmd_metrics.c */
 int cmd_check(struct ctl *c, int argc, char **argv);   /* cmd_check.c */
 int cmd_replay(struct ctl *c, int argc, char **argv);  /* cmd_replay.c */
 int cmd_ingest(struct ctl *c, int argc, char **argv);   /* ingest.c */
