@@ -3,6 +3,9 @@
 set -eu
 PKGS="build-essential cmake pkg-config liblua5.4-dev libuv1-dev libsqlite3-dev libyaml-dev
  libcjson-dev libcsv-dev libsystemd-dev libcmocka-dev libjemalloc-dev python3 tzdata sqlite3"
+# promtool, which test_metrics.py runs on `triagectl metrics` (Debian ships
+# it only in the server's package)
+PKGS="$PKGS prometheus"
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO=sudo
 missing=""
