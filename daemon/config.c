@@ -378,6 +378,7 @@ static const struct key_def top_keys[] = {
 	{"log", apply_section, 0, 0, log_keys, 0},
 	{"tickets", apply_section, 0, 0, tickets_keys, 0},
 	{"params", apply_params, 0, 0, NULL, 0},
+	{"display_timezone", tr_config_apply_zone, offsetof(struct tr_config, display_timezone), 0, NULL, 0},
 	{NULL, NULL, 0, 0, NULL, 0},
 };
 
@@ -569,6 +570,7 @@ static const struct key_def fixture_keys[] = {
 	{"calendars", tr_config_apply_calendars, 0, 0, NULL, 0},
 	{"outputs", tr_config_apply_outputs, 0, 0, NULL, 0},
 	{"params", apply_params, 0, 0, NULL, 0},
+	{"display_timezone", tr_config_apply_zone, offsetof(struct tr_config, display_timezone), 0, NULL, 0},
 	{NULL, NULL, 0, 0, NULL, 0},
 };
 
@@ -639,6 +641,11 @@ int tr_config_load_fixture(struct tr_config *cfg, const char *path, const char *
 		 overlay(&cfg->outputs, &cfg->noutputs, fx.outputs, fx.noutputs, sizeof(*fx.outputs)) ||
 		 overlay(&cfg->params, &cfg->nparams, fx.params, fx.nparams, sizeof(*fx.params)))
 		rc = -ENOMEM;
+	if (rc == 0 && fx.display_timezone) { /* a later layer's zone wins, as its calendars do */
+		free(cfg->display_timezone);
+		cfg->display_timezone = fx.display_timezone;
+		fx.display_timezone = NULL;
+	}
 	tr_config_free(&fx);
 	return rc;
 }
@@ -672,6 +679,9 @@ void tr_config_swap_reloadable(struct tr_config *a, struct tr_config *b)
 	a->ncalendars = b->ncalendars;
 	b->calendars = c;
 	b->ncalendars = n;
+	char *zone = a->display_timezone;
+	a->display_timezone = b->display_timezone;
+	b->display_timezone = zone;
 }
 
 void tr_config_free(struct tr_config *cfg)
@@ -684,6 +694,7 @@ void tr_config_free(struct tr_config *cfg)
 	free(cfg->socket_path);
 	free(cfg->rules_dir);
 	free(cfg->spool_dir);
+	free(cfg->display_timezone);
 	for (size_t i = 0; i < cfg->nsources; i++) {
 		struct tr_source *s = &cfg->sources[i];
 		free(s->match);

@@ -17,8 +17,8 @@ static int l_notify(lua_State *L)
 		ticket = (int64_t)luaL_checkinteger(L, -1);
 	}
 	char err[256];
-	int rc = tr_notify(run->store, run->cfg, output, ticket, message, run->event ? run->event->type : NULL,
-			   run->event ? run->event->id : NULL, run->actor, run->now, err, sizeof(err));
+	int rc = tr_notify_ev(run->store, run->cfg, output, ticket, message, run->event, run->actor, run->now, err,
+			      sizeof(err));
 	if (rc)
 		return luaL_error(L, "notify: %s", err);
 	tr_lua_effect(L, "notify", 0);

@@ -106,6 +106,23 @@ static int l_ticket_open(lua_State *L)
 		free(text);
 		json_text[i] = lua_tostring(L, -1); /* anchored on the stack */
 	}
+	/* issue 20: the event's marketplace goes with the ticket, as its account
+	 * does, so a notification made later (a nudge firing) can name it */
+	if (run->event && run->event->marketplace && *run->event->marketplace) {
+		cJSON *f = cJSON_Parse(json_text[1]);
+		if (cJSON_IsObject(f) && !cJSON_HasObjectItem(f, "marketplace")) {
+			cJSON_AddStringToObject(f, "marketplace", run->event->marketplace);
+			char *text = tr_json_print(f);
+			cJSON_Delete(f);
+			if (!text)
+				return luaL_error(L, "not enough memory");
+			lua_pushstring(L, text);
+			free(text);
+			json_text[1] = lua_tostring(L, -1);
+		} else {
+			cJSON_Delete(f);
+		}
+	}
 
 	struct tr_ticket t = {
 		.key = (char *)key, .title = (char *)title, .queue = (char *)queue,
@@ -398,9 +415,16 @@ static int l_t_escalate(lua_State *L)
 	lua_pushfstring(L, "level %I%s%s", (lua_Integer)level, reason ? ": " : "", reason ? reason : "");
 	struct tr_ticket_change c = {.action = "escalate", .detail = lua_tostring(L, -1), .level = level};
 	if (lua_getfield(L, 2, "notify") != LUA_TNIL) {
-		char err[256];
-		if (tr_notify(run->store, run->cfg, lua_tostring(L, -1), id, c.detail, run->event ? run->event->type : NULL,
-			      run->event ? run->event->id : NULL, run->actor, run->now, err, sizeof(err)))
+		/* the same words as an escalation that fires later (timers.c);
+		 * the ticket's title and the rest come with the line */
+		char err[256], *note = malloc(strlen(c.detail) + sizeof("Escalated to "));
+		if (!note)
+			return luaL_error(L, "escalate: out of memory");
+		sprintf(note, "Escalated to %s", c.detail);
+		int rc = tr_notify_ev(run->store, run->cfg, lua_tostring(L, -1), id, note, run->event, run->actor,
+				      run->now, err, sizeof(err));
+		free(note);
+		if (rc)
 			return luaL_error(L, "escalate: %s", err);
 	}
 	return apply(L, id, &c);

@@ -95,8 +95,9 @@ static int escalate_fired(struct tr_daemon *d, const struct tr_ticket *t, const 
 	if (rc == 0 && t->ladder && p->ladder && p->ladder[0])
 		rc = tr_plan_ladder_fired(d->store, tr_engine_calendars(d->engine), t->id, t->ladder, p, tm->due_at, now,
 					  0);
+	/* the title, account and due time come with the line (notify_text.c) */
 	char message[800];
-	snprintf(message, sizeof(message), "Escalated to %s: %s", detail, t->title);
+	snprintf(message, sizeof(message), "Escalated to %s", detail);
 	return rc ? rc : notify(d, p->notify, t->id, message, event, event_id, now);
 }
 

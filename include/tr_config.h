@@ -98,6 +98,8 @@ struct tr_config {
 	struct tr_limits limits;
 	int log_level;        /* TR_LOG_* from log.level, default info */
 	int64_t ack_timeout;  /* tickets.ack_timeout, seconds: when an acked escalation without a ladder resumes (4h) */
+	char *display_timezone; /* IANA zone people read times in (a notification's due time when its
+	                         * ticket has no calendar); NULL: UTC */
 };
 
 #define TR_DEFAULT_CONFIG "/etc/triaged/triaged.yaml"
@@ -136,7 +138,7 @@ const struct tr_output *tr_config_output(const struct tr_config *cfg, const char
  * be NULL). */
 const char *tr_config_param(const struct tr_config *cfg, const char *name);
 
-/* Exchanges a's and b's params and calendars, what a reload takes from the
+/* Exchanges a's and b's params, calendars and display_timezone, what a reload takes from the
  * fresh file (the old ones are freed with the fresh config); the rules'
  * engine builds its calendars from them. */
 void tr_config_swap_reloadable(struct tr_config *a, struct tr_config *b);

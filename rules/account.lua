@@ -59,7 +59,9 @@ rule {
     if ev.kind == "suspension" and created then
       t:comment("Plan of Action: root cause, corrective actions, preventive measures. Freeze the related listings now.")
       t:escalate { ladder = "suspension" }
-      notify(LEAD, "Account suspended: " .. title, t)
+      -- the daemon puts the ticket's title, account, marketplace and due time
+      -- in front of every note about a ticket: say only what to do
+      notify(LEAD, "Freeze the related listings and assign an owner for the Plan of Action", t)
     end
   end,
 }

@@ -11,6 +11,22 @@ test("a suspension opens an urgent ticket with the plan of action due in 72 h", 
   eq(t.tags[1], "suspension")
 end)
 
+test("the lead is told once, in words naming the ticket: no doubled prefix", function()
+  ingest { type = "account.alert", id = "n1", account = "acme-us", marketplace = "US", kind = "suspension",
+           severity = "critical", occurred_at = "2026-11-24T04:00:00Z" }
+  local n = notifications()
+  eq(#n, 1)
+  eq(n[1].note, "Freeze the related listings and assign an owner for the Plan of Action")
+  eq(n[1].message, "[urgent] Account suspended: submit a Plan of Action (acme-us US)"
+                   .. " — due Fri 27 Nov 04:00 UTC (in 3 d)"
+                   .. " — Freeze the related listings and assign an owner for the Plan of Action")
+  advance("2026-11-24T05:00:00Z")                      -- the ladder's first level, an hour in
+  n = notifications()
+  eq(n[#n].message, "[urgent] Account suspended: submit a Plan of Action (acme-us US)"
+                    .. " — due Fri 27 Nov 04:00 UTC (in 2 d 23 h)"
+                    .. " — Escalated to level 1: Suspension open for 1 h: assign an owner for the Plan of Action")
+end)
+
 test("policy warnings and listing removals are high priority, due in a day", function()
   ingest { type = "account.alert", id = "a2", account = "acme-de", kind = "policy_warning",
            occurred_at = "2026-11-24T08:00:00Z" }
@@ -62,7 +78,7 @@ test("a suspension climbs its ladder to the 72 h deadline, the last steps counti
   -- every step came before the deadline, and the lead heard each one
   local told = 0
   for _, n in ipairs(notifications()) do
-    if n.output == "lead" and n.message:find("^Escalated to level") then told = told + 1 end
+    if n.output == "lead" and n.note:find("^Escalated to level") then told = told + 1 end
   end
   eq(told, #UNACKED)
 end)
@@ -110,7 +126,7 @@ test("a suspension alert exported late sends the latest step only, and no remind
     if h.action == "skipped" then skipped = skipped + 1 end
   end
   for _, n in ipairs(notifications()) do
-    if n.message:find("^Escalated") then sent = sent + 1 end
+    if n.note:find("^Escalated") then sent = sent + 1 end
   end
   eq(skipped, 3, "levels 1 to 3 are recorded as skipped")
   eq(sent, 1, "one escalation now, not five in a second")

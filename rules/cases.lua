@@ -66,7 +66,7 @@ rule {
       queue = QUEUE, priority = "high", account = ev.account,
     }
     t:comment(("Case %s was the %dth in 24 h. Bundle questions into open cases; reply on them instead."):format(ev.case_id or "?", n))
-    if created then notify(LEAD, "Case-opening rate guard: " .. ev.account .. " opened " .. n .. " cases in 24 h", t) end
+    if created then notify(LEAD, "Case-opening rate guard: add to the open cases instead of opening new ones", t) end
   end,
 }
 
@@ -86,11 +86,11 @@ rule {
     t:cancel("nudge")   -- nudges about the old status are stale
     if ev.status == "answered" then
       t:nudge { after = CHECK_ANSWER, calendar = TEAM,
-                note = "Support answered case " .. ev.case_id .. ": if it does not solve the problem, reply on the case citing its ID" }
+                note = "Support answered: if it does not solve the problem, reply on the case citing its ID" }
     elseif ev.status == "closed" then
       t:set { priority = "high" }
       t:nudge { after = "1h", calendar = TEAM, notify = LEAD,
-                note = "Support closed case " .. ev.case_id .. " without a resolution: reopen it, or open a new case quoting case ID " .. ev.case_id }
+                note = "Support closed the case without a resolution: reopen it, or open a new case quoting its ID" }
     end
   end,
 }

@@ -31,7 +31,7 @@ test("closed by support without resolution: a nudge to reopen quoting the case I
   eq(t.priority, "high")
   advance("2026-11-23T05:00:00Z")
   t = find("case:173")
-  ok(string.find(t.history[#t.history].detail, "quoting case ID 173", 1, true), t.history[#t.history].detail)
+  ok(string.find(t.history[#t.history].detail, "open a new case quoting its ID", 1, true), t.history[#t.history].detail)
 end)
 
 test("support closing the case cancels the nudge to reply on it", function()
@@ -42,7 +42,7 @@ test("support closing the case cancels the nudge to reply on it", function()
   local reply, reopen = 0, 0
   for _, h in ipairs(find("case:177").history) do
     if h.action == "nudge" and string.find(h.detail, "citing its ID", 1, true) then reply = reply + 1 end
-    if h.action == "nudge" and string.find(h.detail, "quoting case ID", 1, true) then reopen = reopen + 1 end
+    if h.action == "nudge" and string.find(h.detail, "quoting its ID", 1, true) then reopen = reopen + 1 end
   end
   eq(reply, 0, "the case is closed: no reply on it")
   eq(reopen, 1, "reopen it instead")

@@ -55,8 +55,8 @@ rule {
     local t = ticket.get(ev.ticket_id)
     if not t or t.key:sub(1, #PREFIX) ~= PREFIX then return end
     t:tag("breached")
+    -- the notification names the order, the buyer and the account itself
     t:escalate { level = 1, notify = LEAD,
-                 reason = ("Negative feedback on order %s not handled within %s: contact the buyer now"):format(
-                   t.fields.order_id or t.key:sub(#PREFIX + 1), DUE) }
+                 reason = ("Not handled within %s: contact the buyer now"):format(DUE) }
   end,
 }

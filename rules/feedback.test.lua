@@ -64,4 +64,7 @@ test("not handled within 2 h: the ticket escalates and the lead is told", functi
   eq(#n, 1)
   eq(n[1].output, "lead")
   eq(n[1].ticket, t.id)
+  -- the lead reads which order, account and deadline without opening the board
+  eq(n[1].message, "[high] 1-star feedback on order 113-8 — acme-us (US) — due Tue 24 Nov 08:00 UTC (now)"
+                   .. " — Escalated to level 1: Not handled within 2h: contact the buyer now")
 end)

@@ -128,6 +128,6 @@ rule {
     if not t or t.key:sub(1, #PREFIX) ~= PREFIX then return end   -- in any queue
     t:set { priority = "urgent" }
     t:tag("breached")
-    notify(LEAD, "Reply deadline missed: " .. t.title, t)
+    notify(LEAD, "Reply deadline missed: answer the buyer now", t)   -- the title and order come with it
   end,
 }

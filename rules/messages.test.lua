@@ -86,6 +86,21 @@ test("nudged at 12 h and 20 h, escalated at 23 h, breached at 24 h", function()
   eq(#t.timers, 0)
 end)
 
+test("the lead's nudge and breach name the buyer, the order, the deadline and the time left", function()
+  message("w1", "113-w1", "2026-11-24T05:00:00Z")
+  advance("2026-11-25T01:00:00Z")                      -- 20 h in
+  local n = notifications()
+  eq(#n, 1, "the 12 h nudge stays on the ticket; the 20 h one tells the lead")
+  eq(n[1].note, "4 h left to reply to the buyer")
+  eq(n[1].message, "[normal] Reply to Chris: Where is my order? — acme-us (US), order 113-w1"
+                   .. " — due Wed 25 Nov 05:00 UTC (in 4 h) — 4 h left to reply to the buyer")
+  notifications { clear = true }
+  advance("2026-11-25T05:00:00Z")
+  n = notifications()
+  eq(n[#n].message, "[urgent] Reply to Chris: Where is my order? — acme-us (US), order 113-w1"
+                    .. " — due Wed 25 Nov 05:00 UTC (now) — Reply deadline missed: answer the buyer now")
+end)
+
 test("a reply cancels what is pending", function()
   message("t2", "113-t2", "2026-11-24T05:00:00Z")
   ingest { type = "message.replied", id = "t2-r", order_id = "113-t2", occurred_at = "2026-11-24T06:00:00Z" }

@@ -85,7 +85,7 @@ class Backfill(unittest.TestCase):
             sent = []
             for path in glob.glob(os.path.join(d.dir, "lead", "*.json")):
                 with open(path) as f:
-                    sent.append(json.load(f)["message"])
+                    sent.append(json.load(f)["note"])
             self.assertEqual(len(sent), 1, sent)
             self.assertTrue(sent[0].startswith("Reply deadline missed"), sent)
 

@@ -115,7 +115,7 @@ class RuleTests(unittest.TestCase):
         self.write("fixture.yaml", "state_dir: /tmp\ncalendars:\n  team: { timezone: Nowhere/Land, hours: \"Mon-Fri 09:00-17:00\" }\n")
         p = run("--json", "test", self.dir)
         self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
-        self.assertIn("fixture.yaml:1:1: state_dir: unknown key (known keys here: calendars, outputs, params)",
+        self.assertIn("fixture.yaml:1:1: state_dir: unknown key (known keys here: calendars, outputs, params, display_timezone)",
                       p.stderr)
         self.assertIn("calendars.team.timezone", p.stderr)
         recs = [json.loads(line) for line in p.stdout.splitlines()]

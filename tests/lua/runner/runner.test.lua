@@ -11,7 +11,7 @@ end)
 
 test("layers: fixture.yaml, then runner.fixture.yaml, then fixture{}", function()
   ingest { type = "alarm.raised", id = "a2" }
-  eq(notifications()[1].message, "alarm a2: folder file lua")
+  eq(notifications()[1].note, "alarm a2: folder file lua")
 end)
 
 test("notifications() lists what was notified, in order, until cleared", function()
