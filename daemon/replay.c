@@ -502,7 +502,7 @@ int tr_replay_run(const struct tr_replay_opts *o)
 	for (int i = 0; i < NSIDES; i++) {
 		struct side *sd = &sides[i];
 		snprintf(sd->dir, sizeof(sd->dir), "%s/%s", scratch, sd->name);
-		snprintf(sd->db_path, sizeof(sd->db_path), "%s/scratch.db", sd->dir);
+		snprintf(sd->db_path, sizeof(sd->db_path), "%s/%s/scratch.db", scratch, sd->name);
 		sd->pid = fork();
 		if (sd->pid == 0) {
 			int rc = run_side(o, &cfg, sd, upto, clock_end);
