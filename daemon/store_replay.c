@@ -27,6 +27,11 @@ int tr_store_reader_open(const char *path, struct tr_store_reader **out, char *e
 		snprintf(err, errlen, "no database at %s: %s", path, strerror(errno));
 		return rc == -ENOENT ? -ENOENT : TR_ESTORE;
 	}
+	/* The first connection of the process initialises SQLite: the same
+	 * settings as the store's (tr_store_connect, which explains them), or
+	 * they would not hold for the scratch stores opened after this one. */
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+	sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, 1 << 20);
 	struct tr_store_reader *r = calloc(1, sizeof(*r));
 	if (!r) {
 		snprintf(err, errlen, "out of memory");
