@@ -17,6 +17,7 @@
 #include "tr_log.h"
 #include "tr_reload.h"
 #include "tr_server.h"
+#include "tr_service.h"
 
 #ifdef TR_HAVE_JEMALLOC
 /* Read by jemalloc at start-up. With the kernel's transparent huge pages
@@ -29,11 +30,7 @@ const char *malloc_conf = "thp:never,metadata_thp:disabled";
 
 static void notify(const char *state)
 {
-#ifdef TR_HAVE_SYSTEMD
-	sd_notify(0, state);
-#else
-	(void)state;
-#endif
+	tr_service_notify(state);
 }
 
 static void usage(FILE *f)
@@ -86,13 +83,11 @@ static void on_signal(uv_signal_t *h, int signum)
 {
 	struct tr_daemon *d = h->data;
 	if (signum == SIGHUP) {
-		notify("RELOADING=1");
 		struct tr_errors errs = {0};
 		int moved;
-		if (tr_reload(d, &errs, &moved))
+		if (tr_service_reload(d, &errs, &moved)) /* SPEC §8: RELOADING=1, then READY=1 */
 			print_errors(&errs);
 		tr_errors_free(&errs);
-		notify("READY=1");
 		return;
 	}
 	if (d->stopping)

@@ -13,6 +13,7 @@
 #include "tr_metrics.h"
 #include "tr_peer.h"
 #include "tr_reload.h"
+#include "tr_service.h"
 #include "tr_protocol.h"
 #include "tr_ticket.h"
 #include "tr_time.h"
@@ -447,7 +448,7 @@ static cJSON *op_reload(struct tr_daemon *d, const cJSON *req, const struct tr_p
 	(void)req;
 	struct tr_errors errs = {0};
 	int moved = 0;
-	int rc = tr_reload(d, &errs, &moved);
+	int rc = tr_service_reload(d, &errs, &moved); /* SPEC §8: systemd sees it as a SIGHUP's */
 	cJSON *r;
 	if (rc) {
 		char first[512] = "";
