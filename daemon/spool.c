@@ -364,8 +364,8 @@ static int open_next(struct tr_spool *sp)
 	tr_errors_free(&errs);
 	if (f->rows_done)
 		log_info("spool: resuming %s after row %lld", f->name, (long long)f->rows_done);
-	else
-		log_info("spool: reading %s", f->name);
+	else /* the line at info is the file's outcome (done or rejected, its counts) */
+		log_debug("spool: reading %s", f->name);
 	/* SPEC §4 resume: rows up to the last committed step were handled. */
 	tr_spool_reader_begin(sp->reader, dec, f->name, src ? src->timezone : NULL, f->rows_done);
 	return 1;
