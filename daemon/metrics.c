@@ -188,16 +188,38 @@ static int rule_seconds(struct out *o)
 
 /* ---- tickets and timers ---- */
 
+/* Queues are named by rules, and a rule may name one from event data
+ * (a queue per account): past this many series the rest are summed as
+ * queue="_other", priority="_other", so a scrape stays small. */
+#define OPEN_SERIES_MAX 500
+
+struct open_series {
+	struct out *o;
+	int series;
+	int64_t other;
+};
+
 static int open_count(void *ud, const char *queue, const char *priority, int64_t n)
 {
+	struct open_series *x = ud;
+	if (x->series >= OPEN_SERIES_MAX) {
+		x->other += n;
+		return 0;
+	}
+	x->series++;
 	const char *kv[] = {"queue", queue, "priority", priority, NULL};
-	sample_i(ud, kv, n);
+	sample_i(x->o, kv, n);
 	return 0;
 }
 
 static int tickets_open(struct out *o)
 {
-	return tr_store_open_tickets_each(o->d->store, open_count, o);
+	struct open_series x = {.o = o};
+	int rc = tr_store_open_tickets_each(o->d->store, open_count, &x);
+	const char *kv[] = {"queue", TR_EVENT_COUNTS_OTHER, "priority", TR_EVENT_COUNTS_OTHER, NULL};
+	if (rc == 0 && x.other)
+		sample_i(o, kv, x.other);
+	return rc;
 }
 
 static int tickets_breached(struct out *o)
@@ -314,7 +336,9 @@ static const struct family {
 	{"triaged_rule_runs_total", "counter",
 	 "Rule runs by rule and result (ok, error; declined: its when said no), since the rules were loaded.", rules},
 	{"triaged_rule_run_seconds", "histogram", "How long rule actions ran.", rule_seconds},
-	{"triaged_tickets_open", "gauge", "Open tickets by queue and priority.", tickets_open},
+	{"triaged_tickets_open", "gauge",
+	 "Open tickets by queue and priority; past " STR(OPEN_SERIES_MAX) " series the rest as queue=\"_other\".",
+	 tickets_open},
 	{"triaged_tickets_breached", "gauge", "Open tickets past their due time.", tickets_breached},
 	{"triaged_timers_pending", "gauge",
 	 "Pending timers by kind: schedule{} timers by their kind, and tickets waiting for their next step (kind "

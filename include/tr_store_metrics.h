@@ -10,8 +10,10 @@
 
 /* Calls fn for each (queue, priority) that has open tickets, with their
  * number; stops at fn's first non-zero return and returns it. 0, or
- * TR_ESTORE (logged). Reads every open ticket's row (through tickets_state):
- * fine at tens of thousands of open tickets, a few hundred ms at a million. */
+ * TR_ESTORE (logged). The first call sets up triggers of this connection
+ * that keep the counts from then on, and counts every open ticket once
+ * (seconds at a million open); the later ones read the counts. Called
+ * inside the loop's open transaction or outside any. */
 int tr_store_open_tickets_each(struct tr_store *s,
 			       int (*fn)(void *ud, const char *queue, const char *priority, int64_t n), void *ud);
 /* Open tickets whose due time is before now, into *n: a count over the

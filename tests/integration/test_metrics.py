@@ -23,6 +23,13 @@ RULES = {
     "90-metrics.lua": """
 rule { name = %s, on = "probe.ok", action = function(ev) end }
 rule { name = "probe-fails", on = "probe.fail", action = function(ev) error("boom") end }
+rule { name = "probe-undone", on = "probe.undone", action = function(ev)
+  ticket.open { key = "undone:" .. ev.id, title = "undone", queue = "probes" }
+  error("after opening")
+end }
+rule { name = "probe-moves", on = "probe.move", action = function(ev)
+  ticket.find(ev.key):set { priority = "urgent" }
+end }
 """ % json.dumps(HOSTILE),
 }
 
@@ -107,10 +114,27 @@ class Metrics(unittest.TestCase):
             # the ticket waits for its nudge and due time: one ticket waiting
             self.assertGreaterEqual(value(after, "triaged_timers_pending", kind="ticket"), 1)
 
-            # a closed ticket leaves the gauge
+            # a rule that opened a ticket and then failed opened none
+            self.assertEqual(d.ingest([{"type": "probe.undone", "id": "u1"}])["accepted"], 1)
+            s = self.scrape(d)
+            self.assertEqual(value(s, "triaged_tickets_open", queue="probes", priority="normal"), 0)
+            # a ticket that changes priority moves between series
+            q = t[0]["queue"]
+            self.assertEqual(d.ingest([{"type": "probe.move", "id": "m1", "key": t[0]["key"]}])["accepted"], 1)
+            s = self.scrape(d)
+            self.assertEqual(value(s, "triaged_tickets_open", queue=q, priority=t[0]["priority"]), 0)
+            self.assertEqual(value(s, "triaged_tickets_open", queue=q, priority="urgent"), 1)
+            # a closed ticket leaves the gauge, a reopened one comes back, and a restart counts afresh
+            self.assertEqual(d.ctl("close", str(t[0]["id"]), "done").returncode, 0)
+            self.assertEqual(value(self.scrape(d), "triaged_tickets_open", queue=q, priority="urgent"), 0)
+            self.assertEqual(d.ctl("reopen", str(t[0]["id"])).returncode, 0)
+            self.assertEqual(value(self.scrape(d), "triaged_tickets_open", queue=q, priority="urgent"), 1)
+            d.kill9()
+            d.start()
+            self.assertEqual(value(self.scrape(d), "triaged_tickets_open", queue=q, priority="urgent"), 1)
             self.assertEqual(d.ctl("close", str(t[0]["id"]), "done").returncode, 0)
             closed = self.scrape(d)
-            self.assertEqual(value(closed, "triaged_tickets_open", queue=t[0]["queue"], priority=t[0]["priority"]), 0)
+            self.assertEqual(value(closed, "triaged_tickets_open", queue=q, priority="urgent"), 0)
 
             # a dropped file: its good row counts as a file event, its bad row as a rejection
             spool = os.path.join(d.dir, "state", "spool")
