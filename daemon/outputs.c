@@ -27,6 +27,7 @@
 #include "tr_fs.h"
 #include "tr_log.h"
 #include "tr_outputs.h"
+#include "tr_silences.h"
 #include "tr_time.h"
 
 #define BATCH 64                 /* rows read per pass */
@@ -606,7 +607,8 @@ static void run_pass(struct tr_outputs *o)
 	int nres = 0, progress = 0, more = 0;
 	for (int i = 0; i < n; i++) {
 		const struct tr_notification *x = &o->rows[i];
-		if (in_flight(o, x->id))
+		/* SPEC §6 silence: a row a silence matches is held until it ends */
+		if (in_flight(o, x->id) || tr_silences_hold(d, x, now))
 			continue;
 		if (progress && tr_mono_ms() > deadline) {
 			more = 1;

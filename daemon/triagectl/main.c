@@ -137,6 +137,9 @@ static const struct ctl_cmd commands[] = {
 	  "pending nudges, escalations, due times and scheduled events" },
 	{ "state", "[PREFIX] [--limit N]", 0, 1, 0, limit_opts, cmd_state,
 	  "what rules keep: values, and counters with their window (keys in order)" },
+	{ "silence", "add --until T --reason R [--account A] [--queue Q] [--output O] [--priority P] [--starts T]"
+	  " | list [--all] | expire ID", 0, -1, CMD_VERBATIM, no_opts, cmd_silence,
+	  "hold matching notifications until a time (tickets and timers go on); list; end one early" },
 	{ "metrics", "", 0, 0, 0, no_opts, cmd_metrics,
 	  "the daemon's counters as Prometheus text (for promtool, a textfile collector)" },
 	{ "watch", "", 0, 0, 0, no_opts, cmd_watch,

@@ -331,6 +331,8 @@ static const struct { const char *probe, *undo; } after_one_keyspace[] = {
 	 "  id INTEGER NOT NULL, PRIMARY KEY(ticket_id, due_at, id)) WITHOUT ROWID;"
 	 "CREATE TABLE timer_log(seq INTEGER PRIMARY KEY, due_at INTEGER NOT NULL, id INTEGER NOT NULL,"
 	 "  ticket_id INTEGER, at INTEGER NOT NULL, action TEXT NOT NULL, detail TEXT, after_line INTEGER NOT NULL);"},
+	{"SELECT count(*) FROM sqlite_master WHERE name = 'silences'", /* silences */
+	 "DROP TABLE silences; DROP TABLE outbox_held;"},
 };
 
 /* Before, a value and a counter could share a name and counters kept no
