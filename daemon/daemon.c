@@ -13,13 +13,13 @@
 #include "tr_fs.h"
 #include "tr_log.h"
 #include "tr_outputs.h"
-#include "tr_silences.h"
 #include "tr_protocol.h"
 #include "tr_rule_names.h"
 #include "tr_server.h"
 #include "tr_spool.h"
 #include "tr_time.h"
 #include "tr_timers.h"
+#include "tr_views.h"
 
 /* ---- the store, the rules and the ingest pipeline ---- */
 
@@ -147,6 +147,12 @@ static void outputs_flushed(struct tr_daemon *d) { tr_outputs_poke(d->outputs); 
 static void outputs_resume(struct tr_daemon *d) { tr_outputs_resume(d->outputs); }
 static void outputs_close(struct tr_daemon *d) { tr_outputs_close(d->outputs); }
 static void outputs_free(struct tr_daemon *d) { tr_outputs_free(d->outputs); }
+/* each output's deliveries, and the health they imply (views_outbox.c) */
+static void outputs_stats(struct tr_daemon *d, cJSON *stats, cJSON *answer)
+{
+	(void)answer;
+	tr_view_outputs_stats(d->outputs, stats);
+}
 
 /* ---- durability: the WAL flusher ---- */
 
@@ -223,10 +229,8 @@ static const struct tr_part parts[] = {
 	 .stats = spool_stats, .close = spool_close, .free = spool_free},
 	{.name = "timers", .start = timers_start, .committed = timers_committed, .resume = timers_resume,
 	 .close = timers_close, .free = timers_free},
-	/* before outputs: their first pass asks it what to hold */
-	{.name = "silences", .start = tr_silences_start, .stats = tr_silences_stats, .free = tr_silences_free},
 	{.name = "outputs", .start = outputs_start, .resume = outputs_resume, .flushed = outputs_flushed,
-	 .close = outputs_close, .free = outputs_free},
+	 .stats = outputs_stats, .close = outputs_close, .free = outputs_free},
 	{.name = "flusher", .start = flusher_start, .stats = flusher_stats, .close = flusher_close,
 	 .free = flusher_free},
 	{.name = NULL},

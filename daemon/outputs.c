@@ -7,9 +7,14 @@
  * shell, the payload on stdin, a timeout, at most MAX_CHILDREN at a time:
  * at least once). Success marks the row delivered (delivered rows are kept
  * KEEP_DELIVERED, then pruned); a failure records the error and schedules a
- * retry with exponential backoff, so nothing is ever dropped. Not what is
- * notified or when (notify.c and the rules queue rows in their event's
- * transaction), nor how watch lines reach clients (server.c). */
+ * retry with exponential backoff, until the output's `attempts` or
+ * `max_age` runs out: then the row is parked as failed (kept, not dropped,
+ * until `outbox retry` puts it back) with one warning line, and the output
+ * counts as degraded. An output with a `group_wait` sends what gathers
+ * within it as one digest. Each output's counters live here (struct
+ * out_state). Not what is notified or when (notify.c and the rules queue
+ * rows in their event's transaction), nor how watch lines reach clients
+ * (server.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -27,7 +32,6 @@
 #include "tr_fs.h"
 #include "tr_log.h"
 #include "tr_outputs.h"
-#include "tr_silences.h"
 #include "tr_time.h"
 
 #define BATCH 64                 /* rows read per pass */
@@ -42,6 +46,28 @@
 #define MAX_SLEEP_MS 60000       /* never sleep longer: wall-clock steps are caught up */
 #define CLOSE_GRACE_MS 4000      /* at close, children get this long (under main.c's 5 s drain) */
 #define ERRLEN 256
+#define GROUP_MAX 100            /* a digest holds at most this many; that many waiting go at once */
+#define RESULTS_MAX (BATCH + GROUP_MAX) /* a pass's outcomes: its batch, and one digest */
+#define MAX_TRACKED 128          /* outputs with counters: the config's, the two built in, a few gone */
+#define SUMMARY_MAX 1024         /* bytes of a digest's {message}: the first messages, then "…" */
+
+/* A row a delivery carries: what deciding its failure needs. */
+struct member {
+	int64_t id;
+	int attempts;         /* before this try */
+	int64_t since;        /* when its age began (tr_notification.since) */
+};
+
+/* One output's counters and state, since start (struct tr_output_stats
+ * adds what the table holds). */
+struct out_state {
+	char name[64];
+	uint64_t delivered, failed_attempts, parked;
+	int failing;          /* its last try failed, none succeeded since */
+	char last_error[ERRLEN];
+	int64_t group_at;     /* a digest forming: when it goes (0 none) */
+	uint64_t pass_seen;   /* the pass that last looked at its group */
+};
 
 /* One exec child. The handles are embedded; the slot is free again only
  * when both close callbacks have run (handles == 0). */
@@ -51,8 +77,9 @@ struct child {
 	uv_timer_t timer;     /* the timeout */
 	int handles;          /* initialised and not yet closed-back handles */
 	int running;          /* spawned and its exit not seen yet */
-	int64_t id;           /* the row in flight; 0 when none */
-	int attempts;         /* the row's attempts before this one */
+	int64_t id;           /* the (first) row in flight; 0 when none */
+	struct member m[GROUP_MAX]; /* the rows it carries: one, or a digest's */
+	int nm;
 	int timeout_ms;
 	int timed_out;        /* killed at its timeout: a failure */
 	int cut_short;        /* its timer was shortened by close */
@@ -65,8 +92,12 @@ struct child {
 struct result {
 	int64_t id;
 	int ok;
+	int park;             /* failed for the last time: parked, not retried */
+	int defer;            /* not tried: its group goes at next_at */
 	int64_t next_at;      /* failures: when to try again */
 	const char *watch;    /* payload to broadcast once the commit holds */
+	const char *output;   /* borrowed for the pass or the child's exit */
+	int attempts;         /* before this try */
 	char error[ERRLEN];
 };
 
@@ -83,7 +114,12 @@ struct tr_outputs {
 	uint64_t rng;
 	struct child children[MAX_CHILDREN];
 	struct tr_notification rows[BATCH];
-	struct result results[BATCH];
+	struct tr_notification group[GROUP_MAX]; /* a digest's rows, read in a pass */
+	struct result results[RESULTS_MAX];
+	struct result child_results[GROUP_MAX]; /* an exec child's outcomes, at its exit */
+	struct out_state track[MAX_TRACKED];
+	int ntrack;
+	uint64_t passes;
 };
 
 static void on_pass(uv_timer_t *t);
@@ -186,47 +222,158 @@ static int64_t backoff(struct tr_outputs *o, int attempts)
 	return delay;
 }
 
-/* Fills r as a failure to be retried; logs it once for this attempt. */
-static void failed(struct result *r, const char *output, int attempts, int64_t delay, int64_t now)
+/* ---- each output's state ------------------------------------------------ */
+
+/* The counters of output name, added on first sight; NULL when
+ * MAX_TRACKED outputs have some already (its rows are still delivered,
+ * parked and shown from the table, only not counted since start). */
+static struct out_state *track(struct tr_outputs *o, const char *name)
 {
-	r->ok = 0;
-	r->next_at = now + delay;
-	log_warnx("notify %s: notification %lld failed (attempt %d): %s; next try in %lld s", output,
-		  (long long)r->id, attempts + 1, r->error, (long long)delay);
+	for (int i = 0; i < o->ntrack; i++)
+		if (strcmp(o->track[i].name, name) == 0)
+			return &o->track[i];
+	if (o->ntrack == MAX_TRACKED)
+		return NULL;
+	struct out_state *st = &o->track[o->ntrack++];
+	memset(st, 0, sizeof(*st));
+	snprintf(st->name, sizeof(st->name), "%s", name);
+	return st;
 }
 
-struct outcome_row {
+/* Fills r as a failure of the row m: parked when this was its last
+ * allowed try (the output's `attempts`) or it has outlived `max_age` (an
+ * output the config no longer names keeps the defaults), else retried
+ * after delay (< 0: the backoff). Each retry is a debug line only: the
+ * lines for people are the output's state changes and the parked rows
+ * (settled). */
+static void failed(struct tr_outputs *o, struct result *r, const struct member *m, int64_t delay, int64_t now)
+{
+	const struct tr_output *out = tr_config_output(&o->d->cfg, r->output);
+	/* 0: not set (an output built by hand rather than read from a file) */
+	int attempts = out && out->attempts > 0 ? out->attempts : TR_OUTPUT_ATTEMPTS;
+	int64_t max_age = out && out->max_age > 0 ? out->max_age : TR_OUTPUT_MAX_AGE;
+	r->ok = 0;
+	r->attempts = m->attempts;
+	if (m->attempts + 1 >= attempts || now - m->since >= max_age) {
+		r->park = 1;
+		return;
+	}
+	if (delay < 0)
+		delay = backoff(o, m->attempts);
+	r->next_at = now + delay;
+	log_debug("notify %s: notification %lld failed (attempt %d): %s; next try in %lld s", r->output,
+		  (long long)r->id, m->attempts + 1, r->error, (long long)delay);
+}
+
+/* The outcome of one delivery for each row it carried (one, or a
+ * digest's): delivered when err is empty, else failed (see failed). */
+static void outcomes(struct tr_outputs *o, const char *output, const struct member *m, int nm, const char *err,
+		     int64_t delay, const char *watch, int64_t now, struct result *res)
+{
+	for (int k = 0; k < nm; k++) {
+		struct result *r = &res[k];
+		memset(r, 0, sizeof(*r));
+		r->id = m[k].id;
+		r->output = output;
+		r->ok = 1;
+		if (!err || !err[0]) {
+			r->watch = k == 0 ? watch : NULL;
+			continue;
+		}
+		snprintf(r->error, sizeof(r->error), "%s", err);
+		failed(o, r, &m[k], delay, now);
+	}
+}
+
+/* Once the commit holds: the watchers get what was delivered (SPEC §5
+ * watch, at most once), each output's counters move, and the log gets
+ * one line when an output starts failing, one when it recovers, and one
+ * per delivery parked (a digest's rows in one line), never one per retry. */
+static void settled(struct tr_outputs *o, const struct result *res, int n)
+{
+	for (int i = 0; i < n; i++) {
+		const struct result *r = &res[i];
+		if (r->defer)
+			continue;
+		struct out_state *st = track(o, r->output);
+		if (r->ok) {
+			if (r->watch && o->broadcast)
+				o->broadcast(o->broadcast_ud, r->watch);
+			if (st && st->failing)
+				log_info("output %s recovered: notification %lld delivered", r->output, (long long)r->id);
+			if (st) {
+				st->delivered++;
+				st->failing = 0;
+			}
+			continue;
+		}
+		if (st) {
+			if (!st->failing && !r->park)
+				log_warnx("output %s failing: %s (retrying)", r->output, r->error);
+			st->failing = 1;
+			st->failed_attempts++;
+			st->parked += r->park != 0;
+			snprintf(st->last_error, sizeof(st->last_error), "%s", r->error);
+		}
+		if (!r->park || (i > 0 && res[i - 1].park && strcmp(res[i - 1].output, r->output) == 0))
+			continue; /* the line of the row before says it */
+		int more = 0;
+		while (i + 1 + more < n && res[i + 1 + more].park && strcmp(res[i + 1 + more].output, r->output) == 0)
+			more++;
+		if (more)
+			log_warnx("output %s: %d notifications (%lld and the next) parked as failed: %s; "
+				  "`triagectl outbox retry --all` sends them again", r->output, more + 1,
+				  (long long)r->id, r->error);
+		else
+			log_warnx("output %s: notification %lld parked as failed after %d attempts: %s; "
+				  "`triagectl outbox retry %lld` sends it again", r->output, (long long)r->id,
+				  r->attempts + 1, r->error, (long long)r->id);
+	}
+}
+
+struct results_txn {
 	struct tr_store *store;
-	int64_t id, next_at, now;
-	int ok;
-	const char *error;
+	const struct result *res;
+	int n;
+	int64_t now;
 };
 
-static int write_outcome(void *ud)
+static int write_results(void *ud)
 {
-	const struct outcome_row *x = ud;
-	return x->ok ? tr_store_outbox_done(x->store, x->id, x->now, x->now - KEEP_DELIVERED)
-		     : tr_store_outbox_retry(x->store, x->id, x->next_at, x->error);
-}
-
-/* Records one row's outcome in its own small transaction (exec children
- * finish one at a time). Returns 0 or a store error (then logged, and the
- * row is left as it was: it will be tried again). */
-static int record(struct tr_outputs *o, int64_t id, int ok, int64_t next_at, const char *error,
-		  int64_t now)
-{
-	struct tr_txn *txn = &o->d->ingest.txn;
-	if (TR_FAILS(!txn->open))
-		return TR_ESTORE; /* never commit someone else's half-done work */
-	struct outcome_row x = {.store = o->d->store, .id = id, .next_at = next_at, .now = now, .ok = ok,
-			       .error = error};
-	int rc = tr_txn_run(txn, write_outcome, &x);
-	if (rc) {
-		log_errx("outputs: cannot record notification %lld (%s); it stays pending", (long long)id,
-			 tr_strerror(rc));
-		hold(o);
+	const struct results_txn *x = ud;
+	int rc = 0;
+	for (int i = 0; rc == 0 && i < x->n; i++) {
+		const struct result *r = &x->res[i];
+		if (r->defer)
+			rc = tr_store_outbox_defer(x->store, r->id, r->next_at);
+		else if (r->ok)
+			rc = tr_store_outbox_done(x->store, r->id, x->now, x->now - KEEP_DELIVERED);
+		else if (r->park)
+			rc = tr_store_outbox_park(x->store, r->id, x->now, r->error);
+		else
+			rc = tr_store_outbox_retry(x->store, r->id, r->next_at, r->error);
 	}
 	return rc;
+}
+
+/* Records n outcomes in one transaction, then settles them. Returns 0, or
+ * a store error (logged; the rows are left as they were: they will be
+ * tried again). */
+static int record(struct tr_outputs *o, const struct result *res, int n, int64_t now)
+{
+	struct tr_txn *txn = &o->d->ingest.txn;
+	if (n == 0)
+		return 0;
+	if (TR_FAILS(!txn->open))
+		return TR_ESTORE; /* never commit someone else's half-done work */
+	struct results_txn x = {.store = o->d->store, .res = res, .n = n, .now = now};
+	int rc = tr_txn_run(txn, write_results, &x);
+	if (rc) {
+		log_errx("outputs: cannot record %d deliveries (%s); they stay pending", n, tr_strerror(rc));
+		return rc;
+	}
+	settled(o, res, n);
+	return 0;
 }
 
 /* ---- journal, dir ------------------------------------------------------- */
@@ -432,11 +579,12 @@ static void on_child_timeout(uv_timer_t *t)
 	uv_process_kill(&c->proc, SIGKILL);
 }
 
-/* Starts row x on output out in slot c. Returns 0 (the row is in flight;
- * on_child_exit records it), or -1 with err set (the caller records the
- * failure; the slot frees itself once its handle is closed). */
+/* Starts x (a row, or a digest standing for the rows m) on output out in
+ * slot c. Returns 0 (in flight; on_child_exit records it), or -1 with err
+ * set (the caller records the failure; the slot frees itself once its
+ * handle is closed). */
 static int spawn(struct tr_outputs *o, struct child *c, const struct tr_output *out,
-		 const struct tr_notification *x, char *err, size_t errlen)
+		 const struct tr_notification *x, const struct member *m, int nm, char *err, size_t errlen)
 {
 	char **argv = calloc(out->nexec_argv + 1, sizeof(*argv));
 	cJSON *p = cJSON_Parse(x->payload);
@@ -486,7 +634,8 @@ static int spawn(struct tr_outputs *o, struct child *c, const struct tr_output *
 			o->handles++;
 			c->running = 1;
 			c->id = x->id;
-			c->attempts = x->attempts;
+			memcpy(c->m, m, (size_t)nm * sizeof(*m));
+			c->nm = nm;
 			c->timeout_ms = out->timeout_ms > 0 ? out->timeout_ms : DEFAULT_TIMEOUT_MS;
 			snprintf(c->output, sizeof(c->output), "%s", x->output);
 			uv_timer_start(&c->timer, on_child_timeout, (uint64_t)c->timeout_ms, 0);
@@ -515,19 +664,19 @@ static void on_child_exit(uv_process_t *proc, int64_t exit_status, int term_sign
 		log_warnx("notify %s: notification %lld was still running at shutdown; killed, it stays pending",
 			  c->output, (long long)id);
 	} else if (!o->freed) {
-		struct result r = {.id = id, .ok = 1};
+		char error[ERRLEN] = "";
 		if (c->timed_out)
-			snprintf(r.error, sizeof(r.error), "timed out after %d ms", c->timeout_ms);
+			snprintf(error, sizeof(error), "timed out after %d ms", c->timeout_ms);
 		else if (term_signal)
-			snprintf(r.error, sizeof(r.error), "killed by signal %d (%s)", term_signal,
-				 strsignal(term_signal));
+			snprintf(error, sizeof(error), "killed by signal %d (%s)", term_signal, strsignal(term_signal));
 		else if (exit_status != 0)
-			snprintf(r.error, sizeof(r.error), "exit status %lld", (long long)exit_status);
+			snprintf(error, sizeof(error), "exit status %lld", (long long)exit_status);
 		int64_t now = tr_time_now();
-		if (r.error[0])
-			failed(&r, c->output, c->attempts, backoff(o, c->attempts), now);
-		if (record(o, id, r.error[0] == 0, r.next_at, r.error, now) == 0 && r.error[0] == 0)
-			log_debug("notify %s: notification %lld delivered", c->output, (long long)id);
+		outcomes(o, c->output, c->m, c->nm, error, -1, NULL, now, o->child_results);
+		if (record(o, o->child_results, c->nm, now) != 0)
+			hold(o);
+		else if (!error[0])
+			log_debug("notify %s: notification %lld delivered (%d rows)", c->output, (long long)id, c->nm);
 	}
 	uv_close((uv_handle_t *)&c->proc, child_closed);
 	uv_close((uv_handle_t *)&c->timer, child_closed);
@@ -537,9 +686,12 @@ static void on_child_exit(uv_process_t *proc, int64_t exit_status, int term_sign
 
 static int in_flight(const struct tr_outputs *o, int64_t id)
 {
-	for (int i = 0; i < MAX_CHILDREN; i++)
-		if (o->children[i].handles && o->children[i].id == id)
-			return 1;
+	for (int i = 0; i < MAX_CHILDREN; i++) {
+		const struct child *c = &o->children[i];
+		for (int k = 0; c->handles && c->id && k < c->nm; k++)
+			if (c->m[k].id == id)
+				return 1;
+	}
 	return 0;
 }
 
@@ -551,99 +703,228 @@ static struct child *free_slot(struct tr_outputs *o)
 	return NULL;
 }
 
-struct pass_rows {
-	struct tr_outputs *o;
-	int nres;
-	int64_t now;
-};
-
-static int write_pass(void *ud)
+/* Whether due row x goes now: 1, or 0 when it waits (already in flight).
+ * The one place a pass picks a row for delivery, a single row or a
+ * digest's member alike. */
+static int goes_now(struct tr_outputs *o, const struct tr_notification *x)
 {
-	const struct pass_rows *x = ud;
-	int rc = 0;
-	for (int i = 0; rc == 0 && i < x->nres; i++) {
-		const struct result *r = &x->o->results[i];
-		rc = r->ok ? tr_store_outbox_done(x->o->d->store, r->id, x->now, x->now - KEEP_DELIVERED)
-			   : tr_store_outbox_retry(x->o->d->store, r->id, r->next_at, r->error);
-	}
-	return rc;
+	return !in_flight(o, x->id);
 }
 
-/* Records the synchronous outcomes of a pass in one transaction, then
- * tells the watchers. SPEC §5 watch, at most once: only what the commit
- * marked delivered is broadcast. Returns 0 or a store error. */
-static int record_pass(struct tr_outputs *o, int nres, int64_t now)
+static struct member member_of(const struct tr_notification *x)
 {
-	struct tr_daemon *d = o->d;
-	if (nres == 0)
-		return 0;
-	if (TR_FAILS(!d->ingest.txn.open))
-		return TR_ESTORE;
-	struct pass_rows x = {.o = o, .nres = nres, .now = now};
-	int rc = tr_txn_run(&d->ingest.txn, write_pass, &x);
-	if (rc) {
-		log_errx("outputs: cannot record %d deliveries (%s); they stay pending", nres, tr_strerror(rc));
-		return rc;
+	return (struct member){.id = x->id, .attempts = x->attempts, .since = x->since};
+}
+
+/* Delivers x (a row, or a digest standing for the rows m) to its output.
+ * Returns 0 when done here, with err empty (delivered) or set (failed;
+ * *delay: how long until the next try, -1 for the backoff), 1 when an exec
+ * child took it (its exit records it), 2 when every exec slot is busy (it
+ * waits for the next pass). *watch: what the watchers get once recorded. */
+static int deliver(struct tr_outputs *o, const struct tr_notification *x, const struct member *m, int nm,
+		   const char **watch, int64_t *delay, char *err, size_t errlen)
+{
+	const struct tr_output *out = tr_config_output(&o->d->cfg, x->output);
+	*delay = -1;
+	if (strcmp(x->output, "journal") == 0) {
+		deliver_journal(x);
+	} else if (strcmp(x->output, "watch") == 0) {
+		*watch = x->payload; /* watchers are a live stream: nobody listening is fine */
+	} else if (out && out->dir) {
+		deliver_dir(out->dir, x, err, errlen);
+	} else if (out && out->exec_argv) {
+		struct child *c = free_slot(o);
+		if (!c)
+			return 2; /* a freed slot arms the next pass */
+		if (spawn(o, c, out, x, m, nm, err, errlen) == 0)
+			return 1; /* on_child_exit records it */
+	} else {
+		/* SPEC §5 retried until it succeeds: the config changed under a
+		 * queued row; keep it and look again in an hour */
+		snprintf(err, errlen, "output %s is no longer configured", x->output);
+		*delay = GONE_RETRY;
 	}
-	for (int i = 0; i < nres; i++)
-		if (o->results[i].watch && o->broadcast)
-			o->broadcast(o->broadcast_ud, o->results[i].watch);
 	return 0;
 }
 
+/* The digest of rows g: {"digest": true, "count": N, "message": "N
+ * notifications: first; second; …", "notifications": [each payload]}, the
+ * message short enough for an argument ({message}) and the journal. A
+ * malloc'd text the caller frees, or NULL when out of memory. */
+static char *digest_payload(const struct tr_notification *g, int ng)
+{
+	struct tr_buf sum = {0};
+	char head[64];
+	snprintf(head, sizeof(head), "%d notifications: ", ng);
+	tr_buf_add(&sum, head, strlen(head));
+	cJSON *d = cJSON_CreateObject(), *list = cJSON_CreateArray();
+	for (int k = 0; k < ng; k++) {
+		cJSON *p = cJSON_Parse(g[k].payload);
+		const cJSON *msg = cJSON_GetObjectItemCaseSensitive(p, "message");
+		const char *text = cJSON_IsString(msg) ? msg->valuestring : "";
+		if (sum.len < SUMMARY_MAX) {
+			if (k)
+				tr_buf_add(&sum, "; ", 2);
+			size_t room = SUMMARY_MAX - sum.len, len = strlen(text);
+			tr_buf_add(&sum, text, len < room ? len : room);
+			if (len >= room)
+				tr_buf_add(&sum, "…", strlen("…"));
+		} else if (k == ng - 1) {
+			tr_buf_add(&sum, "; …", strlen("; …"));
+		}
+		cJSON_AddItemToArray(list, p ? p : cJSON_CreateString(g[k].payload));
+	}
+	tr_buf_add(&sum, "", 1);
+	char *text = NULL;
+	if (d && list && !sum.oom) {
+		cJSON_AddBoolToObject(d, "digest", 1);
+		cJSON_AddNumberToObject(d, "count", ng);
+		cJSON_AddStringToObject(d, "output", g[0].output);
+		cJSON_AddStringToObject(d, "message", sum.p);
+		cJSON_AddItemToObject(d, "notifications", list);
+		list = NULL;
+		text = cJSON_PrintUnformatted(d);
+	}
+	cJSON_Delete(list);
+	cJSON_Delete(d);
+	tr_buf_free(&sum);
+	return text;
+}
+
+/* Delivers one row, or the rows g as one digest (more than one), and
+ * fills their outcomes at res (none when an exec child took them: its
+ * exit does). *filled: how many. Returns 1 when tried, 0 when every exec
+ * slot is busy (nothing tried). */
+static int deliver_rows(struct tr_outputs *o, const char *output, const struct tr_notification *g, int ng,
+			int64_t now, struct result *res, int *filled)
+{
+	struct member m[GROUP_MAX];
+	for (int k = 0; k < ng; k++)
+		m[k] = member_of(&g[k]);
+	struct tr_notification digest = g[0];
+	char err[ERRLEN] = "";
+	const char *watch = NULL;
+	int64_t delay = -1;
+	int rc = 0;
+	if (ng > 1 && !(digest.payload = digest_payload(g, ng)))
+		snprintf(err, sizeof(err), "out of memory");
+	else
+		rc = deliver(o, &digest, m, ng, &watch, &delay, err, sizeof(err));
+	*filled = 0;
+	if (rc == 0) {
+		/* watch is the batch's row, alive until the pass has recorded
+		 * it; a digest's text is not (and watch is not a grouped output) */
+		outcomes(o, output, m, ng, err, delay, ng == 1 ? watch : NULL, now, res);
+		*filled = ng;
+	}
+	if (ng > 1)
+		free(digest.payload);
+	return rc != 2;
+}
+
+/* A due row x (at i of the batch) of an output with a group_wait: the
+ * first of its output in a pass decides for its group, which goes as one
+ * digest once its oldest row is group_wait old or GROUP_MAX rows wait;
+ * until then the output's due rows of this batch are deferred to that
+ * moment (so the batch reads past them and the pass wakes then).
+ * Outcomes are added at *nres. Returns 1 when something was done, 0 when
+ * not (its group was decided this pass), -1 when the results have no room
+ * for a digest (the next pass does it), or a store error. */
+static int gather(struct tr_outputs *o, const struct tr_output *out, int i, int n, int64_t now, int *nres)
+{
+	const struct tr_notification *x = &o->rows[i];
+	struct out_state *st = track(o, x->output), none = {0};
+	if (!st)
+		st = &none; /* uncounted: decided from this row alone */
+	if (st->pass_seen == o->passes)
+		return 0;
+	if (*nres + GROUP_MAX > RESULTS_MAX)
+		return -1;
+	st->pass_seen = o->passes;
+	if (st->group_at == 0 || st->group_at > x->created_at + out->group_wait)
+		st->group_at = x->created_at + out->group_wait;
+	int64_t horizon = st->group_at > now ? st->group_at : now;
+	int ng = 0, added = 0;
+	if (tr_store_outbox_group(o->d->store, x->output, horizon, GROUP_MAX, o->group, &ng))
+		return TR_ESTORE;
+	if (now < st->group_at && ng < GROUP_MAX) {
+		for (int j = i; j < n; j++) {
+			const struct tr_notification *y = &o->rows[j];
+			if (strcmp(y->output, x->output) != 0 || in_flight(o, y->id))
+				continue;
+			struct result *r = &o->results[(*nres)++];
+			memset(r, 0, sizeof(*r));
+			r->id = y->id;
+			r->output = y->output;
+			r->defer = 1;
+			r->next_at = st->group_at;
+			added++;
+		}
+		tr_notifications_free(o->group, ng);
+		return added > 0;
+	}
+	int kept = 0;
+	for (int k = 0; k < ng; k++) {
+		if (goes_now(o, &o->group[k])) {
+			struct tr_notification tmp = o->group[kept];
+			o->group[kept++] = o->group[k];
+			o->group[k] = tmp;
+		}
+	}
+	added = 0;
+	if (kept && !deliver_rows(o, x->output, o->group, kept, now, &o->results[*nres], &added))
+		st->pass_seen = 0; /* no free slot: the next pass tries again */
+	else
+		st->group_at = 0;
+	*nres += added;
+	tr_notifications_free(o->group, ng);
+	return kept ? 1 : 0;
+}
+
 /* One pass: the due rows not already in flight, oldest first, each to its
- * output, for up to PASS_MS; then re-armed for what is left. */
+ * output (or its output's digest), for up to PASS_MS; then re-armed for
+ * what is left. */
 static void run_pass(struct tr_outputs *o)
 {
 	struct tr_daemon *d = o->d;
 	int64_t now = tr_time_now();
 	uint64_t deadline = tr_mono_ms() + PASS_MS;
 	int n = 0;
+	o->passes++;
 	if (tr_store_outbox_pending(d->store, now, BATCH, o->rows, &n)) {
 		log_errx("outputs: cannot read the outbox: %s", tr_store_errmsg(d->store));
 		hold(o);
 		return;
 	}
-	int nres = 0, progress = 0, more = 0;
+	int nres = 0, progress = 0, more = 0, rc = 0;
 	for (int i = 0; i < n; i++) {
 		const struct tr_notification *x = &o->rows[i];
-		/* SPEC §6 silence: a row a silence matches is held until it ends */
-		if (in_flight(o, x->id) || tr_silences_hold(d, x, now))
+		if (!goes_now(o, x))
 			continue;
 		if (progress && tr_mono_ms() > deadline) {
 			more = 1;
 			break;
 		}
-		struct result *r = &o->results[nres];
-		memset(r, 0, sizeof(*r));
-		r->id = x->id;
-		r->ok = 1;
 		const struct tr_output *out = tr_config_output(&d->cfg, x->output);
-		if (strcmp(x->output, "journal") == 0) {
-			deliver_journal(x);
-		} else if (strcmp(x->output, "watch") == 0) {
-			r->watch = x->payload; /* watchers are a live stream: nobody listening is fine */
-		} else if (out && out->dir) {
-			if (deliver_dir(out->dir, x, r->error, sizeof(r->error)))
-				failed(r, x->output, x->attempts, backoff(o, x->attempts), now);
-		} else if (out && out->exec_argv) {
-			struct child *c = free_slot(o);
-			if (!c)
-				continue; /* a freed slot arms the next pass */
-			progress++;
-			if (spawn(o, c, out, x, r->error, sizeof(r->error)) == 0)
-				continue; /* on_child_exit records it */
-			failed(r, x->output, x->attempts, backoff(o, x->attempts), now);
+		int did, filled = 0;
+		if (out && out->group_wait > 0) {
+			did = gather(o, out, i, n, now, &nres);
 		} else {
-			/* SPEC §5 retried until it succeeds: the config changed under a
-			 * queued row; keep it and look again in an hour */
-			snprintf(r->error, sizeof(r->error), "output %s is no longer configured", x->output);
-			failed(r, x->output, x->attempts, GONE_RETRY, now);
+			did = deliver_rows(o, x->output, x, 1, now, &o->results[nres], &filled);
+			nres += filled;
 		}
-		progress++;
-		nres++;
+		if (did == -1) {
+			more = 1;
+			break;
+		}
+		if (did < 0) {
+			rc = did;
+			break;
+		}
+		progress += did;
 	}
-	int rc = record_pass(o, nres, now);
+	if (rc == 0)
+		rc = record(o, o->results, nres, now);
 	tr_notifications_free(o->rows, n);
 	if (rc) {
 		hold(o);
@@ -763,4 +1044,110 @@ void tr_outputs_free(struct tr_outputs *o)
 	}
 	if (o->handles == 0)
 		free(o);
+}
+
+/* ---- what `status`, `stats` and the metrics see ---------------------------- */
+
+/* One output being shown: its counters joined with the table's counts. */
+struct shown {
+	struct tr_output_stats st;
+	char name[64];
+};
+
+struct shown_list {
+	struct shown *v;
+	size_t n, cap;
+};
+
+static struct shown *shown_find(struct shown_list *l, const char *name, int add)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (strcmp(l->v[i].st.name, name) == 0)
+			return &l->v[i];
+	if (!add || l->n == l->cap)
+		return NULL;
+	struct shown *s = &l->v[l->n++];
+	memset(s, 0, sizeof(*s));
+	snprintf(s->name, sizeof(s->name), "%s", name);
+	s->st.name = s->name;
+	s->st.last_error = "";
+	return s;
+}
+
+static int count_each(void *ud, const char *output, int64_t pending, int64_t parked, int64_t oldest)
+{
+	struct shown_list *l = ud;
+	struct shown *s = shown_find(l, output, 1); /* also an output gone from the config */
+	if (!s)
+		return 0;
+	s->st.pending = pending;
+	s->st.parked_now = parked;
+	s->st.oldest_pending_at = oldest;
+	return 0;
+}
+
+/* SPEC §6 stats: each output, the counters since start joined with what
+ * the outbox holds now (so pending and parked survive a restart). */
+int tr_outputs_stats_each(struct tr_outputs *o, int (*fn)(void *ud, const struct tr_output_stats *st), void *ud)
+{
+	if (!o)
+		return 0;
+	const struct tr_config *cfg = &o->d->cfg;
+	struct shown_list l = {.cap = cfg->noutputs + 2 + MAX_TRACKED};
+	if (!(l.v = calloc(l.cap, sizeof(*l.v))))
+		return -ENOMEM;
+	shown_find(&l, "journal", 1);
+	shown_find(&l, "watch", 1);
+	for (size_t i = 0; i < cfg->noutputs; i++)
+		shown_find(&l, cfg->outputs[i].name, 1);
+	/* outputs gone from the config still count while they have rows; the
+	 * tracked ones are all those a pass has seen since start */
+	for (int i = 0; i < o->ntrack; i++)
+		shown_find(&l, o->track[i].name, 1);
+	int rc = tr_store_outbox_counts(o->d->store, count_each, &l);
+	for (size_t i = 0; rc == 0 && i < l.n; i++) {
+		struct tr_output_stats *st = &l.v[i].st;
+		for (int k = 0; k < o->ntrack; k++) {
+			const struct out_state *t = &o->track[k];
+			if (strcmp(t->name, st->name) != 0)
+				continue;
+			st->delivered = t->delivered;
+			st->failed_attempts = t->failed_attempts;
+			st->parked = t->parked;
+			st->failing = t->failing;
+			st->last_error = t->last_error;
+		}
+		rc = fn(ud, st);
+	}
+	free(l.v);
+	return rc;
+}
+
+struct degraded_ask {
+	char *reason;
+	size_t len;
+	int found;
+};
+
+static int first_degraded(void *ud, const struct tr_output_stats *st)
+{
+	struct degraded_ask *a = ud;
+	if (st->parked_now > 0)
+		snprintf(a->reason, a->len, "output %s has %lld parked deliveries (last error: %s)", st->name,
+			 (long long)st->parked_now, st->last_error[0] ? st->last_error : "not seen since start");
+	else if (st->failing)
+		snprintf(a->reason, a->len, "output %s is failing: %s", st->name, st->last_error);
+	else
+		return 0;
+	a->found = 1;
+	return 1;
+}
+
+int tr_outputs_degraded(struct tr_outputs *o, char *reason, size_t len)
+{
+	struct degraded_ask a = {.reason = reason, .len = len};
+	if (len)
+		reason[0] = 0;
+	tr_outputs_stats_each(o, first_degraded, &a);
+	return a.found;
 }

@@ -219,16 +219,18 @@ static const char *const migrations[] = {
 	"DROP TABLE ticket_timers;"
 	"DROP TABLE timer_log;",
 
-	/* 17: silences (SPEC §6 silence, tr_silences.h), kept a while after
-	 * they end for `silence list --all`; outbox_held says which silence
-	 * holds which notification (whose next_at is then the silence's end).
-	 * A table of its own, not a column of outbox: few rows, deleted when
-	 * their silence ends. */
-	"CREATE TABLE silences(id INTEGER PRIMARY KEY, account TEXT, queue TEXT, output TEXT, priority TEXT,"
-	"  starts_at INTEGER NOT NULL, until INTEGER NOT NULL, reason TEXT NOT NULL, created_by TEXT NOT NULL,"
-	"  created_at INTEGER NOT NULL, expired_at INTEGER, expired_by TEXT);"
-	"CREATE TABLE outbox_held(id INTEGER PRIMARY KEY, silence_id INTEGER NOT NULL);"
-	"CREATE INDEX outbox_held_silence ON outbox_held(silence_id);",
+	/* 16: a delivery that failed its output's `attempts` times, or
+	 * outlived its `max_age`, is parked (failed_at) and no longer retried
+	 * until `outbox retry` puts it back (retried_at, retried_by: who, and
+	 * the age clock restarts then). The pending index leaves parked rows
+	 * out, so a pass never walks them; outbox_undelivered gives each
+	 * output's counts for `status` and a grouped output's waiting rows. */
+	"ALTER TABLE outbox ADD COLUMN failed_at INTEGER;"
+	"ALTER TABLE outbox ADD COLUMN retried_at INTEGER;"
+	"ALTER TABLE outbox ADD COLUMN retried_by TEXT;"
+	"DROP INDEX outbox_pending;"
+	"CREATE INDEX outbox_pending ON outbox(next_at) WHERE delivered_at IS NULL AND failed_at IS NULL;"
+	"CREATE INDEX outbox_undelivered ON outbox(output, created_at) WHERE delivered_at IS NULL;",
 };
 
 /* A counter's count in its window at time t (a parameter), for a row of
@@ -365,11 +367,12 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_OUTBOX_ADD] = "INSERT INTO outbox(created_at, output, payload, next_at) VALUES(?,?,?,?)",
 	/* In the order of the outbox_pending index: ORDER BY id alone sorted
 	 * every pending row to return a batch, O(n log n) per pass. */
-	[S_OUTBOX_PENDING] = "SELECT id, output, payload, attempts FROM outbox WHERE delivered_at IS NULL"
+	[S_OUTBOX_PENDING] = "SELECT id, output, payload, attempts, created_at, coalesce(retried_at, created_at)"
+			     " FROM outbox WHERE delivered_at IS NULL AND failed_at IS NULL"
 			     " AND next_at <= ? ORDER BY next_at, id LIMIT ?",
 	[S_OUTBOX_DONE] = "UPDATE outbox SET delivered_at = ?, attempts = attempts + 1 WHERE id = ?",
 	[S_OUTBOX_RETRY] = "UPDATE outbox SET attempts = attempts + 1, next_at = ?, last_error = ? WHERE id = ?",
-	[S_OUTBOX_NEXT] = "SELECT min(next_at) FROM outbox WHERE delivered_at IS NULL",
+	[S_OUTBOX_NEXT] = "SELECT min(next_at) FROM outbox WHERE delivered_at IS NULL AND failed_at IS NULL",
 	/* Through the outcomes_status partial index, in the order they failed. */
 	[S_FAILED_OUTCOMES] = "SELECT id, event_seq, rule FROM outcomes WHERE status = 'error' AND id > ?1"
 			      " AND (?2 IS NULL OR rule = ?2) AND (?3 = 0 OR event_seq = ?3) ORDER BY id LIMIT ?4",
@@ -385,33 +388,23 @@ static const char *const stmt_sql[S_COUNT] = {
 				   " FROM files WHERE finished_at >= ?",
 	[S_EVENT_DECLINED_SET] = "UPDATE events SET declined = ? WHERE seq = ?",
 	[S_EVENT_DECLINED] = "SELECT declined FROM events WHERE seq = ?",
-	/* Silences and the notifications they hold (store_silences.c). */
-	[S_SILENCE_ADD] = "INSERT INTO silences(account, queue, output, priority, starts_at, until, reason,"
-			  " created_by, created_at) VALUES(?,?,?,?,?,?,?,?,?)",
-	[S_SILENCE_EXPIRE] = "UPDATE silences SET expired_at = ?2, expired_by = ?3"
-			     " WHERE id = ?1 AND expired_at IS NULL AND until > ?2",
-	[S_SILENCE_RELEASE] = "UPDATE outbox SET next_at = ?2 WHERE id IN (SELECT id FROM outbox_held WHERE silence_id = ?1)"
-			      " AND delivered_at IS NULL",
-	[S_SILENCE_UNHOLD] = "DELETE FROM outbox_held WHERE silence_id = ?",
-	[S_SILENCE_HOLD_NEXT] = "UPDATE outbox SET next_at = ?2 WHERE id = ?1 AND delivered_at IS NULL",
-	[S_SILENCE_HOLD] = "INSERT OR REPLACE INTO outbox_held(id, silence_id) VALUES(?, ?)",
-	/* Few rows (TR_SILENCES_MAX running, KEEP_ENDED ended): no index but
-	 * the primary key's. */
-	[S_SILENCES_LIST] = "SELECT id, account, queue, output, priority, starts_at, until, reason, created_by,"
-			    " created_at, expired_at, expired_by, CASE WHEN expired_at IS NULL AND until > ?3 THEN"
-			    " (SELECT count(*) FROM outbox_held h JOIN outbox o ON o.id = h.id"
-			    " WHERE h.silence_id = silences.id AND o.delivered_at IS NULL) ELSE 0 END"
-			    " FROM silences WHERE (?1 = 0 OR id = ?1) AND (?2 OR (expired_at IS NULL AND until > ?3))"
-			    " ORDER BY id DESC LIMIT ?4",
-	[S_SILENCES_HELD] = "SELECT count(*) FROM outbox_held h JOIN silences s ON s.id = h.silence_id"
-			    " JOIN outbox o ON o.id = h.id WHERE s.expired_at IS NULL AND s.until > ?1"
-			    " AND o.delivered_at IS NULL",
-	[S_SILENCES_PRUNE_HELD] = "DELETE FROM outbox_held WHERE silence_id IN (SELECT id FROM silences"
-				  " WHERE expired_at IS NOT NULL OR until <= ?1)",
-	/* Ended long enough ago, or past the newest ?3 kept. */
-	[S_SILENCES_PRUNE] = "DELETE FROM silences WHERE id IN (SELECT id FROM silences"
-			     " WHERE (expired_at IS NOT NULL OR until <= ?1) AND (coalesce(expired_at, until) < ?2"
-			     " OR id < (SELECT id FROM silences ORDER BY id DESC LIMIT 1 OFFSET ?3)) LIMIT ?4)",
+	/* Parked deliveries and their way back (store_outbox.c). */
+	[S_OUTBOX_PARK] = "UPDATE outbox SET attempts = attempts + 1, last_error = ?, failed_at = ? WHERE id = ?",
+	[S_OUTBOX_DEFER] = "UPDATE outbox SET next_at = ? WHERE id = ?",
+	[S_OUTBOX_UNPARK] = "UPDATE outbox SET failed_at = NULL, attempts = 0, next_at = ?1, retried_at = ?1,"
+			    " retried_by = ?2 WHERE failed_at IS NOT NULL AND delivered_at IS NULL"
+			    " AND (?3 = 0 OR id = ?3)",
+	/* Through outbox_undelivered, one output after the other. */
+	[S_OUTBOX_COUNTS] = "SELECT output, coalesce(sum(failed_at IS NULL), 0), coalesce(sum(failed_at IS NOT NULL), 0),"
+			    " min(CASE WHEN failed_at IS NULL THEN created_at END) FROM outbox"
+			    " WHERE delivered_at IS NULL GROUP BY output",
+	[S_OUTBOX_LIST] = "SELECT id, output, created_at, attempts, last_error, next_at, failed_at, payload,"
+			  " retried_at, retried_by FROM outbox WHERE delivered_at IS NULL"
+			  " AND (?1 = 0 OR failed_at IS NOT NULL) AND id > ?2 ORDER BY id LIMIT ?3",
+	/* A grouped output's rows that are due by ?2, oldest first. */
+	[S_OUTBOX_GROUP] = "SELECT id, output, payload, attempts, created_at, coalesce(retried_at, created_at)"
+			   " FROM outbox WHERE output = ?1 AND delivered_at IS NULL AND failed_at IS NULL"
+			   " AND next_at <= ?2 ORDER BY id LIMIT ?3",
 };
 
 const char *tr_store_errmsg(struct tr_store *s)

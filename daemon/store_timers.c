@@ -188,6 +188,8 @@ int tr_store_outbox_pending(struct tr_store *s, int64_t now, int limit, struct t
 		snprintf(x->output, sizeof(x->output), "%s", (const char *)sqlite3_column_text(st, 1));
 		x->payload = column_strdup(st, 2);
 		x->attempts = sqlite3_column_int(st, 3);
+		x->created_at = sqlite3_column_int64(st, 4);
+		x->since = sqlite3_column_int64(st, 5);
 		if (!x->payload)
 			rc = -ENOMEM;
 	}

@@ -44,12 +44,18 @@ struct tr_calendar {
 };
 
 /* A notification output: exactly one of exec/dir is set. */
+#define TR_OUTPUT_ATTEMPTS 10          /* an output's attempts by default */
+#define TR_OUTPUT_MAX_AGE (24 * 3600)   /* and its max_age */
+
 struct tr_output {
 	char *name;
 	char **exec_argv;   /* NULL-terminated; NULL when not an exec output */
 	size_t nexec_argv;
 	char *dir;          /* NULL when not a dir output */
 	int timeout_ms;     /* exec timeout, default 10000 */
+	int attempts;       /* tries before a delivery is parked as failed, default 10 */
+	int64_t max_age;    /* seconds: a failing delivery older than this is parked, default 24h */
+	int64_t group_wait; /* seconds a notification waits for others to go with it, default 0 (none) */
 	int line;
 };
 

@@ -76,4 +76,8 @@ struct tr_server_stats {
 };
 void tr_server_get_stats(struct tr_server *srv, struct tr_server_stats *st);
 
+/* The `outbox` op (protocol_outbox.c): list undelivered notifications, or
+ * put parked ones back ("retry": id, "retry_all": true). */
+cJSON *tr_protocol_outbox(struct tr_daemon *d, const cJSON *req, const struct tr_peer *peer);
+
 #endif

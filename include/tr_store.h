@@ -315,6 +315,8 @@ struct tr_notification {
 	char output[64];
 	char *payload;  /* malloc'd JSON text; tr_notifications_free */
 	int attempts;
+	int64_t created_at;
+	int64_t since;  /* when its age began: created, or last put back by `outbox retry` */
 };
 int tr_store_outbox_add(struct tr_store *s, const char *output, const char *payload, int64_t now);
 /* 1 if a notification was added since the last call; resets it. */
@@ -326,8 +328,37 @@ void tr_notifications_free(struct tr_notification *x, int n);
  * when) but not for ever. */
 int tr_store_outbox_done(struct tr_store *s, int64_t id, int64_t now, int64_t prune_before);
 int tr_store_outbox_retry(struct tr_store *s, int64_t id, int64_t next_at, const char *error);
-/* The earliest next_at of an undelivered notification, 0 when none. */
+/* The earliest next_at of an undelivered, unparked notification, 0 when none. */
 int tr_store_outbox_next(struct tr_store *s, int64_t *next_at);
+
+/* Parked deliveries, each output's counts, grouping (store_outbox.c). */
+/* Parks id (failed_at = now): no more tries until tr_store_outbox_unpark. */
+int tr_store_outbox_park(struct tr_store *s, int64_t id, int64_t now, const char *error);
+/* Moves id's next try to next_at without counting an attempt (a group waits). */
+int tr_store_outbox_defer(struct tr_store *s, int64_t id, int64_t next_at);
+/* Puts parked id (0: every parked one) back to pending, due now, its
+ * attempts and age restarted, recording who. *n: how many. */
+int tr_store_outbox_unpark(struct tr_store *s, int64_t id, int64_t now, const char *who, int64_t *n);
+/* Each output with undelivered rows: pending (not parked) and parked
+ * counts, the oldest pending created_at (0 none). Strings are the store's,
+ * valid during the call. each returns non-zero to stop (returned). */
+int tr_store_outbox_counts(struct tr_store *s,
+			   int (*each)(void *ud, const char *output, int64_t pending, int64_t parked,
+				       int64_t oldest_pending_at),
+			   void *ud);
+struct tr_outbox_row {
+	int64_t id, created_at, next_at, failed_at, retried_at;
+	int attempts;
+	const char *output, *last_error, *payload, *retried_by; /* NULL when none; valid during the call */
+};
+/* Undelivered rows by id above after_id (only parked ones when
+ * parked_only), at most limit. */
+int tr_store_outbox_list(struct tr_store *s, int parked_only, int64_t after_id, int limit,
+			 int (*each)(void *ud, const struct tr_outbox_row *r), void *ud);
+/* Output's rows due by horizon, oldest first, at most limit, as by
+ * tr_store_outbox_pending (the caller frees them: tr_notifications_free). */
+int tr_store_outbox_group(struct tr_store *s, const char *output, int64_t horizon, int limit,
+			  struct tr_notification *out, int *n);
 
 /* Counters for `stats`. */
 int tr_store_counts(struct tr_store *s, int64_t *events, int64_t *tickets_open, int64_t *tickets_total);

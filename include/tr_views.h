@@ -40,4 +40,16 @@ cJSON *tr_view_timers(struct tr_store *s, int limit, int64_t *total);
 cJSON *tr_view_state(struct tr_store *s, const char *prefix, const char *after, int limit, int64_t now,
 		     int *more);
 
+/* The outbox (views_outbox.c). tr_view_outputs_stats adds "outputs" to a
+ * `stats` object, and makes its "health" degraded (with the reason) when
+ * an output has parked deliveries or is failing and it said ok. */
+struct tr_outputs;
+void tr_view_outputs_stats(struct tr_outputs *o, cJSON *stats);
+/* Undelivered notifications by id above after_id (only the parked ones
+ * when failed_only), at most limit: an array of {id, output, state
+ * ("pending"|"failed"), created_at, attempts, last_error, next_at,
+ * failed_at, ticket, message[, retried_at, retried_by]}; *more is 1 when
+ * rows are left past the last. NULL on a database error or out of memory. */
+cJSON *tr_view_outbox(struct tr_store *s, int failed_only, int64_t after_id, int limit, int *more);
+
 #endif

@@ -74,11 +74,26 @@ int cmd_status(struct ctl *c, int argc, char **argv)
 			continue;
 		table_add2(&t, status_rows[i].label, status_value(resp, i));
 	}
-	/* SPEC §6 silence: what is being held back, so a quiet day is not a mystery */
-	if (jget(stats_of(resp), "silences_active"))
-		table_add2(&t, "silences", xasprintf("%.0f active, %.0f notifications held",
-						     jnum(stats_of(resp), "silences_active"),
-						     jnum(stats_of(resp), "notifications_held")));
+	/* issue 20: each output with anything to say (a built-in one that
+	 * never delivered stays out): delivered, waiting, parked, last error */
+	const cJSON *outs = jobject(jget(stats_of(resp), "outputs")), *o;
+	cJSON_ArrayForEach(o, outs) {
+		const char *last = jstr(o, "last_error");
+		if (jnum(o, "delivered") == 0 && jnum(o, "pending") == 0 && jnum(o, "failed") == 0 && !(last && *last) &&
+		    (strcmp(o->string, "journal") == 0 || strcmp(o->string, "watch") == 0))
+			continue;
+		char *state = jfield(o, "state"), *err = jfield(o, "last_error"), *label = xasprintf("output %s", o->string);
+		char *age = duration_text((long long)jnum(o, "oldest_pending_s"));
+		table_add2(&t, label, xasprintf("%s: %.0f delivered, %.0f pending%s%s%s, %.0f failed%s%s", state,
+						jnum(o, "delivered"), jnum(o, "pending"),
+						jnum(o, "pending") > 0 ? " (oldest " : "", jnum(o, "pending") > 0 ? age : "",
+						jnum(o, "pending") > 0 ? ")" : "", jnum(o, "failed"),
+						err[0] ? "; last error: " : "", err));
+		free(state);
+		free(err);
+		free(label);
+		free(age);
+	}
 	const cJSON *cf = jobject(jget(stats_of(resp), "commit_failures"));
 	if (cf) {
 		char *at = jfield(cf, "last_at"), *err = jfield(cf, "last_error");

@@ -20,6 +20,7 @@ enum {  /* ids of the commands' long options */
 	OPT_JSON = 256, OPT_STATE, OPT_QUEUE, OPT_ACCOUNT, OPT_PRIORITY,
 	OPT_BREACHED, OPT_TEXT, OPT_LIMIT, OPT_SEQ, OPT_RULE,
 	OPT_RULES, OPT_SINCE, OPT_UNTIL, OPT_TYPE,
+	OPT_FAILED, OPT_ALL,
 };
 
 static void cmd_usage(FILE *f, const struct ctl_cmd *cmd)
@@ -96,6 +97,13 @@ static const struct option check_opts[] = {
 	COMMON_OPTS
 };
 
+static const struct option outbox_opts[] = {
+	{ "failed", no_argument, NULL, OPT_FAILED },
+	{ "all", no_argument, NULL, OPT_ALL },
+	{ "limit", required_argument, NULL, OPT_LIMIT },
+	COMMON_OPTS
+};
+
 static const struct option explain_opts[] = {
 	{ "seq", required_argument, NULL, OPT_SEQ },
 	COMMON_OPTS
@@ -137,9 +145,8 @@ static const struct ctl_cmd commands[] = {
 	  "pending nudges, escalations, due times and scheduled events" },
 	{ "state", "[PREFIX] [--limit N]", 0, 1, 0, limit_opts, cmd_state,
 	  "what rules keep: values, and counters with their window (keys in order)" },
-	{ "silence", "add --until T --reason R [--account A] [--queue Q] [--output O] [--priority P] [--starts T]"
-	  " | list [--all] | expire ID", 0, -1, CMD_VERBATIM, no_opts, cmd_silence,
-	  "hold matching notifications until a time (tickets and timers go on); list; end one early" },
+	{ "outbox", "[--failed] [--limit N] | retry ID|--all", 0, 2, 0, outbox_opts, cmd_outbox,
+	  "notifications not delivered yet (--failed: parked ones); send parked ones again" },
 	{ "metrics", "", 0, 0, 0, no_opts, cmd_metrics,
 	  "the daemon's counters as Prometheus text (for promtool, a textfile collector)" },
 	{ "watch", "", 0, 0, 0, no_opts, cmd_watch,
@@ -236,6 +243,8 @@ static int cmd_option(struct ctl *c, int id, const char *arg)
 	case OPT_TYPE: c->o.type = arg; break;
 	case 'c': c->config_path = arg; break;
 	case OPT_BREACHED: c->o.breached = true; break;
+	case OPT_FAILED: c->o.failed = true; break;
+	case OPT_ALL: c->o.all = true; break;
 	case OPT_LIMIT:
 		if (!(c->o.limit = parse_id(arg)))
 			return usage_error(c, "--limit takes a positive number, not '%s'", arg);

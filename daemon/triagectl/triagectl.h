@@ -105,6 +105,7 @@ struct conn {
 struct ctl_opts {           /* values of the commands' own options */
 	const char *state, *queue, *account, *priority, *text, *rule;
 	bool breached;
+	bool failed, all;       /* outbox's --failed, outbox retry's --all */
 	long long limit;        /* 0: not given */
 	long long seq;          /* 0: not given */
 	const char *rules_dir, *since, *until, *type;  /* replay's, checked there */
@@ -178,10 +179,10 @@ int cmd_reload(struct ctl *c, int argc, char **argv);
 int cmd_retry(struct ctl *c, int argc, char **argv);
 int cmd_test(struct ctl *c, int argc, char **argv);
 int cmd_state(struct ctl *c, int argc, char **argv);    /* cmd_state.c */
-int cmd_silence(struct ctl *c, int argc, char **argv);  /* cmd_silence.c */
 int cmd_watch(struct ctl *c, int argc, char **argv);    /* cmd_watch.c */
 int cmd_raw(struct ctl *c, int argc, char **argv);
 int cmd_metrics(struct ctl *c, int argc, char **argv);  /* cmd_metrics.c */
+int cmd_outbox(struct ctl *c, int argc, char **argv);   /* cmd_outbox.c */
 int cmd_check(struct ctl *c, int argc, char **argv);   /* cmd_check.c */
 int cmd_replay(struct ctl *c, int argc, char **argv);  /* cmd_replay.c */
 int cmd_ingest(struct ctl *c, int argc, char **argv);   /* ingest.c */

@@ -903,6 +903,52 @@ static void test_outputs(void **state)
 	tr_errors_free(&errs);
 }
 
+/* An output's delivery keys (issue 20): attempts and max_age park a
+ * delivery that keeps failing, group_wait sends what gathers as one
+ * digest; defaults 10 tries, 24h, no grouping; a bad value names its key
+ * and line. */
+static void test_output_delivery_keys(void **state)
+{
+	(void)state;
+	struct tr_config cfg;
+	struct tr_errors errs = {0};
+	load_ok("outputs:\n"
+		"  lead: { exec: [/bin/true], attempts: 3, max_age: 2h, group_wait: 30s }\n"
+		"  erp: { dir: /x }\n"
+		"  now: { dir: /y, group_wait: \"0\" }\n",
+		&cfg);
+	assert_int_equal(cfg.outputs[0].attempts, 3);
+	assert_int_equal(cfg.outputs[0].max_age, 7200);
+	assert_int_equal(cfg.outputs[0].group_wait, 30);
+	assert_int_equal(cfg.outputs[1].attempts, 10);
+	assert_int_equal(cfg.outputs[1].max_age, 86400);
+	assert_int_equal(cfg.outputs[1].group_wait, 0);
+	assert_int_equal(cfg.outputs[2].group_wait, 0);
+	tr_config_free(&cfg);
+
+	assert_int_equal(load_text("outputs:\n"
+				   "  a: { dir: /x, attempts: 0 }\n"
+				   "  b: { dir: /x, attempts: three }\n"
+				   "  c: { dir: /x, attempts: 1001 }\n"
+				   "  d: { dir: /x, max_age: soon }\n"
+				   "  e: { dir: /x, max_age: 0s }\n"
+				   "  f: { dir: /x, group_wait: 2h }\n"
+				   "  g: { dir: /x, group_wait: [1s] }\n"
+				   "  h: { dir: /x, grouping: 1s }\n",
+				   &cfg, &errs), TR_EPARSE);
+	expect_error(&errs, 2, 27, "outputs.a.attempts", "whole number from 1 to 1000");
+	expect_error(&errs, 3, 27, "outputs.b.attempts", "whole number from 1 to 1000");
+	expect_error(&errs, 4, 27, "outputs.c.attempts", "whole number from 1 to 1000");
+	expect_error(&errs, 5, 26, "outputs.d.max_age", "not a duration");
+	expect_error(&errs, 6, 26, "outputs.e.max_age", "between 1s and 365d");
+	expect_error(&errs, 7, 29, "outputs.f.group_wait", "between 0s and 1h");
+	expect_error(&errs, 8, 29, "outputs.g.group_wait", "expected a string");
+	expect_error(&errs, 9, 17, "outputs.h.grouping", "unknown key");
+	assert_int_equal(errs.n, 8);
+	tr_config_free(&cfg);
+	tr_errors_free(&errs);
+}
+
 /* params: scalars kept as written for rules' param(); anything else is an
  * error at its line. */
 static void test_params(void **state)
@@ -1237,6 +1283,7 @@ int main(void)
 		cmocka_unit_test(test_calendar_hours),
 		cmocka_unit_test(test_calendar_dates),
 		cmocka_unit_test(test_outputs),
+		cmocka_unit_test(test_output_delivery_keys),
 		cmocka_unit_test(test_params),
 		cmocka_unit_test(test_socket_path_length),
 		cmocka_unit_test(test_rules_dir_writable),

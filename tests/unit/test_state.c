@@ -331,8 +331,11 @@ static const struct { const char *probe, *undo; } after_one_keyspace[] = {
 	 "  id INTEGER NOT NULL, PRIMARY KEY(ticket_id, due_at, id)) WITHOUT ROWID;"
 	 "CREATE TABLE timer_log(seq INTEGER PRIMARY KEY, due_at INTEGER NOT NULL, id INTEGER NOT NULL,"
 	 "  ticket_id INTEGER, at INTEGER NOT NULL, action TEXT NOT NULL, detail TEXT, after_line INTEGER NOT NULL);"},
-	{"SELECT count(*) FROM sqlite_master WHERE name = 'silences'", /* silences */
-	 "DROP TABLE silences; DROP TABLE outbox_held;"},
+	{"SELECT count(*) FROM sqlite_master WHERE name = 'outbox_undelivered'", /* parked deliveries */
+	 "DROP INDEX outbox_undelivered; DROP INDEX outbox_pending;"
+	 "ALTER TABLE outbox DROP COLUMN failed_at; ALTER TABLE outbox DROP COLUMN retried_at;"
+	 "ALTER TABLE outbox DROP COLUMN retried_by;"
+	 "CREATE INDEX outbox_pending ON outbox(next_at) WHERE delivered_at IS NULL;"},
 };
 
 /* Before, a value and a counter could share a name and counters kept no

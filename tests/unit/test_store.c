@@ -1050,10 +1050,13 @@ static void test_step_history(void **state)
 	assert_int_equal(side_count(f->path, "SELECT count(*) FROM steps"), 2); /* and b's first */
 }
 
-/* What migrations 17, 15, 13, 10, 9 and 8 changed, undone, to make a
+/* What migrations 16, 15, 13, 10, 9 and 8 changed, undone, to make a
  * database of an older version (11 and 12 only deleted rows and an index). */
-#define UNDO_17 "DROP TABLE silences; DROP TABLE outbox_held;"
-#define UNDO_13 UNDO_17 "ALTER TABLE events DROP COLUMN declined;" /* 15 */ \
+#define UNDO_16 "DROP INDEX outbox_undelivered; DROP INDEX outbox_pending;" \
+	"ALTER TABLE outbox DROP COLUMN failed_at; ALTER TABLE outbox DROP COLUMN retried_at;" \
+	"ALTER TABLE outbox DROP COLUMN retried_by;" \
+	"CREATE INDEX outbox_pending ON outbox(next_at) WHERE delivered_at IS NULL;"
+#define UNDO_13 UNDO_16 "ALTER TABLE events DROP COLUMN declined;" /* 15 */ \
 	"DROP TABLE steps; DROP TABLE wakes; DROP TABLE step_log;" \
 	"CREATE TABLE ticket_timers(ticket_id INTEGER NOT NULL, due_at INTEGER NOT NULL," \
 	"  id INTEGER NOT NULL, PRIMARY KEY(ticket_id, due_at, id)) WITHOUT ROWID;" \
