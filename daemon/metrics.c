@@ -13,7 +13,9 @@
 #include "tr_event_counts.h"
 #include "tr_histogram.h"
 #include "tr_metrics.h"
+#include "tr_outputs.h"
 #include "tr_protocol.h"
+#include "tr_silences.h"
 #include "tr_spool.h"
 #include "tr_store_metrics.h"
 #include "tr_time.h"
@@ -249,6 +251,95 @@ static int timer_lag(struct out *o)
 	return 0;
 }
 
+/* ---- notifications ---- */
+
+/* One output's figures go to several families: each family's row asks
+ * for every output and writes its own figure. */
+struct per_output {
+	struct out *o;
+	void (*write)(struct out *o, const char *const *kv, const struct tr_output_stats *st);
+};
+
+static int each_output(void *ud, const struct tr_output_stats *st)
+{
+	struct per_output *x = ud;
+	const char *kv[] = {"output", st->name, NULL};
+	x->write(x->o, kv, st);
+	return 0;
+}
+
+static int outputs(struct out *o, void (*write)(struct out *, const char *const *, const struct tr_output_stats *))
+{
+	struct per_output x = {o, write};
+	return o->d->outputs ? tr_outputs_stats_each(o->d->outputs, each_output, &x) : 0;
+}
+
+static void done_row(struct out *o, const char *const *kv, const struct tr_output_stats *st)
+{
+	const char *delivered[] = {kv[0], kv[1], "result", "delivered", NULL};
+	const char *parked[] = {kv[0], kv[1], "result", "parked", NULL};
+	sample_u(o, delivered, st->delivered);
+	sample_u(o, parked, st->parked);
+}
+
+static void failure_row(struct out *o, const char *const *kv, const struct tr_output_stats *st)
+{
+	sample_u(o, kv, st->failed_attempts);
+}
+
+static void pending_row(struct out *o, const char *const *kv, const struct tr_output_stats *st)
+{
+	sample_i(o, kv, st->pending);
+}
+
+static void parked_row(struct out *o, const char *const *kv, const struct tr_output_stats *st)
+{
+	sample_i(o, kv, st->parked_now);
+}
+
+static void oldest_row(struct out *o, const char *const *kv, const struct tr_output_stats *st)
+{
+	int64_t age = st->oldest_pending_at ? o->now - st->oldest_pending_at : 0;
+	sample_i(o, kv, age > 0 ? age : 0);
+}
+
+static void failing_row(struct out *o, const char *const *kv, const struct tr_output_stats *st)
+{
+	sample_i(o, kv, st->failing ? 1 : 0);
+}
+
+static int notifications(struct out *o) { return outputs(o, done_row); }
+static int notification_failures(struct out *o) { return outputs(o, failure_row); }
+static int notifications_pending(struct out *o) { return outputs(o, pending_row); }
+static int notifications_parked(struct out *o) { return outputs(o, parked_row); }
+static int notifications_oldest(struct out *o) { return outputs(o, oldest_row); }
+static int outputs_failing(struct out *o) { return outputs(o, failing_row); }
+
+/* SPEC §6 silence: what silences hold. */
+static int held_total(struct out *o)
+{
+	struct tr_silence_counts c;
+	tr_silences_counts(o->d, o->now, &c);
+	sample_u(o, NULL, c.held_total);
+	return 0;
+}
+
+static int held_now(struct out *o)
+{
+	struct tr_silence_counts c;
+	tr_silences_counts(o->d, o->now, &c);
+	sample_u(o, NULL, c.held_now);
+	return 0;
+}
+
+static int silences_active(struct out *o)
+{
+	struct tr_silence_counts c;
+	tr_silences_counts(o->d, o->now, &c);
+	sample_u(o, NULL, c.active);
+	return 0;
+}
+
 /* ---- the spool, commits, the WAL ---- */
 
 static int folder_count(void *ud, const char *folder, int64_t files)
@@ -344,6 +435,22 @@ static const struct family {
 	 "Pending timers by kind: schedule{} timers by their kind, and tickets waiting for their next step (kind "
 	 "ticket, once per ticket).", timers_pending},
 	{"triaged_timer_lag_seconds", "gauge", "How many seconds after its due time the last timer fired.", timer_lag},
+	{"triaged_notifications_total", "counter",
+	 "Notifications by output and how they ended: delivered, or parked as failed after their attempts.",
+	 notifications},
+	{"triaged_notification_failures_total", "counter", "Delivery attempts that failed, by output (each retry counts).",
+	 notification_failures},
+	{"triaged_notifications_pending", "gauge", "Notifications waiting to be delivered, by output (not parked).",
+	 notifications_pending},
+	{"triaged_notifications_parked", "gauge", "Notifications parked as failed, waiting for `triagectl outbox retry`.",
+	 notifications_parked},
+	{"triaged_notifications_oldest_pending_seconds", "gauge",
+	 "Age of the oldest notification waiting for each output (0 when none waits).", notifications_oldest},
+	{"triaged_output_failing", "gauge", "1 while an output's last delivery attempt failed, else 0.",
+	 outputs_failing},
+	{"triaged_notifications_held_total", "counter", "Notifications a silence held, since start.", held_total},
+	{"triaged_notifications_held", "gauge", "Notifications held by a running silence now.", held_now},
+	{"triaged_silences_active", "gauge", "Silences running or yet to start.", silences_active},
 	{"triaged_spool_files", "gauge", "Files in each spool folder (state: incoming, work, done, rejected, outbox).",
 	 spool_files},
 	{"triaged_commit_seconds", "histogram", "How long database commits took.", commit_seconds},

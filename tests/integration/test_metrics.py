@@ -179,6 +179,27 @@ end }
             self.assertEqual(value(s, "triaged_tickets_breached"), 1)
             self.assertGreaterEqual(value(s, "triaged_timer_lag_seconds"), 2)
 
+    def test_notifications_by_output_and_held_by_a_silence(self):
+        rules = {"90-notify.lua": """
+rule { name = "tell", on = "probe.notify", action = function(ev) notify("drop", "hello " .. ev.id) end }
+"""}
+        with Daemon(rules=rules, shipped=False, config="outputs:\n  drop: { dir: drops }\n") as d:
+            self.assertEqual(d.ingest([{"type": "probe.notify", "id": "n1"}])["accepted"], 1)
+            wait(lambda: value(self.scrape(d), "triaged_notifications_total", output="drop", result="delivered") == 1)
+            s = self.scrape(d)
+            self.assertEqual(value(s, "triaged_notifications_pending", output="drop"), 0)
+            self.assertEqual(value(s, "triaged_output_failing", output="drop"), 0)
+            self.assertEqual(value(s, "triaged_notifications_held_total"), 0)
+
+            r = d.request({"op": "silence", "action": "add", "output": "drop", "until": "1h", "reason": "test"})
+            self.assertTrue(r["ok"], r)
+            self.assertEqual(value(self.scrape(d), "triaged_silences_active"), 1)
+            self.assertEqual(d.ingest([{"type": "probe.notify", "id": "n2"}])["accepted"], 1)
+            wait(lambda: value(self.scrape(d), "triaged_notifications_held_total") == 1)
+            s = self.scrape(d)
+            self.assertEqual(value(s, "triaged_notifications_held"), 1)
+            self.assertEqual(value(s, "triaged_notifications_total", output="drop", result="delivered"), 1)
+
     def test_promtool_finds_nothing(self):
         promtool = shutil.which("promtool")
         if not promtool:
