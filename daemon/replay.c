@@ -284,9 +284,10 @@ static void report_only(struct compare *cmp, struct side *sd, int which)
 	}
 	char name[600], due[48];
 	ticket_name(sd, name, sizeof(name));
+	const struct field due_at = {"due_at", F_TIME, offsetof(struct tr_replay_ticket, due_at)};
 	fprintf(cmp->o->out, "%s  %s: opened only by the %s rules (%s, %s, queue %s, due %s)\n", name, t->title,
-		which == SIDE_BASELINE ? "live" : "replayed", t->state, t->priority, t->queue,
-		shown(t, &fields[4], due, sizeof(due)));
+		which == SIDE_BASELINE ? "live" : "new", t->state, t->priority, t->queue,
+		shown(t, &due_at, due, sizeof(due)));
 }
 
 /* A ticket both sides opened: the fields that differ, if any. */
@@ -505,6 +506,11 @@ int tr_replay_run(const struct tr_replay_opts *o)
 		snprintf(sd->db_path, sizeof(sd->db_path), "%s/%s/scratch.db", scratch, sd->name);
 		sd->pid = fork();
 		if (sd->pid == 0) {
+			/* The live daemon comes first: a replay takes the CPU it
+			 * leaves (on an idle machine, all of it). */
+			errno = 0;
+			if (nice(10) == -1 && errno)
+				fprintf(o->err, "replay: nice: %s\n", strerror(errno));
 			int rc = run_side(o, &cfg, sd, upto, clock_end);
 			fflush(NULL);
 			exit(rc); /* LSan, under the sanitizers, checks the child too */

@@ -50,9 +50,10 @@ def find_triagectl(explicit, triaged):
 
 
 def requests_of(path, skip, n, batch):
-    """n events of the file after the first skip, as ingest requests of batch events."""
+    """n events of the file after the first skip, as ingest requests of
+    batch events, read as they are needed (a generator)."""
     head, tail = b'{"op":"ingest","events":[', b"]}\n"
-    out, cur, count = [], [], 0
+    cur, count = [], 0
     with open(path, "rb") as f:
         for line in f:
             line = line.rstrip(b"\r\n")
@@ -63,11 +64,10 @@ def requests_of(path, skip, n, batch):
                 continue
             cur.append(line)
             if len(cur) == batch or count == skip + n:
-                out.append(head + b",".join(cur) + tail)
+                yield head + b",".join(cur) + tail
                 cur = []
             if count == skip + n:
-                break
-    return out
+                return
 
 
 class Stream:
@@ -76,7 +76,7 @@ class Stream:
 
     def __init__(self, sock_path, requests, depth):
         self.sock_path, self.requests, self.depth = sock_path, requests, depth
-        self.pos = 0
+        self.more = True
         self.accepted = 0
         self.errors = []
         self.halt = threading.Event()
@@ -91,9 +91,12 @@ class Stream:
         end = t0 + seconds if seconds else None
         while True:
             done = self.halt.is_set() or (end and time.perf_counter() >= end) or (until and until())
-            while not done and inflight < self.depth and self.pos < len(self.requests):
-                s.sendall(self.requests[self.pos])
-                self.pos += 1
+            while not done and inflight < self.depth and self.more:
+                req = next(self.requests, None)
+                if req is None:
+                    self.more = False
+                    break
+                s.sendall(req)
                 inflight += 1
             if inflight == 0:
                 break
@@ -126,11 +129,12 @@ def main():
     triaged = bs.find_triaged(a.triaged)
     triagectl = find_triagectl(a.triagectl, triaged)
     data_dir = os.path.abspath(a.data)
-    # the live stream during and around the replay takes further events;
-    # enough for three phases at a generous rate
-    stream_n = int(max(a.stream_seconds, 1) * 3 * 60_000) + int(a.n * 0.5)
+    # the live streams take further events: as many again as stored,
+    # which outlasts the three phases at the rates seen here (a stream
+    # that runs out ends its phase early, and says so)
+    stream_n = max(a.n, 300_000)
     path = bs.events_file(data_dir, a.n + stream_n)
-    load = requests_of(path, 0, a.n, a.batch)
+    load = list(requests_of(path, 0, a.n, a.batch))
     further = requests_of(path, a.n, stream_n, a.batch)
     bs.log(f"events: {path}: {a.n} to store and replay, up to {stream_n} for the live streams")
     bs.log(f"daemon: {triaged} ({bs.build_info(triaged)}), durability {a.durability}")
@@ -140,6 +144,7 @@ def main():
     ok = True
     try:
         res = bs.drive_pipelined(d.socket, load, a.depth)
+        del load
         if res.errors or res.rejected or res.accepted != a.n:
             bs.log(f"load went wrong: accepted {res.accepted}, errors {res.errors[:3]}, rejected {res.rejected[:3]}")
             return 1
@@ -183,6 +188,8 @@ def main():
                f"live stream meanwhile {during:,.0f} events/s over {dsecs:.1f} s")
         alone2, _ = stream.run(seconds=a.stream_seconds)
         bs.log(f"alone:  live stream {alone2:,.0f} events/s")
+        if not stream.more:
+            bs.log("the stream ran out of events: its last phase was short")
         if stream.errors:
             bs.log(f"stream errors: {stream.errors[:3]}")
             return 1
