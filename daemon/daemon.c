@@ -13,6 +13,7 @@
 #include "tr_fs.h"
 #include "tr_log.h"
 #include "tr_outputs.h"
+#include "tr_silences.h"
 #include "tr_protocol.h"
 #include "tr_rule_names.h"
 #include "tr_server.h"
@@ -229,6 +230,8 @@ static const struct tr_part parts[] = {
 	 .stats = spool_stats, .close = spool_close, .free = spool_free},
 	{.name = "timers", .start = timers_start, .committed = timers_committed, .resume = timers_resume,
 	 .close = timers_close, .free = timers_free},
+	/* before outputs: their first pass asks it what to hold */
+	{.name = "silences", .start = tr_silences_start, .stats = tr_silences_stats, .free = tr_silences_free},
 	{.name = "outputs", .start = outputs_start, .resume = outputs_resume, .flushed = outputs_flushed,
 	 .stats = outputs_stats, .close = outputs_close, .free = outputs_free},
 	{.name = "flusher", .start = flusher_start, .stats = flusher_stats, .close = flusher_close,

@@ -32,6 +32,7 @@
 #include "tr_fs.h"
 #include "tr_log.h"
 #include "tr_outputs.h"
+#include "tr_silences.h"
 #include "tr_time.h"
 
 #define BATCH 64                 /* rows read per pass */
@@ -708,7 +709,8 @@ static struct child *free_slot(struct tr_outputs *o)
  * digest's member alike. */
 static int goes_now(struct tr_outputs *o, const struct tr_notification *x)
 {
-	return !in_flight(o, x->id);
+	/* SPEC §6 silence: a row a silence matches is held until it ends */
+	return !in_flight(o, x->id) && !tr_silences_hold(o->d, x, tr_time_now());
 }
 
 static struct member member_of(const struct tr_notification *x)

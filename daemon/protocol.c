@@ -13,6 +13,7 @@
 #include "tr_metrics.h"
 #include "tr_peer.h"
 #include "tr_reload.h"
+#include "tr_silences.h"
 #include "tr_service.h"
 #include "tr_protocol.h"
 #include "tr_ticket.h"
@@ -631,6 +632,7 @@ static const struct {
 	{"metrics", op_metrics, 0},
 	{"reload", op_reload, 1},
 	{"retry", op_retry, 1},
+	{"silence", tr_protocol_silence, 1}, /* protocol_silence.c */
 	{"outbox", tr_protocol_outbox, 1}, /* protocol_outbox.c; its retry changes state */
 };
 

@@ -231,6 +231,17 @@ static const char *const migrations[] = {
 	"DROP INDEX outbox_pending;"
 	"CREATE INDEX outbox_pending ON outbox(next_at) WHERE delivered_at IS NULL AND failed_at IS NULL;"
 	"CREATE INDEX outbox_undelivered ON outbox(output, created_at) WHERE delivered_at IS NULL;",
+
+	/* 17: silences (SPEC §6 silence, tr_silences.h), kept a while after
+	 * they end for `silence list --all`; outbox_held says which silence
+	 * holds which notification (whose next_at is then the silence's end).
+	 * A table of its own, not a column of outbox: few rows, deleted when
+	 * their silence ends. */
+	"CREATE TABLE silences(id INTEGER PRIMARY KEY, account TEXT, queue TEXT, output TEXT, priority TEXT,"
+	"  starts_at INTEGER NOT NULL, until INTEGER NOT NULL, reason TEXT NOT NULL, created_by TEXT NOT NULL,"
+	"  created_at INTEGER NOT NULL, expired_at INTEGER, expired_by TEXT);"
+	"CREATE TABLE outbox_held(id INTEGER PRIMARY KEY, silence_id INTEGER NOT NULL);"
+	"CREATE INDEX outbox_held_silence ON outbox_held(silence_id);",
 };
 
 /* A counter's count in its window at time t (a parameter), for a row of
@@ -405,6 +416,33 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_OUTBOX_GROUP] = "SELECT id, output, payload, attempts, created_at, coalesce(retried_at, created_at)"
 			   " FROM outbox WHERE output = ?1 AND delivered_at IS NULL AND failed_at IS NULL"
 			   " AND next_at <= ?2 ORDER BY id LIMIT ?3",
+	/* Silences and the notifications they hold (store_silences.c). */
+	[S_SILENCE_ADD] = "INSERT INTO silences(account, queue, output, priority, starts_at, until, reason,"
+			  " created_by, created_at) VALUES(?,?,?,?,?,?,?,?,?)",
+	[S_SILENCE_EXPIRE] = "UPDATE silences SET expired_at = ?2, expired_by = ?3"
+			     " WHERE id = ?1 AND expired_at IS NULL AND until > ?2",
+	[S_SILENCE_RELEASE] = "UPDATE outbox SET next_at = ?2 WHERE id IN (SELECT id FROM outbox_held WHERE silence_id = ?1)"
+			      " AND delivered_at IS NULL",
+	[S_SILENCE_UNHOLD] = "DELETE FROM outbox_held WHERE silence_id = ?",
+	[S_SILENCE_HOLD_NEXT] = "UPDATE outbox SET next_at = ?2 WHERE id = ?1 AND delivered_at IS NULL",
+	[S_SILENCE_HOLD] = "INSERT OR REPLACE INTO outbox_held(id, silence_id) VALUES(?, ?)",
+	/* Few rows (TR_SILENCES_MAX running, KEEP_ENDED ended): no index but
+	 * the primary key's. */
+	[S_SILENCES_LIST] = "SELECT id, account, queue, output, priority, starts_at, until, reason, created_by,"
+			    " created_at, expired_at, expired_by, CASE WHEN expired_at IS NULL AND until > ?3 THEN"
+			    " (SELECT count(*) FROM outbox_held h JOIN outbox o ON o.id = h.id"
+			    " WHERE h.silence_id = silences.id AND o.delivered_at IS NULL) ELSE 0 END"
+			    " FROM silences WHERE (?1 = 0 OR id = ?1) AND (?2 OR (expired_at IS NULL AND until > ?3))"
+			    " ORDER BY id DESC LIMIT ?4",
+	[S_SILENCES_HELD] = "SELECT count(*) FROM outbox_held h JOIN silences s ON s.id = h.silence_id"
+			    " JOIN outbox o ON o.id = h.id WHERE s.expired_at IS NULL AND s.until > ?1"
+			    " AND o.delivered_at IS NULL",
+	[S_SILENCES_PRUNE_HELD] = "DELETE FROM outbox_held WHERE silence_id IN (SELECT id FROM silences"
+				  " WHERE expired_at IS NOT NULL OR until <= ?1)",
+	/* Ended long enough ago, or past the newest ?3 kept. */
+	[S_SILENCES_PRUNE] = "DELETE FROM silences WHERE id IN (SELECT id FROM silences"
+			     " WHERE (expired_at IS NOT NULL OR until <= ?1) AND (coalesce(expired_at, until) < ?2"
+			     " OR id < (SELECT id FROM silences ORDER BY id DESC LIMIT 1 OFFSET ?3)) LIMIT ?4)",
 };
 
 const char *tr_store_errmsg(struct tr_store *s)

@@ -94,6 +94,11 @@ int cmd_status(struct ctl *c, int argc, char **argv)
 		free(label);
 		free(age);
 	}
+	/* SPEC §6 silence: what is being held back, so a quiet day is not a mystery */
+	if (jget(stats_of(resp), "silences_active"))
+		table_add2(&t, "silences", xasprintf("%.0f active, %.0f notifications held",
+						     jnum(stats_of(resp), "silences_active"),
+						     jnum(stats_of(resp), "notifications_held")));
 	const cJSON *cf = jobject(jget(stats_of(resp), "commit_failures"));
 	if (cf) {
 		char *at = jfield(cf, "last_at"), *err = jfield(cf, "last_error");

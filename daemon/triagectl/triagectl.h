@@ -179,6 +179,7 @@ int cmd_reload(struct ctl *c, int argc, char **argv);
 int cmd_retry(struct ctl *c, int argc, char **argv);
 int cmd_test(struct ctl *c, int argc, char **argv);
 int cmd_state(struct ctl *c, int argc, char **argv);    /* cmd_state.c */
+int cmd_silence(struct ctl *c, int argc, char **argv);  /* cmd_silence.c */
 int cmd_watch(struct ctl *c, int argc, char **argv);    /* cmd_watch.c */
 int cmd_raw(struct ctl *c, int argc, char **argv);
 int cmd_metrics(struct ctl *c, int argc, char **argv);  /* cmd_metrics.c */

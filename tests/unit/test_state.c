@@ -336,6 +336,8 @@ static const struct { const char *probe, *undo; } after_one_keyspace[] = {
 	 "ALTER TABLE outbox DROP COLUMN failed_at; ALTER TABLE outbox DROP COLUMN retried_at;"
 	 "ALTER TABLE outbox DROP COLUMN retried_by;"
 	 "CREATE INDEX outbox_pending ON outbox(next_at) WHERE delivered_at IS NULL;"},
+	{"SELECT count(*) FROM sqlite_master WHERE name = 'silences'", /* silences */
+	 "DROP TABLE silences; DROP TABLE outbox_held;"},
 };
 
 /* Before, a value and a counter could share a name and counters kept no

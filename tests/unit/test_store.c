@@ -1050,9 +1050,10 @@ static void test_step_history(void **state)
 	assert_int_equal(side_count(f->path, "SELECT count(*) FROM steps"), 2); /* and b's first */
 }
 
-/* What migrations 16, 15, 13, 10, 9 and 8 changed, undone, to make a
+/* What migrations 17, 16, 15, 13, 10, 9 and 8 changed, undone, to make a
  * database of an older version (11 and 12 only deleted rows and an index). */
-#define UNDO_16 "DROP INDEX outbox_undelivered; DROP INDEX outbox_pending;" \
+#define UNDO_17 "DROP TABLE silences; DROP TABLE outbox_held;"
+#define UNDO_16 UNDO_17 "DROP INDEX outbox_undelivered; DROP INDEX outbox_pending;" \
 	"ALTER TABLE outbox DROP COLUMN failed_at; ALTER TABLE outbox DROP COLUMN retried_at;" \
 	"ALTER TABLE outbox DROP COLUMN retried_by;" \
 	"CREATE INDEX outbox_pending ON outbox(next_at) WHERE delivered_at IS NULL;"
