@@ -145,6 +145,18 @@ class Parking(unittest.TestCase):
             self.assertEqual(r.returncode, 2, r.stderr)
 
 
+    def test_a_delivery_older_than_max_age_is_parked_before_its_attempts_run_out(self):
+        with Folder() as folder:
+            script = make_script(folder, 7)
+            config = f'outputs:\n  lead: {{ exec: ["{script}"], attempts: 50, max_age: 2s }}\n'
+            with Daemon(rules={"50-tell.lua": NOTIFY}, shipped=False, config=config) as d:
+                d.ingest([{"type": "probe.tell", "id": "old"}])
+                self.assertTrue(wait(lambda: stats(d)["outputs"]["lead"]["failed"] == 1, timeout=20), d.log())
+                [row] = d.request({"op": "outbox", "failed": True})["outbox"]
+                self.assertLess(row["attempts"], 5, "parked by age, long before 50 tries")
+                self.assertEqual(d.log().count("parked as failed"), 1)
+
+
 class Grouping(unittest.TestCase):
     def test_a_burst_within_group_wait_goes_as_one_digest(self):
         with Folder() as folder:
@@ -171,6 +183,18 @@ class Grouping(unittest.TestCase):
         solo = [r for r in runs(folder) if r["message"] == "about solo"]
         self.assertEqual(len(solo), 1)
         self.assertNotIn("digest", solo[0]["stdin"])
+
+    def test_a_dir_output_with_group_wait_writes_one_file(self):
+        config = "outputs:\n  erp: { dir: erp, group_wait: 1s }\n"
+        with Daemon(rules={"50-tell.lua": NOTIFY}, shipped=False, config=config) as d:
+            d.ingest([{"type": "probe.tell", "id": f"d{i}", "output": "erp"} for i in range(3)])
+            folder = os.path.join(d.dir, "erp")
+            self.assertTrue(wait(lambda: stats(d)["outputs"]["erp"]["delivered"] == 3, timeout=15), d.log())
+            [name] = os.listdir(folder)
+            with open(os.path.join(folder, name)) as f:
+                digest = json.load(f)
+            self.assertEqual((digest["digest"], digest["count"]), (True, 3))
+            self.assertEqual(digest["message"], "3 notifications: about d0; about d1; about d2")
 
 
 if __name__ == "__main__":
