@@ -14,6 +14,7 @@
 struct stats_ctx {
 	cJSON *outputs;
 	int64_t now;
+	char reason[400]; /* the first degraded output's, "" none */
 };
 
 static int add_output(void *ud, const struct tr_output_stats *st)
@@ -31,6 +32,13 @@ static int add_output(void *ud, const struct tr_output_stats *st)
 	cJSON_AddStringToObject(o, "last_error", st->last_error);
 	cJSON_AddNumberToObject(o, "failed_attempts", (double)st->failed_attempts);
 	cJSON_AddNumberToObject(o, "parked", (double)st->parked);
+	if (x->reason[0])
+		return 0;
+	if (st->parked_now > 0)
+		snprintf(x->reason, sizeof(x->reason), "output %s has %lld parked deliveries (last error: %s)", st->name,
+			 (long long)st->parked_now, st->last_error[0] ? st->last_error : "not seen since start");
+	else if (st->failing)
+		snprintf(x->reason, sizeof(x->reason), "output %s is failing: %s", st->name, st->last_error);
 	return 0;
 }
 
@@ -42,17 +50,16 @@ static int add_output(void *ud, const struct tr_output_stats *st)
  * unless something worse (failing commits) already did. */
 void tr_view_outputs_stats(struct tr_outputs *o, cJSON *stats)
 {
+	/* one read of the outbox for the counts and the health both */
 	struct stats_ctx x = {.outputs = cJSON_AddObjectToObject(stats, "outputs"), .now = tr_time_now()};
 	if (!x.outputs || tr_outputs_stats_each(o, add_output, &x) != 0)
 		return;
-	char reason[400];
 	const cJSON *health = cJSON_GetObjectItemCaseSensitive(stats, "health");
-	if (!tr_outputs_degraded(o, reason, sizeof(reason)) ||
-	    (cJSON_IsString(health) && strcmp(health->valuestring, "ok") != 0))
+	if (!x.reason[0] || (cJSON_IsString(health) && strcmp(health->valuestring, "ok") != 0))
 		return;
 	cJSON_DeleteItemFromObjectCaseSensitive(stats, "health");
 	cJSON_AddStringToObject(stats, "health", "degraded");
-	cJSON_AddStringToObject(stats, "health_reason", reason);
+	cJSON_AddStringToObject(stats, "health_reason", x.reason);
 }
 
 static void add_time(cJSON *o, const char *name, int64_t t)
