@@ -235,7 +235,11 @@ int tr_silences_hold(struct tr_daemon *d, const struct tr_notification *x, int64
 				 (long long)x->id, tr_strerror(rc));
 		else {
 			sl->held_total++;
-			log_info("notify %s: notification %lld held by silence %lld", x->output, (long long)x->id,
+			/* a held row is no delivery, so the pass would not count it
+			 * as progress and would wait a second before its next batch:
+			 * a flood being held would hold up every other row behind it */
+			tr_outputs_resume(d->outputs);
+			log_debug("notify %s: notification %lld held by silence %lld", x->output, (long long)x->id,
 				 (long long)best->id);
 		}
 	}

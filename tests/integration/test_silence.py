@@ -144,6 +144,19 @@ class Silence(unittest.TestCase):
             self.assertEqual(r["released"], 4)
             self.assertTrue(wait(lambda: len(delivered(d)) == 6))
 
+    def test_holding_a_flood_does_not_hold_up_the_others(self):
+        with Daemon(rules={"50-probe.lua": RULES}, shipped=False, config=CONFIG) as d:
+            self.add(d, account="A", until="1h", reason="outage")
+            # ten delivery batches of A, then one of B behind them
+            d.ingest([{"type": "probe.open", "id": f"a{i}", "account": "A"} for i in range(640)])
+            d.ingest([{"type": "probe.open", "id": "b", "account": "B"}])
+            start = time.monotonic()
+            self.assertTrue(wait(lambda: ("B", "opened b") in delivered(d), timeout=30))
+            # a second between batches would be ten here
+            self.assertLess(time.monotonic() - start, 6)
+            self.assertTrue(wait(lambda: stats(d)["notifications_held"] >= 640))
+            self.assertEqual({a for a, _ in delivered(d)}, {"B"})
+
     def test_bad_requests_name_their_field(self):
         with Daemon(rules={"50-probe.lua": RULES}, shipped=False, config=CONFIG) as d:
             base = {"action": "add", "account": "A", "until": "1h", "reason": "r"}
