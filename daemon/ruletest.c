@@ -269,7 +269,8 @@ static int consume_all(void *ud)
 
 /* notifications() -> what rules and timers notified since the test began
  * (or since the last clear), in the order they did:
- * {output=, message=, ticket=<id or nil>, event={type=, id=}, at=, by=};
+ * {output=, message=, note=, ticket=<id or nil>, event={type=, id=}, at=, by=}
+ * (message: the line naming the ticket, notify_text.c; note: the rule's words);
  * notifications{clear = true} returns the same and forgets them, so the
  * next call shows only newer ones. Nothing is delivered in a test. */
 static int l_notifications(lua_State *L)
