@@ -824,22 +824,30 @@ static int deliver_rows(struct tr_outputs *o, const char *output, const struct t
 	return rc != 2;
 }
 
-/* A due row x (at i of the batch) of an output with a group_wait: the
- * first of its output in a pass decides for its group, which goes as one
+/* The first due row x (at i of the batch) of an output with a group_wait
+ * in a pass (group_decided) decides for its group, which goes as one
  * digest once its oldest row is group_wait old or GROUP_MAX rows wait;
  * until then the output's due rows of this batch are deferred to that
  * moment (so the batch reads past them and the pass wakes then).
  * Outcomes are added at *nres. Returns 1 when something was done, 0 when
- * not (its group was decided this pass), -1 when the results have no room
- * for a digest (the next pass does it), or a store error. */
+ * nothing could be (every row of the group in flight or held), -1 when the
+ * results have no room for a digest (the next pass does it), or a store
+ * error. */
+/* Whether the group of x's output was decided by an earlier row of this
+ * pass: then x went with it, was deferred with it, or waits for the next
+ * pass; it is not looked at again (a silence would hold it twice). */
+static int group_decided(struct tr_outputs *o, const struct tr_notification *x)
+{
+	const struct out_state *st = track(o, x->output);
+	return st && st->pass_seen == o->passes;
+}
+
 static int gather(struct tr_outputs *o, const struct tr_output *out, int i, int n, int64_t now, int *nres)
 {
 	const struct tr_notification *x = &o->rows[i];
 	struct out_state *st = track(o, x->output), none = {0};
 	if (!st)
 		st = &none; /* uncounted: decided from this row alone */
-	if (st->pass_seen == o->passes)
-		return 0;
 	if (*nres + GROUP_MAX > RESULTS_MAX)
 		return -1;
 	st->pass_seen = o->passes;
@@ -874,9 +882,8 @@ static int gather(struct tr_outputs *o, const struct tr_output *out, int i, int 
 		}
 	}
 	added = 0;
-	if (kept && !deliver_rows(o, x->output, o->group, kept, now, &o->results[*nres], &added))
-		st->pass_seen = 0; /* no free slot: the next pass tries again */
-	else
+	/* no free exec slot: the group stays as it is; a slot freed arms a pass */
+	if (!kept || deliver_rows(o, x->output, o->group, kept, now, &o->results[*nres], &added))
 		st->group_at = 0;
 	*nres += added;
 	tr_notifications_free(o->group, ng);
@@ -901,15 +908,16 @@ static void run_pass(struct tr_outputs *o)
 	int nres = 0, progress = 0, more = 0, rc = 0;
 	for (int i = 0; i < n; i++) {
 		const struct tr_notification *x = &o->rows[i];
-		if (!goes_now(o, x))
+		const struct tr_output *out = tr_config_output(&d->cfg, x->output);
+		int grouped = out && out->group_wait > 0;
+		if ((grouped && group_decided(o, x)) || !goes_now(o, x))
 			continue;
 		if (progress && tr_mono_ms() > deadline) {
 			more = 1;
 			break;
 		}
-		const struct tr_output *out = tr_config_output(&d->cfg, x->output);
 		int did, filled = 0;
-		if (out && out->group_wait > 0) {
+		if (grouped) {
 			did = gather(o, out, i, n, now, &nres);
 		} else {
 			did = deliver_rows(o, x->output, x, 1, now, &o->results[nres], &filled);

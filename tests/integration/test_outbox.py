@@ -184,6 +184,22 @@ class Grouping(unittest.TestCase):
         self.assertEqual(len(solo), 1)
         self.assertNotIn("digest", solo[0]["stdin"])
 
+    def test_what_a_silence_held_goes_as_one_digest_when_it_ends(self):
+        config = "outputs:\n  erp: { dir: erp, group_wait: 1s }\n"
+        with Daemon(rules={"50-tell.lua": NOTIFY}, shipped=False, config=config) as d:
+            r = d.request({"op": "silence", "action": "add", "output": "erp", "until": "1h", "reason": "outage"})
+            self.assertTrue(r["ok"], r)
+            d.ingest([{"type": "probe.tell", "id": f"h{i}", "output": "erp"} for i in range(4)])
+            self.assertTrue(wait(lambda: stats(d)["notifications_held_total"] == 4), d.log())
+            time.sleep(1.5)  # past the group_wait: still held, held once each
+            self.assertEqual(stats(d)["notifications_held_total"], 4)
+            self.assertEqual(stats(d)["outputs"]["erp"]["delivered"], 0)
+            d.request({"op": "silence", "action": "expire", "id": r["silence"]["id"]})
+            self.assertTrue(wait(lambda: stats(d)["outputs"]["erp"]["delivered"] == 4, timeout=15), d.log())
+            [name] = os.listdir(os.path.join(d.dir, "erp"))
+            with open(os.path.join(d.dir, "erp", name)) as f:
+                self.assertEqual(json.load(f)["count"], 4)
+
     def test_a_dir_output_with_group_wait_writes_one_file(self):
         config = "outputs:\n  erp: { dir: erp, group_wait: 1s }\n"
         with Daemon(rules={"50-tell.lua": NOTIFY}, shipped=False, config=config) as d:
