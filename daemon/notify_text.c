@@ -125,7 +125,9 @@ static const char *field_text(const cJSON *fields, const char *name, char *buf, 
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(fields, name);
 	if (cJSON_IsString(v) && v->valuestring[0])
 		return v->valuestring;
-	if (cJSON_IsNumber(v) && v->valuedouble == (double)(long long)v->valuedouble) {
+	/* whole and within 2^53, so the cast is exact and defined */
+	if (cJSON_IsNumber(v) && v->valuedouble > -9007199254740992.0 && v->valuedouble < 9007199254740992.0 &&
+	    v->valuedouble == (double)(long long)v->valuedouble) {
 		snprintf(buf, len, "%lld", (long long)v->valuedouble);
 		return buf;
 	}

@@ -87,6 +87,9 @@ static void the_line_names_the_ticket_once(void **state)
 	/* a marketplace without an account stands alone */
 	struct tr_ticket m = {.id = 10, .title = "Policy warning", .priority = "urgent", .fields = "{\"marketplace\":\"JP\"}"};
 	line(&m, NULL, "read it", now, "[urgent] Policy warning — JP — read it");
+	/* a number too large for a whole one, or not whole, is not shown */
+	struct tr_ticket big = {.id = 11, .title = "Odd", .fields = "{\"order_id\":1e300,\"case_id\":1.5}"};
+	line(&big, NULL, NULL, now, "Odd");
 }
 
 int main(void)
