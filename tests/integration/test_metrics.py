@@ -208,9 +208,16 @@ rule { name = "tell", on = "probe.notify", action = function(ev) notify("drop", 
         with Daemon(rules=RULES) as d:
             d.ingest([feedback(1, 1), {"type": "probe.ok", "id": "p1"}, {"type": "probe.fail", "id": "p2"},
                       {"id": "bad"}])
+            # a sender inventing types: past 200 they are one type, "_other"
+            r = d.ingest([{"type": f"made.up{i}", "id": f"m{i}"} for i in range(250)])
+            self.assertEqual(r["accepted"], 250, r)
             out = d.ctl("metrics")
             self.assertEqual(out.returncode, 0, out.stderr)
-            parse(out.stdout)
+            s = parse(out.stdout)
+            types = [dict(k[1])["type"] for k in s if k[0] == "triaged_events_total"]
+            self.assertEqual(len(types), 201, types)
+            self.assertIn("_other", types)
+            self.assertEqual(sum(v for k, v in s.items() if k[0] == "triaged_events_total"), 253)
             self.assertIn('rule="say \\"hi\\" \\\\ then\\nnewline"', out.stdout)
             check = subprocess.run([promtool, "check", "metrics"], input=out.stdout, capture_output=True,
                                    text=True, timeout=60)
