@@ -64,6 +64,7 @@ int tr_event_counts_add(struct tr_event_counts *c, const char *type, const char 
 	}
 	const char *from = source_class(source);
 	struct tr_event_count_slot *s = find(c, type, from);
+	/* SPEC §6 never grows memory without bound: types past the cap are one */
 	if (!s->type && c->pairs >= TR_EVENT_COUNTS_TYPES)
 		s = find(c, type = TR_EVENT_COUNTS_OTHER, from);
 	if (!s->type) {
