@@ -1165,6 +1165,79 @@ static void test_outbox_pending_order(void **state)
 	tr_notifications_free(x, n);
 }
 
+static int count_row(void *ud, const char *output, int64_t pending, int64_t parked, int64_t oldest)
+{
+	int64_t *c = ud;
+	if (strcmp(output, "lead") == 0) {
+		c[0] = pending;
+		c[1] = parked;
+		c[2] = oldest;
+	}
+	return 0;
+}
+
+static int list_row(void *ud, const struct tr_outbox_row *r)
+{
+	int64_t *ids = ud;
+	ids[++ids[0]] = r->id;
+	return ids[0] == 3;
+}
+
+/* A parked notification (issue 20) is never read as due again, is counted
+ * as parked, and comes back due now, its attempts restarted, when put
+ * back; only a parked one can be. */
+static void test_outbox_parked(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(tr_store_begin(f->s), 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(tr_store_outbox_add(f->s, "lead", "{}", NOW + i), 0);
+	assert_int_equal(tr_store_commit(f->s), 0);
+	struct tr_notification x[4];
+	int n = 0;
+	assert_int_equal(tr_store_outbox_pending(f->s, NOW + 5, 4, x, &n), 0);
+	assert_int_equal(n, 3);
+	int64_t first = x[0].id;
+	assert_int_equal(x[0].created_at, NOW);
+	assert_int_equal(x[0].since, NOW);
+	tr_notifications_free(x, n);
+
+	int64_t moved = 0;
+	assert_int_equal(tr_store_begin(f->s), 0);
+	assert_int_equal(tr_store_outbox_park(f->s, first, NOW + 5, "exit status 7"), 0);
+	assert_int_equal(tr_store_outbox_unpark(f->s, first + 1, NOW + 5, "ops", &moved), 0);
+	assert_int_equal(moved, 0); /* not parked: nothing to put back */
+	assert_int_equal(tr_store_commit(f->s), 0);
+	assert_int_equal(tr_store_outbox_pending(f->s, NOW + 999999, 4, x, &n), 0);
+	assert_int_equal(n, 2);
+	assert_true(x[0].id != first && x[1].id != first);
+	tr_notifications_free(x, n);
+	int64_t c[3] = {-1, -1, -1}, ids[5] = {0};
+	assert_int_equal(tr_store_outbox_counts(f->s, count_row, c), 0);
+	assert_int_equal(c[0], 2);
+	assert_int_equal(c[1], 1);
+	assert_int_equal(c[2], NOW + 1); /* the oldest still pending */
+	assert_int_equal(tr_store_outbox_list(f->s, 1, 0, 10, list_row, ids), 0);
+	assert_int_equal(ids[0], 1);
+	assert_int_equal(ids[1], first);
+
+	assert_int_equal(tr_store_begin(f->s), 0);
+	assert_int_equal(tr_store_outbox_unpark(f->s, 0, NOW + 100, "ops", &moved), 0);
+	assert_int_equal(tr_store_commit(f->s), 0);
+	assert_int_equal(moved, 1);
+	assert_int_equal(tr_store_outbox_pending(f->s, NOW + 100, 4, x, &n), 0);
+	assert_int_equal(n, 3);
+	for (int i = 0; i < n; i++)
+		if (x[i].id == first) {
+			assert_int_equal(x[i].attempts, 0);
+			assert_int_equal(x[i].since, NOW + 100); /* its age starts again */
+		}
+	tr_notifications_free(x, n);
+	ids[0] = 0;
+	assert_int_equal(tr_store_outbox_list(f->s, 0, 0, 10, list_row, ids), 1); /* stopped at 3 */
+	assert_int_equal(ids[0], 3);
+}
+
 /* Delivered notifications are kept a week, then pruned as later ones are
  * delivered (two per delivery); undelivered ones are never touched. */
 static void test_outbox_prune(void **state)
@@ -1309,6 +1382,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ticket_steps, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migration_steps, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_outbox_pending_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_outbox_parked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ticket_counts, setup, teardown),
 		cmocka_unit_test(test_timer_payload),
 		cmocka_unit_test_setup_teardown(test_checkpoint_lets_the_wal_start_over, setup, teardown),
