@@ -1,8 +1,11 @@
 /* Delivering notifications from the outbox (SPEC §5): exec (an argv, no
  * shell, with a timeout), dir (one JSON file per notification, written
  * atomically), watch (live `triagectl watch` subscribers) and journal (the
- * log). A failing output is retried with backoff; a delivered one is marked
- * in the database, so a restart resends only what was not delivered. */
+ * log). A failing output is retried with backoff, until its `attempts` or
+ * `max_age` run out: then the delivery is parked as failed until `outbox
+ * retry`; an output with a `group_wait` sends what gathers as one digest.
+ * A delivered one is marked in the database, so a restart resends only
+ * what was not delivered. */
 #ifndef TR_OUTPUTS_H
 #define TR_OUTPUTS_H
 
