@@ -20,6 +20,7 @@
 #include "tr_spool.h"
 #include "tr_time.h"
 #include "tr_timers.h"
+#include "tr_watch.h"
 #include "tr_views.h"
 
 /* ---- the store, the rules and the ingest pipeline ---- */
@@ -97,6 +98,8 @@ static void server_stats(struct tr_daemon *d, cJSON *stats, cJSON *answer)
 	cJSON_AddNumberToObject(stats, "clients", ss.clients);
 	cJSON_AddNumberToObject(stats, "pending_events", (double)ss.pending_events);
 	cJSON_AddNumberToObject(stats, "busy_answers", (double)ss.busy_answers);
+	cJSON_AddNumberToObject(stats, "watchers", (double)ss.watchers);
+	cJSON_AddNumberToObject(stats, "watchers_dropped", (double)ss.watchers_dropped);
 	if (ss.ingest_answer.n) {
 		/* the daemon's own time to answer the last ingests (tr_latency.h) */
 		cJSON *a = cJSON_AddObjectToObject(stats, "ingest_answer_ms");
@@ -138,10 +141,10 @@ static void timers_free(struct tr_daemon *d) { tr_timers_free(d->timers); }
 static int outputs_start(struct tr_daemon *d, struct tr_errors *errs)
 {
 	(void)errs;
-	int rc = tr_outputs_start(d, &d->outputs);
-	if (rc == 0)
-		tr_outputs_set_watch(d->outputs, tr_server_broadcast, d->server);
-	return rc;
+	/* SPEC §6 watch: a notification to the "watch" output reaches the
+	 * watchers through the stream (watch.c), as every notification does;
+	 * delivering it only marks it done. */
+	return tr_outputs_start(d, &d->outputs);
 }
 
 static void outputs_flushed(struct tr_daemon *d) { tr_outputs_poke(d->outputs); }
@@ -153,6 +156,38 @@ static void outputs_stats(struct tr_daemon *d, cJSON *stats, cJSON *answer)
 {
 	(void)answer;
 	tr_view_outputs_stats(d->outputs, stats);
+}
+
+/* ---- the live stream (SPEC §6 watch): every notification and change ---- */
+
+static int watch_start(struct tr_daemon *d, struct tr_errors *errs)
+{
+	int rc = tr_watch_start(d, &d->watch);
+	if (rc) {
+		tr_errors_add(errs, d->cfg.state_dir, 0, 0, NULL, "cannot start the watch stream: %s",
+			      tr_strerror(rc));
+		return rc;
+	}
+	struct tr_watch_sink socket = {.listeners = tr_server_watchers, .send = tr_server_broadcast,
+				       .ud = d->server};
+	tr_watch_add_sink(d->watch, &socket);
+	tr_server_on_watch(d->server, tr_watch_join, d->watch);
+	return 0;
+}
+
+static void watch_flushed(struct tr_daemon *d) { tr_watch_poke(d->watch); }
+static void watch_close(struct tr_daemon *d) { tr_watch_close(d->watch); }
+
+static void watch_free(struct tr_daemon *d)
+{
+	tr_watch_free(d->watch);
+	d->watch = NULL;
+}
+
+static void watch_stats(struct tr_daemon *d, cJSON *stats, cJSON *answer)
+{
+	(void)answer;
+	cJSON_AddNumberToObject(stats, "watch_lines", (double)tr_watch_lines(d->watch));
 }
 
 /* ---- durability: the WAL flusher ---- */
@@ -234,6 +269,10 @@ static const struct tr_part parts[] = {
 	{.name = "silences", .start = tr_silences_start, .stats = tr_silences_stats, .free = tr_silences_free},
 	{.name = "outputs", .start = outputs_start, .resume = outputs_resume, .flushed = outputs_flushed,
 	 .stats = outputs_stats, .close = outputs_close, .free = outputs_free},
+	/* after the server (its sink) and the writers; flushed: what a
+	 * durable commit added streams to the watchers */
+	{.name = "watch", .start = watch_start, .flushed = watch_flushed, .stats = watch_stats,
+	 .close = watch_close, .free = watch_free},
 	{.name = "flusher", .start = flusher_start, .stats = flusher_stats, .close = flusher_close,
 	 .free = flusher_free},
 	{.name = NULL},

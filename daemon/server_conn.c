@@ -4,15 +4,24 @@
  * written with the count of bytes its client has not taken yet, and the
  * peer's going. Not reading or line framing (server.c), nor what a request
  * is or when it runs (server_queue.c); it calls neither. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "server_internal.h"
 #include "tr_json.h"
 #include "tr_log.h"
 
-/* Notifications a `watch` client has not taken: past this it misses them
- * (counted); a burst of events can make many in one loop turn. */
-#define MAX_UNREAD_WATCH (8u << 20)
+/* SPEC §6 watch, memory never grows without bound: stream lines a `watch`
+ * client has not taken. A burst of events makes many lines in one loop
+ * turn, so a client that reads gets some slack; one that stays past this
+ * is dropped with a last line saying so, not left to miss lines silently
+ * (it would believe it saw everything). */
+#define MAX_UNREAD_WATCH (4u << 20)
+/* A dropped watcher's time to take what was written to it and the line
+ * that says why it goes (a person who paused a pager comes back to the
+ * reason, not a bare end of stream); then it is closed, taken or not. It
+ * gets nothing new meanwhile: its cost stays what it was at the drop. */
+#define DROP_GRACE_MS 10000
 
 struct write_req {
 	uv_write_t req;
@@ -43,8 +52,25 @@ static void on_conn_closed(uv_handle_t *h)
 	tr_conn_release(c);
 }
 
+static void on_drop_timer_closed(uv_handle_t *h)
+{
+	tr_conn_release(h->data);
+}
+
+/* Stops c's stream (it left, or was dropped). */
+static void unwatch(struct conn *c)
+{
+	if (!c->watching)
+		return;
+	c->watching = 0;
+	c->srv->watchers--;
+}
+
 void tr_conn_close(struct conn *c)
 {
+	unwatch(c);
+	if (c->dropped && !uv_is_closing((uv_handle_t *)&c->drop_timer))
+		uv_close((uv_handle_t *)&c->drop_timer, on_drop_timer_closed);
 	/* the drain deadline closes every handle of the loop directly */
 	if (c->closing || uv_is_closing((uv_handle_t *)&c->pipe))
 		return;
@@ -54,7 +80,7 @@ void tr_conn_close(struct conn *c)
 
 void tr_conn_maybe_done(struct conn *c)
 {
-	if ((c->eof || c->srv->closing) && c->queued == 0 && c->unread == 0)
+	if ((c->eof || c->dropped || c->srv->closing) && c->queued == 0 && c->unread == 0)
 		tr_conn_close(c);
 }
 
@@ -117,27 +143,65 @@ void tr_conn_send_answer(struct conn *c, cJSON *answer)
 	free(text);
 }
 
-void tr_server_broadcast(void *ud, const char *json)
+void tr_conn_watch(struct conn *c)
+{
+	struct tr_server *srv = c->srv;
+	if (c->watching || c->dropped || c->closing)
+		return;
+	c->watching = 1;
+	srv->watchers++;
+	if (srv->watch_join)
+		srv->watch_join(srv->watch_join_ud);
+}
+
+void tr_server_on_watch(struct tr_server *srv, void (*join)(void *ud), void *ud)
+{
+	srv->watch_join = join;
+	srv->watch_join_ud = ud;
+}
+
+size_t tr_server_watchers(void *ud)
 {
 	struct tr_server *srv = ud;
-	char *text = NULL; /* the line, made once for every watcher */
+	return srv ? srv->watchers : 0;
+}
+
+static void on_drop_deadline(uv_timer_t *t)
+{
+	tr_conn_close(t->data);
+}
+
+/* SPEC §6 watch: c left more than MAX_UNREAD_WATCH of the stream unread.
+ * It gets no more lines but one that says why, a grace period to take
+ * them, and is closed: its pending lines are the most it ever costs. */
+static void drop(struct conn *c)
+{
+	struct tr_server *srv = c->srv;
+	unwatch(c);
+	c->dropped = 1;
+	srv->watchers_dropped++;
+	log_warnx("watch: dropping the watcher of uid %u (pid %d): it did not read %zu bytes of the stream",
+		  (unsigned)c->peer.uid, (int)c->peer.pid, c->unread);
+	uv_timer_init(srv->d->loop, &c->drop_timer);
+	c->drop_timer.data = c;
+	c->refs++; /* the timer's: released in its close callback */
+	uv_timer_start(&c->drop_timer, on_drop_deadline, DROP_GRACE_MS, 0);
+	char line[200];
+	snprintf(line, sizeof(line), "{\"dropped\":true,\"reason\":\"the watcher did not read its stream:"
+		 " more than %u MiB of lines were waiting for it\"}", MAX_UNREAD_WATCH >> 20);
+	send_line(c, line); /* past the bound by one short line, once */
+}
+
+void tr_server_broadcast(void *ud, const char *line)
+{
+	struct tr_server *srv = ud;
+	size_t len = strlen(line) + 1;
 	for (struct conn *c = srv->conns; c; c = c->next) {
 		if (!c->watching || c->closing)
 			continue;
-		if (c->unread >= MAX_UNREAD_WATCH) {
-			srv->watch_dropped++; /* bounded: a watcher that does not read misses lines */
-			continue;
-		}
-		if (!text) {
-			cJSON *line = cJSON_CreateObject();
-			cJSON *n = cJSON_Parse(json);
-			cJSON_AddItemToObject(line, "notification", n ? n : cJSON_CreateString(json));
-			text = tr_json_print(line);
-			cJSON_Delete(line);
-			if (!text)
-				return;
-		}
-		send_line(c, text);
+		if (c->unread + len > MAX_UNREAD_WATCH)
+			drop(c);
+		else
+			send_line(c, line);
 	}
-	free(text);
 }

@@ -73,6 +73,7 @@ struct request {
 	uint64_t commit;       /* the answer goes once this commit is durable */
 	uint64_t taken_us;     /* tr_mono_us() when its line was read */
 	int on_worker;         /* prepared on the worker thread */
+	int watch;             /* a `watch`: its connection watches once answered */
 };
 
 struct conn {
@@ -90,7 +91,10 @@ struct conn {
 	struct request *unadmitted;    /* the first of those not yet admitted */
 	int held;         /* answers waiting for a flush */
 	int paused;
-	int watching;     /* subscribed to notifications (`watch`) */
+	int watching;     /* `watch`: gets the stream's lines (tr_watch.h) */
+	int dropped;      /* a watcher that did not read: closes once its last
+			   * line is taken, or at drop_timer */
+	uv_timer_t drop_timer; /* initialised when dropped; holds a reference */
 	size_t unread;    /* answer bytes written but not yet taken by the client */
 	struct tr_peer peer;
 	struct conn *prev, *next;
@@ -128,7 +132,10 @@ struct tr_server {
 	struct conn *conns;
 	uint64_t busy_answers;
 	struct tr_latency ingest_latency; /* read to answered, for `stats` */
-	uint64_t watch_dropped;  /* notifications a slow watcher did not get */
+	size_t watchers;         /* connections watching */
+	uint64_t watchers_dropped; /* watchers dropped for not reading */
+	void (*watch_join)(void *ud); /* a watcher joined (tr_server_on_watch) */
+	void *watch_join_ud;
 	size_t max_line;
 };
 
@@ -148,6 +155,8 @@ void tr_conn_maybe_done(struct conn *c);
  * ones are never made, and the scheduler skips what it queued that only
  * reads. */
 void tr_conn_gone(struct conn *c);
+/* The answer to c's `watch` went: c gets the stream's lines from now on. */
+void tr_conn_watch(struct conn *c);
 /* Writes answer and a newline to c (answer NULL: an out-of-memory error);
  * does not take answer. Nothing is sent to a closing connection. */
 void tr_conn_send_answer(struct conn *c, cJSON *answer);

@@ -248,6 +248,8 @@ static void deliver(struct tr_server *srv, struct request *r)
 	if (r->prep.ingest)
 		tr_latency_add(&srv->ingest_latency, tr_mono_us() - r->taken_us);
 	tr_conn_send_answer(r->conn, r->answer);
+	if (r->watch) /* its lines come after its answer, never before */
+		tr_conn_watch(r->conn);
 	request_done(srv, r);
 }
 
@@ -407,8 +409,9 @@ static void run(struct tr_server *srv, struct request *r, struct request **batch
 	commit_batch(srv, batch);
 	*batch_tail = batch;
 	if (is_op(r->prep.req, "watch")) {
-		/* SPEC §6 watch: notifications stream to this client until it leaves. */
-		r->conn->watching = 1;
+		/* SPEC §6 watch: every notification and ticket change streams to
+		 * this client until it leaves (tr_watch.h), from its answer on. */
+		r->watch = 1;
 		r->answer = cJSON_CreateObject();
 		cJSON_AddTrueToObject(r->answer, "ok");
 		cJSON_AddTrueToObject(r->answer, "watching");

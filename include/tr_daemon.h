@@ -15,6 +15,7 @@ struct tr_server;
 struct tr_spool;
 struct tr_timers;
 struct tr_outputs;
+struct tr_watch;
 struct tr_silences;
 struct tr_flusher;
 struct tr_part;
@@ -29,6 +30,7 @@ struct tr_daemon {
 	struct tr_spool *spool;
 	struct tr_timers *timers;
 	struct tr_outputs *outputs;
+	struct tr_watch *watch;       /* SPEC §6 watch: the live stream (tr_watch.h) */
 	struct tr_silences *silences; /* SPEC §6 silence: what holds notifications (tr_silences.h) */
 	/* durability full: flushes the WAL off the loop thread; NULL under
 	 * normal, and when commits are synchronous (see tr_daemon_durable) */

@@ -72,6 +72,8 @@ struct tr_server_stats {
 	int clients;
 	size_t pending_events;
 	uint64_t busy_answers;
+	size_t watchers;            /* clients streaming `watch` */
+	uint64_t watchers_dropped;  /* watchers dropped for not reading */
 	struct tr_latency_summary ingest_answer;  /* the last TR_LATENCY_WINDOW ingests */
 };
 void tr_server_get_stats(struct tr_server *srv, struct tr_server_stats *st);

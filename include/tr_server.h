@@ -31,8 +31,15 @@ void tr_server_close(struct tr_server *srv);
  * connection still open, dropping what it did not take. NULL is a no-op. */
 void tr_server_close_clients(struct tr_server *srv);
 void tr_server_free(struct tr_server *srv);
-/* Sends {"notification": json} to every `watch` client (tr_outputs_set_watch
- * callback; ud is the server). */
-void tr_server_broadcast(void *ud, const char *json);
+/* The socket's side of the live stream (tr_watch.h sink; ud is the
+ * server): how many clients watch, and one line to each of them. SPEC §6
+ * watch: a client that leaves more than a bounded amount of the stream
+ * unread is sent a last line {"dropped":true,"reason":"…"} and closed
+ * (logged with its uid; counted in `stats` as watchers_dropped). */
+size_t tr_server_watchers(void *ud);
+void tr_server_broadcast(void *ud, const char *line);
+/* join(ud) runs when a client starts watching (its answer has gone), so
+ * the stream can start from that moment. */
+void tr_server_on_watch(struct tr_server *srv, void (*join)(void *ud), void *ud);
 
 #endif

@@ -360,6 +360,37 @@ int tr_store_outbox_list(struct tr_store *s, int parked_only, int64_t after_id, 
 int tr_store_outbox_group(struct tr_store *s, const char *output, int64_t horizon, int limit,
 			  struct tr_notification *out, int *n);
 
+/* The live stream (store_watch.c, SPEC §6 watch): where a watch pass
+ * left off in each table that commits append to. */
+struct tr_watch_cursor {
+	int64_t history;                       /* ticket_history.id */
+	int64_t outbox;                        /* outbox.id */
+	int64_t step_at, step_ticket, step_id; /* step_log's key */
+};
+enum tr_watch_kind { TR_WATCH_HISTORY, TR_WATCH_STEP, TR_WATCH_NOTIFICATION };
+/* One row a commit added; its text is valid during the callback only. */
+struct tr_watch_row {
+	enum tr_watch_kind kind;
+	int64_t id;          /* history line, step or outbox row */
+	int64_t ticket_id;   /* 0 for a notification (its payload names one) */
+	int64_t at;          /* when it happened (a step: fired; a notification: queued) */
+	int64_t due_at;      /* a step's due time */
+	const char *actor, *action, *detail;  /* history lines and steps */
+	const char *output, *payload;         /* notifications (payload: JSON text) */
+};
+/* Sets *c at the newest row of each table: a stream starts from now. */
+int tr_store_watch_now(struct tr_store *s, struct tr_watch_cursor *c);
+/* Calls each for the rows after *c: history lines, then steps that fired or
+ * were skipped (not an escalation's: its effect writes a history line),
+ * then notifications, at most limit of each table, oldest first, moving *c
+ * past each row read. *more is set when a table may hold more. Returns 0,
+ * TR_ESTORE, or each's nonzero answer (which stops the read; *c is past
+ * the row it refused). Steps are followed by their key (due time first):
+ * one logged behind a step already streamed (a late backlog split across
+ * commits, a step added already overdue) is not seen. */
+int tr_store_watch_rows(struct tr_store *s, struct tr_watch_cursor *c, int limit,
+			int (*each)(void *ud, const struct tr_watch_row *r), void *ud, int *more);
+
 /* Counters for `stats`. */
 int tr_store_counts(struct tr_store *s, int64_t *events, int64_t *tickets_open, int64_t *tickets_total);
 

@@ -153,7 +153,7 @@ static const struct ctl_cmd commands[] = {
 	{ "metrics", "", 0, 0, 0, no_opts, cmd_metrics,
 	  "the daemon's counters as Prometheus text (for promtool, a textfile collector)" },
 	{ "watch", "", 0, 0, 0, no_opts, cmd_watch,
-	  "stream notifications as they are delivered" },
+	  "stream every notification and ticket change as it commits, until Ctrl-C" },
 	{ "test", "PATH...", 1, -1, 0, no_opts, cmd_test,
 	  "run rule tests (NAME.test.lua) offline, no daemon needed" },
 	{ "check", "[-c CONFIG] [RULES_DIR]", 0, 1, 0, check_opts, cmd_check,
