@@ -253,6 +253,7 @@ struct change {
 	struct tr_daemon *d;
 	struct tr_silence *x;   /* add */
 	int64_t id;             /* expire */
+	const char *reason;     /* the expired silence's, when the list has it */
 	const char *actor;
 	int64_t now, released;
 };
@@ -289,10 +290,29 @@ int tr_silences_add(struct tr_daemon *d, struct tr_silence *x)
 	return 0;
 }
 
+/* A released notification's line in its ticket's history, so that one
+ * held "until" a time and delivered before it says why. */
+static int released_line(void *ud, const struct tr_notification *x)
+{
+	const struct change *c = ud;
+	cJSON *p = cJSON_Parse(x->payload);
+	const cJSON *tid = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(p, "ticket"), "id");
+	int64_t ticket_id = cJSON_IsNumber(tid) ? (int64_t)tid->valuedouble : 0;
+	cJSON_Delete(p);
+	if (ticket_id <= 0)
+		return 0;
+	char detail[TR_SILENCE_REASON_MAX + 256];
+	snprintf(detail, sizeof(detail), "notification to %s released: silence %lld%s%s%s expired by %s", x->output,
+		 (long long)c->id, c->reason ? " (" : "", c->reason ? c->reason : "", c->reason ? ")" : "", c->actor);
+	return tr_store_history_add(c->d->store, ticket_id, c->now, 0, "silence", "released", detail);
+}
+
 static int write_expire(void *ud)
 {
 	struct change *c = ud;
-	int rc = tr_store_silence_expire(c->d->store, c->id, c->now, c->actor, &c->released);
+	int rc = tr_store_silence_held_each(c->d->store, c->id, released_line, c);
+	if (rc == 0)
+		rc = tr_store_silence_expire(c->d->store, c->id, c->now, c->actor, &c->released);
 	if (rc == 0)
 		rc = tr_store_silences_prune(c->d->store, c->now, KEEP_ENDED_S);
 	return rc;
@@ -304,6 +324,9 @@ int tr_silences_expire(struct tr_daemon *d, int64_t id, const char *actor, int64
 	if (!d->silences)
 		return TR_ESTORE;
 	struct change c = {.d = d, .id = id, .actor = actor, .now = tr_time_now()};
+	for (size_t i = 0; i < d->silences->n; i++)
+		if (d->silences->list[i].id == id)
+			c.reason = d->silences->list[i].reason;
 	int rc = tr_txn_run(&d->ingest.txn, write_expire, &c);
 	if (rc)
 		return rc;

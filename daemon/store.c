@@ -445,6 +445,8 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_SILENCES_PRUNE] = "DELETE FROM silences WHERE id IN (SELECT id FROM silences"
 			     " WHERE (expired_at IS NOT NULL OR until <= ?1) AND (coalesce(expired_at, until) < ?2"
 			     " OR id < (SELECT id FROM silences ORDER BY id DESC LIMIT 1 OFFSET ?3)) LIMIT ?4)",
+	[S_SILENCE_HELD_ROWS] = "SELECT o.id, o.output, o.payload FROM outbox_held h JOIN outbox o ON o.id = h.id"
+				" WHERE h.silence_id = ? AND o.delivered_at IS NULL ORDER BY o.id",
 };
 
 const char *tr_store_errmsg(struct tr_store *s)

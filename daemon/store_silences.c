@@ -6,6 +6,7 @@
  * outbox: its rows are few and go when their silence ends. Not what
  * matches or when to hold (silences.c), nor the JSON (protocol_silence.c). */
 #include <errno.h>
+#include <stdio.h>
 #include <sqlite3.h>
 #include "store_internal.h"
 #include "tr_silences.h"
@@ -66,6 +67,30 @@ int tr_store_silence_expire(struct tr_store *s, int64_t id, int64_t now, const c
 		return TR_ESTORE;
 	sqlite3_bind_int64(st, 1, id);
 	return run(s, st);
+}
+
+int tr_store_silence_held_each(struct tr_store *s, int64_t silence_id,
+			       int (*each)(void *ud, const struct tr_notification *x), void *ud)
+{
+	sqlite3_stmt *st = stmt(s, S_SILENCE_HELD_ROWS);
+	if (!st)
+		return TR_ESTORE;
+	sqlite3_bind_int64(st, 1, silence_id);
+	int rc = 0, step;
+	while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+		struct tr_notification x = {.id = sqlite3_column_int64(st, 0),
+					    .payload = (char *)sqlite3_column_text(st, 2)};
+		const char *output = (const char *)sqlite3_column_text(st, 1);
+		snprintf(x.output, sizeof(x.output), "%s", output ? output : "");
+		rc = each(ud, &x);
+	}
+	if (rc == 0 && step != SQLITE_DONE) {
+		log_errx("store: held notifications: %s", sqlite3_errmsg(s->db));
+		rc = TR_ESTORE;
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc;
 }
 
 int tr_store_silence_hold(struct tr_store *s, int64_t outbox_id, int64_t silence_id, int64_t until)
@@ -157,7 +182,7 @@ int tr_store_silences_prune(struct tr_store *s, int64_t now, int64_t keep)
 		return TR_ESTORE;
 	sqlite3_bind_int64(st, 1, now);
 	sqlite3_bind_int64(st, 2, now - keep);
-	sqlite3_bind_int(st, 3, KEEP_ENDED);
+	sqlite3_bind_int(st, 3, KEEP_ENDED - 1); /* an OFFSET: the KEEP_ENDED-th newest stays */
 	sqlite3_bind_int(st, 4, PRUNE_BATCH);
 	return run(s, st);
 }

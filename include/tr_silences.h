@@ -53,6 +53,11 @@ int tr_store_silence_add(struct tr_store *s, const struct tr_silence *x, int64_t
  * due at now; *released is how many. 0, -ENOENT when no silence id is
  * still running (never was, expired, or its time passed), or TR_ESTORE. */
 int tr_store_silence_expire(struct tr_store *s, int64_t id, int64_t now, const char *actor, int64_t *released);
+/* The notifications silence_id holds, in the order they were queued: each
+ * gets the row (output and payload borrowed until it returns; attempts
+ * 0); a nonzero return stops the walk. 0, each's stop value, TR_ESTORE. */
+int tr_store_silence_held_each(struct tr_store *s, int64_t silence_id,
+			       int (*each)(void *ud, const struct tr_notification *x), void *ud);
 /* Holds notification outbox_id for silence_id: due again at until. */
 int tr_store_silence_hold(struct tr_store *s, int64_t outbox_id, int64_t silence_id, int64_t until);
 /* Silences newest first: id > 0 that one only; all 0: only those not

@@ -102,6 +102,11 @@ class Silence(unittest.TestCase):
                              [("A", "escalated"), ("A", "opened a1"), ("B", "escalated"), ("B", "opened b1")])
             s = stats(d)
             self.assertEqual((s["silences_active"], s["notifications_held"]), (0, 0))
+            # the ticket says why they went before the silence's time
+            hist = d.request({"op": "ticket", "id": a1})["ticket"]["history"]
+            released = [h["detail"] for h in hist if h["action"] == "released"]
+            self.assertEqual(len(released), 2)
+            self.assertRegex(released[0], r"^notification to lead released: silence 1 \(Spring Festival\) expired by \S+$")
             self.assertEqual(d.ctl("silence", "list").stdout.strip(),
                              "no silence is running or waiting (--all: ended ones too)")
             everything = d.request({"op": "silence", "action": "list", "all": True})["silences"]
