@@ -140,9 +140,11 @@ static cJSON *unknown_field(const cJSON *req, const char *action, const char *co
 	return NULL;
 }
 
-/* A time field: RFC 3339 (or "YYYY-MM-DD HH:MM", UTC) or a duration from
- * now ("2h", "3d"). 1 found, 0 absent, or -1 with *error set. */
-static int time_field(const cJSON *req, const char *name, int64_t now, int64_t *out, cJSON **error)
+/* A time field: RFC 3339, "YYYY-MM-DD HH:MM" (in zone: the config's
+ * display_timezone, NULL for UTC) or a duration from now ("2h", "3d"). 1
+ * found, 0 absent, or -1 with *error set. */
+static int time_field(const cJSON *req, const char *name, const char *zone, int64_t now, int64_t *out,
+		      cJSON **error)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(req, name);
 	if (!v)
@@ -152,7 +154,7 @@ static int time_field(const cJSON *req, const char *name, int64_t now, int64_t *
 		*out = now + secs;
 		return 1;
 	}
-	if (cJSON_IsString(v) && tr_time_parse(v->valuestring, NULL, out) == 0)
+	if (cJSON_IsString(v) && tr_time_parse(v->valuestring, zone, out) == 0)
 		return 1;
 	*error = tr_protocol_error(TR_ERR_BAD_REQUEST,
 				   "field \"%s\": an RFC 3339 time (2026-12-24T18:00:00+08:00) or a duration from now"
@@ -220,13 +222,14 @@ static cJSON *silence_add(struct tr_daemon *d, const cJSON *req, const struct tr
 	int64_t now = tr_time_now();
 	if (read_matchers(d, req, &x, &error))
 		return error;
-	int has = time_field(req, "until", now, &x.until, &error);
+	const char *zone = d->cfg.display_timezone; /* SPEC §1: the zone people read times in */
+	int has = time_field(req, "until", zone, now, &x.until, &error);
 	if (has < 0)
 		return error;
 	if (!has)
 		return tr_protocol_error(TR_ERR_BAD_REQUEST, "field \"until\": required: when the silence ends (an RFC 3339"
 					 " time, or a duration from now such as 2h)");
-	if ((has = time_field(req, "starts", now, &x.starts_at, &error)) < 0)
+	if ((has = time_field(req, "starts", zone, now, &x.starts_at, &error)) < 0)
 		return error;
 	if (!has)
 		x.starts_at = now;

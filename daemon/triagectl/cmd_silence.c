@@ -70,6 +70,24 @@ static char *left_text(const char *at)
 	return left > 0 ? duration_text(left) : xstrdup("-");
 }
 
+/* SPEC §7 the viewer's zone: a time typed without an offset ("2026-12-24
+ * 18:00") means TZ's wall clock when TZ names a zone; sent as RFC 3339 so
+ * the daemon reads the same moment. Durations and anything else go as
+ * typed (the daemon reads a time without an offset in display_timezone,
+ * and names the field when it cannot read it). The caller frees it. */
+static char *time_arg(const char *s)
+{
+	const char *tz = getenv("TZ");
+	int64_t t, secs;
+	char buf[40];
+	if (tz && *tz == ':')
+		tz++;
+	if (tr_duration_parse(s, &secs) == 0 || !tz || !tr_zone_valid(tz) || tr_time_parse(s, tz, &t) != 0 ||
+	    tr_time_format(t, NULL, buf, sizeof(buf)) != 0)
+		return xstrdup(s);
+	return xstrdup(buf);
+}
+
 static void add_row(struct table *t, const cJSON *x)
 {
 	const char *state = jstr(x, "state");
@@ -144,8 +162,11 @@ int cmd_silence(struct ctl *c, int argc, char **argv)
 	static const char *const fields[] = { "account", "queue", "output", "priority", "starts", "until", "reason" };
 	cJSON *req = request("silence"), *resp = NULL;
 	req_str(req, "action", sub);
-	for (int k = 0; k < 7; k++)
-		req_str(req, fields[k], given[k]);
+	for (int k = 0; k < 7; k++) {
+		char *v = given[k] && (k + S_ACCOUNT == S_UNTIL || k + S_ACCOUNT == S_STARTS) ? time_arg(given[k]) : NULL;
+		req_str(req, fields[k], v ? v : given[k]);
+		free(v);
+	}
 	if (all)
 		jcheck(cJSON_AddTrueToObject(req, "all"));
 	if (id)

@@ -5,15 +5,18 @@ notification is a line in its ticket's history; `silence expire` (or the
 silence's own end) releases what it held, and it is delivered then; a
 silence survives SIGKILL; every malformed request is refused naming its
 field."""
+import datetime
 import glob
 import json
 import os
+import subprocess
 import sys
 import time
 import unittest
+from zoneinfo import ZoneInfo
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import Daemon, wait  # noqa: E402
+from harness import TRIAGECTL, Daemon, wait  # noqa: E402
 
 RULES = '''
 rule { name = "open", on = "probe.open", action = function(ev)
@@ -161,6 +164,24 @@ class Silence(unittest.TestCase):
             self.assertLess(time.monotonic() - start, 6)
             self.assertTrue(wait(lambda: stats(d)["notifications_held"] >= 640))
             self.assertEqual({a for a, _ in delivered(d)}, {"B"})
+
+    def test_a_time_without_an_offset_is_the_readers_wall_clock(self):
+        day = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=2)).date()
+        def utc(zone):
+            t = datetime.datetime.combine(day, datetime.time(8, 0), ZoneInfo(zone))
+            return t.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        typed = f"{day.isoformat()} 08:00"
+        with Daemon(rules={"50-probe.lua": RULES}, shipped=False,
+                    config=CONFIG + "display_timezone: Asia/Shanghai\n") as d:
+            # over the socket: the config's display_timezone
+            s = self.add(d, account="A", until=typed, reason="r")
+            self.assertEqual(s["until"], utc("Asia/Shanghai"))
+            # triagectl: TZ wins (SPEC §7)
+            r = subprocess.run([TRIAGECTL, "--socket", d.socket, "--json", "silence", "add", "--account", "B",
+                                "--until", typed, "--reason", "r"], capture_output=True, text=True, timeout=60,
+                               env=dict(os.environ, TZ="America/New_York"))
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(json.loads(r.stdout)["silence"]["until"], utc("America/New_York"))
 
     def test_bad_requests_name_their_field(self):
         with Daemon(rules={"50-probe.lua": RULES}, shipped=False, config=CONFIG) as d:
