@@ -139,7 +139,7 @@ void tr_silences_counts(struct tr_daemon *d, int64_t now, struct tr_silence_coun
 	if (!d->silences)
 		return;
 	for (size_t i = 0; i < d->silences->n; i++)
-		out->active += d->silences->list[i].expired_at == 0 && now < d->silences->list[i].until;
+		out->active += tr_silence_active(&d->silences->list[i], now) != 0;
 	out->held_total = d->silences->held_total;
 	int64_t held = 0;
 	if (out->active && tr_store_silences_held(d->store, now, &held) == 0 && held > 0)

@@ -91,8 +91,8 @@ void tr_silences_free(struct tr_daemon *d);
  * No transaction may be open. */
 int tr_silences_hold(struct tr_daemon *d, const struct tr_notification *x, int64_t now);
 
-/* For `stats` and the metrics: silences running or yet to start, the
- * notifications held now (read from the database; 0 when it cannot be
+/* For `stats` and the metrics: silences holding now (not those yet to
+ * start), the notifications held now (read from the database; 0 when it cannot be
  * read), and those held since the daemon started. */
 struct tr_silence_counts {
 	uint64_t active;

@@ -122,6 +122,9 @@ class Silence(unittest.TestCase):
     def test_held_notifications_go_when_the_silence_ends_by_itself(self):
         with Daemon(rules={"50-probe.lua": RULES}, shipped=False, config=CONFIG) as d:
             self.add(d, queue="care-*", output="lead", until="3s", reason="ERP outage")
+            # one that starts in an hour holds nothing yet, and is not active
+            self.assertEqual(self.add(d, account="A", starts="1h", until="2h", reason="later")["state"], "waiting")
+            self.assertEqual(stats(d)["silences_active"], 1)
             d.ingest([{"type": "probe.open", "id": "x", "account": "A", "queue": "care-eu"},
                       {"type": "probe.open", "id": "y", "account": "A", "queue": "returns"}])
             self.assertTrue(wait(lambda: len(delivered(d)) == 2))
@@ -131,7 +134,7 @@ class Silence(unittest.TestCase):
             self.assertTrue(wait(lambda: len(delivered(d)) == 4, timeout=15))
             self.assertEqual(stats(d)["notifications_held"], 0)
             ended = d.request({"op": "silence", "action": "list", "all": True})["silences"]
-            self.assertEqual([x["state"] for x in ended], ["ended"])
+            self.assertEqual([x["state"] for x in ended], ["waiting", "ended"])
 
     def test_a_silence_survives_sigkill_and_still_holds(self):
         with Daemon(rules={"50-probe.lua": RULES}, shipped=False, config=CONFIG) as d:
