@@ -257,7 +257,7 @@ static void test_shipped_default_config_uncommented(void **state)
 	}
 	fclose(in);
 	fclose(out);
-	assert_int_equal(keys, 12); /* every top-level key of SPEC §1 is shown, and params */
+	assert_int_equal(keys, 13); /* every top-level key of SPEC §1 is shown, and params */
 
 	struct tr_config cfg;
 	struct tr_errors errs = {0};

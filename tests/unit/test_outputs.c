@@ -335,7 +335,7 @@ static void test_dir_output(void **state)
 	assert_int_equal(count_entries(f->outbox, &dot), 3);
 	assert_int_equal(dot, 0);
 	char *file = slurpf("%s/000000000001.json", f->outbox);
-	assert_non_null(strstr(file, "\"message\":\"first\""));
+	assert_non_null(strstr(file, "\"note\":\"first\"")); /* the rule's words; "message" adds the ticket */
 	assert_non_null(strstr(file, "\"key\":\"feedback:123-456\""));
 	free(file);
 	assert_int_equal(side_int(f, "SELECT count(*) FROM outbox WHERE attempts = 1 AND last_error IS NULL"), 3);
@@ -368,13 +368,20 @@ static void test_exec_output(void **state)
 
 	char *args = slurpf("%s/1.args", f->dir);
 	assert_non_null(args);
-	char want[1024];
-	snprintf(want, sizeof(want),
+	/* {message} is the whole line the daemon makes of a ticket's
+	 * notification (notify_text.c): the ticket, then the rule's words;
+	 * its "overdue by" depends on today, so it is checked by its ends */
+	char head[512], tail[512];
+	snprintf(head, sizeof(head),
 		 "1\n%lld\nfeedback:123-456\n2-star feedback on 123-456\nhigh\nacme-us\n"
-		 "2026-11-24T08:00:00Z\nit's \"urgent\"; $(rm -rf /) *\nlead\nmessage.new\nm-1\n"
-		 "{nope} {ticket.nope}\nx{1}y\n{ticket.id\n#high#lead#\n",
+		 "2026-11-24T08:00:00Z\n[high] 2-star feedback on 123-456 — acme-us — due Tue 24 Nov 08:00 UTC (",
 		 (long long)ticket);
-	assert_string_equal(args, want);
+	snprintf(tail, sizeof(tail), "— it's \"urgent\"; $(rm -rf /) *\nlead\nmessage.new\nm-1\n"
+				     "{nope} {ticket.nope}\nx{1}y\n{ticket.id\n#high#lead#\n");
+	assert_memory_equal(args, head, strlen(head));
+	char *rest = strstr(args + strlen(head), ") — ");
+	assert_non_null(rest);
+	assert_string_equal(rest + 2, tail);
 	free(args);
 
 	/* no ticket: its placeholders are empty */
