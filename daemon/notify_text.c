@@ -228,3 +228,44 @@ void tr_notify_line(struct tr_buf *b, const struct tr_notify_about *a, const cha
 	}
 	tr_buf_add(b, "", 0); /* NUL-terminated even when nothing was added */
 }
+
+void tr_notify_refresh(char **payload, int64_t now)
+{
+	cJSON *p = cJSON_Parse(*payload);
+	cJSON *t = cJSON_GetObjectItemCaseSensitive(p, "ticket");
+	const cJSON *due = cJSON_GetObjectItemCaseSensitive(t, "due_at");
+	const cJSON *local = cJSON_GetObjectItemCaseSensitive(t, "due_local");
+	cJSON *left = cJSON_GetObjectItemCaseSensitive(t, "time_left_s");
+	cJSON *msg = cJSON_GetObjectItemCaseSensitive(p, "message");
+	int64_t due_at;
+	if (!cJSON_IsString(due) || !cJSON_IsString(local) || !cJSON_IsNumber(left) || !cJSON_IsString(msg) ||
+	    tr_time_parse(due->valuestring, NULL, &due_at) != 0) {
+		cJSON_Delete(p);
+		return;
+	}
+	/* the words the line was made with, found whole, then the same words now */
+	char was_left[48], now_left[48], was[200], fresh[200];
+	tr_notify_time_left((int64_t)left->valuedouble, was_left, sizeof(was_left));
+	tr_notify_time_left(due_at - now, now_left, sizeof(now_left));
+	snprintf(was, sizeof(was), "due %s (%s)", local->valuestring, was_left);
+	snprintf(fresh, sizeof(fresh), "due %s (%s)", local->valuestring, now_left);
+	const char *at = strstr(msg->valuestring, was);
+	char *text = NULL;
+	if (at && strcmp(was, fresh) != 0) {
+		struct tr_buf b = {0};
+		tr_buf_add(&b, msg->valuestring, (size_t)(at - msg->valuestring));
+		add(&b, fresh);
+		add(&b, at + strlen(was));
+		tr_buf_add(&b, "", 1);
+		if (!b.oom && cJSON_SetValuestring(msg, b.p)) {
+			cJSON_SetNumberValue(left, (double)(due_at - now));
+			text = cJSON_PrintUnformatted(p);
+		}
+		tr_buf_free(&b);
+	}
+	cJSON_Delete(p);
+	if (text) {
+		free(*payload);
+		*payload = text;
+	}
+}

@@ -31,6 +31,7 @@
 #include "tr_error.h"
 #include "tr_fs.h"
 #include "tr_log.h"
+#include "tr_notify.h"
 #include "tr_outputs.h"
 #include "tr_silences.h"
 #include "tr_time.h"
@@ -713,6 +714,16 @@ static int goes_now(struct tr_outputs *o, const struct tr_notification *x)
 	return !in_flight(o, x->id) && !tr_silences_hold(o->d, x, tr_time_now());
 }
 
+/* Rows going out a while after they were made (a retry, a silence's end,
+ * a digest's wait) say the time left as of now, not as of then. */
+#define STALE_AFTER 60 /* seconds: "in 4 h" is still true a minute later */
+static void freshen(struct tr_notification *rows, int n, int64_t now)
+{
+	for (int i = 0; i < n; i++)
+		if (now - rows[i].created_at >= STALE_AFTER)
+			tr_notify_refresh(&rows[i].payload, now);
+}
+
 static struct member member_of(const struct tr_notification *x)
 {
 	return (struct member){.id = x->id, .attempts = x->attempts, .since = x->since};
@@ -857,6 +868,7 @@ static int gather(struct tr_outputs *o, const struct tr_output *out, int i, int 
 	int ng = 0, added = 0;
 	if (tr_store_outbox_group(o->d->store, x->output, horizon, GROUP_MAX, o->group, &ng))
 		return TR_ESTORE;
+	freshen(o->group, ng, now);
 	if (now < st->group_at && ng < GROUP_MAX) {
 		for (int j = i; j < n; j++) {
 			const struct tr_notification *y = &o->rows[j];
@@ -905,6 +917,7 @@ static void run_pass(struct tr_outputs *o)
 		hold(o);
 		return;
 	}
+	freshen(o->rows, n, now);
 	int nres = 0, progress = 0, more = 0, rc = 0;
 	for (int i = 0; i < n; i++) {
 		const struct tr_notification *x = &o->rows[i];

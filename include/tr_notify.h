@@ -65,6 +65,14 @@ const char *tr_notify_ticket_zone(struct tr_store *s, const struct tr_config *cf
 /* t as "Fri 27 Nov 12:00 Asia/Shanghai" in zone (NULL: UTC). 0, -EINVAL
  * (unknown zone), -ERANGE or -ENOSPC. */
 int tr_notify_local_time(int64_t t, const char *zone, char *buf, size_t len);
+/* A notification about a ticket delivered later than it was made (a
+ * retry, a silence's end, a digest's wait): rewrites the time left in its
+ * payload's "message" and "ticket.time_left_s" as of now, so a person never
+ * reads "in 4 h" an hour before the deadline. *payload (malloc'd JSON
+ * text) is replaced by a new malloc'd text and the old one freed when
+ * something changed; left as it is otherwise, and on any error (the old
+ * words are still true of the due time they name). */
+void tr_notify_refresh(char **payload, int64_t now);
 /* left seconds as "in 3 h 12 min", "in 4 h", "in 2 d 5 h", "overdue by 40 min",
  * "now" (within a minute past). */
 void tr_notify_time_left(int64_t left, char *buf, size_t len);

@@ -7,8 +7,10 @@
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <cjson/cJSON.h>
 #include "tr_notify.h"
 #include "tr_time.h"
 
@@ -92,12 +94,42 @@ static void the_line_names_the_ticket_once(void **state)
 	line(&big, NULL, NULL, now, "Odd");
 }
 
+/* A notification delivered an hour after it was made says the time left
+ * as of its delivery; anything else in the line stays as it was. */
+static void a_late_delivery_says_the_time_left_now(void **state)
+{
+	(void)state;
+	const char *made =
+		"{\"message\":\"[high] Reply — acme-us — due Tue 24 Nov 08:00 UTC (in 4 h) — reply\","
+		"\"ticket\":{\"due_at\":\"2026-11-24T08:00:00Z\",\"due_local\":\"Tue 24 Nov 08:00 UTC\","
+		"\"time_left_s\":14400}}";
+	int64_t due;
+	assert_int_equal(tr_time_parse("2026-11-24T08:00:00Z", NULL, &due), 0);
+	char *p = strdup(made);
+	tr_notify_refresh(&p, due - 3600);
+	cJSON *j = cJSON_Parse(p);
+	assert_string_equal(cJSON_GetObjectItem(j, "message")->valuestring,
+			    "[high] Reply — acme-us — due Tue 24 Nov 08:00 UTC (in 1 h) — reply");
+	assert_int_equal((int)cJSON_GetObjectItem(cJSON_GetObjectItem(j, "ticket"), "time_left_s")->valuedouble, 3600);
+	cJSON_Delete(j);
+	/* past the due time it says so */
+	tr_notify_refresh(&p, due + 40 * 60);
+	assert_non_null(strstr(p, "(overdue by 40 min)"));
+	free(p);
+	/* a notification about no ticket, or one whose words were changed, is left alone */
+	p = strdup("{\"message\":\"hello\"}");
+	tr_notify_refresh(&p, due);
+	assert_string_equal(p, "{\"message\":\"hello\"}");
+	free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(time_left_reads_as_people_say_it),
 		cmocka_unit_test(local_time_names_weekday_and_zone),
 		cmocka_unit_test(the_line_names_the_ticket_once),
+		cmocka_unit_test(a_late_delivery_says_the_time_left_now),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
