@@ -49,25 +49,30 @@ def find_triagectl(explicit, triaged):
     sys.exit("triagectl binary not found: pass --triagectl or TRIAGECTL=")
 
 
-def requests_of(path, skip, n, batch):
+def requests_of(path, skip, n, batch, passes=1):
     """n events of the file after the first skip, as ingest requests of
-    batch events, read as they are needed (a generator)."""
+    batch events, read as they are needed (a generator). With passes > 1
+    the same events come again, each pass with its own ids ("p2-…"), so
+    that a stream never runs dry nor turns into duplicates."""
     head, tail = b'{"op":"ingest","events":[', b"]}\n"
-    cur, count = [], 0
-    with open(path, "rb") as f:
-        for line in f:
-            line = line.rstrip(b"\r\n")
-            if not line:
-                continue
-            count += 1
-            if count <= skip:
-                continue
-            cur.append(line)
-            if len(cur) == batch or count == skip + n:
-                yield head + b",".join(cur) + tail
-                cur = []
-            if count == skip + n:
-                return
+    for p in range(passes):
+        cur, count = [], 0
+        with open(path, "rb") as f:
+            for line in f:
+                line = line.rstrip(b"\r\n")
+                if not line:
+                    continue
+                count += 1
+                if count <= skip:
+                    continue
+                if p:
+                    line = line.replace(b'"id":"', b'"id":"p%d-' % (p + 1), 1)
+                cur.append(line)
+                if len(cur) == batch or count == skip + n:
+                    yield head + b",".join(cur) + tail
+                    cur = []
+                if count == skip + n:
+                    break
 
 
 class Stream:
@@ -129,13 +134,13 @@ def main():
     triaged = bs.find_triaged(a.triaged)
     triagectl = find_triagectl(a.triagectl, triaged)
     data_dir = os.path.abspath(a.data)
-    # the live streams take further events: as many again as stored,
-    # which outlasts the three phases at the rates seen here (a stream
-    # that runs out ends its phase early, and says so)
+    # the live streams take further events, as many as stored, again and
+    # again with new ids (a stream that still runs out ends its phase
+    # early, and says so)
     stream_n = max(a.n, 300_000)
     path = bs.events_file(data_dir, a.n + stream_n)
     load = list(requests_of(path, 0, a.n, a.batch))
-    further = requests_of(path, a.n, stream_n, a.batch)
+    further = requests_of(path, a.n, stream_n, a.batch, passes=100)
     bs.log(f"events: {path}: {a.n} to store and replay, up to {stream_n} for the live streams")
     bs.log(f"daemon: {triaged} ({bs.build_info(triaged)}), durability {a.durability}")
 
@@ -179,7 +184,7 @@ def main():
         lines = [json.loads(line) for line in p.stdout.splitlines() if line.strip()]
         summary = lines[-1] if lines and lines[-1].get("summary") else None
         if p.returncode != 0 or not summary:
-            bs.log(f"replay went wrong: exit {p.returncode}\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}")
+            bs.log(f"replay went wrong after {box['secs']:.1f} s: exit {p.returncode}\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}")
             return 1
         replayed = summary["events"]
         rate = replayed / box["secs"]
