@@ -169,7 +169,7 @@ static int watch_start(struct tr_daemon *d, struct tr_errors *errs)
 		return rc;
 	}
 	struct tr_watch_sink socket = {.listeners = tr_server_watchers, .send = tr_server_broadcast,
-				       .ud = d->server};
+				       .flush = tr_server_watch_flush, .ud = d->server};
 	tr_watch_add_sink(d->watch, &socket);
 	tr_server_on_watch(d->server, tr_watch_join, d->watch);
 	return 0;

@@ -27,6 +27,7 @@ struct write_req {
 	uv_write_t req;
 	struct conn *conn;
 	size_t len;
+	int stream;  /* watch lines: c->unread, not the server's answer total */
 	char data[];
 };
 
@@ -35,6 +36,7 @@ void tr_conn_release(struct conn *c)
 	if (--c->refs > 0)
 		return;
 	free(c->buf);
+	free(c->wbuf);
 	free(c);
 }
 
@@ -95,7 +97,8 @@ static void on_written(uv_write_t *req, int status)
 	struct write_req *w = (struct write_req *)req;
 	struct conn *c = w->conn;
 	c->unread -= w->len;
-	c->srv->unread -= w->len;
+	if (!w->stream)
+		c->srv->unread -= w->len;
 	if (status < 0 && status != UV_ECANCELED) {
 		log_debug("client write: %s", uv_strerror(status));
 		tr_conn_gone(c);
@@ -105,33 +108,45 @@ static void on_written(uv_write_t *req, int status)
 	tr_conn_release(c);
 }
 
-/* Queues body and a newline to c. */
-static void send_line(struct conn *c, const char *body)
+/* Queues len bytes of data, then a newline when nl, to c as one write.
+ * stream: lines of the watch stream, which each watcher bounds for itself
+ * (MAX_UNREAD_WATCH), so that watchers that do not read never hold back
+ * the answers of other clients (MAX_UNREAD_TOTAL, server_queue.c). */
+static void send_bytes(struct conn *c, const char *data, size_t len, int nl, int stream)
 {
 	if (c->closing || uv_is_closing((uv_handle_t *)&c->pipe))
 		return;
-	size_t len = strlen(body);
 	struct write_req *w = malloc(sizeof(*w) + len + 1);
 	if (!w) {
 		tr_conn_close(c);
 		return;
 	}
-	memcpy(w->data, body, len);
-	w->data[len] = '\n';
-	w->len = len + 1;
+	memcpy(w->data, data, len);
+	if (nl)
+		w->data[len++] = '\n';
+	w->len = len;
 	w->conn = c;
+	w->stream = stream;
 	uv_buf_t buf = uv_buf_init(w->data, (unsigned)w->len);
 	c->refs++;
 	c->unread += w->len;
-	c->srv->unread += w->len;
+	if (!stream)
+		c->srv->unread += w->len;
 	int rc = uv_write(&w->req, (uv_stream_t *)&c->pipe, &buf, 1, on_written);
 	if (rc < 0) {
 		c->unread -= w->len;
-		c->srv->unread -= w->len;
+		if (!stream)
+			c->srv->unread -= w->len;
 		free(w);
 		tr_conn_release(c);
 		tr_conn_close(c);
 	}
+}
+
+/* Queues body and a newline to c. */
+static void send_line(struct conn *c, const char *body)
+{
+	send_bytes(c, body, strlen(body), 1, 0);
 }
 
 void tr_conn_send_answer(struct conn *c, cJSON *answer)
@@ -181,7 +196,8 @@ static void drop(struct conn *c)
 	c->dropped = 1;
 	srv->watchers_dropped++;
 	log_warnx("watch: dropping the watcher of uid %u (pid %d): it did not read %zu bytes of the stream",
-		  (unsigned)c->peer.uid, (int)c->peer.pid, c->unread);
+		  (unsigned)c->peer.uid, (int)c->peer.pid, c->unread + c->wlen);
+	c->wlen = 0; /* gathered, never sent: the last line follows what it had */
 	uv_timer_init(srv->d->loop, &c->drop_timer);
 	c->drop_timer.data = c;
 	c->refs++; /* the timer's: released in its close callback */
@@ -189,9 +205,12 @@ static void drop(struct conn *c)
 	char line[200];
 	snprintf(line, sizeof(line), "{\"dropped\":true,\"reason\":\"the watcher did not read its stream:"
 		 " more than %u MiB of lines were waiting for it\"}", MAX_UNREAD_WATCH >> 20);
-	send_line(c, line); /* past the bound by one short line, once */
+	send_bytes(c, line, strlen(line), 1, 1); /* past the bound by one short line, once */
 }
 
+/* Lines are gathered per watcher and written once per pass of the stream
+ * (tr_server_watch_flush): a write per line cost a loop turn each, and a
+ * watcher that reads at once took 4 MiB in seconds. */
 void tr_server_broadcast(void *ud, const char *line)
 {
 	struct tr_server *srv = ud;
@@ -199,9 +218,41 @@ void tr_server_broadcast(void *ud, const char *line)
 	for (struct conn *c = srv->conns; c; c = c->next) {
 		if (!c->watching || c->closing)
 			continue;
-		if (c->unread + len > MAX_UNREAD_WATCH)
+		if (c->unread + c->wlen + len > MAX_UNREAD_WATCH) {
 			drop(c);
-		else
-			send_line(c, line);
+			continue;
+		}
+		if (c->wlen + len > c->wcap) {
+			size_t cap = c->wcap ? c->wcap : 16384;
+			while (cap < c->wlen + len)
+				cap *= 2;
+			char *p = realloc(c->wbuf, cap);
+			if (!p) {
+				tr_conn_close(c); /* out of memory: it would miss lines */
+				continue;
+			}
+			c->wbuf = p;
+			c->wcap = cap;
+		}
+		memcpy(c->wbuf + c->wlen, line, len - 1);
+		c->wbuf[c->wlen + len - 1] = '\n';
+		c->wlen += len;
+	}
+}
+
+void tr_server_watch_flush(void *ud)
+{
+	struct tr_server *srv = ud;
+	for (struct conn *c = srv->conns; c; c = c->next) {
+		if (!c->wlen)
+			continue;
+		if (c->watching && !c->closing)
+			send_bytes(c, c->wbuf, c->wlen, 0, 1);
+		c->wlen = 0;
+		if (c->wcap > (1u << 20)) { /* a burst's buffer is not kept for good */
+			free(c->wbuf);
+			c->wbuf = NULL;
+			c->wcap = 0;
+		}
 	}
 }

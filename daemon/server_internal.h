@@ -95,6 +95,8 @@ struct conn {
 	int dropped;      /* a watcher that did not read: closes once its last
 			   * line is taken, or at drop_timer */
 	uv_timer_t drop_timer; /* initialised when dropped; holds a reference */
+	char *wbuf;       /* stream lines gathered in this pass, not yet written */
+	size_t wlen, wcap;
 	size_t unread;    /* answer bytes written but not yet taken by the client */
 	struct tr_peer peer;
 	struct conn *prev, *next;

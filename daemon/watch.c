@@ -187,6 +187,9 @@ static void pass(struct tr_watch *w)
 	int rc = tr_store_watch_rows(w->d->store, &w->cursor, BATCH_ROWS, emit, &p, &more);
 	if (p.have)
 		tr_ticket_free(&p.t);
+	for (size_t i = 0; i < w->nsinks; i++)
+		if (w->sinks[i].flush)
+			w->sinks[i].flush(w->sinks[i].ud);
 	if (rc) {
 		log_errx("watch: cannot read what the last commits added (%s); trying again", tr_strerror(rc));
 		arm(w, HOLD_MS);

@@ -38,6 +38,9 @@ void tr_server_free(struct tr_server *srv);
  * (logged with its uid; counted in `stats` as watchers_dropped). */
 size_t tr_server_watchers(void *ud);
 void tr_server_broadcast(void *ud, const char *line);
+/* The pass ended: what tr_server_broadcast gathered goes, one write per
+ * watcher. */
+void tr_server_watch_flush(void *ud);
 /* join(ud) runs when a client starts watching (its answer has gone), so
  * the stream can start from that moment. */
 void tr_server_on_watch(struct tr_server *srv, void (*join)(void *ud), void *ud);

@@ -26,6 +26,7 @@ struct tr_watch;
 struct tr_watch_sink {
 	size_t (*listeners)(void *ud);             /* how many want lines now */
 	void (*send)(void *ud, const char *line);  /* one line, no newline; borrowed */
+	void (*flush)(void *ud);   /* a pass ended: write what send gathered (may be NULL) */
 	void *ud;
 };
 
