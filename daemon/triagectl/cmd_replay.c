@@ -5,6 +5,7 @@
  * load), 3 the database cannot be read. This file only reads the command
  * line. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "tr_config.h"
 #include "tr_replay.h"
@@ -12,15 +13,22 @@
 #include "triagectl.h"
 
 /* --since/--until: RFC 3339, "YYYY-MM-DD HH:MM[:SS]" or a date (its
- * midnight); without an offset, UTC. 0 or CTL_USAGE. */
+ * midnight); without an offset, SPEC §7 the viewer's wall clock: TZ's zone
+ * when TZ names one (as `silence` reads its times), else UTC. 0 or
+ * CTL_USAGE. */
 static int parse_when(const struct ctl *c, const char *opt, const char *s, int64_t *out)
 {
+	const char *tz = getenv("TZ");
+	if (tz && *tz == ':')
+		tz++;
+	if (tz && !tr_zone_valid(tz))
+		tz = NULL;
 	char text[64];
 	if (strlen(s) == 10 && s[4] == '-' && s[7] == '-')
 		snprintf(text, sizeof(text), "%s 00:00", s);
 	else
 		snprintf(text, sizeof(text), "%s", s);
-	if (strlen(s) >= sizeof(text) - 8 || tr_time_parse(text, NULL, out) || *out <= 0)
+	if (strlen(s) >= sizeof(text) - 8 || tr_time_parse(text, tz, out) || *out <= 0)
 		return usage_error(c, "%s takes a time (RFC 3339, \"YYYY-MM-DD HH:MM\" or a date), not '%s'", opt, s);
 	return 0;
 }
