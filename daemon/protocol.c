@@ -621,6 +621,7 @@ static const struct {
 } ops[] = {
 	{"ping", op_ping, 0},
 	{"ingest", NULL, 1},  /* prepared: op_ingest */
+	{"watch", NULL, 0},   /* server_queue.c: its connection streams (tr_watch.h) */
 	{"tickets", op_tickets, 0},
 	{"ticket", op_ticket, 0},
 	{"ticket.update", op_ticket_update, 1},

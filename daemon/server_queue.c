@@ -383,6 +383,17 @@ static uint64_t expected_end(const struct conn *c)
 	return c->vtime + (ping ? 0 : c->cost_us);
 }
 
+/* The first member of a watch request other than op and id, or NULL: a
+ * filter it does not have is an error, not a stream of everything. */
+static const cJSON *watch_extra_field(const cJSON *req)
+{
+	const cJSON *m;
+	cJSON_ArrayForEach(m, req)
+		if (strcmp(m->string, "op") != 0 && strcmp(m->string, "id") != 0)
+			return m;
+	return NULL;
+}
+
 /* Runs r, taken off its connection's queue: an ingest joins the open
  * transaction (its answer waits for the commit), anything else commits
  * that first and is answered (in order: finish). */
@@ -408,7 +419,14 @@ static void run(struct tr_server *srv, struct request *r, struct request **batch
 	}
 	commit_batch(srv, batch);
 	*batch_tail = batch;
-	if (is_op(r->prep.req, "watch")) {
+	const cJSON *extra = NULL;
+	if (is_op(r->prep.req, "watch") && (extra = watch_extra_field(r->prep.req)) != NULL) {
+		r->answer = tr_protocol_error(TR_ERR_BAD_REQUEST, "field \"%s\": watch takes none (it streams every "
+					      "notification and ticket change)", extra->string);
+		cJSON *id = cJSON_GetObjectItemCaseSensitive(r->prep.req, "id");
+		if (id)
+			cJSON_AddItemToObject(r->answer, "id", cJSON_Duplicate(id, 1));
+	} else if (is_op(r->prep.req, "watch")) {
 		/* SPEC §6 watch: every notification and ticket change streams to
 		 * this client until it leaves (tr_watch.h), from its answer on. */
 		r->watch = 1;

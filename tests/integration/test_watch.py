@@ -168,6 +168,18 @@ class Watch(unittest.TestCase):
             self.assertFalse([x for x in rest if "said w" in x], rest)
             self.assertEqual(w.stop(), 0)  # Ctrl-C ends a watch: exit 0
 
+    def test_a_watch_with_a_filter_it_does_not_have_is_refused(self):
+        with Daemon(shipped=False) as d:
+            c = d.client()
+            r = c.request({"op": "watch", "queue": "returns", "id": 4})
+            self.assertEqual((r["ok"], r["error"]["code"], r["id"]), (False, "bad_request", 4), r)
+            self.assertIn('field "queue"', r["error"]["message"])
+            # the connection is not watching: a ticket change does not reach it
+            self.assertEqual(d.request({"op": "stats"})["stats"]["watchers"], 0)
+            c.close()
+            r = d.request({"op": "wtach"})
+            self.assertIn("watch", r["error"]["message"])  # the known ops name it
+
     def test_people_lines_and_exit_codes(self):
         with Daemon(config=LEAD) as d:
             w = Lines(d)
