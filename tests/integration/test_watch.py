@@ -40,6 +40,16 @@ RSS_BOUND_KIB = 12 * 1024
 WARM = 60
 
 
+# A nudge and an escalation a second or two after the ticket opens.
+STEPS = '''
+rule { name = "steps", on = "probe.open", action = function(ev, ctx)
+  local t = ticket.open { key = "p:" .. ev.id, title = "probe " .. ev.id }
+  t:nudge { at = ctx.now + 1, note = "wake up", notify = "journal" }
+  t:escalate { at = ctx.now + 2, level = 1, reason = "no answer" }
+end }
+'''
+
+
 def suspension(i, account="acme"):
     return {"type": "account.alert", "id": f"sus-{account}-{i}", "account": f"{account}-{i}",
             "kind": "suspension", "marketplace": "US"}
@@ -167,6 +177,26 @@ class Watch(unittest.TestCase):
             rest = w.until(lambda x: "said end" in x)
             self.assertFalse([x for x in rest if "said w" in x], rest)
             self.assertEqual(w.stop(), 0)  # Ctrl-C ends a watch: exit 0
+
+    def test_fired_steps_are_change_lines_once(self):
+        with Daemon(rules={"50-steps.lua": STEPS}, shipped=False) as d:
+            w = Lines(d, "--json")
+            self.assertIn("watching", w.next())
+            d.ingest([{"type": "probe.open", "id": "s"}])
+            lines = [json.loads(x) for x in w.until(lambda x: '"action":"escalate"' in x)]
+            # the nudge's notification came with it, before the escalation
+            [n] = [x["notification"] for x in lines if "notification" in x]
+            self.assertEqual((n["output"], n["ticket"]["title"]), ("journal", "probe s"))
+            changes = [(x["change"]["action"], x["change"]["actor"]) for x in lines if "change" in x]
+            self.assertEqual(changes.count(("opened", "rule:steps")), 1, changes)
+            # the nudge fired: a step line, by the timer, saying when it was due
+            [nudge] = [x["change"] for x in lines if x.get("change", {}).get("action") == "nudge"]
+            self.assertEqual((nudge["actor"], nudge["detail"]), ("timer", "wake up"))
+            self.assertTrue(nudge["due_at"].endswith("Z"))
+            # the escalation writes its own history line: once, not again as a step
+            self.assertEqual([a for a, _ in changes].count("escalate"), 1, changes)
+            self.assertNotIn(None, [a for a, _ in changes])
+            self.assertEqual(w.stop(), 0)
 
     def test_a_watch_with_a_filter_it_does_not_have_is_refused(self):
         with Daemon(shipped=False) as d:
