@@ -25,60 +25,8 @@
 #define H 3600
 #define DAY 86400
 
-struct fixture {
-	char dir[64];
-	char path[128];
-	struct tr_store *s;
-};
-
-static int setup(void **state)
-{
-	struct fixture *f = calloc(1, sizeof(*f));
-	if (!f)
-		return -1;
-	snprintf(f->dir, sizeof(f->dir), "/tmp/test_silences.XXXXXX");
-	if (!mkdtemp(f->dir)) {
-		free(f);
-		return -1;
-	}
-	snprintf(f->path, sizeof(f->path), "%s/triaged.db", f->dir);
-	char err[256] = "";
-	if (tr_store_open(f->path, TR_DURABILITY_NORMAL, &f->s, err, sizeof(err)) != 0) {
-		fprintf(stderr, "tr_store_open: %s\n", err);
-		free(f);
-		return -1;
-	}
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-	tr_store_close(f->s);
-	char p[200];
-	static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
-	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
-		snprintf(p, sizeof(p), "%s%s", f->path, suffixes[i]);
-		unlink(p);
-	}
-	rmdir(f->dir);
-	free(f);
-	return 0;
-}
-
-/* One integer from a side connection, as a user's sqlite3 would see it. */
-static int64_t side_count(const char *path, const char *sql)
-{
-	sqlite3 *db;
-	sqlite3_stmt *st;
-	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-	int64_t n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
-	sqlite3_finalize(st);
-	sqlite3_close(db);
-	return n;
-}
+#define STORE_FIXTURE_NAME "test_silences"
+#include "store_fixture.h"
 
 static int64_t add(struct tr_store *s, const char *account, int64_t starts_at, int64_t until)
 {

@@ -35,47 +35,8 @@
 
 #define NOW 1795500000 /* 2026-11-24T06:00:00Z */
 
-struct fixture {
-	char dir[64];
-	char path[128];
-	struct tr_store *s;
-};
-
-static int setup(void **state)
-{
-	struct fixture *f = calloc(1, sizeof(*f));
-	if (!f)
-		return -1;
-	snprintf(f->dir, sizeof(f->dir), "/tmp/test_store.XXXXXX");
-	if (!mkdtemp(f->dir)) {
-		free(f);
-		return -1;
-	}
-	snprintf(f->path, sizeof(f->path), "%s/triaged.db", f->dir);
-	char err[256] = "";
-	if (tr_store_open(f->path, TR_DURABILITY_NORMAL, &f->s, err, sizeof(err)) != 0) {
-		fprintf(stderr, "tr_store_open: %s\n", err);
-		free(f);
-		return -1;
-	}
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-	tr_store_close(f->s);
-	char p[200];
-	static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
-	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
-		snprintf(p, sizeof(p), "%s%s", f->path, suffixes[i]);
-		unlink(p);
-	}
-	rmdir(f->dir);
-	free(f);
-	return 0;
-}
+#define STORE_FIXTURE_NAME "test_store"
+#include "store_fixture.h"
 
 /* One integer or text from a side connection, as a user's sqlite3 would see it. */
 static char *side_query(const char *path, const char *sql)
@@ -858,14 +819,6 @@ static int ticket_timer_count(struct tr_store *s, int64_t id)
 	assert_true(found);
 	int n = cJSON_GetArraySize(cJSON_GetObjectItem(o, "timers"));
 	cJSON_Delete(o);
-	return n;
-}
-
-static int side_count(const char *path, const char *sql)
-{
-	char *v = side_query(path, sql);
-	int n = v ? atoi(v) : -1;
-	free(v);
 	return n;
 }
 
