@@ -1,12 +1,13 @@
-/* The outbox's parked deliveries and what `status` and `outbox` read of
- * it: parking a row that failed too often or too long, putting parked rows
- * back (with who asked), each output's pending and parked counts, a page
- * of undelivered rows, and a grouped output's due rows. Adding, reading
- * the due rows and marking them delivered or retried stay beside the
- * timers (store_timers.c). Not when a row is parked or grouped (outputs.c)
- * nor its JSON (views_outbox.c). */
+/* The outbox (SPEC §5 notify): notifications committed with their event
+ * and delivered after (outputs.c), retried, parked when they failed too
+ * often or too long, put back (with who asked), then pruned once
+ * delivered; and what `status` and `outbox` read of it: each output's
+ * pending and parked counts, a page of undelivered rows, and a grouped
+ * output's due rows. Not when a row is sent, parked or grouped
+ * (outputs.c) nor its JSON (views_outbox.c). */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sqlite3.h>
 #include "store_internal.h"
@@ -61,6 +62,111 @@ static int read_end(struct tr_store *s, sqlite3_stmt *st, int step, int rc)
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	return rc;
+}
+
+/* Reads up to limit rows (id, output, payload, attempts, created_at,
+ * since) of st, bound by the caller, into out. 0, or an error with
+ * nothing kept (*n = 0). */
+static int read_rows(struct tr_store *s, sqlite3_stmt *st, int limit, struct tr_notification *out, int *n)
+{
+	int step = SQLITE_DONE, rc = 0;
+	*n = 0;
+	while (*n < limit && (step = sqlite3_step(st)) == SQLITE_ROW) {
+		struct tr_notification *x = &out[(*n)++];
+		x->id = sqlite3_column_int64(st, 0);
+		snprintf(x->output, sizeof(x->output), "%s", (const char *)sqlite3_column_text(st, 1));
+		x->payload = column_strdup(st, 2);
+		x->attempts = sqlite3_column_int(st, 3);
+		x->created_at = sqlite3_column_int64(st, 4);
+		x->since = sqlite3_column_int64(st, 5);
+		if (!x->payload)
+			rc = -ENOMEM;
+	}
+	rc = read_end(s, st, step, rc);
+	if (rc) {
+		tr_notifications_free(out, *n);
+		*n = 0;
+	}
+	return rc;
+}
+
+int tr_store_outbox_add(struct tr_store *s, const char *output, const char *payload, int64_t now)
+{
+	sqlite3_stmt *st = stmt(s, S_OUTBOX_ADD);
+	if (!st)
+		return TR_ESTORE;
+	sqlite3_bind_int64(st, 1, now);
+	bind_text(st, 2, output);
+	bind_text(st, 3, payload);
+	sqlite3_bind_int64(st, 4, now);
+	int rc = run(s, st);
+	if (rc == 0)
+		s->outbox_hint = 1;
+	return rc;
+}
+
+int tr_store_outbox_hint(struct tr_store *s)
+{
+	int h = s->outbox_hint;
+	s->outbox_hint = 0;
+	return h;
+}
+
+int tr_store_outbox_pending(struct tr_store *s, int64_t now, int limit, struct tr_notification *out, int *n)
+{
+	sqlite3_stmt *st = stmt(s, S_OUTBOX_PENDING);
+	if (!st)
+		return TR_ESTORE;
+	sqlite3_bind_int64(st, 1, now);
+	sqlite3_bind_int(st, 2, limit);
+	return read_rows(s, st, limit, out, n);
+}
+
+void tr_notifications_free(struct tr_notification *x, int n)
+{
+	for (int i = 0; i < n; i++) {
+		free(x[i].payload);
+		x[i].payload = NULL;
+	}
+}
+
+int tr_store_outbox_done(struct tr_store *s, int64_t id, int64_t now, int64_t prune_before)
+{
+	sqlite3_stmt *st = stmt(s, S_OUTBOX_DONE);
+	if (!st)
+		return TR_ESTORE;
+	sqlite3_bind_int64(st, 1, now);
+	sqlite3_bind_int64(st, 2, id);
+	int rc = run(s, st);
+	if (rc == 0 && (st = stmt(s, S_OUTBOX_PRUNE))) {
+		sqlite3_bind_int64(st, 1, prune_before);
+		rc = run(s, st);
+	} else if (rc == 0) {
+		rc = TR_ESTORE;
+	}
+	return rc;
+}
+
+int tr_store_outbox_retry(struct tr_store *s, int64_t id, int64_t next_at, const char *error)
+{
+	sqlite3_stmt *st = stmt(s, S_OUTBOX_RETRY);
+	if (!st)
+		return TR_ESTORE;
+	sqlite3_bind_int64(st, 1, next_at);
+	bind_text(st, 2, error);
+	sqlite3_bind_int64(st, 3, id);
+	return run(s, st);
+}
+
+int tr_store_outbox_next(struct tr_store *s, int64_t *next_at)
+{
+	sqlite3_stmt *st = stmt(s, S_OUTBOX_NEXT);
+	if (!st)
+		return TR_ESTORE;
+	int rc = sqlite3_step(st);
+	*next_at = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 0 : TR_ESTORE;
 }
 
 int tr_store_outbox_counts(struct tr_store *s,
@@ -121,22 +227,5 @@ int tr_store_outbox_group(struct tr_store *s, const char *output, int64_t horizo
 	bind_text(st, 1, output);
 	sqlite3_bind_int64(st, 2, horizon);
 	sqlite3_bind_int(st, 3, limit);
-	int step = SQLITE_DONE, rc = 0;
-	while (*n < limit && (step = sqlite3_step(st)) == SQLITE_ROW) {
-		struct tr_notification *x = &out[(*n)++];
-		x->id = sqlite3_column_int64(st, 0);
-		snprintf(x->output, sizeof(x->output), "%s", (const char *)sqlite3_column_text(st, 1));
-		x->payload = column_strdup(st, 2);
-		x->attempts = sqlite3_column_int(st, 3);
-		x->created_at = sqlite3_column_int64(st, 4);
-		x->since = sqlite3_column_int64(st, 5);
-		if (!x->payload)
-			rc = -ENOMEM;
-	}
-	rc = read_end(s, st, step, rc);
-	if (rc) {
-		tr_notifications_free(out, *n);
-		*n = 0;
-	}
-	return rc;
+	return read_rows(s, st, limit, out, n);
 }

@@ -1,12 +1,9 @@
-/* Durable timers (SPEC §3 Time) and the outbox: timers added in the
- * transaction of the event that made them, with ids handed out here and
- * saved by the commit (store.c), and fired in due order (a ticket's steps,
- * and tr_store_timer_add, which adds either: store_steps.c); notifications
- * committed with their
- * event and delivered after (outputs.c), retried, then pruned. The two share
- * a shape: rows written by rules, read and deleted in order by a loop that
- * wakes on a hint. Not when a timer fires (timers.c), what is sent
- * (outputs.c), nor their JSON (views.c). */
+/* Durable timers (SPEC §3 Time): timers added in the transaction of the
+ * event that made them, with ids handed out here and saved by the commit
+ * (store.c), and fired in due order (a ticket's steps, and
+ * tr_store_timer_add, which adds either: store_steps.c). Not the outbox
+ * (store_outbox.c), when a timer fires (timers.c), nor their JSON
+ * (views.c). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,105 +146,4 @@ int tr_store_timers_count(struct tr_store *s, int64_t *total)
 	*total = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
 	sqlite3_reset(st);
 	return 0;
-}
-
-int tr_store_outbox_add(struct tr_store *s, const char *output, const char *payload, int64_t now)
-{
-	sqlite3_stmt *st = stmt(s, S_OUTBOX_ADD);
-	if (!st)
-		return TR_ESTORE;
-	sqlite3_bind_int64(st, 1, now);
-	bind_text(st, 2, output);
-	bind_text(st, 3, payload);
-	sqlite3_bind_int64(st, 4, now);
-	int rc = run(s, st);
-	if (rc == 0)
-		s->outbox_hint = 1;
-	return rc;
-}
-
-int tr_store_outbox_hint(struct tr_store *s)
-{
-	int h = s->outbox_hint;
-	s->outbox_hint = 0;
-	return h;
-}
-
-int tr_store_outbox_pending(struct tr_store *s, int64_t now, int limit, struct tr_notification *out, int *n)
-{
-	sqlite3_stmt *st = stmt(s, S_OUTBOX_PENDING);
-	if (!st)
-		return TR_ESTORE;
-	sqlite3_bind_int64(st, 1, now);
-	sqlite3_bind_int(st, 2, limit);
-	int step = SQLITE_DONE, rc = 0;
-	*n = 0;
-	while (*n < limit && (step = sqlite3_step(st)) == SQLITE_ROW) {
-		struct tr_notification *x = &out[(*n)++];
-		x->id = sqlite3_column_int64(st, 0);
-		snprintf(x->output, sizeof(x->output), "%s", (const char *)sqlite3_column_text(st, 1));
-		x->payload = column_strdup(st, 2);
-		x->attempts = sqlite3_column_int(st, 3);
-		x->created_at = sqlite3_column_int64(st, 4);
-		x->since = sqlite3_column_int64(st, 5);
-		if (!x->payload)
-			rc = -ENOMEM;
-	}
-	if (rc == 0 && step != SQLITE_ROW && step != SQLITE_DONE) {
-		log_errx("store: %s", sqlite3_errmsg(s->db));
-		rc = TR_ESTORE;
-	}
-	sqlite3_reset(st);
-	if (rc) {
-		tr_notifications_free(out, *n);
-		*n = 0;
-	}
-	return rc;
-}
-
-void tr_notifications_free(struct tr_notification *x, int n)
-{
-	for (int i = 0; i < n; i++) {
-		free(x[i].payload);
-		x[i].payload = NULL;
-	}
-}
-
-int tr_store_outbox_done(struct tr_store *s, int64_t id, int64_t now, int64_t prune_before)
-{
-	sqlite3_stmt *st = stmt(s, S_OUTBOX_DONE);
-	if (!st)
-		return TR_ESTORE;
-	sqlite3_bind_int64(st, 1, now);
-	sqlite3_bind_int64(st, 2, id);
-	int rc = run(s, st);
-	if (rc == 0 && (st = stmt(s, S_OUTBOX_PRUNE))) {
-		sqlite3_bind_int64(st, 1, prune_before);
-		rc = run(s, st);
-	} else if (rc == 0) {
-		rc = TR_ESTORE;
-	}
-	return rc;
-}
-
-int tr_store_outbox_retry(struct tr_store *s, int64_t id, int64_t next_at, const char *error)
-{
-	sqlite3_stmt *st = stmt(s, S_OUTBOX_RETRY);
-	if (!st)
-		return TR_ESTORE;
-	sqlite3_bind_int64(st, 1, next_at);
-	bind_text(st, 2, error);
-	sqlite3_bind_int64(st, 3, id);
-	return run(s, st);
-}
-
-int tr_store_outbox_next(struct tr_store *s, int64_t *next_at)
-{
-	sqlite3_stmt *st = stmt(s, S_OUTBOX_NEXT);
-	if (!st)
-		return TR_ESTORE;
-	int rc = sqlite3_step(st);
-	*next_at = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-	sqlite3_reset(st);
-	return rc == SQLITE_ROW ? 0 : TR_ESTORE;
 }
