@@ -15,6 +15,7 @@
 #include "tr_silences.h"
 #include "tr_ticket.h"
 #include "tr_time.h"
+#include "tr_views.h"
 
 #define LIST_MAX 1000 /* silences in a `list --all` answer, newest first */
 
@@ -26,23 +27,6 @@ static const char *const add_fields[] = {"account", "queue", "output", "priority
 					 NULL};
 static const char *const list_fields[] = {"all", NULL};
 static const char *const expire_fields[] = {NULL};
-
-static void add_time(cJSON *o, const char *name, int64_t t)
-{
-	char buf[40];
-	if (t && tr_time_format(t, NULL, buf, sizeof(buf)) == 0)
-		cJSON_AddStringToObject(o, name, buf);
-	else
-		cJSON_AddNullToObject(o, name);
-}
-
-static void add_nullable(cJSON *o, const char *name, const char *v)
-{
-	if (v)
-		cJSON_AddStringToObject(o, name, v);
-	else
-		cJSON_AddNullToObject(o, name);
-}
 
 /* "waiting" (starts later), "active", "expired" (ended early) or "ended". */
 static const char *state_of(const struct tr_silence *x, int64_t now)
@@ -61,17 +45,17 @@ static cJSON *view_silence(const struct tr_silence *x, int64_t held, int64_t now
 		return NULL;
 	cJSON_AddNumberToObject(o, "id", (double)x->id);
 	cJSON_AddStringToObject(o, "state", state_of(x, now));
-	add_nullable(o, "account", x->account);
-	add_nullable(o, "queue", x->queue);
-	add_nullable(o, "output", x->output);
-	add_nullable(o, "priority", x->priority);
-	add_time(o, "starts_at", x->starts_at);
-	add_time(o, "until", x->until);
-	add_nullable(o, "reason", x->reason);
-	add_nullable(o, "created_by", x->created_by);
-	add_time(o, "created_at", x->created_at);
-	add_time(o, "expired_at", x->expired_at);
-	add_nullable(o, "expired_by", x->expired_by);
+	tr_view_add_text(o, "account", x->account);
+	tr_view_add_text(o, "queue", x->queue);
+	tr_view_add_text(o, "output", x->output);
+	tr_view_add_text(o, "priority", x->priority);
+	tr_view_add_time(o, "starts_at", x->starts_at);
+	tr_view_add_time(o, "until", x->until);
+	tr_view_add_text(o, "reason", x->reason);
+	tr_view_add_text(o, "created_by", x->created_by);
+	tr_view_add_time(o, "created_at", x->created_at);
+	tr_view_add_time(o, "expired_at", x->expired_at);
+	tr_view_add_text(o, "expired_by", x->expired_by);
 	cJSON_AddNumberToObject(o, "held", (double)held);
 	return o;
 }

@@ -13,8 +13,7 @@
 #include "tr_time.h"
 #include "tr_views.h"
 
-/* A time in RFC 3339, or null for 0 (none). */
-static void add_time(cJSON *o, const char *name, int64_t t)
+void tr_view_add_time(cJSON *o, const char *name, int64_t t)
 {
 	char buf[40];
 	if (t && tr_time_format(t, NULL, buf, sizeof(buf)) == 0)
@@ -23,7 +22,7 @@ static void add_time(cJSON *o, const char *name, int64_t t)
 		cJSON_AddNullToObject(o, name);
 }
 
-static void add_nullable(cJSON *o, const char *name, const char *v)
+void tr_view_add_text(cJSON *o, const char *name, const char *v)
 {
 	if (v)
 		cJSON_AddStringToObject(o, name, v);
@@ -49,20 +48,20 @@ cJSON *tr_view_ticket(const struct tr_ticket *t)
 	if (!o)
 		return NULL;
 	cJSON_AddNumberToObject(o, "id", (double)t->id);
-	add_nullable(o, "key", t->key);
-	add_nullable(o, "title", t->title);
-	add_nullable(o, "queue", t->queue);
-	add_nullable(o, "priority", t->priority);
-	add_nullable(o, "state", t->state);
-	add_nullable(o, "account", t->account);
-	add_nullable(o, "assignee", t->assignee);
+	tr_view_add_text(o, "key", t->key);
+	tr_view_add_text(o, "title", t->title);
+	tr_view_add_text(o, "queue", t->queue);
+	tr_view_add_text(o, "priority", t->priority);
+	tr_view_add_text(o, "state", t->state);
+	tr_view_add_text(o, "account", t->account);
+	tr_view_add_text(o, "assignee", t->assignee);
 	cJSON_AddNumberToObject(o, "level", (double)t->level);
-	add_time(o, "due_at", t->due_at);
-	add_time(o, "created_at", t->created_at);
-	add_time(o, "updated_at", t->updated_at);
-	add_time(o, "closed_at", t->closed_at);
-	add_nullable(o, "close_reason", t->close_reason);
-	add_time(o, "acked_at", t->acked_at);
+	tr_view_add_time(o, "due_at", t->due_at);
+	tr_view_add_time(o, "created_at", t->created_at);
+	tr_view_add_time(o, "updated_at", t->updated_at);
+	tr_view_add_time(o, "closed_at", t->closed_at);
+	tr_view_add_text(o, "close_reason", t->close_reason);
+	tr_view_add_time(o, "acked_at", t->acked_at);
 	add_json(o, "tags", t->tags, cJSON_CreateArray());
 	add_json(o, "fields", t->fields, cJSON_CreateObject());
 	return o;
@@ -87,16 +86,16 @@ cJSON *tr_view_tickets(struct tr_store *s, const struct tr_ticket_filter *f)
 static int add_history_line(void *ud, const struct tr_history_row *row)
 {
 	cJSON *h = cJSON_CreateObject();
-	add_time(h, "at", row->at);
-	add_nullable(h, "actor", row->actor);
-	add_nullable(h, "action", row->action);
-	add_nullable(h, "detail", row->detail);
+	tr_view_add_time(h, "at", row->at);
+	tr_view_add_text(h, "actor", row->actor);
+	tr_view_add_text(h, "action", row->action);
+	tr_view_add_text(h, "detail", row->detail);
 	if (!row->has_event_seq)
 		cJSON_AddNullToObject(h, "event_seq");
 	else
 		cJSON_AddNumberToObject(h, "event_seq", (double)row->event_seq);
 	if (row->due_at) { /* a step: when it was due, and how late it fired */
-		add_time(h, "due_at", row->due_at);
+		tr_view_add_time(h, "due_at", row->due_at);
 		if (row->at - row->due_at > TR_PLAN_LATE_S)
 			cJSON_AddNumberToObject(h, "late_s", (double)(row->at - row->due_at));
 	}
@@ -108,8 +107,8 @@ static int add_timer(void *ud, const struct tr_timer_row *row)
 {
 	cJSON *tm = cJSON_CreateObject();
 	cJSON_AddNumberToObject(tm, "id", (double)row->id);
-	add_time(tm, "due_at", row->due_at);
-	add_nullable(tm, "kind", row->kind);
+	tr_view_add_time(tm, "due_at", row->due_at);
+	tr_view_add_text(tm, "kind", row->kind);
 	if (!row->has_ticket)
 		cJSON_AddNullToObject(tm, "ticket");
 	else
@@ -134,8 +133,8 @@ static int add_timer(void *ud, const struct tr_timer_row *row)
 			cJSON_AddNumberToObject(tm, "before_due_s", (double)p.before_due);
 		if (p.paused_at) { /* SPEC §5: an ack paused it; it resumes at due_at */
 			cJSON_AddBoolToObject(tm, "paused", 1);
-			add_time(tm, "scheduled_at", p.paused_from);
-			add_time(tm, "acked_at", p.paused_at);
+			tr_view_add_time(tm, "scheduled_at", p.paused_from);
+			tr_view_add_time(tm, "acked_at", p.paused_at);
 		}
 	}
 	if (payload)
@@ -181,24 +180,24 @@ static void explain_event(void *ud, const struct tr_event_row *row)
 	x->o = cJSON_CreateObject();
 	cJSON *ev = cJSON_AddObjectToObject(x->o, "event");
 	cJSON_AddNumberToObject(ev, "seq", (double)row->seq);
-	add_nullable(ev, "type", row->type);
-	add_nullable(ev, "id", row->id);
-	add_nullable(ev, "source", row->source);
-	add_nullable(ev, "account", row->account);
-	add_nullable(ev, "marketplace", row->marketplace);
-	add_time(ev, "occurred_at", row->occurred_at);
-	add_time(ev, "received_at", row->received_at);
+	tr_view_add_text(ev, "type", row->type);
+	tr_view_add_text(ev, "id", row->id);
+	tr_view_add_text(ev, "source", row->source);
+	tr_view_add_text(ev, "account", row->account);
+	tr_view_add_text(ev, "marketplace", row->marketplace);
+	tr_view_add_time(ev, "occurred_at", row->occurred_at);
+	tr_view_add_time(ev, "received_at", row->received_at);
 	add_json(ev, "payload", row->payload, cJSON_CreateNull());
 }
 
 static int add_outcome(void *ud, const struct tr_outcome_row *row)
 {
 	cJSON *oc = cJSON_CreateObject();
-	add_nullable(oc, "rule", row->rule);
-	add_nullable(oc, "status", row->status);
+	tr_view_add_text(oc, "rule", row->rule);
+	tr_view_add_text(oc, "status", row->status);
 	add_json(oc, "effects", row->effects, cJSON_CreateArray());
-	add_nullable(oc, "error", row->error);
-	add_nullable(oc, "location", row->location);
+	tr_view_add_text(oc, "error", row->error);
+	tr_view_add_text(oc, "location", row->location);
 	cJSON_AddNumberToObject(oc, "duration_us", (double)row->duration_us);
 	cJSON_AddItemToArray(ud, oc);
 	return 0;

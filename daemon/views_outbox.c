@@ -62,23 +62,6 @@ void tr_view_outputs_stats(struct tr_outputs *o, cJSON *stats)
 	cJSON_AddStringToObject(stats, "health_reason", x.reason);
 }
 
-static void add_time(cJSON *o, const char *name, int64_t t)
-{
-	char text[40];
-	if (t && tr_time_format(t, NULL, text, sizeof(text)) == 0)
-		cJSON_AddStringToObject(o, name, text);
-	else
-		cJSON_AddNullToObject(o, name);
-}
-
-static void add_text(cJSON *o, const char *name, const char *v)
-{
-	if (v)
-		cJSON_AddStringToObject(o, name, v);
-	else
-		cJSON_AddNullToObject(o, name);
-}
-
 struct list_ctx {
 	cJSON *list;
 	int limit, n;
@@ -101,23 +84,23 @@ static int add_row(void *ud, const struct tr_outbox_row *r)
 	x->n++;
 	x->last_id = r->id;
 	cJSON_AddNumberToObject(o, "id", (double)r->id);
-	add_text(o, "output", r->output);
+	tr_view_add_text(o, "output", r->output);
 	cJSON_AddStringToObject(o, "state", r->failed_at ? "failed" : "pending");
-	add_time(o, "created_at", r->created_at);
+	tr_view_add_time(o, "created_at", r->created_at);
 	cJSON_AddNumberToObject(o, "attempts", r->attempts);
-	add_text(o, "last_error", r->last_error);
-	add_time(o, "next_at", r->failed_at ? 0 : r->next_at);
-	add_time(o, "failed_at", r->failed_at);
+	tr_view_add_text(o, "last_error", r->last_error);
+	tr_view_add_time(o, "next_at", r->failed_at ? 0 : r->next_at);
+	tr_view_add_time(o, "failed_at", r->failed_at);
 	const cJSON *t = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(p, "ticket"), "id");
 	if (cJSON_IsNumber(t))
 		cJSON_AddNumberToObject(o, "ticket", t->valuedouble);
 	else
 		cJSON_AddNullToObject(o, "ticket");
 	const cJSON *m = cJSON_GetObjectItemCaseSensitive(p, "message");
-	add_text(o, "message", cJSON_IsString(m) ? m->valuestring : NULL);
+	tr_view_add_text(o, "message", cJSON_IsString(m) ? m->valuestring : NULL);
 	if (r->retried_at) {
-		add_time(o, "retried_at", r->retried_at);
-		add_text(o, "retried_by", r->retried_by);
+		tr_view_add_time(o, "retried_at", r->retried_at);
+		tr_view_add_text(o, "retried_by", r->retried_by);
 	}
 	cJSON_Delete(p);
 	return 0;

@@ -12,6 +12,7 @@
 #include "tr_json.h"
 #include "tr_log.h"
 #include "tr_time.h"
+#include "tr_views.h"
 #include "tr_watch.h"
 
 /* Rows read from each table per pass: a commit of a million rows is
@@ -47,23 +48,6 @@ static size_t listeners(const struct tr_watch *w)
 	return n;
 }
 
-static void add_time(cJSON *o, const char *key, int64_t t)
-{
-	char buf[40];
-	if (t && tr_time_format(t, NULL, buf, sizeof(buf)) == 0)
-		cJSON_AddStringToObject(o, key, buf);
-	else
-		cJSON_AddNullToObject(o, key);
-}
-
-static void add_text(cJSON *o, const char *key, const char *v)
-{
-	if (v)
-		cJSON_AddStringToObject(o, key, v);
-	else
-		cJSON_AddNullToObject(o, key);
-}
-
 /* What a change line says of its ticket: enough to read the line alone. */
 static cJSON *ticket_brief(struct pass *p, int64_t id)
 {
@@ -78,13 +62,13 @@ static cJSON *ticket_brief(struct pass *p, int64_t id)
 	cJSON_AddNumberToObject(o, "id", (double)id);
 	if (!p->have)
 		return o; /* gone: a change of a ticket still says which */
-	add_text(o, "key", p->t.key);
-	add_text(o, "title", p->t.title);
-	add_text(o, "queue", p->t.queue);
-	add_text(o, "priority", p->t.priority);
-	add_text(o, "state", p->t.state);
-	add_text(o, "account", p->t.account);
-	add_time(o, "due_at", p->t.due_at);
+	tr_view_add_text(o, "key", p->t.key);
+	tr_view_add_text(o, "title", p->t.title);
+	tr_view_add_text(o, "queue", p->t.queue);
+	tr_view_add_text(o, "priority", p->t.priority);
+	tr_view_add_text(o, "state", p->t.state);
+	tr_view_add_text(o, "account", p->t.account);
+	tr_view_add_time(o, "due_at", p->t.due_at);
 	return o;
 }
 
@@ -98,12 +82,12 @@ static cJSON *change_line(struct pass *p, const struct tr_watch_row *r)
 		cJSON_AddItemToObject(line, "ticket", t);
 	cJSON *c = cJSON_AddObjectToObject(line, "change");
 	if (c) {
-		add_time(c, "at", r->at);
-		add_text(c, "action", r->action);
-		add_text(c, "actor", r->actor);
-		add_text(c, "detail", r->detail);
+		tr_view_add_time(c, "at", r->at);
+		tr_view_add_text(c, "action", r->action);
+		tr_view_add_text(c, "actor", r->actor);
+		tr_view_add_text(c, "detail", r->detail);
 		if (r->kind == TR_WATCH_STEP)
-			add_time(c, "due_at", r->due_at);
+			tr_view_add_time(c, "due_at", r->due_at);
 	}
 	return line;
 }
@@ -129,9 +113,9 @@ static cJSON *notification_line(const struct tr_watch_row *r)
 		}
 	} else {
 		/* not written by notify.c: still streamed, as text */
-		add_text(n, "output", r->output);
-		add_text(n, "message", r->payload);
-		add_time(n, "at", r->at);
+		tr_view_add_text(n, "output", r->output);
+		tr_view_add_text(n, "message", r->payload);
+		tr_view_add_time(n, "at", r->at);
 	}
 	cJSON_Delete(payload);
 	return line;

@@ -13,6 +13,11 @@
 #include <cjson/cJSON.h>
 #include "tr_store.h"
 
+/* Adds name: t in RFC 3339 (UTC), or null for 0 (none). */
+void tr_view_add_time(cJSON *o, const char *name, int64_t t);
+/* Adds name: v, or null when v is NULL. */
+void tr_view_add_text(cJSON *o, const char *name, const char *v);
+
 /* t as an object: times in RFC 3339, tags and fields as JSON. NULL when
  * out of memory. */
 cJSON *tr_view_ticket(const struct tr_ticket *t);
