@@ -653,6 +653,7 @@ void tr_store_close(struct tr_store *s)
 	for (int i = 0; i < S_COUNT; i++)
 		sqlite3_finalize(s->stmts[i]);
 	tr_open_keys_free(s->open_keys);
+	free(s->journal);
 	if (s->db && sqlite3_close(s->db) != SQLITE_OK)
 		log_errx("store: close: %s", sqlite3_errmsg(s->db));
 	free(s);

@@ -64,6 +64,14 @@ struct tr_store {
 				 * (tr_store_commit), so it is never behind the rows */
 	int64_t saved_timer_id; /* what timer_ids holds */
 	struct tr_open_keys *open_keys; /* the open tickets' keys, owned */
+	/* SPEC §6 watch: the keys of the step_log rows written since the
+	 * stream last took them, kept only while it asks (journal_on); a
+	 * row's key says nothing of when it was written, so the stream cannot
+	 * find new ones by key. Owned; at most TR_STEP_JOURNAL_MAX, the rest
+	 * counted in journal_lost. */
+	struct tr_step_key *journal;
+	int journal_n, journal_on;
+	uint64_t journal_lost;
 };
 
 /* Prepares statement which for the life of the connection (store.c): the

@@ -209,6 +209,43 @@ static void bind_step(sqlite3_stmt *st, const struct tr_timer *tm)
 	sqlite3_bind_int64(st, 3, tm->id);
 }
 
+/* SPEC §6 watch: notes the key of a step_log row just written. A row a
+ * rollback undoes stays noted: the stream finds no row for it and goes on. */
+static void journal_add(struct tr_store *s, const struct tr_timer *tm)
+{
+	if (s->journal_n == TR_STEP_JOURNAL_MAX) {
+		s->journal_lost++;
+		return;
+	}
+	s->journal[s->journal_n++] = (struct tr_step_key){.at = tm->due_at, .ticket_id = tm->ticket_id, .id = tm->id};
+}
+
+int tr_store_step_journal(struct tr_store *s, int on)
+{
+	free(s->journal);
+	s->journal = NULL;
+	s->journal_n = s->journal_on = 0;
+	s->journal_lost = 0;
+	if (!on)
+		return 0;
+	s->journal = malloc(TR_STEP_JOURNAL_MAX * sizeof(*s->journal));
+	if (!s->journal)
+		return -ENOMEM;
+	s->journal_on = 1;
+	return 0;
+}
+
+int tr_store_step_journal_take(struct tr_store *s, struct tr_step_key *out, int max, uint64_t *lost)
+{
+	int n = s->journal_n < max ? s->journal_n : max;
+	memcpy(out, s->journal, (size_t)n * sizeof(*out));
+	memmove(s->journal, s->journal + n, (size_t)(s->journal_n - n) * sizeof(*out));
+	s->journal_n -= n;
+	*lost = s->journal_lost;
+	s->journal_lost = 0;
+	return n;
+}
+
 int tr_store_step_done(struct tr_store *s, const struct tr_timer *tm, const char *state, int64_t at,
 		       const char *action, const char *detail)
 {
@@ -224,7 +261,11 @@ int tr_store_step_done(struct tr_store *s, const struct tr_timer *tm, const char
 	bind_text(st, 6, action);
 	bind_text(st, 7, detail);
 	int rc = run(s, st);
-	return rc ? rc : sqlite3_changes(s->db) == 1 ? 0 : -ENOENT;
+	if (rc == 0 && sqlite3_changes(s->db) != 1)
+		return -ENOENT;
+	if (rc == 0 && s->journal_on)
+		journal_add(s, tm);
+	return rc;
 }
 
 int tr_store_step_move(struct tr_store *s, const struct tr_timer *tm, int64_t at, const char *payload)

@@ -160,6 +160,7 @@ static void pass(struct tr_watch *w)
 		return;
 	if (listeners(w) == 0) {
 		w->active = 0; /* the next listener starts from its own now */
+		tr_store_step_journal(w->d->store, 0);
 		return;
 	}
 	if (w->d->ingest.txn.open) {
@@ -168,7 +169,11 @@ static void pass(struct tr_watch *w)
 	}
 	struct pass p = {.w = w};
 	int more = 0;
-	int rc = tr_store_watch_rows(w->d->store, &w->cursor, BATCH_ROWS, emit, &p, &more);
+	uint64_t lost = 0;
+	int rc = tr_store_watch_rows(w->d->store, &w->cursor, BATCH_ROWS, emit, &p, &more, &lost);
+	if (lost)
+		log_warnx("watch: %llu fired or skipped steps came too many at once to be streamed; "
+			  "each ticket's history has them", (unsigned long long)lost);
 	if (p.have)
 		tr_ticket_free(&p.t);
 	for (size_t i = 0; i < w->nsinks; i++)
@@ -216,6 +221,8 @@ void tr_watch_join(void *ud)
 	if (!w || w->active || w->closed)
 		return;
 	int rc = tr_store_watch_now(w->d->store, &w->cursor);
+	if (rc == 0 && tr_store_step_journal(w->d->store, 1))
+		log_warnx("watch: out of memory: fired steps are not streamed");
 	if (rc) {
 		log_errx("watch: cannot find where the stream starts (%s); it stays silent", tr_strerror(rc));
 		return;
@@ -240,6 +247,7 @@ void tr_watch_close(struct tr_watch *w)
 		return;
 	w->closed = 1;
 	w->active = 0;
+	tr_store_step_journal(w->d->store, 0);
 	if (!uv_is_closing((uv_handle_t *)&w->timer))
 		uv_close((uv_handle_t *)&w->timer, NULL);
 }

@@ -365,8 +365,21 @@ int tr_store_outbox_group(struct tr_store *s, const char *output, int64_t horizo
 struct tr_watch_cursor {
 	int64_t history;                       /* ticket_history.id */
 	int64_t outbox;                        /* outbox.id */
-	int64_t step_at, step_ticket, step_id; /* step_log's key */
 };
+/* A step_log row's key. */
+struct tr_step_key {
+	int64_t at, ticket_id, id;
+};
+/* Keys noted at most between two takes: 1.5 MiB, only while watched. */
+#define TR_STEP_JOURNAL_MAX 65536
+/* on: from now, note the key of every step_log row written (fired or
+ * skipped steps), for tr_store_step_journal_take; off: stop and forget.
+ * 0, or -ENOMEM (then off). */
+int tr_store_step_journal(struct tr_store *s, int on);
+/* Moves up to max of the noted keys, oldest first, to out; *lost: how
+ * many were not noted since the last take (past TR_STEP_JOURNAL_MAX).
+ * Returns how many were moved. */
+int tr_store_step_journal_take(struct tr_store *s, struct tr_step_key *out, int max, uint64_t *lost);
 enum tr_watch_kind { TR_WATCH_HISTORY, TR_WATCH_STEP, TR_WATCH_NOTIFICATION };
 /* One row a commit added; its text is valid during the callback only. */
 struct tr_watch_row {
@@ -380,16 +393,15 @@ struct tr_watch_row {
 };
 /* Sets *c at the newest row of each table: a stream starts from now. */
 int tr_store_watch_now(struct tr_store *s, struct tr_watch_cursor *c);
-/* Calls each for the rows after *c: history lines, then steps that fired or
- * were skipped (not an escalation's: its effect writes a history line),
- * then notifications, at most limit of each table, oldest first, moving *c
- * past each row read. *more is set when a table may hold more. Returns 0,
- * TR_ESTORE, or each's nonzero answer (which stops the read; *c is past
- * the row it refused). Steps are followed by their key (due time first):
- * one logged behind a step already streamed (a late backlog split across
- * commits, a step added already overdue) is not seen. */
+/* Calls each for the rows after *c: history lines, then the steps that
+ * fired or were skipped since the last call (their keys noted by
+ * tr_store_step_journal; not an escalation's: its effect writes a history
+ * line), then notifications, at most limit of each, oldest first, moving
+ * *c past each row read. *more is set when a table may hold more; *lost
+ * adds the steps that could not be noted. Returns 0, TR_ESTORE, or each's
+ * nonzero answer (which stops the read; *c is past the row it refused). */
 int tr_store_watch_rows(struct tr_store *s, struct tr_watch_cursor *c, int limit,
-			int (*each)(void *ud, const struct tr_watch_row *r), void *ud, int *more);
+			int (*each)(void *ud, const struct tr_watch_row *r), void *ud, int *more, uint64_t *lost);
 
 /* Counters for `stats`. */
 int tr_store_counts(struct tr_store *s, int64_t *events, int64_t *tickets_open, int64_t *tickets_total);

@@ -49,6 +49,14 @@ rule { name = "steps", on = "probe.open", action = function(ev, ctx)
 end }
 '''
 
+# A nudge already an hour overdue when the ticket opens (a late export).
+LATE = '''
+rule { name = "late", on = "probe.late", action = function(ev, ctx)
+  local t = ticket.open { key = "l:" .. ev.id, title = "late " .. ev.id }
+  t:nudge { at = ctx.now - 3600, note = "an hour late" }
+end }
+'''
+
 
 def suspension(i, account="acme"):
     return {"type": "account.alert", "id": f"sus-{account}-{i}", "account": f"{account}-{i}",
@@ -196,6 +204,20 @@ class Watch(unittest.TestCase):
             # the escalation writes its own history line: once, not again as a step
             self.assertEqual([a for a, _ in changes].count("escalate"), 1, changes)
             self.assertNotIn(None, [a for a, _ in changes])
+            self.assertEqual(w.stop(), 0)
+
+    def test_a_step_due_before_the_ones_streamed_is_streamed_too(self):
+        # The steps are not streamed in due order but as they fire: a late
+        # event's overdue nudge fires after a step due later already went by.
+        with Daemon(rules={"50-steps.lua": STEPS, "51-late.lua": LATE}, shipped=False) as d:
+            w = Lines(d, "--json")
+            self.assertIn("watching", w.next())
+            d.ingest([{"type": "probe.open", "id": "s"}])
+            w.until(lambda x: '"action":"escalate"' in x)
+            d.ingest([{"type": "probe.late", "id": "x"}])
+            [line] = [json.loads(x) for x in w.until(lambda x: "an hour late" in x)][-1:]
+            self.assertEqual((line["ticket"]["title"], line["change"]["action"], line["change"]["actor"]),
+                             ("late x", "nudge", "timer"))
             self.assertEqual(w.stop(), 0)
 
     def test_a_watch_with_a_filter_it_does_not_have_is_refused(self):
