@@ -111,6 +111,7 @@ struct tr_outputs {
 	uint64_t hold_until;     /* uv_now() ms: no pass before (store trouble) */
 	int handles;             /* open handles: the timer and the children's */
 	int closing, freed;
+	int held_in_pass;        /* this pass held a row for a silence */
 	void (*broadcast)(void *ud, const char *json);
 	void *broadcast_ud;
 	uint64_t rng;
@@ -713,8 +714,14 @@ static struct child *free_slot(struct tr_outputs *o)
  * digest's member alike. */
 static int goes_now(struct tr_outputs *o, const struct tr_notification *x)
 {
+	if (in_flight(o, x->id))
+		return 0;
 	/* SPEC §6 silence: a row a silence matches is held until it ends */
-	return !in_flight(o, x->id) && !tr_silences_hold(o->d, x, tr_time_now());
+	if (tr_silences_hold(o->d, x, tr_time_now())) {
+		o->held_in_pass = 1;
+		return 0;
+	}
+	return 1;
 }
 
 /* Rows going out a while after they were made (a retry, a silence's end,
@@ -915,6 +922,7 @@ static void run_pass(struct tr_outputs *o)
 	uint64_t deadline = tr_mono_ms() + PASS_MS;
 	int n = 0;
 	o->passes++;
+	o->held_in_pass = 0;
 	if (tr_store_outbox_pending(d->store, now, BATCH, o->rows, &n)) {
 		log_errx("outputs: cannot read the outbox: %s", tr_store_errmsg(d->store));
 		hold(o);
@@ -956,7 +964,9 @@ static void run_pass(struct tr_outputs *o)
 		hold(o);
 		return;
 	}
-	if (more || (n == BATCH && progress)) {
+	/* a held row is progress too: a flood being held must not make every
+	 * other row behind it wait for the poll */
+	if (more || (n == BATCH && (progress || o->held_in_pass))) {
 		arm_ms(o, 0); /* the rest after the loop breathes */
 		return;
 	}

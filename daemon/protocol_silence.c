@@ -11,6 +11,7 @@
 #include "tr_error.h"
 #include "tr_log.h"
 #include "tr_notify.h"
+#include "tr_outputs.h"
 #include "tr_peer.h"
 #include "tr_silences.h"
 #include "tr_ticket.h"
@@ -292,6 +293,7 @@ static cJSON *silence_expire(struct tr_daemon *d, const cJSON *req, const struct
 	if (rc)
 		return tr_protocol_error(TR_ERR_INTERNAL, "database error: %s; the silence still holds",
 					 rc == TR_ESTORE ? tr_store_errmsg(d->store) : tr_strerror(rc));
+	tr_outputs_resume(d->outputs); /* SPEC §6: what it held goes now */
 	log_info("silence %lld expired by %s: %lld held notifications released", (long long)id, actor,
 		 (long long)released);
 	cJSON *r = answer_list(d, id, 1, "silences");

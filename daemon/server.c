@@ -307,13 +307,3 @@ void tr_server_free(struct tr_server *srv)
 	free(srv);
 }
 
-void tr_server_get_stats(struct tr_server *srv, struct tr_server_stats *st)
-{
-	st->clients = srv->clients;
-	st->pending_events = srv->pending_events;
-	st->busy_answers = srv->busy_answers;
-	st->watchers = srv->watchers;
-	st->watchers_dropped = srv->watchers_dropped;
-	if (tr_latency_summarize(&srv->ingest_latency, &st->ingest_answer) != 0)
-		memset(&st->ingest_answer, 0, sizeof(st->ingest_answer));
-}

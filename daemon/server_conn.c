@@ -1,8 +1,8 @@
 /* A socket client's connection, its lifetime and its writes: references and
  * libuv close discipline (a connection is freed only after its handle's
  * close callback and its last reference), answers and notifications
- * written with the count of bytes its client has not taken yet, and the
- * peer's going. Not reading or line framing (server.c), nor what a request
+ * written with the count of bytes its client has not taken yet, the
+ * peer's going, and the server's counters. Not reading or line framing (server.c), nor what a request
  * is or when it runs (server_queue.c); it calls neither. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -255,4 +255,18 @@ void tr_server_watch_flush(void *ud)
 			c->wcap = 0;
 		}
 	}
+}
+
+/* The counters `stats` and the metrics show: kept here with the
+ * connections they count, so that a reader of them (metrics.c) need not
+ * reach the listener above. */
+void tr_server_get_stats(struct tr_server *srv, struct tr_server_stats *st)
+{
+	st->clients = srv->clients;
+	st->pending_events = srv->pending_events;
+	st->busy_answers = srv->busy_answers;
+	st->watchers = srv->watchers;
+	st->watchers_dropped = srv->watchers_dropped;
+	if (tr_latency_summarize(&srv->ingest_latency, &st->ingest_answer) != 0)
+		memset(&st->ingest_answer, 0, sizeof(st->ingest_answer));
 }

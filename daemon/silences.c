@@ -13,7 +13,6 @@
 #include <cjson/cJSON.h>
 #include "tr_error.h"
 #include "tr_log.h"
-#include "tr_outputs.h"
 #include "tr_silences.h"
 #include "tr_time.h"
 #include "tr_txn.h"
@@ -235,10 +234,6 @@ int tr_silences_hold(struct tr_daemon *d, const struct tr_notification *x, int64
 				 (long long)x->id, tr_strerror(rc));
 		else {
 			sl->held_total++;
-			/* a held row is no delivery, so the pass would not count it
-			 * as progress and would wait a second before its next batch:
-			 * a flood being held would hold up every other row behind it */
-			tr_outputs_resume(d->outputs);
 			log_debug("notify %s: notification %lld held by silence %lld", x->output, (long long)x->id,
 				 (long long)best->id);
 		}
@@ -338,6 +333,5 @@ int tr_silences_expire(struct tr_daemon *d, int64_t id, const char *actor, int64
 	if ((rc = reload(d)) != 0)
 		log_errx("silences: cannot read the list again after expiring %lld: %s", (long long)id,
 			 tr_strerror(rc));
-	tr_outputs_resume(d->outputs); /* SPEC §6: what it held goes now */
 	return 0;
 }
