@@ -238,11 +238,13 @@ int tr_store_step_journal(struct tr_store *s, int on)
 int tr_store_step_journal_take(struct tr_store *s, struct tr_step_key *out, int max, uint64_t *lost)
 {
 	int n = s->journal_n < max ? s->journal_n : max;
+	*lost = s->journal_lost;
+	s->journal_lost = 0;
+	if (n == 0)
+		return 0; /* also when off: no journal to copy from */
 	memcpy(out, s->journal, (size_t)n * sizeof(*out));
 	memmove(s->journal, s->journal + n, (size_t)(s->journal_n - n) * sizeof(*out));
 	s->journal_n -= n;
-	*lost = s->journal_lost;
-	s->journal_lost = 0;
 	return n;
 }
 
