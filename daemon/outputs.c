@@ -1159,31 +1159,15 @@ int tr_outputs_stats_each(struct tr_outputs *o, int (*fn)(void *ud, const struct
 	return rc;
 }
 
-struct degraded_ask {
-	char *reason;
-	size_t len;
-	int found;
-};
-
-static int first_degraded(void *ud, const struct tr_output_stats *st)
+int tr_output_degraded(const struct tr_output_stats *st, char *reason, size_t len)
 {
-	struct degraded_ask *a = ud;
 	if (st->parked_now > 0)
-		snprintf(a->reason, a->len, "output %s has %lld parked deliveries (last error: %s)", st->name,
-			 (long long)st->parked_now, st->last_error[0] ? st->last_error : "not seen since start");
+		snprintf(reason, len, "output %s has %lld parked deliver%s (last error: %s)", st->name,
+			 (long long)st->parked_now, st->parked_now == 1 ? "y" : "ies",
+			 st->last_error[0] ? st->last_error : "not seen since start");
 	else if (st->failing)
-		snprintf(a->reason, a->len, "output %s is failing: %s", st->name, st->last_error);
+		snprintf(reason, len, "output %s is failing: %s", st->name, st->last_error);
 	else
 		return 0;
-	a->found = 1;
 	return 1;
-}
-
-int tr_outputs_degraded(struct tr_outputs *o, char *reason, size_t len)
-{
-	struct degraded_ask a = {.reason = reason, .len = len};
-	if (len)
-		reason[0] = 0;
-	tr_outputs_stats_each(o, first_degraded, &a);
-	return a.found;
 }

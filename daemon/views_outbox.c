@@ -32,13 +32,8 @@ static int add_output(void *ud, const struct tr_output_stats *st)
 	cJSON_AddStringToObject(o, "last_error", st->last_error);
 	cJSON_AddNumberToObject(o, "failed_attempts", (double)st->failed_attempts);
 	cJSON_AddNumberToObject(o, "parked", (double)st->parked);
-	if (x->reason[0])
-		return 0;
-	if (st->parked_now > 0)
-		snprintf(x->reason, sizeof(x->reason), "output %s has %lld parked deliveries (last error: %s)", st->name,
-			 (long long)st->parked_now, st->last_error[0] ? st->last_error : "not seen since start");
-	else if (st->failing)
-		snprintf(x->reason, sizeof(x->reason), "output %s is failing: %s", st->name, st->last_error);
+	if (!x->reason[0])
+		tr_output_degraded(st, x->reason, sizeof(x->reason)); /* the first one names the health's reason */
 	return 0;
 }
 

@@ -46,9 +46,9 @@ struct tr_output_stats {
  * TR_ESTORE (nothing called) when the outbox cannot be read. Runs on the
  * loop thread: one grouped read of the undelivered rows. */
 int tr_outputs_stats_each(struct tr_outputs *o, int (*fn)(void *ud, const struct tr_output_stats *st), void *ud);
-/* Whether an output needs a look: 1 with reason filled (the first such
- * output named) while one has parked deliveries or is failing, else 0. */
-int tr_outputs_degraded(struct tr_outputs *o, char *reason, size_t len);
+/* Whether the output st counts needs a look: 1 with reason filled (it
+ * has parked deliveries, or is failing), else 0 and reason untouched. */
+int tr_output_degraded(const struct tr_output_stats *st, char *reason, size_t len);
 
 /* Stops new deliveries; running exec children are left to finish or are
  * killed at their timeout; their rows stay pending if not confirmed. */

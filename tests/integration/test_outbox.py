@@ -87,7 +87,7 @@ class Parking(unittest.TestCase):
         self.assertEqual(lead["last_error"], "exit status 7")
         self.assertEqual(lead["failed_attempts"], 3)
         self.assertEqual(s["health"], "degraded")
-        self.assertIn("output lead", s["health_reason"])
+        self.assertIn("output lead has 1 parked delivery (last error: exit status 7)", s["health_reason"])
         self.assertEqual(s["outputs"]["journal"]["state"], "ok")
         # status shows it first and loud
         st = d.ctl("status")
