@@ -20,12 +20,12 @@
 
 #define LIST_MAX 1000 /* silences in a `list --all` answer, newest first */
 
-static const char *const matchers[] = {"account", "queue", "output", "priority"};
+static const char *const matchers[] = {"account", "queue", "output", "priority", "marketplace"};
 #define NMATCHERS (sizeof(matchers) / sizeof(matchers[0]))
 
 /* The members each action takes, besides "op", "action" and "id". */
-static const char *const add_fields[] = {"account", "queue", "output", "priority", "starts", "until", "reason",
-					 NULL};
+static const char *const add_fields[] = {"account", "queue", "output", "priority", "marketplace", "starts", "until",
+					 "reason", NULL};
 static const char *const list_fields[] = {"all", NULL};
 static const char *const expire_fields[] = {NULL};
 
@@ -50,6 +50,7 @@ static cJSON *view_silence(const struct tr_silence *x, int64_t held, int64_t now
 	tr_view_add_text(o, "queue", x->queue);
 	tr_view_add_text(o, "output", x->output);
 	tr_view_add_text(o, "priority", x->priority);
+	tr_view_add_text(o, "marketplace", x->marketplace);
 	tr_view_add_time(o, "starts_at", x->starts_at);
 	tr_view_add_time(o, "until", x->until);
 	tr_view_add_text(o, "reason", x->reason);
@@ -151,7 +152,7 @@ static int time_field(const cJSON *req, const char *name, const char *zone, int6
 /* Fills x's matchers from req: 0, or -1 with *error set. */
 static int read_matchers(struct tr_daemon *d, const cJSON *req, struct tr_silence *x, cJSON **error)
 {
-	char **slot[NMATCHERS] = {&x->account, &x->queue, &x->output, &x->priority};
+	char **slot[NMATCHERS] = {&x->account, &x->queue, &x->output, &x->priority, &x->marketplace};
 	int given = 0;
 	for (size_t i = 0; i < NMATCHERS; i++) {
 		const cJSON *v = cJSON_GetObjectItemCaseSensitive(req, matchers[i]);
@@ -191,8 +192,8 @@ static int read_matchers(struct tr_daemon *d, const cJSON *req, struct tr_silenc
 	}
 	if (!given) {
 		*error = tr_protocol_error(TR_ERR_BAD_REQUEST,
-					   "field \"account\", \"queue\", \"output\" or \"priority\": a silence needs at"
-					   " least one, or it would hold every notification");
+					   "field \"account\", \"queue\", \"output\", \"priority\" or \"marketplace\": a"
+					   " silence needs at least one, or it would hold every notification");
 		return -1;
 	}
 	return 0;

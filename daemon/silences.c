@@ -70,6 +70,7 @@ static int load_one(void *ud, const struct tr_silence *x, int64_t held)
 	c->queue = dup_or_null(x->queue, &l->oom);
 	c->output = dup_or_null(x->output, &l->oom);
 	c->priority = dup_or_null(x->priority, &l->oom);
+	c->marketplace = dup_or_null(x->marketplace, &l->oom);
 	c->reason = dup_or_null(x->reason, &l->oom);
 	c->created_by = dup_or_null(x->created_by, &l->oom);
 	c->expired_by = dup_or_null(x->expired_by, &l->oom);
@@ -162,7 +163,7 @@ void tr_silences_stats(struct tr_daemon *d, cJSON *stats, cJSON *answer)
 struct about {
 	const char *output;
 	int64_t ticket_id;
-	const char *account, *queue, *priority;
+	const char *account, *queue, *priority, *marketplace;
 };
 
 static const char *member_str(const cJSON *o, const char *name)
@@ -174,7 +175,8 @@ static const char *member_str(const cJSON *o, const char *name)
 static int matches(const struct tr_silence *s, const struct about *a)
 {
 	return tr_silence_matches(s->output, a->output) && tr_silence_matches(s->account, a->account) &&
-	       tr_silence_matches(s->queue, a->queue) && tr_silence_matches(s->priority, a->priority);
+	       tr_silence_matches(s->queue, a->queue) && tr_silence_matches(s->priority, a->priority) &&
+	       tr_silence_matches(s->marketplace, a->marketplace);
 }
 
 struct hold_write {
@@ -214,7 +216,7 @@ int tr_silences_hold(struct tr_daemon *d, const struct tr_notification *x, int64
 		.output = x->output,
 		.ticket_id = cJSON_IsNumber(tid) ? (int64_t)tid->valuedouble : 0,
 		.account = member_str(t, "account"), .queue = member_str(t, "queue"),
-		.priority = member_str(t, "priority"),
+		.priority = member_str(t, "priority"), .marketplace = member_str(t, "marketplace"),
 	};
 	/* the silence that ends last: held once, not again at each end */
 	for (; i < sl->n; i++) {

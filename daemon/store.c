@@ -242,6 +242,10 @@ static const char *const migrations[] = {
 	"  created_at INTEGER NOT NULL, expired_at INTEGER, expired_by TEXT);"
 	"CREATE TABLE outbox_held(id INTEGER PRIMARY KEY, silence_id INTEGER NOT NULL);"
 	"CREATE INDEX outbox_held_silence ON outbox_held(silence_id);",
+
+	/* 18: a silence may match a marketplace (amazon.de down for a day),
+	 * now that a notification's ticket names it. */
+	"ALTER TABLE silences ADD COLUMN marketplace TEXT;",
 };
 
 /* A counter's count in its window at time t (a parameter), for a row of
@@ -424,7 +428,7 @@ static const char *const stmt_sql[S_COUNT] = {
 			   " AND next_at <= ?2 ORDER BY id LIMIT ?3",
 	/* Silences and the notifications they hold (store_silences.c). */
 	[S_SILENCE_ADD] = "INSERT INTO silences(account, queue, output, priority, starts_at, until, reason,"
-			  " created_by, created_at) VALUES(?,?,?,?,?,?,?,?,?)",
+			  " created_by, created_at, marketplace) VALUES(?,?,?,?,?,?,?,?,?,?)",
 	[S_SILENCE_EXPIRE] = "UPDATE silences SET expired_at = ?2, expired_by = ?3"
 			     " WHERE id = ?1 AND expired_at IS NULL AND until > ?2",
 	[S_SILENCE_RELEASE] = "UPDATE outbox SET next_at = ?2 WHERE id IN (SELECT id FROM outbox_held WHERE silence_id = ?1)"
@@ -437,7 +441,7 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_SILENCES_LIST] = "SELECT id, account, queue, output, priority, starts_at, until, reason, created_by,"
 			    " created_at, expired_at, expired_by, CASE WHEN expired_at IS NULL AND until > ?3 THEN"
 			    " (SELECT count(*) FROM outbox_held h JOIN outbox o ON o.id = h.id"
-			    " WHERE h.silence_id = silences.id AND o.delivered_at IS NULL) ELSE 0 END"
+			    " WHERE h.silence_id = silences.id AND o.delivered_at IS NULL) ELSE 0 END, marketplace"
 			    " FROM silences WHERE (?1 = 0 OR id = ?1) AND (?2 OR (expired_at IS NULL AND until > ?3))"
 			    " ORDER BY id DESC LIMIT ?4",
 	[S_SILENCES_HELD] = "SELECT count(*) FROM outbox_held h JOIN silences s ON s.id = h.silence_id"

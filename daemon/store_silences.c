@@ -16,7 +16,7 @@
 
 void tr_silence_free(struct tr_silence *x)
 {
-	free(x->account); free(x->queue); free(x->output); free(x->priority);
+	free(x->account); free(x->queue); free(x->output); free(x->priority); free(x->marketplace);
 	free(x->reason); free(x->created_by); free(x->expired_by);
 	memset(x, 0, sizeof(*x));
 }
@@ -35,6 +35,7 @@ int tr_store_silence_add(struct tr_store *s, const struct tr_silence *x, int64_t
 	bind_text(st, 7, x->reason);
 	bind_text(st, 8, x->created_by);
 	sqlite3_bind_int64(st, 9, x->created_at);
+	bind_text(st, 10, x->marketplace);
 	int rc = run(s, st);
 	if (rc == 0)
 		*id = sqlite3_last_insert_rowid(s->db);
@@ -141,7 +142,7 @@ int tr_store_silences_each(struct tr_store *s, int64_t id, int all, int64_t now,
 			.starts_at = sqlite3_column_int64(st, 5), .until = sqlite3_column_int64(st, 6),
 			.reason = column_text(st, 7), .created_by = column_text(st, 8),
 			.created_at = sqlite3_column_int64(st, 9), .expired_at = column_time(st, 10),
-			.expired_by = column_text(st, 11),
+			.expired_by = column_text(st, 11), .marketplace = column_text(st, 13),
 		};
 		rc = each(ud, &x, sqlite3_column_int64(st, 12));
 	}

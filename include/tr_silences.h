@@ -1,6 +1,6 @@
 /* Silences (SPEC §6 `silence`): during a known outage or a holiday, an
  * operator holds the notifications that match an account, a queue, an
- * output or a priority until a time. Tickets, timers and escalations go on
+ * output, a priority or a marketplace until a time. Tickets, timers and escalations go on
  * as ever; only delivery waits. A held notification gets one line in its
  * ticket's history and is delivered when the silence ends (its time passes,
  * or `expire` ends it early). Silences are rows of the database (they
@@ -32,7 +32,7 @@
  * statement; in the daemon's list they are owned (tr_silence_free). */
 struct tr_silence {
 	int64_t id;
-	char *account, *queue, *output, *priority;
+	char *account, *queue, *output, *priority, *marketplace;
 	int64_t starts_at, until;  /* holds from starts_at up to (not at) until */
 	char *reason, *created_by;
 	int64_t created_at;

@@ -1,5 +1,6 @@
 /* `triagectl silence add|list|expire` (SPEC §6, §7 silence): hold the
- * notifications that match an account, queue, output or priority until a
+ * notifications that match an account, queue, output, priority or
+ * marketplace until a
  * time, see which silences hold what, and end one early. The subcommand
  * and its options are parsed here (the command's row takes everything
  * after `silence` verbatim), one `silence` request each; a table for
@@ -12,13 +13,14 @@
 #include "triagectl.h"
 #include "tr_time.h"
 
-enum { S_ACCOUNT = 300, S_QUEUE, S_OUTPUT, S_PRIORITY, S_STARTS, S_UNTIL, S_REASON, S_ALL, S_JSON };
+enum { S_ACCOUNT = 300, S_QUEUE, S_OUTPUT, S_PRIORITY, S_MARKETPLACE, S_STARTS, S_UNTIL, S_REASON, S_ALL, S_JSON };
 
 static const struct option silence_opts[] = {
 	{ "account", required_argument, NULL, S_ACCOUNT },
 	{ "queue", required_argument, NULL, S_QUEUE },
 	{ "output", required_argument, NULL, S_OUTPUT },
 	{ "priority", required_argument, NULL, S_PRIORITY },
+	{ "marketplace", required_argument, NULL, S_MARKETPLACE },
 	{ "starts", required_argument, NULL, S_STARTS },
 	{ "until", required_argument, NULL, S_UNTIL },
 	{ "reason", required_argument, NULL, S_REASON },
@@ -29,11 +31,12 @@ static const struct option silence_opts[] = {
 };
 
 /* Which option each subcommand takes (--json and --help: all of them). */
+#define NOPTS 9
 static const struct {
 	const char *name;
-	int opts[8];
+	int opts[NOPTS]; /* 0-terminated */
 } subcommands[] = {
-	{ "add", { S_ACCOUNT, S_QUEUE, S_OUTPUT, S_PRIORITY, S_STARTS, S_UNTIL, S_REASON } },
+	{ "add", { S_ACCOUNT, S_QUEUE, S_OUTPUT, S_PRIORITY, S_MARKETPLACE, S_STARTS, S_UNTIL, S_REASON } },
 	{ "list", { S_ALL } },
 	{ "expire", { 0 } },
 };
@@ -43,9 +46,9 @@ static const char *const heads[] = { "ID", "STATE", "MATCHES", "UNTIL", "LEFT", 
 /* "account=A queue=Q": what a silence matches. */
 static char *matches_text(const cJSON *x)
 {
-	static const char *const keys[] = { "account", "queue", "output", "priority" };
+	static const char *const keys[] = { "account", "queue", "output", "priority", "marketplace" };
 	struct buf b = { 0 };
-	for (size_t i = 0; i < 4; i++) {
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		const char *v = jstr(x, keys[i]);
 		if (!v)
 			continue;
@@ -131,7 +134,7 @@ int cmd_silence(struct ctl *c, int argc, char **argv)
 			continue;
 		}
 		bool takes = false;
-		for (size_t k = 0; k < 8 && subcommands[which].opts[k]; k++)
+		for (size_t k = 0; k < NOPTS && subcommands[which].opts[k]; k++)
 			takes = takes || subcommands[which].opts[k] == ch;
 		if (!takes)
 			return usage_error(c, "silence %s takes no option %s", sub, argv[optind - 1]);
@@ -151,18 +154,19 @@ int cmd_silence(struct ctl *c, int argc, char **argv)
 			return usage_error(c, "silence add needs --until (a time, or a duration such as 2h)");
 		if (!given[S_REASON - S_ACCOUNT])
 			return usage_error(c, "silence add needs --reason (why: a holiday, an outage)");
-		if (!given[0] && !given[1] && !given[2] && !given[3])
-			return usage_error(c, "silence add needs --account, --queue, --output or --priority");
+		if (!given[0] && !given[1] && !given[2] && !given[3] && !given[4])
+			return usage_error(c, "silence add needs --account, --queue, --output, --priority or --marketplace");
 	} else if (strcmp(sub, "list") == 0) {
 		if (operands)
 			return usage_error(c, "silence list takes no operand, not '%s'", rest[0]);
 	} else if (operands != 1 || !(id = parse_id(rest[0]))) {
 		return usage_error(c, "silence expire takes one silence number (silence list shows them)");
 	}
-	static const char *const fields[] = { "account", "queue", "output", "priority", "starts", "until", "reason" };
+	static const char *const fields[] = { "account", "queue", "output", "priority", "marketplace", "starts", "until",
+					      "reason" };
 	cJSON *req = request("silence"), *resp = NULL;
 	req_str(req, "action", sub);
-	for (int k = 0; k < 7; k++) {
+	for (int k = 0; k < (int)(sizeof(fields) / sizeof(fields[0])); k++) {
 		char *v = given[k] && (k + S_ACCOUNT == S_UNTIL || k + S_ACCOUNT == S_STARTS) ? time_arg(given[k]) : NULL;
 		req_str(req, fields[k], v ? v : given[k]);
 		free(v);

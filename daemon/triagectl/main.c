@@ -145,7 +145,8 @@ static const struct ctl_cmd commands[] = {
 	  "pending nudges, escalations, due times and scheduled events" },
 	{ "state", "[PREFIX] [--limit N]", 0, 1, 0, limit_opts, cmd_state,
 	  "what rules keep: values, and counters with their window (keys in order)" },
-	{ "silence", "add --until T --reason R [--account A] [--queue Q] [--output O] [--priority P] [--starts T]"
+	{ "silence", "add --until T --reason R [--account A] [--queue Q] [--output O] [--priority P] [--marketplace M]"
+	  " [--starts T]"
 	  " | list [--all] | expire ID", 0, -1, CMD_VERBATIM, no_opts, cmd_silence,
 	  "hold matching notifications until a time (tickets and timers go on); list; end one early" },
 	{ "outbox", "[--failed] [--limit N] | retry ID|--all", 0, 2, 0, outbox_opts, cmd_outbox,

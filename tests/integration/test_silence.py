@@ -136,6 +136,24 @@ class Silence(unittest.TestCase):
             ended = d.request({"op": "silence", "action": "list", "all": True})["silences"]
             self.assertEqual([x["state"] for x in ended], ["waiting", "ended"])
 
+    def test_a_silence_on_a_marketplace_holds_only_its_tickets(self):
+        with Daemon(rules={"50-probe.lua": RULES}, shipped=False, config=CONFIG) as d:
+            r = d.ctl("silence", "add", "--marketplace", "DE", "--until", "1h", "--reason", "amazon.de down")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("match marketplace=DE", r.stdout)
+            d.ingest([{"type": "probe.open", "id": "de", "account": "A", "marketplace": "DE"},
+                      {"type": "probe.open", "id": "us", "account": "A", "marketplace": "US"}])
+            self.assertTrue(wait(lambda: len(delivered(d)) == 2))
+            self.assertTrue(wait(lambda: stats(d)["notifications_held"] == 2))
+            self.assertEqual(sorted(m for _, m in delivered(d)), ["escalated", "opened us"])
+            [x] = d.request({"op": "silence", "action": "list"})["silences"]
+            self.assertEqual((x["marketplace"], x["account"], x["held"]), ("DE", None, 2))
+            # the silence survives a restart with its marketplace
+            d.kill9()
+            d.start()
+            [x] = d.request({"op": "silence", "action": "list"})["silences"]
+            self.assertEqual(x["marketplace"], "DE")
+
     def test_a_silence_survives_sigkill_and_still_holds(self):
         with Daemon(rules={"50-probe.lua": RULES}, shipped=False, config=CONFIG) as d:
             s = self.add(d, account="A", until="2h", reason="holiday")
@@ -197,7 +215,7 @@ class Silence(unittest.TestCase):
                 (dict(base, until="800d"), "bad_request", 'field "until":'),
                 (dict(base, reason=None), "bad_request", 'field "reason": required'),
                 (dict(base, reason=""), "bad_request", 'field "reason": required'),
-                (dict(base, account=None), "bad_request", 'field "account", "queue", "output" or "priority"'),
+                (dict(base, account=None), "bad_request", 'field "account", "queue", "output", "priority" or "marketplace"'),
                 (dict(base, account=7), "bad_request", 'field "account": a string'),
                 (dict(base, account="a*b"), "bad_request", "field \"account\": '*' may only end the text"),
                 (dict(base, output="laed"), "bad_request", 'field "output": no output "laed" (known: journal, watch, lead)'),

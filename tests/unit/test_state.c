@@ -284,6 +284,9 @@ static const struct { const char *probe, *undo; } after_one_keyspace[] = {
 	 "ALTER TABLE outbox DROP COLUMN failed_at; ALTER TABLE outbox DROP COLUMN retried_at;"
 	 "ALTER TABLE outbox DROP COLUMN retried_by;"
 	 "CREATE INDEX outbox_pending ON outbox(next_at) WHERE delivered_at IS NULL;"},
+	/* (a later migration of an earlier one's table goes before that one) */
+	{"SELECT count(*) FROM pragma_table_info('silences') WHERE name = 'marketplace'", /* 18 */
+	 "ALTER TABLE silences DROP COLUMN marketplace;"},
 	{"SELECT count(*) FROM sqlite_master WHERE name = 'silences'", /* silences */
 	 "DROP TABLE silences; DROP TABLE outbox_held;"},
 };

@@ -1003,7 +1003,7 @@ static void test_step_history(void **state)
 	assert_int_equal(side_count(f->path, "SELECT count(*) FROM steps"), 2); /* and b's first */
 }
 
-/* What migrations 17, 16, 15, 13, 10, 9 and 8 changed, undone, to make a
+/* What migrations 18 (in 17's table), 17, 16, 15, 13, 10, 9 and 8 changed, undone, to make a
  * database of an older version (11 and 12 only deleted rows and an index). */
 #define UNDO_17 "DROP TABLE silences; DROP TABLE outbox_held;"
 #define UNDO_16 UNDO_17 "DROP INDEX outbox_undelivered; DROP INDEX outbox_pending;" \
