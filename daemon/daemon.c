@@ -20,6 +20,7 @@
 #include "tr_spool.h"
 #include "tr_time.h"
 #include "tr_timers.h"
+#include "tr_recount.h"
 #include "tr_watch.h"
 #include "tr_views.h"
 
@@ -265,6 +266,8 @@ static const struct tr_part parts[] = {
 	 .stats = spool_stats, .close = spool_close, .free = spool_free},
 	{.name = "timers", .start = timers_start, .committed = timers_committed, .resume = timers_resume,
 	 .close = timers_close, .free = timers_free},
+	/* after the timers, which a recount's slice pokes */
+	{.name = "recount", .start = tr_recount_start, .close = tr_recount_close, .free = tr_recount_free},
 	/* before outputs: their first pass asks it what to hold */
 	{.name = "silences", .start = tr_silences_start, .stats = tr_silences_stats, .free = tr_silences_free},
 	{.name = "outputs", .start = outputs_start, .resume = outputs_resume, .flushed = outputs_flushed,

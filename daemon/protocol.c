@@ -12,6 +12,7 @@
 #include "tr_log.h"
 #include "tr_metrics.h"
 #include "tr_peer.h"
+#include "tr_recount.h"
 #include "tr_reload.h"
 #include "tr_silences.h"
 #include "tr_service.h"
@@ -470,6 +471,8 @@ static cJSON *op_reload(struct tr_daemon *d, const cJSON *req, const struct tr_p
 		r = ok();
 		cJSON_AddNumberToObject(r, "rules", tr_engine_rule_count(d->engine));
 		cJSON_AddNumberToObject(r, "moved", moved); /* SPEC §3: steps a calendar's change moved */
+		if (tr_recount_pending(d)) /* the rest of a big recount goes on after the answer */
+			cJSON_AddTrueToObject(r, "recounting");
 		/* SPEC §3: what the new rules fall back from, and config names no rule uses */
 		const struct tr_errors *w = tr_engine_warnings(d->engine);
 		cJSON *list = cJSON_AddArrayToObject(r, "warnings");

@@ -8,16 +8,10 @@
 #include "tr_engine.h"
 #include "tr_error.h"
 #include "tr_log.h"
-#include "tr_plan.h"
+#include "tr_recount.h"
 #include "tr_reload.h"
 #include "tr_rule_names.h"
 #include "tr_time.h"
-#include "tr_timers.h"
-
-struct recount {
-	struct tr_daemon *d;
-	int moved;
-};
 
 /* Two calendar definitions say the same thing (a reload that leaves them
  * alone need not recount a single step). */
@@ -46,12 +40,6 @@ static int same_calendars(const struct tr_config *a, const struct tr_config *b)
 		if (!same_calendar(&a->calendars[i], &b->calendars[i]))
 			return 0;
 	return 1;
-}
-
-static int recount(void *ud)
-{
-	struct recount *x = ud;
-	return tr_plan_recalendar(x->d->store, tr_engine_calendars(x->d->engine), tr_time_now(), &x->moved);
 }
 
 int tr_reload(struct tr_daemon *d, struct tr_errors *errs, int *moved)
@@ -89,20 +77,12 @@ int tr_reload(struct tr_daemon *d, struct tr_errors *errs, int *moved)
 	d->engine = d->ingest.engine = fresh;
 	uint64_t built = tr_mono_us();
 	tr_rule_names_log(tr_engine_warnings(fresh), "reload"); /* SPEC §3: fallbacks said, not fatal */
-	/* Recounting reads every pending step counted in a calendar: only
-	 * worth its pause when a calendar changed. */
-	struct recount x = {.d = d};
-	int r = calendars_changed ? tr_txn_run(&d->ingest.txn, recount, &x) : 0;
-	*moved = r ? 0 : x.moved;
 	log_info("reload: %d rules from %s, built in %.1f ms%s", tr_engine_rule_count(fresh), d->cfg.rules_dir,
 		 (double)(built - t0) / 1000.0,
 		 calendars_changed ? "; calendars changed, steps recounted" : "; calendars unchanged");
-	if (r)
-		log_errx("reload: the steps counted in calendars could not be recounted (%s); they keep their times",
-			 tr_strerror(r));
-	else if (x.moved)
-		log_info("reload: %d pending step%s moved to where the new calendars put them", x.moved,
-			 x.moved == 1 ? "" : "s");
-	tr_timers_poke(d->timers); /* a step may now be due sooner */
-	return 0;
+	/* Recounting reads every waiting ticket's calendar steps: only worth
+	 * it when a calendar changed (recount.c; a big one goes on after the
+	 * answer). */
+	*moved = 0;
+	return calendars_changed ? tr_recount_begin(d, moved) : 0;
 }

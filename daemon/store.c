@@ -375,12 +375,14 @@ static const char *const stmt_sql[S_COUNT] = {
 		       " VALUES(?2, ?1, ?3, ?4, ?5, ?6, ?7, (SELECT coalesce(max(id), 0) FROM ticket_history))",
 	[S_STEP_MOVE] = "UPDATE steps SET at = ?4, payload = ?5 WHERE ticket_id = ?1 AND at = ?2 AND id = ?3"
 			" AND " STEP_PENDING("steps"),
-	/* Only the steps of tickets still waiting (each has its wakes row):
-	 * the steps table keeps every step ever fired, and months of them
-	 * must not make a reload that changes a calendar slower. */
-	[S_STEPS_CALENDARED] = "SELECT id, at, kind, ticket_id, payload FROM steps"
-			       " WHERE ticket_id IN (SELECT ticket_id FROM wakes)"
-			       " AND payload LIKE '%\"cal\":%' AND " STEP_PENDING("steps") " ORDER BY ticket_id, at, id",
+	/* A recount's slice (SPEC §3 calendars): the tickets still waiting
+	 * (each has its wakes row), earliest first, then each one's pending
+	 * steps counted in a calendar; never the steps already fired, which
+	 * the steps table keeps for ever. */
+	[S_WAKES_AFTER] = "SELECT at, ticket_id FROM wakes WHERE (at, ticket_id) > (?1, ?2)"
+			  " ORDER BY at, ticket_id LIMIT ?3",
+	[S_STEPS_CALENDARED] = "SELECT id, at, kind, ticket_id, payload FROM steps WHERE ticket_id = ?1"
+			       " AND payload LIKE '%\"cal\":%' AND " STEP_PENDING("steps") " ORDER BY at, id",
 	[S_WAKE_ADD] = "INSERT OR IGNORE INTO wakes(at, ticket_id) VALUES(?, ?)",
 	[S_WAKE_DELETE] = "DELETE FROM wakes WHERE at = ? AND ticket_id = ?",
 	[S_OUTBOX_ADD] = "INSERT INTO outbox(created_at, output, payload, next_at) VALUES(?,?,?,?)",

@@ -291,25 +291,27 @@ int tr_store_step_move(struct tr_store *s, const struct tr_timer *tm, int64_t at
 	return rc ? rc : wake_move(s, tm->ticket_id, old, first);
 }
 
-int tr_store_steps_calendared(struct tr_store *s, struct tr_timer **out, int *n)
+/* Appends ticket's pending calendar-counted steps to *v (cap *cap, count *n). */
+static int ticket_calendared(struct tr_store *s, int64_t ticket, struct tr_timer **v, int *cap, int *n)
 {
 	sqlite3_stmt *st = stmt(s, S_STEPS_CALENDARED);
 	if (!st)
 		return TR_ESTORE;
-	struct tr_timer *v = NULL;
-	int cap = 0, rc = 0, step;
-	*n = 0;
+	sqlite3_bind_int64(st, 1, ticket);
+	int rc = 0, step;
 	while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
-		if (*n == cap) {
-			struct tr_timer *p = realloc(v, (size_t)(cap = cap ? cap * 2 : 16) * sizeof(*v));
+		if (*n == *cap) {
+			int grown = *cap ? *cap * 2 : 16;
+			struct tr_timer *p = realloc(*v, (size_t)grown * sizeof(**v));
 			if (!p) {
 				rc = -ENOMEM;
 				break;
 			}
-			v = p;
+			*v = p;
+			*cap = grown;
 		}
-		tr_store_timer_from_row(st, &v[(*n)++]);
-		if (!v[*n - 1].payload)
+		tr_store_timer_from_row(st, &(*v)[(*n)++]);
+		if (!(*v)[*n - 1].payload)
 			rc = -ENOMEM;
 	}
 	if (rc == 0 && step != SQLITE_DONE) {
@@ -317,6 +319,40 @@ int tr_store_steps_calendared(struct tr_store *s, struct tr_timer **out, int *n)
 		rc = TR_ESTORE;
 	}
 	sqlite3_reset(st);
+	return rc;
+}
+
+int tr_store_steps_calendared(struct tr_store *s, struct tr_wake_cursor *after, int tickets, struct tr_timer **out,
+			      int *n, int *last)
+{
+	sqlite3_stmt *st = stmt(s, S_WAKES_AFTER);
+	*out = NULL;
+	*n = 0;
+	*last = 1;
+	if (!st)
+		return TR_ESTORE;
+	int64_t *ids = malloc((size_t)tickets * sizeof(*ids));
+	if (!ids)
+		return -ENOMEM;
+	sqlite3_bind_int64(st, 1, after->at);
+	sqlite3_bind_int64(st, 2, after->ticket_id);
+	sqlite3_bind_int(st, 3, tickets);
+	int rc = 0, step, nids = 0;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		after->at = sqlite3_column_int64(st, 0);
+		after->ticket_id = ids[nids++] = sqlite3_column_int64(st, 1);
+	}
+	if (step != SQLITE_DONE) {
+		log_errx("store: %s", sqlite3_errmsg(s->db));
+		rc = TR_ESTORE;
+	}
+	sqlite3_reset(st);
+	*last = nids < tickets;
+	struct tr_timer *v = NULL;
+	int cap = 0;
+	for (int i = 0; rc == 0 && i < nids; i++)
+		rc = ticket_calendared(s, ids[i], &v, &cap, n);
+	free(ids);
 	if (rc) {
 		tr_timer_rows_free(v, *n);
 		free(v);

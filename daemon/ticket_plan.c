@@ -376,11 +376,12 @@ static int recount_step(struct tr_store *s, const struct tr_calendars *cals, con
 	return rc;
 }
 
-int tr_plan_recalendar(struct tr_store *s, const struct tr_calendars *cals, int64_t now, int *moved)
+int tr_plan_recalendar(struct tr_store *s, const struct tr_calendars *cals, int64_t now,
+		       struct tr_wake_cursor *after, int tickets, int *moved, int *last)
 {
 	struct tr_timer *v = NULL;
 	int n = 0, one;
-	int rc = tr_store_steps_calendared(s, &v, &n);
+	int rc = tr_store_steps_calendared(s, after, tickets, &v, &n, last);
 	*moved = 0;
 	for (int i = 0; rc == 0 && i < n; i++) {
 		rc = recount_step(s, cals, &v[i], now, &one);

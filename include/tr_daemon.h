@@ -31,6 +31,7 @@ struct tr_daemon {
 	struct tr_timers *timers;
 	struct tr_outputs *outputs;
 	struct tr_watch *watch;       /* SPEC §6 watch: the live stream (tr_watch.h) */
+	struct tr_recount *recount;   /* SPEC §3: a calendar's change recounted (tr_recount.h) */
 	struct tr_silences *silences; /* SPEC §6 silence: what holds notifications (tr_silences.h) */
 	/* durability full: flushes the WAL off the loop thread; NULL under
 	 * normal, and when commits are synchronous (see tr_daemon_durable) */

@@ -70,8 +70,11 @@ int tr_plan_due_moved(struct tr_store *s, int64_t ticket_id, int64_t due_at);
 
 /* SPEC §3: after the calendars changed, every pending step counted in a
  * calendar's open time is recounted in the new one; a moved due time
- * moves the ticket's. Each move is a line of the ticket's history. *moved:
- * how many steps moved. */
-int tr_plan_recalendar(struct tr_store *s, const struct tr_calendars *cals, int64_t now, int *moved);
+ * moves the ticket's. Each move is a line of the ticket's history. One
+ * slice: the next `tickets` waiting tickets after *after, earliest first
+ * (a recount a step already had changes nothing, so a ticket met again
+ * costs a read); *moved: how many steps moved, *last: none is left. */
+int tr_plan_recalendar(struct tr_store *s, const struct tr_calendars *cals, int64_t now,
+		       struct tr_wake_cursor *after, int tickets, int *moved, int *last);
 
 #endif

@@ -284,9 +284,17 @@ int tr_store_step_done(struct tr_store *s, const struct tr_timer *tm, const char
 /* Moves pending step tm to at with a new payload (an ack's pause, a
  * calendar's change), and the ticket's wake with it. */
 int tr_store_step_move(struct tr_store *s, const struct tr_timer *tm, int64_t at, const char *payload);
-/* Every pending step whose payload names a calendar ("cal"), by ticket;
- * *out is the caller's (tr_timer_rows_free, then free). */
-int tr_store_steps_calendared(struct tr_store *s, struct tr_timer **out, int *n);
+/* Where a recount of the waiting tickets has got to: their wakes row's
+ * key, {0, 0} before the first. */
+struct tr_wake_cursor {
+	int64_t at, ticket_id;
+};
+/* The pending steps whose payload names a calendar ("cal") of the next
+ * `tickets` waiting tickets after *after (earliest wake first), by
+ * ticket; *after moves past them, *last says no ticket is left after
+ * them. *out is the caller's (tr_timer_rows_free, then free). */
+int tr_store_steps_calendared(struct tr_store *s, struct tr_wake_cursor *after, int tickets, struct tr_timer **out,
+			      int *n, int *last);
 /* A pending timer as the walks below hand it out (what a walk returns and
  * how long its row lives: above struct tr_ticket_filter). */
 struct tr_timer_row {

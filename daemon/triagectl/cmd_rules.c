@@ -209,6 +209,8 @@ int cmd_reload(struct ctl *c, int argc, char **argv)
 		if (strcmp(moved, "0") && strcmp(moved, "-")) /* SPEC §3: a calendar's change moves steps */
 			printf("moved: %s pending step%s to where the new calendars put them\n", moved,
 			       strcmp(moved, "1") ? "s" : "");
+		if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(resp, "recounting")))
+			printf("recounting the other waiting tickets' steps in the new calendars (the log says when it is done)\n");
 		free(n);
 		free(moved);
 		const cJSON *w = cJSON_GetObjectItemCaseSensitive(resp, "warnings");

@@ -123,6 +123,31 @@ class Calendars(unittest.TestCase):
             self.assertIn("calendar 'team' changed", moved["detail"])
             self.assertEqual(d.request({"op": "reload"})["moved"], 0, "a second reload moves nothing")
 
+    def test_a_big_recount_goes_on_after_the_reload_answers(self):
+        # More waiting tickets than a reload recounts before it answers
+        # (4 slices of 250): the rest follow on later turns of the loop.
+        n = 1300
+        cal = "calendars:\n  team: { timezone: UTC, hours: \"Mon-Sun 00:00-24:00\"%s }\n"
+        with Daemon(rules={"50-cal.lua": CAL_RULES}, shipped=False, config=cal % "") as d:
+            for k in range(0, n, 500):
+                d.ingest([{"type": "probe.open", "id": f"c{i}"} for i in range(k, min(n, k + 500))])
+            last = [t for t in d.tickets(limit=n) if t["key"] == f"c{n - 1}"][0]
+            before = {x["note"]: x["due_at"] for x in ticket(d, last["id"])["timers"]}
+            day = before["30 open hours on"][:10]
+            with open(d.config) as f:
+                text = f.read()
+            with open(d.config, "w") as f:
+                f.write(text.replace(cal % "", cal % (", holidays: [%s]" % day)))
+            r = d.request({"op": "reload"})
+            self.assertTrue(r["ok"], r)
+            self.assertEqual((r["moved"], r.get("recounting")), (1000, True), r)
+            # the rest are recounted while the daemon goes on answering
+            self.assertTrue(d.request({"op": "ping"})["ok"])
+            self.assertTrue(wait(lambda: f"reload: {n} pending steps moved" in d.log()), d.log()[-2000:])
+            after = {x["note"]: x["due_at"] for x in ticket(d, last["id"])["timers"]}
+            self.assertGreater(after["30 open hours on"][:10], day, "the last ticket too")
+            self.assertNotIn("recounting", d.request({"op": "reload"}), "done: nothing left")
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
