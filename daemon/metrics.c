@@ -33,6 +33,8 @@ struct out {
 	int64_t now;
 	struct tr_silence_counts silences; /* read once per scrape (a count in the store) */
 	int have_silences;
+	struct tr_output_stats *outs;      /* read once per scrape (a grouped read of the outbox); */
+	int nouts, have_outs;              /* the names malloc'd, freed with the array */
 };
 
 static void addf(struct tr_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -255,25 +257,45 @@ static int timer_lag(struct out *o)
 
 /* ---- notifications ---- */
 
-/* One output's figures go to several families: each family's row asks
- * for every output and writes its own figure. */
-struct per_output {
-	struct out *o;
-	void (*write)(struct out *o, const char *const *kv, const struct tr_output_stats *st);
-};
-
-static int each_output(void *ud, const struct tr_output_stats *st)
+/* One output's figures go to several families: the outputs are read
+ * once, at the first of them, and each family writes its own figure. */
+static int keep_output(void *ud, const struct tr_output_stats *st)
 {
-	struct per_output *x = ud;
-	const char *kv[] = {"output", st->name, NULL};
-	x->write(x->o, kv, st);
+	struct out *o = ud;
+	struct tr_output_stats *grown = realloc(o->outs, (size_t)(o->nouts + 1) * sizeof(*grown));
+	char *name = strdup(st->name);
+	if (grown)
+		o->outs = grown;
+	if (!grown || !name) {
+		free(name);
+		return -ENOMEM;
+	}
+	o->outs[o->nouts] = *st;
+	o->outs[o->nouts].name = name;
+	o->outs[o->nouts++].last_error = NULL; /* not shown: its words are not a label */
 	return 0;
 }
 
 static int outputs(struct out *o, void (*write)(struct out *, const char *const *, const struct tr_output_stats *))
 {
-	struct per_output x = {o, write};
-	return o->d->outputs ? tr_outputs_stats_each(o->d->outputs, each_output, &x) : 0;
+	if (!o->have_outs && o->d->outputs) {
+		int rc = tr_outputs_stats_each(o->d->outputs, keep_output, o);
+		if (rc)
+			return rc;
+		o->have_outs = 1;
+	}
+	for (int i = 0; i < o->nouts; i++) {
+		const char *kv[] = {"output", o->outs[i].name, NULL};
+		write(o, kv, &o->outs[i]);
+	}
+	return 0;
+}
+
+static void free_outputs(struct out *o)
+{
+	for (int i = 0; i < o->nouts; i++)
+		free((char *)o->outs[i].name);
+	free(o->outs);
 }
 
 static void done_row(struct out *o, const char *const *kv, const struct tr_output_stats *st)
@@ -477,10 +499,12 @@ int tr_metrics_text(struct tr_daemon *d, char **out)
 		addf(&o.b, "\n# TYPE %s %s\n", f->name, f->type);
 		int rc = f->write(&o);
 		if (rc) {
+			free_outputs(&o);
 			tr_buf_free(&o.b);
 			return rc;
 		}
 	}
+	free_outputs(&o);
 	if (o.b.oom) {
 		tr_buf_free(&o.b);
 		return -ENOMEM;
