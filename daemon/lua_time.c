@@ -34,26 +34,14 @@ static int l_time_parse(lua_State *L)
 	return 1;
 }
 
-/* The conversions time.format's layout knows; each one a field of the RFC
- * 3339 text tr_time_format wrote ("2026-11-28T19:00:00+08:00"). */
-static const char *const WEEKDAYS[7] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-
-/* Appends t as layout says to b: %Y %m %d %H %M %S from rfc (t written in
+/* Appends t as layout says to b, each conversion a field of the RFC 3339
+ * text tr_time_format wrote ("2026-11-28T19:00:00+08:00"): %Y %m %d %H %M %S from rfc (t written in
  * zone), %a the weekday (Mon..Sun), %z the offset ("+08:00", "Z" in UTC),
  * %Z the zone's IANA name ("UTC" without one), %% a percent sign. Raises
  * for any other conversion. */
 static void format_layout(lua_State *L, luaL_Buffer *b, int64_t t, const char *zone, const char *rfc,
 			  const char *layout)
 {
-	/* The wall clock's day count gives the weekday; 1970-01-01 was a Thursday. */
-	int64_t off = 0;
-	if (rfc[19] == '+' || rfc[19] == '-') {
-		off = ((rfc[20] - '0') * 10 + (rfc[21] - '0')) * 3600 + ((rfc[23] - '0') * 10 + (rfc[24] - '0')) * 60;
-		if (rfc[19] == '-')
-			off = -off;
-	}
-	int64_t days = (t + off) / 86400 - ((t + off) % 86400 < 0);
-	int wday = (int)(((days + 4) % 7 + 7) % 7);
 	for (const char *p = layout; *p; p++) {
 		if (*p != '%') {
 			luaL_addchar(b, *p);
@@ -69,7 +57,7 @@ static void format_layout(lua_State *L, luaL_Buffer *b, int64_t t, const char *z
 		case 'M': luaL_addlstring(b, rfc + 14, 2); break;
 		case 'S': luaL_addlstring(b, rfc + 17, 2); break;
 		case 'z': luaL_addstring(b, rfc + 19); break;
-		case 'a': luaL_addstring(b, WEEKDAYS[wday]); break;
+		case 'a': luaL_addstring(b, tr_time_weekday(t, rfc)); break;
 		case 'Z': luaL_addstring(b, zone && *zone ? zone : "UTC"); break;
 		case '%': luaL_addchar(b, '%'); break;
 		default:

@@ -69,7 +69,6 @@ const char *tr_notify_ticket_zone(struct tr_store *s, const struct tr_config *cf
 
 /* ---- times as people read them ---------------------------------------------- */
 
-static const char *const WEEKDAYS[7] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
 static const char *const MONTHS[12] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
 				       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 
@@ -79,20 +78,11 @@ int tr_notify_local_time(int64_t t, const char *zone, char *buf, size_t len)
 	int rc = tr_time_format(t, zone, rfc, sizeof(rfc));
 	if (rc)
 		return rc;
-	/* "2026-11-27T12:00:00+08:00": the wall clock is the text; its day
-	 * count gives the weekday (1970-01-01 was a Thursday) */
-	int64_t off = 0;
-	if (rfc[19] == '+' || rfc[19] == '-') {
-		off = ((rfc[20] - '0') * 10 + (rfc[21] - '0')) * 3600 + ((rfc[23] - '0') * 10 + (rfc[24] - '0')) * 60;
-		if (rfc[19] == '-')
-			off = -off;
-	}
-	int64_t days = (t + off) / 86400 - ((t + off) % 86400 < 0);
-	int wday = (int)(((days + 4) % 7 + 7) % 7);
+	/* "2026-11-27T12:00:00+08:00": the wall clock is the text */
 	int month = (rfc[5] - '0') * 10 + (rfc[6] - '0');
 	if (month < 1 || month > 12)
 		return -ERANGE;
-	int n = snprintf(buf, len, "%s %.2s %s %.5s %s", WEEKDAYS[wday], rfc + 8, MONTHS[month - 1], rfc + 11,
+	int n = snprintf(buf, len, "%s %.2s %s %.5s %s", tr_time_weekday(t, rfc), rfc + 8, MONTHS[month - 1], rfc + 11,
 			 zone && *zone ? zone : "UTC");
 	return n < 0 || (size_t)n >= len ? -ENOSPC : 0;
 }

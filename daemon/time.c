@@ -416,3 +416,18 @@ uint64_t tr_mono_coarse_ms(void)
 	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
+
+const char *tr_time_weekday(int64_t t, const char *rfc)
+{
+	static const char *const WEEKDAYS[7] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+	/* "2026-11-27T12:00:00+08:00": the wall clock's day count gives the
+	 * weekday (1970-01-01 was a Thursday) */
+	int64_t off = 0;
+	if (rfc[19] == '+' || rfc[19] == '-') {
+		off = ((rfc[20] - '0') * 10 + (rfc[21] - '0')) * 3600 + ((rfc[23] - '0') * 10 + (rfc[24] - '0')) * 60;
+		if (rfc[19] == '-')
+			off = -off;
+	}
+	int64_t days = (t + off) / 86400 - ((t + off) % 86400 < 0);
+	return WEEKDAYS[((days + 4) % 7 + 7) % 7];
+}

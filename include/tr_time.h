@@ -21,6 +21,9 @@ int tr_time_parse_with(const char *s, const char *fmt, const char *zone, int64_t
  * Returns 0, -EINVAL for an unknown zone, -ENOSPC when len < 32, or -ERANGE
  * when t is outside years 0000-9999. */
 int tr_time_format(int64_t t, const char *zone, char *buf, size_t len);
+/* The weekday ("Sun".."Sat") of the wall clock that rfc, t as
+ * tr_time_format wrote it, reads: its offset says which day it is there. */
+const char *tr_time_weekday(int64_t t, const char *rfc);
 
 /* Parses a strict duration: one or more <digits><unit> with units d h m s in
  * that order, no repeats ("90s", "15m", "4h", "3d", "1h30m"). Returns 0 and
