@@ -98,20 +98,26 @@ rule { name = "open", on = "probe.open", action = function(ev, ctx)
 end }
 '''
 
+TEAM = "calendars:\n  team: { timezone: UTC, hours: \"Mon-Sun 00:00-24:00\"%s }\n"
+
+
+def make_holiday(d, day):
+    """The team calendar of d's config gets day (YYYY-MM-DD) as a holiday."""
+    with open(d.config) as f:
+        text = f.read()
+    with open(d.config, "w") as f:
+        f.write(text.replace(TEAM % "", TEAM % (", holidays: [%s]" % day)))
+
 
 class Calendars(unittest.TestCase):
     def test_a_reloaded_calendar_moves_the_steps_counted_in_it_and_says_so(self):
-        cal = "calendars:\n  team: { timezone: UTC, hours: \"Mon-Sun 00:00-24:00\"%s }\n"
-        with Daemon(rules={"50-cal.lua": CAL_RULES}, shipped=False, config=cal % "") as d:
+        with Daemon(rules={"50-cal.lua": CAL_RULES}, shipped=False, config=TEAM % "") as d:
             d.ingest([{"type": "probe.open", "id": "c"}])
             [t] = d.tickets()
             before = {x["note"]: x["due_at"] for x in ticket(d, t["id"])["timers"]}
             # the day the nudge falls on becomes a holiday
             day = before["30 open hours on"][:10]
-            with open(d.config) as f:
-                text = f.read()
-            with open(d.config, "w") as f:
-                f.write(text.replace(cal % "", cal % (", holidays: [%s]" % day)))
+            make_holiday(d, day)
             r = d.ctl("reload")
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertIn("moved: 1 pending step to where the new calendars put them", r.stdout)
@@ -127,17 +133,13 @@ class Calendars(unittest.TestCase):
         # More waiting tickets than a reload recounts before it answers
         # (4 slices of 250): the rest follow on later turns of the loop.
         n = 1300
-        cal = "calendars:\n  team: { timezone: UTC, hours: \"Mon-Sun 00:00-24:00\"%s }\n"
-        with Daemon(rules={"50-cal.lua": CAL_RULES}, shipped=False, config=cal % "") as d:
+        with Daemon(rules={"50-cal.lua": CAL_RULES}, shipped=False, config=TEAM % "") as d:
             for k in range(0, n, 500):
                 d.ingest([{"type": "probe.open", "id": f"c{i}"} for i in range(k, min(n, k + 500))])
             last = [t for t in d.tickets(limit=n) if t["key"] == f"c{n - 1}"][0]
             before = {x["note"]: x["due_at"] for x in ticket(d, last["id"])["timers"]}
             day = before["30 open hours on"][:10]
-            with open(d.config) as f:
-                text = f.read()
-            with open(d.config, "w") as f:
-                f.write(text.replace(cal % "", cal % (", holidays: [%s]" % day)))
+            make_holiday(d, day)
             r = d.request({"op": "reload"})
             self.assertTrue(r["ok"], r)
             self.assertEqual((r["moved"], r.get("recounting")), (1000, True), r)
